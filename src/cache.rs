@@ -1,0 +1,222 @@
+//! The local content-addressed store: `<root>/<fan-out>/<digest>`, each object written once,
+//! read-only, published atomically, verified whenever it is read back.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::fs::{persist_content_addressed, IoContext, IoError};
+use crate::hash::{copy_hashing, hash_reader, Digest};
+
+/// Errors from the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// A file-system operation failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// An object is not in the cache.
+    #[error("object {digest} is not in the cache")]
+    Missing {
+        /// The object that is missing.
+        digest: Digest,
+    },
+    /// An object's bytes do not hash to its name.
+    #[error("cache object {path} is corrupt: its content hashes to {actual}")]
+    Corrupt {
+        /// The object's name.
+        digest: Digest,
+        /// Where it is.
+        path: PathBuf,
+        /// What its bytes hash to.
+        actual: Digest,
+    },
+}
+
+/// The local object cache.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+impl Cache {
+    /// A cache with objects under `root` and temporary files in `tmp` (same file system).
+    pub fn new(root: impl Into<PathBuf>, tmp: impl Into<PathBuf>) -> Self {
+        Cache {
+            root: root.into(),
+            tmp: tmp.into(),
+        }
+    }
+
+    /// The directory holding the fan-out directories.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where an object lives (whether or not it is there).
+    pub fn object_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.to_string();
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    /// Whether the object is present (not verified).
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.object_path(digest).is_file()
+    }
+
+    /// A new temporary file on the cache's file system, for an object being written.
+    pub fn temp_file(&self) -> Result<NamedTempFile, CacheError> {
+        fs_err::create_dir_all(&self.tmp).map_err(|e| IoError::new("cannot create directory", &self.tmp, e))?;
+        Ok(NamedTempFile::new_in(&self.tmp).at("cannot create a temporary file in", &self.tmp)?)
+    }
+
+    /// Publishes a temp file whose content the caller has hashed to `digest`.
+    /// Returns whether the object was new.
+    pub fn publish(&self, tmp: NamedTempFile, digest: &Digest) -> Result<bool, CacheError> {
+        Ok(persist_content_addressed(tmp, &self.object_path(digest))?)
+    }
+
+    /// Copies a workspace file into the cache, hashing while copying (each byte read once).
+    /// Returns the digest, the size and whether the object was new.
+    pub fn insert_file(&self, src: &Path) -> Result<(Digest, u64, bool), CacheError> {
+        let mut input = File::open(src).at("cannot read", src)?;
+        self.insert_reader(&mut input, src)
+    }
+
+    /// Streams `reader` into the cache; `origin` names the source in errors.
+    pub fn insert_reader(&self, reader: &mut impl Read, origin: &Path) -> Result<(Digest, u64, bool), CacheError> {
+        let mut tmp = self.temp_file()?;
+        let tmp_path = tmp.path().to_path_buf();
+        let (digest, size) = {
+            let mut out = io::BufWriter::with_capacity(crate::hash::BUF_SIZE, tmp.as_file_mut());
+            let res = copy_hashing(reader, Some(&mut out)).and_then(|r| out.flush().map(|_| r));
+            res.map_err(|e| io_error_of_copy(e, origin, &tmp_path))?
+        };
+        let created = self.publish(tmp, &digest)?;
+        Ok((digest, size, created))
+    }
+
+    /// Stores a small object held in memory (a manifest).
+    pub fn insert_bytes(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
+        let digest = Digest::of_bytes(bytes);
+        if self.contains(&digest) {
+            return Ok(digest);
+        }
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(bytes).at("cannot write", tmp.path())?;
+        self.publish(tmp, &digest)?;
+        Ok(digest)
+    }
+
+    /// Reads a whole object and checks its digest (for manifests; data objects are streamed).
+    pub fn read_verified(&self, digest: &Digest) -> Result<Vec<u8>, CacheError> {
+        let path = self.object_path(digest);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheError::Missing { digest: *digest }),
+            Err(e) => return Err(IoError::new("cannot read", path, e).into()),
+        };
+        let actual = Digest::of_bytes(&bytes);
+        if actual != *digest {
+            return Err(CacheError::Corrupt {
+                digest: *digest,
+                path,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Re-hashes an object; returns its size if intact.
+    pub fn verify(&self, digest: &Digest) -> Result<u64, CacheError> {
+        let path = self.object_path(digest);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheError::Missing { digest: *digest }),
+            Err(e) => return Err(IoError::new("cannot read", path, e).into()),
+        };
+        let (actual, size) = hash_reader(&mut f).at("cannot read", &path)?;
+        if actual != *digest {
+            return Err(CacheError::Corrupt {
+                digest: *digest,
+                path,
+                actual,
+            });
+        }
+        Ok(size)
+    }
+
+    /// Copies an object to an open writer, verifying its digest on the way.
+    /// The caller must discard what it wrote if this fails.
+    pub fn copy_out_verified(&self, digest: &Digest, out: &mut dyn Write) -> Result<u64, CacheError> {
+        let path = self.object_path(digest);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheError::Missing { digest: *digest }),
+            Err(e) => return Err(IoError::new("cannot read", path, e).into()),
+        };
+        let (actual, size) = copy_hashing(&mut f, Some(out)).at("cannot copy", &path)?;
+        if actual != *digest {
+            return Err(CacheError::Corrupt {
+                digest: *digest,
+                path,
+                actual,
+            });
+        }
+        Ok(size)
+    }
+}
+
+fn io_error_of_copy(e: io::Error, origin: &Path, tmp: &Path) -> IoError {
+    // We cannot tell from a plain io::Error which side failed; name the source, which is what
+    // the user controls, unless the error is clearly about writing.
+    match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::WriteZero => IoError::new("cannot write", tmp, e),
+        _ => IoError::new("cannot read", origin, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> (tempfile::TempDir, Cache) {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::new(d.path().join("cache"), d.path().join("tmp"));
+        (d, c)
+    }
+
+    #[test]
+    fn insert_and_verify() {
+        let (d, c) = cache();
+        let src = d.path().join("f");
+        std::fs::write(&src, b"hello").unwrap();
+        let (digest, size, new) = c.insert_file(&src).unwrap();
+        assert_eq!(digest, Digest::of_bytes(b"hello"));
+        assert_eq!((size, new), (5, true));
+        assert!(!c.insert_file(&src).unwrap().2);
+        assert_eq!(c.verify(&digest).unwrap(), 5);
+        assert_eq!(c.read_verified(&digest).unwrap(), b"hello");
+        assert!(c.object_path(&digest).ends_with(format!("{}/{}", &digest.to_string()[..2], digest)));
+    }
+
+    #[test]
+    fn detects_corruption() {
+        let (_d, c) = cache();
+        let digest = c.insert_bytes(b"manifest").unwrap();
+        let p = c.object_path(&digest);
+        let mut perm = std::fs::metadata(&p).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        std::fs::set_permissions(&p, perm).unwrap();
+        std::fs::write(&p, b"tampered").unwrap();
+        assert!(matches!(c.read_verified(&digest), Err(CacheError::Corrupt { .. })));
+        assert!(matches!(c.verify(&digest), Err(CacheError::Corrupt { .. })));
+        let mut sink = Vec::new();
+        assert!(matches!(c.copy_out_verified(&digest, &mut sink), Err(CacheError::Corrupt { .. })));
+        let missing = Digest::of_bytes(b"nope");
+        assert!(matches!(c.verify(&missing), Err(CacheError::Missing { .. })));
+    }
+}

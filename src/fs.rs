@@ -1,0 +1,140 @@
+//! File-system helpers: atomic writes, content-addressed publishing, permission bits.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// An I/O error together with the path it concerns.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}")]
+pub struct IoError {
+    /// What was being done ("cannot read", "cannot write", ...).
+    pub action: &'static str,
+    /// The path that failed.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoError {
+    /// Wraps `source` with the path it concerns.
+    pub fn new(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        IoError {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand: attach a path and an action to an `io::Result`.
+pub trait IoContext<T> {
+    /// Names the path and what was being done when the error happened.
+    fn at(self, action: &'static str, path: &Path) -> Result<T, IoError>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T, IoError> {
+        self.map_err(|e| IoError::new(action, path, e))
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let dir = parent_dir(path);
+    let mut tmp = NamedTempFile::new_in(dir).at("cannot create a temporary file in", dir)?;
+    tmp.write_all(bytes).at("cannot write", tmp.path())?;
+    tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
+    tmp.persist(path)
+        .map_err(|e| IoError::new("cannot replace", path, e.error))?;
+    Ok(())
+}
+
+/// Publishes a finished temp file under a content-addressed name.
+///
+/// The temp file is made read-only and synced, then renamed into place. If the destination
+/// already exists (same name means same content) the temp file is dropped. Returns whether this
+/// call created the object.
+pub fn persist_content_addressed(tmp: NamedTempFile, dest: &Path) -> Result<bool, IoError> {
+    if dest.exists() {
+        return Ok(false);
+    }
+    let dir = parent_dir(dest);
+    fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+    set_readonly(tmp.as_file()).at("cannot set permissions on", tmp.path())?;
+    tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
+    // rename over an existing identical object is harmless, but keep the first writer's inode.
+    match tmp.persist_noclobber(dest) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(IoError::new("cannot publish", dest, e.error)),
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes an open file read-only for everyone (keeping execute bits off: objects are data).
+pub fn set_readonly(file: &std::fs::File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o444))
+}
+
+/// The mode a workspace file gets: writable by its owner unless `readonly`, executable if `exec`.
+pub fn workspace_mode(exec: bool, readonly: bool) -> u32 {
+    let base = if readonly { 0o444 } else { 0o644 };
+    if exec {
+        base | 0o111
+    } else {
+        base
+    }
+}
+
+/// Whether the owner-execute bit is set.
+pub fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o100 != 0
+}
+
+/// Removes a file; a missing file is not an error.
+pub fn remove_file_if_exists(path: &Path) -> Result<(), IoError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IoError::new("cannot remove", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn content_addressed_publish_is_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("ab").join("obj");
+        let mut t = NamedTempFile::new_in(dir.path()).unwrap();
+        t.write_all(b"x").unwrap();
+        assert!(persist_content_addressed(t, &dest).unwrap());
+        let t2 = NamedTempFile::new_in(dir.path()).unwrap();
+        assert!(!persist_content_addressed(t2, &dest).unwrap());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"x");
+        assert!(std::fs::metadata(&dest).unwrap().permissions().readonly());
+    }
+}

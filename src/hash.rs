@@ -1,0 +1,221 @@
+//! Digests: the blake3 hash of an object's bytes, as 64 lowercase hex characters (what `b3sum` prints).
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Buffer size for streaming hashes and copies.
+pub const BUF_SIZE: usize = 1 << 20;
+/// From this many bytes per buffer on, hashing uses several threads (blake3's rayon mode).
+const PARALLEL_HASH_MIN: usize = 1 << 20;
+
+/// The blake3 digest of an object.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 32]);
+
+/// A string that is not 64 hex characters.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("`{text}` is not a digest: expected 64 hex characters")]
+pub struct DigestParseError {
+    /// The text that failed to parse (shortened if long).
+    pub text: String,
+}
+
+impl Digest {
+    /// The digest of a byte slice.
+    pub fn of_bytes(bytes: &[u8]) -> Digest {
+        Digest(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The lowercase hex form.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+
+    /// The fan-out directory name: the first two hex characters.
+    pub fn fanout(&self) -> String {
+        format!("{:02x}", self.0[0])
+    }
+
+    /// The first `n` hex characters, for messages.
+    pub fn short(&self, n: usize) -> String {
+        let mut s = self.to_string();
+        s.truncate(n.min(64));
+        s
+    }
+}
+
+impl From<blake3::Hash> for Digest {
+    fn from(h: blake3::Hash) -> Self {
+        Digest(*h.as_bytes())
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+impl FromStr for Digest {
+    type Err = DigestParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || DigestParseError {
+            text: s.chars().take(80).collect(),
+        };
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(err());
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_value(pair[0]).ok_or_else(err)?;
+            let lo = hex_value(pair[1]).ok_or_else(err)?;
+            out[i] = hi << 4 | lo;
+        }
+        Ok(Digest(out))
+    }
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A blake3 hasher that uses several threads for large buffers.
+#[derive(Default)]
+pub struct Hasher(blake3::Hasher);
+
+impl Hasher {
+    /// A fresh hasher.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes.
+    pub fn update(&mut self, buf: &[u8]) {
+        if buf.len() >= PARALLEL_HASH_MIN {
+            self.0.update_rayon(buf);
+        } else {
+            self.0.update(buf);
+        }
+    }
+
+    /// The digest of everything fed so far.
+    pub fn finish(&self) -> Digest {
+        self.0.finalize().into()
+    }
+}
+
+/// Streams `reader` into `writer` (if any), hashing every byte once; returns the digest and size.
+pub fn copy_hashing(reader: &mut impl Read, mut writer: Option<&mut dyn Write>) -> io::Result<(Digest, u64)> {
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut size = 0u64;
+    loop {
+        let n = read_full(reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        if let Some(w) = writer.as_mut() {
+            w.write_all(&buf[..n])?;
+        }
+        size += n as u64;
+    }
+    Ok((hasher.finish(), size))
+}
+
+/// Hashes everything `reader` yields.
+pub fn hash_reader(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
+    copy_hashing(reader, None)
+}
+
+/// Reads until `buf` is full or the reader ends; returns the count read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_matches_b3sum_and_round_trips() {
+        // b3sum of the empty input
+        let empty = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+        assert_eq!(Digest::of_bytes(b"").to_string(), empty);
+        let d: Digest = empty.parse().unwrap();
+        assert_eq!(d.to_string(), empty);
+        assert_eq!(d.fanout(), "af");
+        assert_eq!(empty.to_uppercase().parse::<Digest>().unwrap(), d);
+    }
+
+    #[test]
+    fn rejects_bad_digests() {
+        for bad in ["", "abc", &"g".repeat(64), &"a".repeat(63), &"a".repeat(65), &"é".repeat(32)] {
+            assert!(bad.parse::<Digest>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn streaming_hash_equals_one_shot() {
+        let data: Vec<u8> = (0..3 * BUF_SIZE + 17).map(|i| (i * 31 % 251) as u8).collect();
+        let mut out = Vec::new();
+        let (d, n) = copy_hashing(&mut &data[..], Some(&mut out)).unwrap();
+        assert_eq!(d, Digest::of_bytes(&data));
+        assert_eq!(n as usize, data.len());
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn serde_as_string() {
+        let d = Digest::of_bytes(b"x");
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, format!("\"{d}\""));
+        assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), d);
+    }
+}
