@@ -68,7 +68,8 @@ impl Cache {
 
     /// A new temporary file on the cache's file system, for an object being written.
     pub fn temp_file(&self) -> Result<NamedTempFile, CacheError> {
-        fs_err::create_dir_all(&self.tmp).map_err(|e| IoError::new("cannot create directory", &self.tmp, e))?;
+        fs_err::create_dir_all(&self.tmp)
+            .map_err(|e| IoError::new("cannot create directory", &self.tmp, e))?;
         Ok(NamedTempFile::new_in(&self.tmp).at("cannot create a temporary file in", &self.tmp)?)
     }
 
@@ -86,7 +87,11 @@ impl Cache {
     }
 
     /// Streams `reader` into the cache; `origin` names the source in errors.
-    pub fn insert_reader(&self, reader: &mut impl Read, origin: &Path) -> Result<(Digest, u64, bool), CacheError> {
+    pub fn insert_reader(
+        &self,
+        reader: &mut impl Read,
+        origin: &Path,
+    ) -> Result<(Digest, u64, bool), CacheError> {
         let mut tmp = self.temp_file()?;
         let tmp_path = tmp.path().to_path_buf();
         let (digest, size) = {
@@ -115,7 +120,9 @@ impl Cache {
         let path = self.object_path(digest);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheError::Missing { digest: *digest }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CacheError::Missing { digest: *digest })
+            }
             Err(e) => return Err(IoError::new("cannot read", path, e).into()),
         };
         let actual = Digest::of_bytes(&bytes);
@@ -134,7 +141,9 @@ impl Cache {
         let path = self.object_path(digest);
         let mut f = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheError::Missing { digest: *digest }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CacheError::Missing { digest: *digest })
+            }
             Err(e) => return Err(IoError::new("cannot read", path, e).into()),
         };
         let (actual, size) = hash_reader(&mut f).at("cannot read", &path)?;
@@ -154,7 +163,9 @@ impl Cache {
         let path = self.object_path(digest);
         let mut f = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheError::Missing { digest: *digest }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CacheError::Missing { digest: *digest })
+            }
             Err(e) => return Err(IoError::new("cannot read", path, e).into()),
         };
         let (actual, size) = copy_hashing(&mut f, Some(out)).at("cannot copy", &path)?;
@@ -199,7 +210,9 @@ mod tests {
         assert!(!c.insert_file(&src).unwrap().2);
         assert_eq!(c.verify(&digest).unwrap(), 5);
         assert_eq!(c.read_verified(&digest).unwrap(), b"hello");
-        assert!(c.object_path(&digest).ends_with(format!("{}/{}", &digest.to_string()[..2], digest)));
+        assert!(c
+            .object_path(&digest)
+            .ends_with(format!("{}/{}", &digest.to_string()[..2], digest)));
     }
 
     #[test]
@@ -212,10 +225,16 @@ mod tests {
         perm.set_readonly(false);
         std::fs::set_permissions(&p, perm).unwrap();
         std::fs::write(&p, b"tampered").unwrap();
-        assert!(matches!(c.read_verified(&digest), Err(CacheError::Corrupt { .. })));
+        assert!(matches!(
+            c.read_verified(&digest),
+            Err(CacheError::Corrupt { .. })
+        ));
         assert!(matches!(c.verify(&digest), Err(CacheError::Corrupt { .. })));
         let mut sink = Vec::new();
-        assert!(matches!(c.copy_out_verified(&digest, &mut sink), Err(CacheError::Corrupt { .. })));
+        assert!(matches!(
+            c.copy_out_verified(&digest, &mut sink),
+            Err(CacheError::Corrupt { .. })
+        ));
         let missing = Digest::of_bytes(b"nope");
         assert!(matches!(c.verify(&missing), Err(CacheError::Missing { .. })));
     }

@@ -196,7 +196,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_digests() {
-        for bad in ["", "abc", &"g".repeat(64), &"a".repeat(63), &"a".repeat(65), &"é".repeat(32)] {
+        for bad in [
+            "",
+            "abc",
+            &"g".repeat(64),
+            &"a".repeat(63),
+            &"a".repeat(65),
+            &"é".repeat(32),
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
     }

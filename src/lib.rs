@@ -4,6 +4,20 @@
 //! `mlv` binary (`src/cli/`) renders them.
 
 pub mod cache;
+pub mod config;
+pub mod error;
 pub mod fs;
+pub mod gitutil;
 pub mod hash;
+pub mod link;
+pub mod manifest;
+pub mod ops;
+pub mod pointer;
 pub mod progress;
+pub mod relpath;
+pub mod repo;
+pub mod state;
+pub mod status;
+pub mod workspace;
+
+pub use error::{Error, Refusal, Result};

@@ -1,1 +1,9 @@
-fn main() {}
+//! The `mlv` binary: parse arguments, run the command, map errors to exit codes.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

@@ -1,0 +1,55 @@
+//! `mlv checkout`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlv::ops::checkout::CheckoutOptions;
+
+use super::ui::plural;
+use super::{CliError, Ctx};
+
+/// Make the workspace match the pointer files, from the cache.
+///
+/// Restores missing or changed files and removes files inside tracked directories that the
+/// pointer does not list. Workspace files whose content is not in the cache are never
+/// overwritten or deleted unless --force is given. A PATH inside a tracked directory
+/// restores just that part.
+///
+/// Example: git checkout HEAD~1 && mlv checkout
+#[derive(clap::Args)]
+pub struct Args {
+    /// Tracked paths (or paths inside tracked directories); all when omitted.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Overwrite or delete workspace files even if their content is not in the cache.
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
+    let repo = ctx.repo()?;
+    let paths = ctx.rel_paths(&repo, &args.paths)?;
+    let progress = ctx.progress();
+    let opts = CheckoutOptions { force: args.force };
+    let report = mlv::ops::checkout::checkout(&repo, &paths, &opts, progress.as_ref())?;
+    ctx.ui.json(&report);
+    for t in &report.targets {
+        match &t.error {
+            Some(e) => eprintln!("{}: {e}", ctx.ui.paint("error", "1;31")),
+            None if t.restored + t.removed > 0 => ctx.ui.info(&format!(
+                "{}: restored {}, removed {}",
+                t.path,
+                plural(t.restored, "file", "files"),
+                t.removed
+            )),
+            None if ctx.ui.verbose => ctx.ui.info(&format!("{}: up to date", t.path)),
+            None => {}
+        }
+    }
+    let failed = report.failed();
+    if failed > 0 {
+        let total = report.targets.len();
+        return Err(mlv::Error::from(mlv::Refusal::Partial { failed, total }).into());
+    }
+    Ok(ExitCode::SUCCESS)
+}

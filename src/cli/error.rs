@@ -1,0 +1,98 @@
+//! One place that turns errors into messages, hints and exit codes.
+
+use std::error::Error as _;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::ui::Ui;
+
+/// Exit codes (documented in docs/cli.md).
+pub mod code {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The command failed or refused.
+    pub const FAILURE: u8 = 1;
+    /// Bad command-line usage.
+    pub const USAGE: u8 = 2;
+    /// Damaged data was found: a digest did not match.
+    pub const INTEGRITY: u8 = 3;
+}
+
+/// An error on its way to the user.
+pub struct CliError {
+    /// The message.
+    pub message: String,
+    /// Underlying causes, outermost first.
+    pub causes: Vec<String>,
+    /// What to do.
+    pub hint: Option<String>,
+    /// The exit code.
+    pub code: u8,
+}
+
+impl From<mlv::Error> for CliError {
+    fn from(e: mlv::Error) -> Self {
+        let code = if e.is_integrity() {
+            code::INTEGRITY
+        } else {
+            code::FAILURE
+        };
+        let mut causes = Vec::new();
+        let mut src = e.source();
+        // `#[error(transparent)]` layers repeat the message; skip exact repeats.
+        let top = e.to_string();
+        while let Some(s) = src {
+            let text = s.to_string();
+            if text != top && causes.last() != Some(&text) {
+                causes.push(text);
+            }
+            src = s.source();
+        }
+        CliError {
+            message: top,
+            causes,
+            hint: e.hint(),
+            code,
+        }
+    }
+}
+
+impl CliError {
+    /// A plain failure.
+    pub fn msg(message: impl Into<String>, hint: Option<&str>) -> Self {
+        CliError {
+            message: message.into(),
+            causes: Vec::new(),
+            hint: hint.map(str::to_string),
+            code: code::FAILURE,
+        }
+    }
+
+    /// Prints the error (and, in JSON mode, a JSON error document on stdout).
+    pub fn report(&self, ui: &Ui) -> ExitCode {
+        eprintln!("{}: {}", ui.paint("error", "1;31"), self.message);
+        for c in &self.causes {
+            eprintln!("  caused by: {c}");
+        }
+        if let Some(h) = &self.hint {
+            eprintln!("{}: {h}", ui.paint("hint", "36"));
+        }
+        if ui.json {
+            #[derive(Serialize)]
+            struct Doc<'a> {
+                error: &'a str,
+                causes: &'a [String],
+                hint: Option<&'a str>,
+                exit_code: u8,
+            }
+            ui.json(&Doc {
+                error: &self.message,
+                causes: &self.causes,
+                hint: self.hint.as_deref(),
+                exit_code: self.code,
+            });
+        }
+        ExitCode::from(self.code)
+    }
+}

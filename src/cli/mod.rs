@@ -1,0 +1,163 @@
+//! The command line: clap definitions and one module per command.
+
+mod add;
+mod checkout;
+mod error;
+mod init;
+mod progress;
+mod status;
+mod ui;
+mod untrack;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use error::CliError;
+use ui::Ui;
+
+/// Git-like versioning for datasets and models.
+///
+/// mlv hashes data with blake3 into a local content-addressed cache and writes small pointer
+/// files (PATH.mlv) that you commit to git in place of the data.
+#[derive(Parser)]
+#[command(name = "mlv", version, about, long_about, propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  mlv init\n  mlv add data/ models/model.pt\n  mlv status\n  mlv checkout"
+)]
+pub struct Cli {
+    /// Run as if mlv was started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Print the result as one JSON document on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print no messages, only results and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more detail.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Init(init::Args),
+    Add(add::Args),
+    Status(status::Args),
+    Checkout(checkout::Args),
+    Untrack(untrack::Args),
+    Unprotect(untrack::UnprotectArgs),
+    Completions(CompletionsArgs),
+}
+
+/// Print a shell completion script.
+///
+/// Example: mlv completions bash > ~/.local/share/bash-completion/completions/mlv
+#[derive(clap::Args)]
+struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
+}
+
+/// Everything a command needs from the global flags.
+pub struct Ctx {
+    /// Output conventions.
+    pub ui: Ui,
+    /// The directory the command runs in.
+    pub cwd: PathBuf,
+}
+
+impl Ctx {
+    /// Opens the repository around the working directory.
+    pub fn repo(&self) -> Result<mlv::repo::Repo, CliError> {
+        Ok(mlv::repo::Repo::open(&self.cwd).map_err(mlv::Error::from)?)
+    }
+
+    /// Resolves command-line paths against the repository.
+    pub fn rel_paths(
+        &self,
+        repo: &mlv::repo::Repo,
+        paths: &[PathBuf],
+    ) -> Result<Vec<mlv::relpath::RelPath>, CliError> {
+        paths
+            .iter()
+            .map(|p| repo.user_path(p).map_err(|e| CliError::from(mlv::Error::from(e))))
+            .collect()
+    }
+
+    /// The progress reporter.
+    pub fn progress(&self) -> Box<dyn mlv::progress::Progress> {
+        progress::reporter(self.ui.progress)
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                error::code::USAGE
+            } else {
+                error::code::OK
+            });
+        }
+    };
+    let ui = Ui::new(cli.json, cli.quiet, cli.verbose);
+    match run(cli, ui) {
+        Ok(code) => code,
+        Err(e) => e.report(&ui),
+    }
+}
+
+fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
+    let base = std::env::current_dir()
+        .map_err(|e| CliError::msg(format!("cannot read the current directory: {e}"), None))?;
+    let cwd = match &cli.dir {
+        Some(d) => base.join(d),
+        None => base,
+    };
+    if !cwd.is_dir() {
+        return Err(CliError::msg(format!("{}: not a directory", cwd.display()), None));
+    }
+    let ctx = Ctx { ui, cwd };
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Add(a) => add::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Checkout(a) => checkout::run(&ctx, a),
+        Command::Untrack(a) => untrack::run(&ctx, a),
+        Command::Unprotect(a) => untrack::run_unprotect(&ctx, a),
+        Command::Completions(a) => {
+            clap_complete::generate(a.shell, &mut Cli::command(), "mlv", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The git command that stages `paths`, for the hint after a change.
+pub fn git_add_hint(ui: &Ui, paths: &[String]) {
+    if paths.is_empty() {
+        return;
+    }
+    ui.info("\nTo track the changes with git, run:\n");
+    ui.info(&format!(
+        "\tgit add {}",
+        paths.iter().map(|p| shell_quote(p)).collect::<Vec<_>>().join(" ")
+    ));
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

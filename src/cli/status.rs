@@ -1,0 +1,92 @@
+//! `mlv status`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlv::status::{PointerStatus, State};
+
+use super::ui::{plural, Ui};
+use super::{CliError, Ctx};
+
+/// Show how tracked data in the workspace compares with its pointer files and the cache.
+///
+/// Each pointer is up to date, modified (files added, modified or deleted inside a
+/// directory; the list with -v), or missing from the workspace; "not in cache" means
+/// `mlv checkout` could not restore it. Exits 0 unless an error occurs; with --exit-code,
+/// exits 1 when anything is not up to date.
+///
+/// Example: mlv status -v data/
+#[derive(clap::Args)]
+pub struct Args {
+    /// Limit to these tracked paths (or paths inside tracked directories).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Exit with 1 when anything is not up to date or not in the cache.
+    #[arg(long)]
+    exit_code: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
+    let repo = ctx.repo()?;
+    let paths = ctx.rel_paths(&repo, &args.paths)?;
+    let progress = ctx.progress();
+    let report = mlv::status::status(&repo, &paths, progress.as_ref())?;
+    ctx.ui.json(&report);
+    if !ctx.ui.json {
+        if report.pointers.is_empty() {
+            ctx.ui.info("No data is tracked yet: use `mlv add PATH`.");
+        } else if report.clean && !ctx.ui.verbose {
+            ctx.ui.info("Data is up to date.");
+        }
+        for p in report
+            .pointers
+            .iter()
+            .filter(|p| ctx.ui.verbose || p.state != State::UpToDate || !p.in_cache)
+        {
+            print_pointer(&ctx.ui, &repo, p);
+        }
+    }
+    Ok(if args.exit_code && !report.clean {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
+    let mut line = format!("{}: ", p.path);
+    line.push_str(&match p.state {
+        State::UpToDate => ui.paint("up to date", "32"),
+        State::Missing => ui.paint("missing from the workspace", "31"),
+        State::Modified => {
+            let c = &p.changes;
+            let n = (c.added.len() + c.modified.len() + c.deleted.len()) as u64;
+            if n == 0 {
+                ui.paint("modified", "33")
+            } else {
+                format!(
+                    "{} ({} changed)",
+                    ui.paint("modified", "33"),
+                    plural(n, "file", "files")
+                )
+            }
+        }
+    });
+    if !p.in_cache {
+        line.push_str(&format!(", {}", ui.paint("not in cache", "31")));
+    }
+    ui.out(&line);
+    if ui.verbose {
+        let base = p.path.trim_end_matches('/');
+        for (label, list) in [
+            ("added", &p.changes.added),
+            ("modified", &p.changes.modified),
+            ("deleted", &p.changes.deleted),
+        ] {
+            for f in list {
+                ui.out(&format!("\t{label}: {base}/{f}"));
+            }
+        }
+    }
+    let _ = repo;
+}

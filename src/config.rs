@@ -1,0 +1,309 @@
+//! Configuration: TOML files merged in order of precedence (lowest first): defaults, the user's
+//! `~/.config/mlv/config.toml`, the committed `.mlv/config.toml`, the git-ignored
+//! `.mlv/config.local.toml`, then `MLV_*` environment variables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fs::{write_atomic, IoError};
+
+/// The config format version.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Errors loading or editing configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A config file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A config file is not valid.
+    #[error("{path}: invalid configuration: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An environment variable holds an invalid value.
+    #[error("environment variable {var}: {reason}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// How workspace files are made from cache objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// A copy-on-write clone (needs a file system with reflinks: btrfs, XFS, APFS).
+    Reflink,
+    /// A hard link to the read-only cache object.
+    Hardlink,
+    /// A symbolic link to the cache object.
+    Symlink,
+    /// A full copy.
+    Copy,
+}
+
+impl LinkKind {
+    /// Whether workspace files of this kind are the cache objects themselves (read-only).
+    pub fn shares_object(self) -> bool {
+        matches!(self, LinkKind::Hardlink | LinkKind::Symlink)
+    }
+
+    fn parse(s: &str) -> Option<LinkKind> {
+        Some(match s.trim() {
+            "reflink" => LinkKind::Reflink,
+            "hardlink" => LinkKind::Hardlink,
+            "symlink" => LinkKind::Symlink,
+            "copy" => LinkKind::Copy,
+            _ => return None,
+        })
+    }
+}
+
+/// The `[core]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreConfig {
+    /// Stage pointer files and `.gitignore` changes with git automatically.
+    #[serde(default)]
+    pub autostage: bool,
+    /// The default remote's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+/// The `[cache]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Where objects live; relative paths are relative to the work-tree root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Link kinds to try in order when materializing workspace files.
+    #[serde(default = "default_links")]
+    pub link: Vec<LinkKind>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            dir: None,
+            link: default_links(),
+        }
+    }
+}
+
+fn default_links() -> Vec<LinkKind> {
+    vec![LinkKind::Reflink, LinkKind::Copy]
+}
+
+/// One `[remote.NAME]` table: a URL and backend options (validated by the remote layer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteConfig {
+    /// Where the remote is.
+    pub url: String,
+    /// Backend options (endpoint, region, profile, ...).
+    #[serde(flatten)]
+    pub options: BTreeMap<String, toml::Value>,
+}
+
+/// The merged configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// `[core]`.
+    #[serde(default)]
+    pub core: CoreConfig,
+    /// `[cache]`.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// `[remote.NAME]` tables.
+    #[serde(default)]
+    pub remote: BTreeMap<String, RemoteConfig>,
+}
+
+/// The config files that apply to a repository, lowest precedence first.
+pub fn layer_paths(mlv_dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(user) = user_config_path() {
+        v.push(user);
+    }
+    v.push(mlv_dir.join("config.toml"));
+    v.push(mlv_dir.join("config.local.toml"));
+    v
+}
+
+fn user_config_path() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|s| !s.is_empty()) {
+        return Some(PathBuf::from(x).join("mlv/config.toml"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/mlv/config.toml"))
+}
+
+/// Reads one config file as a table (missing file: empty), checking it is valid on its own.
+pub fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(toml::Table::new()),
+        Err(e) => return Err(IoError::new("cannot read", path, e).into()),
+    };
+    let invalid = |reason: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let parsed: Config = table
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+    if let Some(v) = parsed.version.filter(|v| *v != CONFIG_VERSION) {
+        return Err(invalid(format!("unsupported config version {v}")));
+    }
+    Ok(table)
+}
+
+/// Loads and merges every layer, then applies the environment.
+pub fn load(mlv_dir: &Path) -> Result<Config, ConfigError> {
+    let mut merged = toml::Table::new();
+    for path in layer_paths(mlv_dir) {
+        merge(&mut merged, read_table(&path)?);
+    }
+    let mut config: Config = merged
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid {
+            path: mlv_dir.join("config.toml"),
+            reason: e.to_string(),
+        })?;
+    apply_env(&mut config)?;
+    Ok(config)
+}
+
+fn apply_env(config: &mut Config) -> Result<(), ConfigError> {
+    if let Some(dir) = std::env::var_os("MLV_CACHE_DIR").filter(|s| !s.is_empty()) {
+        config.cache.dir = Some(PathBuf::from(dir));
+    }
+    if let Ok(list) = std::env::var("MLV_CACHE_LINK") {
+        config.cache.link = parse_link_list(&list).map_err(|reason| ConfigError::Env {
+            var: "MLV_CACHE_LINK",
+            reason,
+        })?;
+    }
+    if let Ok(v) = std::env::var("MLV_AUTOSTAGE") {
+        config.core.autostage = match v.as_str() {
+            "1" | "true" | "yes" => true,
+            "0" | "false" | "no" | "" => false,
+            _ => {
+                return Err(ConfigError::Env {
+                    var: "MLV_AUTOSTAGE",
+                    reason: format!("{v:?} is not true or false"),
+                })
+            }
+        };
+    }
+    Ok(())
+}
+
+/// Parses `reflink,copy`-style lists.
+pub fn parse_link_list(list: &str) -> Result<Vec<LinkKind>, String> {
+    let kinds: Option<Vec<LinkKind>> = list.split(',').map(LinkKind::parse).collect();
+    match kinds {
+        Some(k) if !k.is_empty() => Ok(k),
+        _ => Err(format!(
+            "{list:?} is not a list of reflink, hardlink, symlink, copy"
+        )),
+    }
+}
+
+/// Deep-merges `top` over `base`.
+pub fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (k, v) in top {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Edits one config file: reads it, applies `f`, validates and writes it back atomically.
+pub fn edit<T>(path: &Path, f: impl FnOnce(&mut toml::Table) -> T) -> Result<T, ConfigError> {
+    let mut table = read_table(path)?;
+    let out = f(&mut table);
+    let text = toml::to_string(&table).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let _: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(path, text.as_bytes())?;
+    Ok(out)
+}
+
+/// The text of a fresh committed config.
+pub fn initial_text() -> String {
+    "# mlv configuration, committed with the repository.\n\
+     # Machine-specific settings and credentials belong in config.local.toml (git-ignored).\n\
+     version = 1\n\n\
+     [core]\n\
+     # Stage pointer files and .gitignore changes with git after `mlv add`.\n\
+     autostage = false\n\n\
+     [cache]\n\
+     # How workspace files are made from the cache, tried in order.\n\
+     link = [\"reflink\", \"copy\"]\n"
+        .to_string()
+}
+
+/// Writes `text` to `path` unless it exists.
+pub fn write_if_missing(path: &Path, text: &str) -> Result<bool, ConfigError> {
+    if path.exists() {
+        return Ok(false);
+    }
+    write_atomic(path, text.as_bytes())?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_config_is_valid_and_defaults_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        write_if_missing(&p, &initial_text()).unwrap();
+        let t = read_table(&p).unwrap();
+        let c: Config = t.try_into().unwrap();
+        assert_eq!(c.cache.link, vec![LinkKind::Reflink, LinkKind::Copy]);
+        assert!(!c.core.autostage);
+        assert!(std::fs::read_to_string(&p).unwrap().contains("version = 1"));
+    }
+
+    #[test]
+    fn merge_precedence_and_unknown_keys() {
+        let mut base: toml::Table = toml::from_str("[core]\nautostage = false\nremote = \"a\"\n").unwrap();
+        merge(&mut base, toml::from_str("[core]\nautostage = true\n").unwrap());
+        let c: Config = base.try_into().unwrap();
+        assert!(c.core.autostage);
+        assert_eq!(c.core.remote.as_deref(), Some("a"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[core]\nautostag = true\n").unwrap();
+        let err = read_table(&p).unwrap_err().to_string();
+        assert!(err.contains("autostag"), "{err}");
+        assert!(parse_link_list("hardlink,copy").is_ok());
+        assert!(parse_link_list("hardlink,bogus").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! The git side of tracking data: `.gitignore` entries and staging pointer files.
+
+use std::path::{Path, PathBuf};
+
+use crate::fs::{write_atomic, IoContext, IoError};
+use crate::relpath::RelPath;
+use crate::repo::{git_err, RepoError};
+
+/// The `.gitignore` beside `data`, and the anchored line that ignores `data`.
+pub fn ignore_entry(data: &RelPath) -> (RelPath, String) {
+    let file = match data.parent() {
+        Some(p) => p.join(".gitignore"),
+        None => RelPath::new(".gitignore").expect("valid"),
+    };
+    (file, format!("/{}", escape_glob(data.file_name())))
+}
+
+fn escape_glob(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '!' | '#') || (c == ' ' && out.is_empty()) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Adds `line` to the `.gitignore` at `file`; returns whether it changed.
+pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
+    let path = file.to_path(root);
+    let text = read_or_empty(&path)?;
+    if text.lines().any(|l| l.trim_end() == line) {
+        return Ok(false);
+    }
+    let mut new = text;
+    if !new.is_empty() && !new.ends_with('\n') {
+        new.push('\n');
+    }
+    new.push_str(line);
+    new.push('\n');
+    write_atomic(&path, new.as_bytes())?;
+    Ok(true)
+}
+
+/// Removes `line` from the `.gitignore` at `file`; returns whether it changed. An emptied file
+/// is removed.
+pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
+    let path = file.to_path(root);
+    let text = read_or_empty(&path)?;
+    let kept: Vec<&str> = text.lines().filter(|l| l.trim_end() != line).collect();
+    if kept.len() == text.lines().count() {
+        return Ok(false);
+    }
+    if kept.iter().all(|l| l.trim().is_empty()) {
+        crate::fs::remove_file_if_exists(&path)?;
+    } else {
+        write_atomic(&path, format!("{}\n", kept.join("\n")).as_bytes())?;
+    }
+    Ok(true)
+}
+
+fn read_or_empty(path: &Path) -> Result<String, IoError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(IoError::new("cannot read", path, e)),
+    }
+}
+
+/// Whether git tracks `path` or anything below it.
+pub fn tracked_by_git(git: &git2::Repository, path: &RelPath) -> Result<bool, RepoError> {
+    let index = git.index().map_err(git_err("reading the index"))?;
+    let p = path.as_str().as_bytes();
+    Ok(index
+        .iter()
+        .any(|e| e.path == p || (e.path.len() > p.len() && e.path.starts_with(p) && e.path[p.len()] == b'/')))
+}
+
+/// Stages the given paths (added if present in the work tree, removed if not).
+pub fn stage(git: &git2::Repository, root: &Path, paths: &[RelPath]) -> Result<(), RepoError> {
+    let mut index = git.index().map_err(git_err("reading the index"))?;
+    for p in paths {
+        if p.to_path(root).exists() {
+            index
+                .add_path(Path::new(p.as_str()))
+                .map_err(git_err("staging"))?;
+        } else {
+            let _ = index.remove_path(Path::new(p.as_str()));
+        }
+    }
+    index.write().map_err(git_err("writing the index"))
+}
+
+/// Ensures `dir` exists.
+pub fn ensure_dir(dir: &Path) -> Result<PathBuf, IoError> {
+    fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+    Ok(dir.to_path_buf())
+}
+
+/// Reads a file that may be absent.
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, IoError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).at("cannot read", path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_lines_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let data = RelPath::new("sub/my data[1]").unwrap();
+        let (file, line) = ignore_entry(&data);
+        assert_eq!(file.as_str(), "sub/.gitignore");
+        assert_eq!(line, "/my data\\[1\\]");
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(d.path().join("sub/.gitignore"), "keep").unwrap();
+        assert!(add_ignore(d.path(), &file, &line).unwrap());
+        assert!(!add_ignore(d.path(), &file, &line).unwrap());
+        assert!(remove_ignore(d.path(), &file, &line).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("sub/.gitignore")).unwrap(),
+            "keep\n"
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! `mlv add`: hash files and directories into the cache and write their pointer files.
+
+use serde::Serialize;
+
+use crate::error::{Error, Refusal};
+use crate::gitutil::{add_ignore, ignore_entry, stage, tracked_by_git};
+use crate::link::Linker;
+use crate::manifest::Manifest;
+use crate::pointer::{Kind, Pointer};
+use crate::progress::Progress;
+use crate::relpath::RelPath;
+use crate::repo::Repo;
+use crate::state::StatCache;
+use crate::workspace::{entries_for, file_digest, record_fresh, scan_dir, HashMode, Item};
+
+/// One path that was added.
+#[derive(Debug, Serialize)]
+pub struct Added {
+    /// The data path, as displayed.
+    pub path: String,
+    /// The pointer file, as displayed.
+    pub pointer: String,
+    /// File or directory.
+    pub kind: Kind,
+    /// The file's digest, or the directory manifest's.
+    pub digest: String,
+    /// Total bytes.
+    pub size: u64,
+    /// Files (directories only).
+    pub files: Option<u64>,
+    /// Files read and hashed now (the rest were known unchanged).
+    pub hashed: u64,
+    /// Whether the pointer changed.
+    pub changed: bool,
+}
+
+/// What `add` did.
+#[derive(Debug, Serialize)]
+pub struct AddReport {
+    /// Each path added.
+    pub added: Vec<Added>,
+    /// Files to stage with git (pointers and `.gitignore`s), as displayed.
+    pub git_paths: Vec<String>,
+    /// Whether they were staged (`core.autostage`).
+    pub staged: bool,
+}
+
+/// Adds `paths` (work-tree relative). Every path is checked before anything is written.
+pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<AddReport, Error> {
+    let pointers = repo.pointers()?;
+    for (i, path) in paths.iter().enumerate() {
+        check_addable(repo, &pointers, path)?;
+        if let Some(other) = paths[..i].iter().find(|o| path.is_within(o) || o.is_within(path)) {
+            return Err(Refusal::Duplicate {
+                path: repo.display(path),
+                other: repo.display(other),
+            }
+            .into());
+        }
+    }
+    let mut stat = StatCache::load(&repo.state_dir());
+    let linker = Linker::new(&repo.cache, &repo.config.cache.link, repo.tmp_dir())?;
+    let mut added = Vec::new();
+    let mut git_paths = Vec::new();
+    for path in paths {
+        let previous = pointers.iter().find(|p| &p.data == path);
+        let (pointer, hashed) = add_one(repo, path, &mut stat, &linker, progress)?;
+        let changed = previous.is_none_or(|p| p.meta != pointer.meta);
+        if changed {
+            pointer.save(&repo.root)?;
+        }
+        let (ignore_file, line) = ignore_entry(path);
+        add_ignore(&repo.root, &ignore_file, &line)?;
+        git_paths.push(pointer.file.clone());
+        git_paths.push(ignore_file);
+        added.push(report_of(repo, &pointer, hashed, changed));
+    }
+    stat.save()?;
+    git_paths.sort();
+    git_paths.dedup();
+    let staged = repo.config.core.autostage;
+    if staged {
+        stage(&repo.git, &repo.root, &git_paths)?;
+    }
+    Ok(AddReport {
+        added,
+        git_paths: git_paths.iter().map(|p| repo.display(p)).collect(),
+        staged,
+    })
+}
+
+fn report_of(repo: &Repo, pointer: &Pointer, hashed: u64, changed: bool) -> Added {
+    Added {
+        path: repo.display(&pointer.data),
+        pointer: repo.display(&pointer.file),
+        kind: pointer.meta.kind,
+        digest: pointer.meta.digest.to_string(),
+        size: pointer.meta.size,
+        files: pointer.meta.files,
+        hashed,
+        changed,
+    }
+}
+
+/// Refuses paths that must not be added; nothing has been written yet.
+fn check_addable(repo: &Repo, pointers: &[Pointer], path: &RelPath) -> Result<(), Error> {
+    let shown = || repo.display(path);
+    let abs = path.to_path(&repo.root);
+    let meta = match crate::workspace::data_meta(&abs, repo.cache.root()) {
+        Ok(m) => m,
+        Err(_) => return Err(Refusal::NotFound { path: shown() }.into()),
+    };
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        return Err(Refusal::SymlinkTarget { path: shown() }.into());
+    }
+    if !ft.is_file() && !ft.is_dir() {
+        return Err(Refusal::Special { path: shown() }.into());
+    }
+    // no ancestor may be a symbolic link either (the data would live outside the repository)
+    let mut parent = path.parent();
+    while let Some(p) = parent {
+        if std::fs::symlink_metadata(p.to_path(&repo.root)).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Refusal::SymlinkTarget {
+                path: repo.display(&p),
+            }
+            .into());
+        }
+        parent = p.parent();
+    }
+    if tracked_by_git(&repo.git, path)? {
+        return Err(Refusal::TrackedByGit { path: shown() }.into());
+    }
+    for p in pointers {
+        let overlaps = path.is_within(&p.data) || p.data.is_within(path) || p.file.is_within(path);
+        if overlaps && p.data != *path {
+            return Err(Refusal::Overlaps {
+                path: shown(),
+                other: repo.display(&p.data),
+                pointer: repo.display(&p.file),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Hashes one path into the cache and links the workspace; returns its pointer and the count
+/// of files hashed now.
+fn add_one(
+    repo: &Repo,
+    path: &RelPath,
+    stat: &mut StatCache,
+    linker: &Linker<'_>,
+    progress: &dyn Progress,
+) -> Result<(Pointer, u64), Error> {
+    let abs = path.to_path(&repo.root);
+    let meta = crate::workspace::data_meta(&abs, repo.cache.root())
+        .map_err(|e| crate::fs::IoError::new("cannot stat", &abs, e))?;
+    if meta.is_file() {
+        progress.start("hashing", 1, meta.len());
+        let mode = HashMode::Insert(&repo.cache);
+        let (digest, fresh) = file_digest(&abs, path.as_str(), &meta, stat, mode, progress)?;
+        progress.finish();
+        let exec = crate::fs::is_executable(&meta);
+        let hashed = u64::from(fresh.is_some());
+        record_fresh(stat, fresh.into_iter().collect());
+        link_workspace(repo, linker, stat, &[(path.clone(), digest, exec)])?;
+        return Ok((
+            Pointer::new(path.clone(), Kind::File, digest, meta.len(), None, exec),
+            hashed,
+        ));
+    }
+    let items = scan_dir(&abs, &repo.root, repo.cache.root())?;
+    let bytes: u64 = items
+        .iter()
+        .map(|i| {
+            if let Item::File { meta, .. } = i {
+                meta.len()
+            } else {
+                0
+            }
+        })
+        .sum();
+    progress.start("hashing", items.len() as u64, bytes);
+    let (entries, fresh) = entries_for(&items, path, &abs, stat, HashMode::Insert(&repo.cache), progress)?;
+    progress.finish();
+    let hashed = fresh.len() as u64;
+    record_fresh(stat, fresh);
+    let manifest = Manifest::new(entries);
+    let digest = repo.cache.insert_bytes(&manifest.to_bytes())?;
+    let files: Vec<_> = manifest
+        .entries
+        .iter()
+        .filter_map(|e| e.digest.map(|d| (path.join(&e.path), d, e.exec)))
+        .collect();
+    link_workspace(repo, linker, stat, &files)?;
+    let pointer = Pointer::new(
+        path.clone(),
+        Kind::Dir,
+        digest,
+        manifest.size(),
+        Some(manifest.file_count()),
+        false,
+    );
+    Ok((pointer, hashed))
+}
+
+/// With hardlink or symlink as the first link kind, replaces workspace files by links to their
+/// (read-only) cache objects. With reflink or copy the workspace files are left as they are:
+/// they already hold exactly the cached bytes.
+fn link_workspace(
+    repo: &Repo,
+    linker: &Linker<'_>,
+    stat: &mut StatCache,
+    files: &[(RelPath, crate::hash::Digest, bool)],
+) -> Result<(), Error> {
+    if !linker.primary().shares_object() {
+        return Ok(());
+    }
+    for (rel, digest, exec) in files {
+        let abs = rel.to_path(&repo.root);
+        let meta =
+            std::fs::symlink_metadata(&abs).map_err(|e| crate::fs::IoError::new("cannot stat", &abs, e))?;
+        if crate::link::is_linked_to_cache(&abs, &meta, &repo.cache, digest) {
+            continue;
+        }
+        linker.place(digest, &abs, *exec)?;
+        if let Ok(m) = std::fs::metadata(&abs) {
+            stat.record(rel.as_str().to_string(), &m, *digest);
+        }
+    }
+    Ok(())
+}

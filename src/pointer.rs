@@ -1,0 +1,256 @@
+//! Pointer files: `PATH.mlv` beside the data, committed to git in its place.
+//!
+//! ```toml
+//! version = 1
+//! path = "data"
+//! type = "dir"
+//! digest = "<64 hex>"
+//! size = 173015040
+//! files = 20000
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fs::{write_atomic, IoContext, IoError};
+use crate::hash::Digest;
+use crate::relpath::RelPath;
+
+/// The pointer format version this build writes and reads.
+pub const POINTER_VERSION: u32 = 1;
+/// The suffix of pointer files.
+pub const POINTER_SUFFIX: &str = ".mlv";
+
+/// Errors reading or writing pointer files.
+#[derive(Debug, thiserror::Error)]
+pub enum PointerError {
+    /// The file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The file is not a valid pointer.
+    #[error("{path}: malformed pointer file: {reason}")]
+    Malformed {
+        /// The pointer file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The pointer was written by a newer (or unknown) format.
+    #[error(
+        "{path}: unsupported pointer format version {version} (this mlv reads version {POINTER_VERSION})"
+    )]
+    UnsupportedVersion {
+        /// The pointer file.
+        path: PathBuf,
+        /// The version it declares.
+        version: i64,
+    },
+}
+
+/// What a pointer tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// One file; the digest is its content's.
+    File,
+    /// A directory; the digest is its manifest's.
+    Dir,
+}
+
+/// The content of a pointer file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointerData {
+    /// Format version.
+    pub version: u32,
+    /// The data's path, relative to the pointer's directory.
+    pub path: String,
+    /// File or directory.
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// The file's digest, or the directory manifest's.
+    pub digest: Digest,
+    /// Total bytes.
+    pub size: u64,
+    /// Number of files (directories only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+    /// Executable bit (files only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exec: bool,
+}
+
+/// A pointer file loaded from the work tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    /// The pointer file, relative to the work-tree root.
+    pub file: RelPath,
+    /// The data it tracks, relative to the work-tree root.
+    pub data: RelPath,
+    /// The parsed content.
+    pub meta: PointerData,
+}
+
+impl Pointer {
+    /// A pointer for `data` (work-tree relative).
+    pub fn new(data: RelPath, kind: Kind, digest: Digest, size: u64, files: Option<u64>, exec: bool) -> Self {
+        Pointer {
+            file: pointer_file_for(&data),
+            meta: PointerData {
+                version: POINTER_VERSION,
+                path: data.file_name().to_string(),
+                kind,
+                digest,
+                size,
+                files,
+                exec,
+            },
+            data,
+        }
+    }
+
+    /// Reads and validates the pointer file `file` under work-tree `root`.
+    pub fn load(root: &Path, file: &RelPath) -> Result<Pointer, PointerError> {
+        let abs = file.to_path(root);
+        let text = std::fs::read(&abs).at("cannot read", &abs)?;
+        Self::parse(file, &abs, &text)
+    }
+
+    /// Parses pointer text; `abs` is used in messages.
+    pub fn parse(file: &RelPath, abs: &Path, bytes: &[u8]) -> Result<Pointer, PointerError> {
+        let malformed = |reason: String| PointerError::Malformed {
+            path: abs.to_path_buf(),
+            reason,
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| malformed("not UTF-8 text".into()))?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| malformed(one_line(&e.to_string())))?;
+        match table.get("version") {
+            Some(toml::Value::Integer(v)) if *v == POINTER_VERSION as i64 => {}
+            Some(toml::Value::Integer(v)) => {
+                return Err(PointerError::UnsupportedVersion {
+                    path: abs.to_path_buf(),
+                    version: *v,
+                })
+            }
+            Some(_) => return Err(malformed("`version` must be an integer".into())),
+            None => return Err(malformed("missing `version`".into())),
+        }
+        let meta: PointerData = table
+            .try_into()
+            .map_err(|e: toml::de::Error| malformed(one_line(&e.to_string())))?;
+        let data = data_path(file, &meta.path).map_err(malformed)?;
+        match (meta.kind, meta.files) {
+            (Kind::File, Some(_)) => {
+                return Err(malformed("`files` is only valid for `type = \"dir\"`".into()))
+            }
+            (Kind::Dir, None) => return Err(malformed("missing `files` for `type = \"dir\"`".into())),
+            (Kind::Dir, Some(_)) if meta.exec => {
+                return Err(malformed("`exec` is only valid for files".into()))
+            }
+            _ => {}
+        }
+        Ok(Pointer {
+            file: file.clone(),
+            data,
+            meta,
+        })
+    }
+
+    /// Writes the pointer file atomically.
+    pub fn save(&self, root: &Path) -> Result<(), PointerError> {
+        let text = self.to_toml();
+        Ok(write_atomic(&self.file.to_path(root), text.as_bytes())?)
+    }
+
+    /// The file's text.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(&self.meta).expect("pointer data always serializes");
+        format!("# mlv pointer: commit this file; the data lives in the mlv cache and remotes\n{body}")
+    }
+}
+
+/// The pointer file that tracks `data`: `data.mlv` beside it.
+pub fn pointer_file_for(data: &RelPath) -> RelPath {
+    RelPath::new_unchecked(format!("{}{POINTER_SUFFIX}", data.as_str()))
+}
+
+/// Resolves a pointer's `path` field against the pointer's directory, refusing escapes.
+fn data_path(file: &RelPath, path: &str) -> Result<RelPath, String> {
+    if path.is_empty() {
+        return Err("`path` is empty".into());
+    }
+    if path.starts_with('/') || path.contains('\\') {
+        return Err(format!("`path` = {path:?} must be relative and use `/`"));
+    }
+    for part in path.split('/') {
+        match part {
+            "" | "." => return Err(format!("`path` = {path:?} has an empty or `.` component")),
+            ".." => return Err(format!("`path` = {path:?} must not contain `..`")),
+            _ => {}
+        }
+    }
+    let joined = match file.parent() {
+        Some(dir) => format!("{}/{path}", dir.as_str()),
+        None => path.to_string(),
+    };
+    RelPath::new(&joined).map_err(|e| format!("`path` = {path:?}: {e}"))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Pointer, PointerError> {
+        let file = RelPath::new("sub/data.mlv").unwrap();
+        Pointer::parse(&file, Path::new("/r/sub/data.mlv"), text.as_bytes())
+    }
+
+    const D: &str = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+
+    #[test]
+    fn round_trip() {
+        let p = Pointer::new(
+            RelPath::new("sub/data").unwrap(),
+            Kind::Dir,
+            D.parse().unwrap(),
+            10,
+            Some(2),
+            false,
+        );
+        assert_eq!(p.file.as_str(), "sub/data.mlv");
+        let back = parse(&p.to_toml()).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn refuses_bad_pointers() {
+        let ok = format!("version = 1\npath = \"data\"\ntype = \"file\"\ndigest = \"{D}\"\nsize = 1\n");
+        assert!(parse(&ok).is_ok());
+        let cases = [
+            ok.replace("version = 1", "version = 2"),
+            ok.replace("version = 1\n", ""),
+            ok.replace(D, "abc"),
+            ok.replace("\"data\"", "\"../x\""),
+            ok.replace("\"data\"", "\"/etc/passwd\""),
+            ok.replace("\"data\"", "\".git\""),
+            ok.replace("\"data\"", "\"a/.mlv/x\""),
+            ok.replace("size = 1", "size = -1"),
+            ok.replace("type = \"file\"", "type = \"dir\""),
+            ok[..ok.len() / 2].to_string(),
+            format!("{ok}extra = 1\n"),
+            "\u{0}\u{1}garbage".to_string(),
+        ];
+        for c in cases {
+            assert!(parse(&c).is_err(), "accepted: {c}");
+        }
+        assert!(matches!(
+            parse(&ok.replace("version = 1", "version = 7")),
+            Err(PointerError::UnsupportedVersion { version: 7, .. })
+        ));
+    }
+}

@@ -1,0 +1,258 @@
+//! The repository: the git work tree, its `.mlv/` directory, configuration and cache.
+
+use std::path::{Path, PathBuf};
+
+use crate::cache::Cache;
+use crate::config::{self, Config, ConfigError};
+use crate::fs::{IoContext, IoError};
+use crate::pointer::{Pointer, PointerError, POINTER_SUFFIX};
+use crate::relpath::{RelPath, RelPathError};
+
+/// The name of mlv's directory at the work-tree root.
+pub const MLV_DIR: &str = ".mlv";
+
+/// Errors finding or opening a repository.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// Not inside a git work tree.
+    #[error("{path} is not inside a git work tree")]
+    NotGit {
+        /// Where the search started.
+        path: PathBuf,
+    },
+    /// A bare repository has no work tree.
+    #[error("{path} is a bare git repository; mlv needs a work tree")]
+    Bare {
+        /// The repository.
+        path: PathBuf,
+    },
+    /// The work tree has no `.mlv/`.
+    #[error("{root} is not an mlv repository (no .mlv directory)")]
+    NotInitialized {
+        /// The work-tree root.
+        root: PathBuf,
+    },
+    /// A path given by the user is not acceptable.
+    #[error("{path}: {reason}")]
+    BadPath {
+        /// The path as given.
+        path: PathBuf,
+        /// Why.
+        reason: RelPathError,
+    },
+    /// A git operation failed.
+    #[error("git: {action}: {message}")]
+    Git {
+        /// What was being done.
+        action: &'static str,
+        /// libgit2's message.
+        message: String,
+    },
+    /// Configuration could not be loaded.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A pointer file is invalid.
+    #[error(transparent)]
+    Pointer(#[from] PointerError),
+    /// A file-system operation failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+/// Wraps a git2 error with what was being done.
+pub fn git_err(action: &'static str) -> impl FnOnce(git2::Error) -> RepoError {
+    move |e| RepoError::Git {
+        action,
+        message: e.message().to_string(),
+    }
+}
+
+/// An opened mlv repository.
+pub struct Repo {
+    /// The work-tree root (canonical).
+    pub root: PathBuf,
+    /// The current directory (canonical), for resolving and printing paths.
+    pub cwd: PathBuf,
+    /// The git repository.
+    pub git: git2::Repository,
+    /// Merged configuration.
+    pub config: Config,
+    /// The object cache.
+    pub cache: Cache,
+}
+
+/// Finds the git work tree containing `start`; returns the repository and its canonical root.
+pub fn discover_git(start: &Path) -> Result<(git2::Repository, PathBuf), RepoError> {
+    let git = git2::Repository::discover(start).map_err(|_| RepoError::NotGit {
+        path: start.to_path_buf(),
+    })?;
+    let workdir = git.workdir().ok_or_else(|| RepoError::Bare {
+        path: git.path().to_path_buf(),
+    })?;
+    let root = workdir.canonicalize().at("cannot resolve", workdir)?;
+    Ok((git, root))
+}
+
+impl Repo {
+    /// Opens the mlv repository containing `cwd`.
+    pub fn open(cwd: &Path) -> Result<Repo, RepoError> {
+        let cwd = cwd.canonicalize().at("cannot resolve", cwd)?;
+        let (git, root) = discover_git(&cwd)?;
+        let mlv_dir = root.join(MLV_DIR);
+        if !mlv_dir.is_dir() {
+            return Err(RepoError::NotInitialized { root });
+        }
+        let config = config::load(&mlv_dir)?;
+        let cache = cache_for(&root, &config);
+        Ok(Repo {
+            root,
+            cwd,
+            git,
+            config,
+            cache,
+        })
+    }
+
+    /// `.mlv/` in this work tree.
+    pub fn mlv_dir(&self) -> PathBuf {
+        self.root.join(MLV_DIR)
+    }
+
+    /// Scratch space for workspace files being written (`.mlv/tmp`).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join(MLV_DIR).join("tmp")
+    }
+
+    /// Local state such as the stat cache (`.mlv/state`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(MLV_DIR).join("state")
+    }
+
+    /// Resolves a path given on the command line (relative to the current directory).
+    pub fn user_path(&self, path: &Path) -> Result<RelPath, RepoError> {
+        let rel = RelPath::from_user(path, &self.cwd, &self.root).map_err(|reason| RepoError::BadPath {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        // `data.mlv` names the data it tracks.
+        match rel.as_str().strip_suffix(POINTER_SUFFIX) {
+            Some(data) if !data.is_empty() && !data.ends_with('/') => {
+                Ok(RelPath::new(data).expect("prefix of a valid path"))
+            }
+            _ => Ok(rel),
+        }
+    }
+
+    /// A work-tree path as the user should see it: relative to the current directory.
+    pub fn display(&self, rel: &RelPath) -> String {
+        display_relative(&self.cwd, &self.root, rel)
+    }
+
+    /// Every pointer file in the work tree, sorted by data path.
+    pub fn pointers(&self) -> Result<Vec<Pointer>, RepoError> {
+        let mut out = Vec::new();
+        self.find_pointers(None, &mut out)?;
+        out.sort_by(|a, b| a.data.cmp(&b.data));
+        Ok(out)
+    }
+
+    fn find_pointers(&self, dir: Option<&RelPath>, out: &mut Vec<Pointer>) -> Result<(), RepoError> {
+        let abs = dir.map_or_else(|| self.root.clone(), |d| d.to_path(&self.root));
+        let mut subdirs = Vec::new();
+        let mut tracked = Vec::new();
+        for entry in std::fs::read_dir(&abs).at("cannot read directory", &abs)? {
+            let entry = entry.at("cannot read directory", &abs)?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Ok(ft) = entry.file_type() else { continue };
+            let rel = match dir {
+                Some(d) => d.join(&name),
+                None => match RelPath::new(&name) {
+                    Ok(r) => r,
+                    Err(_) => continue, // .git, .mlv
+                },
+            };
+            if name == ".git" || name == MLV_DIR {
+                continue;
+            }
+            if ft.is_dir() {
+                subdirs.push(rel);
+            } else if ft.is_file() && name.ends_with(POINTER_SUFFIX) && name.len() > POINTER_SUFFIX.len() {
+                let p = Pointer::load(&self.root, &rel)?;
+                tracked.push(p.data.clone());
+                out.push(p);
+            }
+        }
+        for sub in subdirs {
+            if tracked.iter().any(|t| sub.is_within(t)) || self.skip_dir(&sub) {
+                continue;
+            }
+            self.find_pointers(Some(&sub), out)?;
+        }
+        Ok(())
+    }
+
+    fn skip_dir(&self, dir: &RelPath) -> bool {
+        let abs = dir.to_path(&self.root);
+        if abs.join(".git").exists() {
+            return true; // a nested repository or submodule
+        }
+        let with_slash = format!("{}/", dir.as_str());
+        self.git.is_path_ignored(Path::new(&with_slash)).unwrap_or(false)
+    }
+
+    /// The pointer that tracks `path` or a directory containing it, if any.
+    pub fn pointer_covering<'a>(pointers: &'a [Pointer], path: &RelPath) -> Option<&'a Pointer> {
+        pointers.iter().find(|p| path.is_within(&p.data))
+    }
+}
+
+/// The cache a configuration selects.
+pub fn cache_for(root: &Path, config: &Config) -> Cache {
+    match &config.cache.dir {
+        Some(dir) => {
+            let dir = root.join(dir);
+            let tmp = dir.join("tmp");
+            Cache::new(dir, tmp)
+        }
+        None => Cache::new(root.join(MLV_DIR).join("cache"), root.join(MLV_DIR).join("tmp")),
+    }
+}
+
+/// `rel` (under `root`) as seen from `cwd`.
+pub fn display_relative(cwd: &Path, root: &Path, rel: &RelPath) -> String {
+    let Ok(cwd_rel) = cwd.strip_prefix(root) else {
+        return rel.to_path(root).display().to_string();
+    };
+    let cwd_parts: Vec<&str> = cwd_rel
+        .to_str()
+        .unwrap_or("")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let parts: Vec<&str> = rel.as_str().split('/').collect();
+    let common = cwd_parts.iter().zip(&parts).take_while(|(a, b)| a == b).count();
+    let mut out: Vec<&str> = vec![".."; cwd_parts.len() - common];
+    out.extend(&parts[common..]);
+    if out.is_empty() {
+        ".".to_string()
+    } else {
+        out.join("/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_relative_paths() {
+        let root = Path::new("/r");
+        let rel = RelPath::new("a/b/c").unwrap();
+        assert_eq!(display_relative(Path::new("/r"), root, &rel), "a/b/c");
+        assert_eq!(display_relative(Path::new("/r/a"), root, &rel), "b/c");
+        assert_eq!(display_relative(Path::new("/r/x/y"), root, &rel), "../../a/b/c");
+        assert_eq!(display_relative(Path::new("/r/a/b/c"), root, &rel), ".");
+    }
+}

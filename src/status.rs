@@ -1,0 +1,272 @@
+//! Pointers versus workspace versus cache: what is up to date, modified, missing or not
+//! restorable, as a serializable report.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::hash::Digest;
+use crate::manifest::{Entry, Manifest};
+use crate::pointer::{Kind, Pointer};
+use crate::progress::Progress;
+use crate::relpath::RelPath;
+use crate::repo::Repo;
+use crate::state::StatCache;
+use crate::workspace::{data_meta, entries_for, file_digest, record_fresh, scan_dir, HashMode, Item};
+
+/// How the workspace compares with a pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// The workspace holds exactly the pointer's data.
+    UpToDate,
+    /// The workspace differs from the pointer.
+    Modified,
+    /// The data is absent from the workspace.
+    Missing,
+}
+
+/// Paths inside a tracked directory that differ from its manifest.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Changes {
+    /// In the workspace, not in the manifest.
+    pub added: Vec<String>,
+    /// In both, with different content, type or executable bit.
+    pub modified: Vec<String>,
+    /// In the manifest, not in the workspace.
+    pub deleted: Vec<String>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.deleted.is_empty()
+    }
+
+    fn retain_under(&mut self, sub: &str) {
+        let keep =
+            |p: &String| p == sub || (p.starts_with(sub) && p.as_bytes().get(sub.len()) == Some(&b'/'));
+        self.added.retain(keep);
+        self.modified.retain(keep);
+        self.deleted.retain(keep);
+    }
+}
+
+/// The status of one pointer.
+#[derive(Debug, Serialize)]
+pub struct PointerStatus {
+    /// The data path, as displayed.
+    pub path: String,
+    /// The pointer file, as displayed.
+    pub pointer: String,
+    /// File or directory.
+    pub kind: Kind,
+    /// Workspace versus pointer.
+    pub state: State,
+    /// Whether the cache holds everything needed to restore the pointer's data.
+    pub in_cache: bool,
+    /// Objects needed for that and absent from the cache (when known).
+    pub missing_objects: u64,
+    /// Changes inside a directory (empty for files).
+    #[serde(flatten)]
+    pub changes: Changes,
+}
+
+/// What `status` found.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    /// One entry per pointer.
+    pub pointers: Vec<PointerStatus>,
+    /// Whether every pointer is up to date and restorable.
+    pub clean: bool,
+}
+
+/// Compares every selected pointer with the workspace and the cache.
+pub fn status(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<StatusReport, Error> {
+    let targets = crate::ops::resolve_targets(repo, paths)?;
+    let mut stat = StatCache::load(&repo.state_dir());
+    let mut pointers = Vec::with_capacity(targets.len());
+    for t in &targets {
+        let mut st = pointer_status(repo, &t.pointer, &mut stat, progress)?;
+        if let Some(sub) = &t.sub {
+            st.changes.retain_under(sub);
+            if st.state == State::Modified && st.changes.is_empty() {
+                st.state = State::UpToDate;
+            }
+        }
+        pointers.push(st);
+    }
+    // Status refreshes the stat cache like `git status` refreshes the index; failing to save
+    // it only costs time later.
+    let _ = stat.save();
+    let clean = pointers.iter().all(|p| p.state == State::UpToDate && p.in_cache);
+    Ok(StatusReport { pointers, clean })
+}
+
+/// The workspace view of a tracked directory: its entries with digests.
+pub fn workspace_entries(
+    repo: &Repo,
+    data: &RelPath,
+    stat: &mut StatCache,
+    progress: &dyn Progress,
+) -> Result<Vec<Entry>, Error> {
+    let abs = data.to_path(&repo.root);
+    let items = scan_dir(&abs, &repo.root, repo.cache.root())?;
+    let total: u64 = items
+        .iter()
+        .map(|i| {
+            if let Item::File { meta, .. } = i {
+                meta.len()
+            } else {
+                0
+            }
+        })
+        .sum();
+    progress.start("checking", items.len() as u64, total);
+    let (entries, fresh) = entries_for(&items, data, &abs, stat, HashMode::HashOnly, progress)?;
+    progress.finish();
+    record_fresh(stat, fresh);
+    Ok(entries)
+}
+
+fn pointer_status(
+    repo: &Repo,
+    pointer: &Pointer,
+    stat: &mut StatCache,
+    progress: &dyn Progress,
+) -> Result<PointerStatus, Error> {
+    let abs = pointer.data.to_path(&repo.root);
+    let meta = data_meta(&abs, repo.cache.root()).ok();
+    let mut changes = Changes::default();
+    let mut needed: Vec<Digest> = Vec::new();
+    let state = match (pointer.meta.kind, meta) {
+        (_, None) => {
+            needed = all_objects(repo, pointer);
+            State::Missing
+        }
+        (Kind::File, Some(m)) if m.is_file() => {
+            let (d, fresh) = file_digest(
+                &abs,
+                pointer.data.as_str(),
+                &m,
+                stat,
+                HashMode::HashOnly,
+                progress,
+            )?;
+            record_fresh(stat, fresh.into_iter().collect());
+            if d == pointer.meta.digest && crate::fs::is_executable(&m) == pointer.meta.exec {
+                State::UpToDate
+            } else {
+                needed.push(pointer.meta.digest);
+                State::Modified
+            }
+        }
+        (Kind::Dir, Some(m)) if m.is_dir() => {
+            let ws = workspace_entries(repo, &pointer.data, stat, progress)?;
+            if Digest::of_bytes(&Manifest::new(ws.clone()).to_bytes()) == pointer.meta.digest {
+                needed.push(pointer.meta.digest);
+                State::UpToDate
+            } else {
+                needed.push(pointer.meta.digest);
+                if let Ok(manifest) = crate::ops::load_manifest(repo, pointer) {
+                    changes = diff_entries(&manifest.entries, &ws);
+                    needed.extend(needed_for(&manifest.entries, &changes));
+                }
+                State::Modified
+            }
+        }
+        (_, Some(_)) => {
+            needed = all_objects(repo, pointer);
+            State::Modified
+        }
+    };
+    let missing_objects = needed.iter().filter(|d| !repo.cache.contains(d)).count() as u64;
+    Ok(PointerStatus {
+        path: repo.display(&pointer.data),
+        pointer: repo.display(&pointer.file),
+        kind: pointer.meta.kind,
+        state,
+        in_cache: missing_objects == 0,
+        missing_objects,
+        changes,
+    })
+}
+
+/// Every object a pointer needs (for a directory: the manifest and, if it is cached, its files).
+fn all_objects(repo: &Repo, pointer: &Pointer) -> Vec<Digest> {
+    let mut out = vec![pointer.meta.digest];
+    if pointer.meta.kind == Kind::Dir {
+        if let Ok(m) = crate::ops::load_manifest(repo, pointer) {
+            out.extend(m.entries.iter().filter_map(|e| e.digest));
+        }
+    }
+    out
+}
+
+fn needed_for(expected: &[Entry], changes: &Changes) -> Vec<Digest> {
+    let by_path: HashMap<&str, &Entry> = expected.iter().map(|e| (e.path.as_str(), e)).collect();
+    changes
+        .modified
+        .iter()
+        .chain(&changes.deleted)
+        .filter_map(|p| by_path.get(p.as_str()).and_then(|e| e.digest))
+        .collect()
+}
+
+/// Compares sorted manifest entries (`expected`) with sorted workspace entries (`actual`).
+pub fn diff_entries(expected: &[Entry], actual: &[Entry]) -> Changes {
+    let mut c = Changes::default();
+    let (mut i, mut j) = (0, 0);
+    while i < expected.len() || j < actual.len() {
+        match (expected.get(i), actual.get(j)) {
+            (Some(e), Some(a)) if e.path == a.path => {
+                if !e.same_content(a) {
+                    c.modified.push(e.path.clone());
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(e), Some(a)) if e.path < a.path => {
+                c.deleted.push(e.path.clone());
+                i += 1;
+            }
+            (Some(_), Some(a)) | (None, Some(a)) => {
+                c.added.push(a.path.clone());
+                j += 1;
+            }
+            (Some(e), None) => {
+                c.deleted.push(e.path.clone());
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_of_sorted_entries() {
+        let d1 = Digest::of_bytes(b"1");
+        let d2 = Digest::of_bytes(b"2");
+        let exp = vec![
+            Entry::file("a".into(), d1, 1, false),
+            Entry::file("b".into(), d1, 1, false),
+            Entry::file("c".into(), d1, 1, false),
+        ];
+        let act = vec![
+            Entry::file("b".into(), d2, 1, false),
+            Entry::file("c".into(), d1, 1, true),
+            Entry::file("d".into(), d1, 1, false),
+        ];
+        let c = diff_entries(&exp, &act);
+        assert_eq!(c.added, ["d"]);
+        assert_eq!(c.modified, ["b", "c"]);
+        assert_eq!(c.deleted, ["a"]);
+        assert!(diff_entries(&exp, &exp).is_empty());
+    }
+}
