@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Build mlv from source and install it into a directory on PATH.
+#
+#   ./install.sh                   # into ~/.cargo/bin if it exists, else ~/.local/bin
+#   ./install.sh --prefix DIR      # into DIR (or set MLV_INSTALL_DIR)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+dest=${MLV_INSTALL_DIR:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) dest=${2:?--prefix needs a directory}; shift 2 ;;
+    --prefix=*) dest=${1#--prefix=}; shift ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$dest" ]; then
+  if [ -d "$HOME/.cargo/bin" ]; then dest="$HOME/.cargo/bin"; else dest="$HOME/.local/bin"; fi
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  for c in "$HOME/.cargo/bin/cargo"; do [ -x "$c" ] && export PATH="$(dirname "$c"):$PATH"; done
+fi
+command -v cargo >/dev/null 2>&1 || { echo "install.sh: cargo not found; install Rust with rustup first" >&2; exit 1; }
+
+echo "building mlv (release)..." >&2
+cargo build --release --locked --manifest-path "$here/Cargo.toml" --bin mlv
+target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$here/Cargo.toml" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || echo "$here/target")
+
+mkdir -p "$dest"
+tmp="$dest/.mlv.install.$$"
+cp "$target_dir/release/mlv" "$tmp"
+chmod 755 "$tmp"
+mv -f "$tmp" "$dest/mlv"
+echo "installed $("$dest/mlv" --version) to $dest/mlv" >&2
+case ":$PATH:" in
+  *":$dest:"*) ;;
+  *) echo "note: $dest is not on your PATH; add it, e.g. export PATH=\"$dest:\$PATH\"" >&2 ;;
+esac

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs the storage emulators the remote tests use (pinned
+# versions, into .ci/; idempotent), then every unit and end-to-end test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -f .ci/install-emulators.sh ]; then
+  bash .ci/install-emulators.sh
+fi
+# Never let object_store reach a cloud metadata service from a test.
+export AWS_METADATA_ENDPOINT=${AWS_METADATA_ENDPOINT:-http://127.0.0.1:9}
+export GCE_METADATA_HOST=${GCE_METADATA_HOST:-127.0.0.1:9}
+export AZURE_MSI_ENDPOINT=${AZURE_MSI_ENDPOINT:-http://127.0.0.1:9}
+exec cargo test --locked --all-targets "$@"
