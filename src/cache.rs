@@ -103,6 +103,70 @@ impl Cache {
         Ok((digest, size, created))
     }
 
+    /// Copies a workspace file into a temporary file of the cache, hashing while copying, without
+    /// syncing or publishing it: many staged objects are made durable at once by
+    /// [`Cache::publish_staged`]. Returns `None` for the staged part if the object exists.
+    pub fn stage_file(&self, src: &Path) -> Result<(Digest, u64, Option<Staged>), CacheError> {
+        let mut input = File::open(src).at("cannot read", src)?;
+        let mut tmp = self.temp_file()?;
+        let tmp_path = tmp.path().to_path_buf();
+        let (digest, size) = copy_hashing(&mut input, Some(tmp.as_file_mut()))
+            .map_err(|e| io_error_of_copy(e, src, &tmp_path))?;
+        if self.contains(&digest) {
+            return Ok((digest, size, None));
+        }
+        crate::fs::set_readonly(tmp.as_file()).at("cannot set permissions on", &tmp_path)?;
+        Ok((
+            digest,
+            size,
+            Some(Staged {
+                digest,
+                tmp: tmp.into_temp_path(),
+            }),
+        ))
+    }
+
+    /// Makes staged objects durable and visible: one file-system sync for the whole batch (or
+    /// one fsync per object for small batches), then an atomic rename of each, then a sync of
+    /// the directories. An object is never visible before its bytes are durable.
+    pub fn publish_staged(&self, staged: Vec<Staged>) -> Result<usize, CacheError> {
+        if staged.is_empty() {
+            return Ok(0);
+        }
+        let batch = staged.len() > SMALL_BATCH;
+        if batch {
+            sync_fs(&self.tmp)?;
+        } else {
+            for s in &staged {
+                File::open(&s.tmp)
+                    .and_then(|f| f.sync_all())
+                    .at("cannot sync", &s.tmp)?;
+            }
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        let mut created = 0;
+        for s in staged {
+            let dest = self.object_path(&s.digest);
+            let dir = dest.parent().expect("objects live in fan-out directories");
+            if dirs.insert(dir.to_path_buf()) {
+                fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+            }
+            match s.tmp.persist_noclobber(&dest) {
+                Ok(()) => created += 1,
+                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(IoError::new("cannot publish", dest, e.error).into()),
+            }
+        }
+        if batch {
+            sync_fs(&self.root)?;
+        } else {
+            for d in &dirs {
+                File::open(d).and_then(|f| f.sync_all()).at("cannot sync", d)?;
+            }
+        }
+        Ok(created)
+    }
+
     /// Stores a small object held in memory (a manifest).
     pub fn insert_bytes(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
         let digest = Digest::of_bytes(bytes);
@@ -180,6 +244,32 @@ impl Cache {
     }
 }
 
+/// Batches larger than this are synced with one `syncfs` instead of one `fsync` per object.
+const SMALL_BATCH: usize = 16;
+
+/// An object written to a temporary file: neither durable nor visible yet.
+#[derive(Debug)]
+pub struct Staged {
+    digest: Digest,
+    tmp: tempfile::TempPath,
+}
+
+/// Flushes every dirty page of the file system holding `dir` (Linux `syncfs`).
+fn sync_fs(dir: &Path) -> Result<(), IoError> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(dir).at("cannot open", dir)?;
+    // SAFETY: `f` is an open file descriptor for the duration of the call.
+    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+    if rc != 0 {
+        return Err(IoError::new(
+            "cannot sync the file system of",
+            dir,
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
 fn io_error_of_copy(e: io::Error, origin: &Path, tmp: &Path) -> IoError {
     // We cannot tell from a plain io::Error which side failed; name the source, which is what
     // the user controls, unless the error is clearly about writing.
@@ -213,6 +303,27 @@ mod tests {
         assert!(c
             .object_path(&digest)
             .ends_with(format!("{}/{}", &digest.to_string()[..2], digest)));
+    }
+
+    #[test]
+    fn staged_objects_publish_in_batches() {
+        let (d, c) = cache();
+        let mut staged = Vec::new();
+        let mut digests = Vec::new();
+        for i in 0..40 {
+            let src = d.path().join(format!("f{i}"));
+            std::fs::write(&src, format!("content {i}")).unwrap();
+            let (digest, _, s) = c.stage_file(&src).unwrap();
+            assert!(!c.contains(&digest), "not visible before publishing");
+            staged.extend(s);
+            digests.push(digest);
+        }
+        assert_eq!(c.publish_staged(staged).unwrap(), 40);
+        for dg in &digests {
+            assert_eq!(c.verify(dg).unwrap() as usize, c.read_verified(dg).unwrap().len());
+        }
+        let (_, _, again) = c.stage_file(&d.path().join("f0")).unwrap();
+        assert!(again.is_none());
     }
 
     #[test]

@@ -60,10 +60,13 @@ impl From<blake3::Hash> for Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in &self.0 {
-            write!(f, "{b:02x}")?;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
         }
-        Ok(())
+        f.write_str(std::str::from_utf8(&out).expect("hex is ASCII"))
     }
 }
 
@@ -141,13 +144,29 @@ impl Hasher {
     }
 }
 
+thread_local! {
+    /// One reusable buffer per thread: allocating (and zeroing) a fresh one per file costs more
+    /// than hashing a small file.
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUF_SIZE]);
+}
+
 /// Streams `reader` into `writer` (if any), hashing every byte once; returns the digest and size.
-pub fn copy_hashing(reader: &mut impl Read, mut writer: Option<&mut dyn Write>) -> io::Result<(Digest, u64)> {
+pub fn copy_hashing(reader: &mut impl Read, writer: Option<&mut dyn Write>) -> io::Result<(Digest, u64)> {
+    BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => copy_with(reader, writer, &mut buf),
+        Err(_) => copy_with(reader, writer, &mut vec![0u8; BUF_SIZE]),
+    })
+}
+
+fn copy_with(
+    reader: &mut impl Read,
+    mut writer: Option<&mut dyn Write>,
+    buf: &mut [u8],
+) -> io::Result<(Digest, u64)> {
     let mut hasher = Hasher::new();
-    let mut buf = vec![0u8; BUF_SIZE];
     let mut size = 0u64;
     loop {
-        let n = read_full(reader, &mut buf)?;
+        let n = read_full(reader, buf)?;
         if n == 0 {
             break;
         }

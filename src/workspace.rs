@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::cache::{Cache, CacheError};
+use crate::cache::{Cache, CacheError, Staged};
 use crate::fs::{is_executable, IoContext, IoError};
 use crate::hash::{hash_reader, Digest};
 use crate::manifest::Entry;
@@ -78,72 +78,77 @@ impl Item {
     }
 }
 
-/// Walks directory `dir` (absolute) without following symbolic links. `repo_root` bounds where
-/// symbolic links may point. Items come sorted by path.
-/// Symbolic links into `cache_root` (made by the `symlink` link kind) count as the files they
-/// point to.
+/// Walks directory `dir` (absolute) without following symbolic links, subdirectories in
+/// parallel. `repo_root` bounds where symbolic links may point; symbolic links into
+/// `cache_root` (made by the `symlink` link kind) count as the files they point to. Items come
+/// sorted by path.
+///
+/// This uses `std::fs::read_dir`, whose `DirEntry::metadata` stats relative to the open
+/// directory (`fstatat`) instead of resolving every full path again as walkdir does.
 pub fn scan_dir(dir: &Path, repo_root: &Path, cache_root: &Path) -> Result<Vec<Item>, WorkspaceError> {
-    let mut items = Vec::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .sort_by(|a, b| a.file_name().cmp(b.file_name()))
-        .min_depth(1);
-    let mut last_dir: Option<(String, usize)> = None; // a directory and the item count when seen
-    for entry in walker {
-        let entry = entry.map_err(|e| walk_error(e, dir))?;
-        let abs = entry.path();
-        let rel = abs
-            .strip_prefix(dir)
-            .expect("walkdir yields paths under its root");
-        let path = rel
-            .to_str()
-            .ok_or_else(|| WorkspaceError::NotUtf8 {
-                path: abs.to_path_buf(),
-            })?
-            .to_string();
-        close_empty_dir(&mut last_dir, &path, &mut items);
-        let ft = entry.file_type();
-        if ft.is_dir() {
-            last_dir = Some((path, items.len()));
-        } else if ft.is_file() {
-            let meta = entry.metadata().map_err(|e| walk_error(e, dir))?;
-            items.push(Item::File { path, meta });
-        } else if ft.is_symlink() {
-            if let Some(meta) = cache_link_meta(abs, cache_root) {
-                items.push(Item::File { path, meta });
-                continue;
-            }
-            let target = checked_link_target(abs, repo_root)?;
-            items.push(Item::Symlink { path, target });
-        } else {
-            return Err(WorkspaceError::Special {
-                path: abs.to_path_buf(),
-            });
-        }
-    }
-    close_empty_dir(&mut last_dir, "", &mut items);
+    let ctx = ScanCtx {
+        repo_root,
+        cache_root,
+    };
+    let mut items = ctx.scan(dir, "")?;
     items.sort_unstable_by(|a, b| a.path().cmp(b.path()));
     Ok(items)
 }
 
-/// Records the last directory as empty if nothing was found inside it before `next`.
-fn close_empty_dir(last_dir: &mut Option<(String, usize)>, next: &str, items: &mut Vec<Item>) {
-    if let Some((d, count)) = last_dir.take() {
-        let inside = next.len() > d.len() && next.starts_with(&d) && next.as_bytes()[d.len()] == b'/';
-        if inside {
-            // the directory has content; forget it (its children will mark their own emptiness)
-        } else if items.len() == count {
-            items.push(Item::EmptyDir { path: d });
-        }
-    }
+struct ScanCtx<'a> {
+    repo_root: &'a Path,
+    cache_root: &'a Path,
 }
 
-fn walk_error(e: walkdir::Error, dir: &Path) -> WorkspaceError {
-    let path = e.path().unwrap_or(dir).to_path_buf();
-    let io = e
-        .into_io_error()
-        .unwrap_or_else(|| std::io::Error::other("file system loop"));
-    IoError::new("cannot read", path, io).into()
+impl ScanCtx<'_> {
+    fn scan(&self, dir: &Path, prefix: &str) -> Result<Vec<Item>, WorkspaceError> {
+        let mut items = Vec::new();
+        let mut subdirs = Vec::new();
+        for entry in std::fs::read_dir(dir).at("cannot read directory", dir)? {
+            let entry = entry.at("cannot read directory", dir)?;
+            let name = entry.file_name();
+            let name = name
+                .to_str()
+                .ok_or_else(|| WorkspaceError::NotUtf8 { path: entry.path() })?;
+            let path = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let ft = entry.file_type().at("cannot stat", &entry.path())?;
+            if ft.is_dir() {
+                subdirs.push((entry.path(), path));
+            } else if ft.is_file() {
+                let meta = entry.metadata().at("cannot stat", &entry.path())?;
+                items.push(Item::File { path, meta });
+            } else if ft.is_symlink() {
+                let abs = entry.path();
+                if let Some(meta) = cache_link_meta(&abs, self.cache_root) {
+                    items.push(Item::File { path, meta });
+                } else {
+                    let target = checked_link_target(&abs, self.repo_root)?;
+                    items.push(Item::Symlink { path, target });
+                }
+            } else {
+                return Err(WorkspaceError::Special { path: entry.path() });
+            }
+        }
+        let nested: Vec<Result<Vec<Item>, WorkspaceError>> = subdirs
+            .par_iter()
+            .map(|(abs, path)| {
+                let inner = self.scan(abs, path)?;
+                Ok(if inner.is_empty() {
+                    vec![Item::EmptyDir { path: path.clone() }]
+                } else {
+                    inner
+                })
+            })
+            .collect();
+        for n in nested {
+            items.extend(n?);
+        }
+        Ok(items)
+    }
 }
 
 /// The metadata of what `link` points to, if it is a symbolic link to a cache object.
@@ -222,9 +227,17 @@ pub struct Fresh {
     pub meta: Metadata,
     /// The digest.
     pub digest: Digest,
+    /// Its new cache object, written but not yet published (`HashMode::Insert`).
+    pub staged: Option<Staged>,
 }
 
-/// Turns scanned items into manifest entries. `base` is the tracked directory (work-tree
+/// Takes the staged cache objects out of freshly hashed files, for publishing.
+pub fn take_staged(fresh: &mut [Fresh]) -> Vec<Staged> {
+    fresh.iter_mut().filter_map(|f| f.staged.take()).collect()
+}
+
+/// Turns scanned items into manifest entries (new cache objects are staged in the returned
+/// `Fresh` records; publish them before relying on them). `base` is the tracked directory (work-tree
 /// relative; absolute `base_abs`). Returns the entries and the freshly hashed files.
 pub fn entries_for(
     items: &[Item],
@@ -277,11 +290,14 @@ pub fn file_digest(
             return Ok((d, None));
         }
     }
-    let digest = match mode {
-        HashMode::Insert(cache) => cache.insert_file(abs)?.0,
+    let (digest, staged) = match mode {
+        HashMode::Insert(cache) => {
+            let (d, _, staged) = cache.stage_file(abs)?;
+            (d, staged)
+        }
         HashMode::HashOnly => {
             let mut f = std::fs::File::open(abs).at("cannot read", abs)?;
-            hash_reader(&mut f).at("cannot read", abs)?.0
+            (hash_reader(&mut f).at("cannot read", abs)?.0, None)
         }
     };
     progress.advance(1, meta.len());
@@ -289,6 +305,7 @@ pub fn file_digest(
         rel: rel.to_string(),
         meta: meta.clone(),
         digest,
+        staged,
     };
     Ok((digest, Some(fresh)))
 }

@@ -11,7 +11,7 @@ use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
 use crate::state::StatCache;
-use crate::workspace::{entries_for, file_digest, record_fresh, scan_dir, HashMode, Item};
+use crate::workspace::{entries_for, file_digest, record_fresh, scan_dir, take_staged, HashMode, Item};
 
 /// One path that was added.
 #[derive(Debug, Serialize)]
@@ -160,8 +160,10 @@ fn add_one(
     if meta.is_file() {
         progress.start("hashing", 1, meta.len());
         let mode = HashMode::Insert(&repo.cache);
-        let (digest, fresh) = file_digest(&abs, path.as_str(), &meta, stat, mode, progress)?;
+        let (digest, mut fresh) = file_digest(&abs, path.as_str(), &meta, stat, mode, progress)?;
         progress.finish();
+        repo.cache
+            .publish_staged(fresh.as_mut().and_then(|f| f.staged.take()).into_iter().collect())?;
         let exec = crate::fs::is_executable(&meta);
         let hashed = u64::from(fresh.is_some());
         record_fresh(stat, fresh.into_iter().collect());
@@ -183,8 +185,10 @@ fn add_one(
         })
         .sum();
     progress.start("hashing", items.len() as u64, bytes);
-    let (entries, fresh) = entries_for(&items, path, &abs, stat, HashMode::Insert(&repo.cache), progress)?;
+    let (entries, mut fresh) =
+        entries_for(&items, path, &abs, stat, HashMode::Insert(&repo.cache), progress)?;
     progress.finish();
+    repo.cache.publish_staged(take_staged(&mut fresh))?;
     let hashed = fresh.len() as u64;
     record_fresh(stat, fresh);
     let manifest = Manifest::new(entries);
