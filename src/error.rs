@@ -131,13 +131,14 @@ impl Error {
         match self {
             Error::Repo(RepoError::NotGit { .. }) => Some("run `git init` first, or use -C DIR".into()),
             Error::Repo(RepoError::NotInitialized { .. }) => Some("run `mlv init` in the repository".into()),
-            Error::Repo(RepoError::Pointer(_)) | Error::Pointer(PointerError::Malformed { .. }) => {
-                Some("fix the pointer file, or restore it with `git checkout -- FILE`".into())
-            }
             Error::Pointer(PointerError::UnsupportedVersion { .. })
+            | Error::Repo(RepoError::Pointer(PointerError::UnsupportedVersion { .. }))
             | Error::Repo(RepoError::Config(ConfigError::Invalid { .. }))
             | Error::Config(ConfigError::Invalid { .. }) => {
                 Some("this file may come from a newer mlv, or have a typo; see docs/format.md".into())
+            }
+            Error::Repo(RepoError::Pointer(_)) | Error::Pointer(PointerError::Malformed { .. }) => {
+                Some("fix the pointer file, or restore it with `git checkout -- FILE`".into())
             }
             Error::Cache(CacheError::Corrupt { .. }) | Error::Manifest(_) => Some(
                 "delete the corrupt object and fetch it again with `mlv fetch`, or re-add the data".into(),

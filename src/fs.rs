@@ -41,10 +41,22 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename.
+/// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename. The file keeps
+/// the permissions it had; a new one gets the usual 0666 less the umask (not the temp file's
+/// 0600: pointer files, `.gitignore` and config are ordinary, shared files).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = parent_dir(path);
-    let mut tmp = NamedTempFile::new_in(dir).at("cannot create a temporary file in", dir)?;
+    let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .at("cannot create a temporary file in", dir)?;
+    if let Some(perm) = existing {
+        tmp.as_file()
+            .set_permissions(perm)
+            .at("cannot set permissions on", tmp.path())?;
+    }
     tmp.write_all(bytes).at("cannot write", tmp.path())?;
     tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
     tmp.persist(path)

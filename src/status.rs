@@ -155,17 +155,17 @@ fn pointer_status(
                 progress,
             )?;
             record_fresh(stat, fresh.into_iter().collect());
+            needed.push(pointer.meta.digest);
             if d == pointer.meta.digest && crate::fs::is_executable(&m) == pointer.meta.exec {
                 State::UpToDate
             } else {
-                needed.push(pointer.meta.digest);
                 State::Modified
             }
         }
         (Kind::Dir, Some(m)) if m.is_dir() => {
             let ws = workspace_entries(repo, &pointer.data, stat, progress)?;
             if Digest::of_bytes(&Manifest::new(ws.clone()).to_bytes()) == pointer.meta.digest {
-                needed.push(pointer.meta.digest);
+                needed = all_objects(repo, pointer);
                 State::UpToDate
             } else {
                 needed.push(pointer.meta.digest);

@@ -33,9 +33,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let opts = CheckoutOptions { force: args.force };
     let report = mlv::ops::checkout::checkout(&repo, &paths, &opts, progress.as_ref())?;
     ctx.ui.json(&report);
-    for t in &report.targets {
-        match &t.error {
-            Some(e) => eprintln!("{}: {e}", ctx.ui.paint("error", "1;31")),
+    let total = report.targets.len();
+    let mut failures = Vec::new();
+    for t in report.targets {
+        match t.error {
+            Some(e) => failures.push(CliError::from(e)),
             None if t.restored + t.removed > 0 => ctx.ui.info(&format!(
                 "{}: restored {}, removed {}",
                 t.path,
@@ -46,10 +48,28 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             None => {}
         }
     }
-    let failed = report.failed();
-    if failed > 0 {
-        let total = report.targets.len();
-        return Err(mlv::Error::from(mlv::Refusal::Partial { failed, total }).into());
+    if failures.is_empty() {
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    // Each failure on its own line; the summary carries their hints and the gravest exit code.
+    let mut hints: Vec<String> = Vec::new();
+    for f in &failures {
+        eprintln!("{}: {}", ctx.ui.paint("error", "1;31"), f.message);
+        for c in &f.causes {
+            eprintln!("  caused by: {c}");
+        }
+        if let Some(h) = f.hint.as_ref().filter(|h| !hints.contains(h)) {
+            hints.push(h.clone());
+        }
+    }
+    let failed = failures.len();
+    let mut err = CliError::from(mlv::Error::from(mlv::Refusal::Partial { failed, total }));
+    err.code = failures.iter().map(|f| f.code).max().unwrap_or(err.code);
+    err.hint = (!hints.is_empty()).then(|| hints.join("; "));
+    if ctx.ui.json {
+        // the report above is the one JSON document
+        err.print(&ctx.ui);
+        return Ok(ExitCode::from(err.code));
+    }
+    Err(err)
 }

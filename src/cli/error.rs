@@ -69,8 +69,8 @@ impl CliError {
         }
     }
 
-    /// Prints the error (and, in JSON mode, a JSON error document on stdout).
-    pub fn report(&self, ui: &Ui) -> ExitCode {
+    /// Prints the error on stderr, with its causes and hint.
+    pub fn print(&self, ui: &Ui) {
         eprintln!("{}: {}", ui.paint("error", "1;31"), self.message);
         for c in &self.causes {
             eprintln!("  caused by: {c}");
@@ -78,6 +78,11 @@ impl CliError {
         if let Some(h) = &self.hint {
             eprintln!("{}: {h}", ui.paint("hint", "36"));
         }
+    }
+
+    /// Prints the error (and, in JSON mode, a JSON error document on stdout).
+    pub fn report(&self, ui: &Ui) -> ExitCode {
+        self.print(ui);
         if ui.json {
             #[derive(Serialize)]
             struct Doc<'a> {

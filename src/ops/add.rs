@@ -48,6 +48,7 @@ pub struct AddReport {
 /// Adds `paths` (work-tree relative). Every path is checked before anything is written.
 pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<AddReport, Error> {
     let pointers = repo.pointers()?;
+    let mut scanned = Vec::with_capacity(paths.len());
     for (i, path) in paths.iter().enumerate() {
         check_addable(repo, &pointers, path)?;
         if let Some(other) = paths[..i].iter().find(|o| path.is_within(o) || o.is_within(path)) {
@@ -57,14 +58,16 @@ pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<Ad
             }
             .into());
         }
+        // walking a directory finds links that escape the repository: before any write
+        scanned.push(scan(repo, path)?);
     }
     let mut stat = StatCache::load(&repo.state_dir());
     let linker = Linker::new(&repo.cache, &repo.config.cache.link, repo.tmp_dir())?;
     let mut added = Vec::new();
     let mut git_paths = Vec::new();
-    for path in paths {
+    for (path, scanned) in paths.iter().zip(scanned) {
         let previous = pointers.iter().find(|p| &p.data == path);
-        let (pointer, hashed) = add_one(repo, path, &mut stat, &linker, progress)?;
+        let (pointer, hashed) = add_one(repo, path, scanned, &mut stat, &linker, progress)?;
         let changed = previous.is_none_or(|p| p.meta != pointer.meta);
         if changed {
             pointer.save(&repo.root)?;
@@ -145,35 +148,55 @@ fn check_addable(repo: &Repo, pointers: &[Pointer], path: &RelPath) -> Result<()
     Ok(())
 }
 
+/// What one path holds, read before anything is written.
+enum Scanned {
+    /// A file and its metadata.
+    File(std::fs::Metadata),
+    /// A directory and what it holds.
+    Dir(Vec<Item>),
+}
+
+fn scan(repo: &Repo, path: &RelPath) -> Result<Scanned, Error> {
+    let abs = path.to_path(&repo.root);
+    let meta = crate::workspace::data_meta(&abs, repo.cache.root())
+        .map_err(|e| crate::fs::IoError::new("cannot stat", &abs, e))?;
+    if meta.is_file() {
+        Ok(Scanned::File(meta))
+    } else {
+        Ok(Scanned::Dir(scan_dir(&abs, &repo.root, repo.cache.root())?))
+    }
+}
+
 /// Hashes one path into the cache and links the workspace; returns its pointer and the count
 /// of files hashed now.
 fn add_one(
     repo: &Repo,
     path: &RelPath,
+    scanned: Scanned,
     stat: &mut StatCache,
     linker: &Linker<'_>,
     progress: &dyn Progress,
 ) -> Result<(Pointer, u64), Error> {
     let abs = path.to_path(&repo.root);
-    let meta = crate::workspace::data_meta(&abs, repo.cache.root())
-        .map_err(|e| crate::fs::IoError::new("cannot stat", &abs, e))?;
-    if meta.is_file() {
-        progress.start("hashing", 1, meta.len());
-        let mode = HashMode::Insert(&repo.cache);
-        let (digest, mut fresh) = file_digest(&abs, path.as_str(), &meta, stat, mode, progress)?;
-        progress.finish();
-        repo.cache
-            .publish_staged(fresh.as_mut().and_then(|f| f.staged.take()).into_iter().collect())?;
-        let exec = crate::fs::is_executable(&meta);
-        let hashed = u64::from(fresh.is_some());
-        record_fresh(stat, fresh.into_iter().collect());
-        link_workspace(repo, linker, stat, &[(path.clone(), digest, exec)])?;
-        return Ok((
-            Pointer::new(path.clone(), Kind::File, digest, meta.len(), None, exec),
-            hashed,
-        ));
-    }
-    let items = scan_dir(&abs, &repo.root, repo.cache.root())?;
+    let items = match scanned {
+        Scanned::Dir(items) => items,
+        Scanned::File(meta) => {
+            progress.start("hashing", 1, meta.len());
+            let mode = HashMode::Insert(&repo.cache);
+            let (digest, mut fresh) = file_digest(&abs, path.as_str(), &meta, stat, mode, progress)?;
+            progress.finish();
+            repo.cache
+                .publish_staged(fresh.as_mut().and_then(|f| f.staged.take()).into_iter().collect())?;
+            let exec = crate::fs::is_executable(&meta);
+            let hashed = u64::from(fresh.is_some());
+            record_fresh(stat, fresh.into_iter().collect());
+            link_workspace(repo, linker, stat, &[(path.clone(), digest, exec)])?;
+            return Ok((
+                Pointer::new(path.clone(), Kind::File, digest, meta.len(), None, exec),
+                hashed,
+            ));
+        }
+    };
     let bytes: u64 = items
         .iter()
         .map(|i| {

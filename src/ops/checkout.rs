@@ -39,8 +39,15 @@ pub struct CheckedOut {
     /// Files already right.
     pub unchanged: u64,
     /// Why this target failed, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "error_text")]
+    pub error: Option<Error>,
+}
+
+fn error_text<S: serde::Serializer>(e: &Option<Error>, s: S) -> Result<S::Ok, S::Error> {
+    match e {
+        Some(e) => s.collect_str(e),
+        None => s.serialize_none(),
+    }
 }
 
 /// What `checkout` did.
@@ -97,7 +104,7 @@ pub fn checkout(
                 restored: 0,
                 removed: 0,
                 unchanged: 0,
-                error: Some(e.to_string()),
+                error: Some(e),
             },
         });
     }

@@ -1,0 +1,304 @@
+//! `mlv checkout`: restoring versions from the cache, never losing unsaved data.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::Env;
+
+/// v1 of `data/` and `model.pt` committed, then v2 committed (train.csv changed, old.csv
+/// deleted, new.csv added, model.pt changed).
+fn two_versions() -> Env {
+    let env = Env::new();
+    env.write("data/train.csv", "id,x\n1,2\n");
+    env.write("data/old.csv", "old\n");
+    env.write("data/deep/keep.csv", "keep\n");
+    env.write("model.pt", b"\x00\x01weights-v1\xff");
+    env.mlv(&["add", "data", "model.pt"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "v1"]);
+    env.write("data/train.csv", "id,x\n1,2\n3,4\n");
+    std::fs::remove_file(env.path("data/old.csv")).unwrap();
+    env.write("data/new.csv", "new\n");
+    env.write("model.pt", b"\x00\x01weights-v2\xff");
+    env.mlv(&["add", "data", "model.pt"]).ok();
+    env.git(&["commit", "-qam", "v2"]);
+    env
+}
+
+#[test]
+fn restores_v1_byte_for_byte_and_removes_files_not_in_the_manifest() {
+    let env = two_versions();
+    env.git(&["checkout", "-q", "HEAD~1"]);
+    env.mlv(&["status"])
+        .ok()
+        .stdout_has("data: modified (3 files changed)");
+    env.mlv(&["checkout"])
+        .ok()
+        .stderr_has("data: restored 2 files, removed 1")
+        .stderr_has("model.pt: restored 1 file, removed 0");
+    assert_eq!(env.read_str("data/train.csv"), "id,x\n1,2\n");
+    assert_eq!(env.read_str("data/old.csv"), "old\n");
+    assert_eq!(env.read_str("data/deep/keep.csv"), "keep\n");
+    assert!(!env.exists("data/new.csv"));
+    assert_eq!(env.read("model.pt"), b"\x00\x01weights-v1\xff");
+    env.mlv(&["status", "--exit-code"]).ok();
+    // and forward again
+    env.git(&["checkout", "-q", "main"]);
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(env.read_str("data/train.csv"), "id,x\n1,2\n3,4\n");
+    assert!(!env.exists("data/old.csv"));
+    assert_eq!(env.read_str("data/new.csv"), "new\n");
+    env.mlv(&["status", "--exit-code"]).ok();
+}
+
+#[test]
+fn checkout_json_report() {
+    let env = two_versions();
+    env.git(&["checkout", "-q", "HEAD~1"]);
+    let json = env.mlv(&["checkout", "--json"]).ok().json();
+    let t = &json["targets"][0];
+    assert_eq!(t["path"], "data");
+    assert_eq!(
+        (&t["restored"], &t["removed"], &t["unchanged"]),
+        (&2.into(), &1.into(), &1.into())
+    );
+    assert!(t.get("error").is_none());
+}
+
+#[test]
+fn up_to_date_checkout_does_nothing() {
+    let env = two_versions();
+    let before = env.snapshot();
+    let out = env.mlv(&["checkout"]).ok();
+    assert_eq!(out.stderr, "");
+    env.mlv(&["checkout", "-v"]).ok().stderr_has("data: up to date");
+    env.snapshot().assert_same(&before);
+}
+
+#[test]
+fn restores_missing_data() {
+    let env = two_versions();
+    std::fs::remove_dir_all(env.path("data")).unwrap();
+    std::fs::remove_file(env.path("model.pt")).unwrap();
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(env.read_str("data/new.csv"), "new\n");
+    assert_eq!(env.read("model.pt"), b"\x00\x01weights-v2\xff");
+}
+
+#[test]
+fn refuses_to_overwrite_a_file_whose_content_is_not_in_the_cache() {
+    let env = two_versions();
+    env.write("model.pt", b"unsaved work");
+    let before = env.snapshot();
+    // one target
+    env.mlv(&["checkout", "model.pt"]).refused(
+        "1 workspace file(s) hold data that is not in the cache and would be overwritten or deleted: model.pt",
+        Some("save them with `mlv add`, or discard them with `mlv checkout --force`"),
+    );
+    env.snapshot().assert_same(&before);
+    // all targets: the failure, a summary and the hint
+    let out = env.mlv(&["checkout"]).fails(1);
+    assert_eq!(
+        out.stderr_lines("error: "),
+        [
+            "error: 1 workspace file(s) hold data that is not in the cache and would be overwritten or deleted: model.pt",
+            "error: 1 of 2 target(s) failed"
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        out.stderr_lines("hint: "),
+        ["hint: save them with `mlv add`, or discard them with `mlv checkout --force`"]
+    );
+    env.snapshot().assert_same(&before);
+    let json = env.mlv(&["checkout", "--json"]).fails(1).json();
+    assert!(
+        json["targets"][1]["error"].as_str().unwrap().contains("model.pt"),
+        "{json}"
+    );
+    env.snapshot().assert_same(&before);
+    env.mlv(&["checkout", "--force"]).ok();
+    assert_eq!(env.read("model.pt"), b"\x00\x01weights-v2\xff");
+}
+
+#[test]
+fn refuses_to_delete_an_added_file_whose_content_is_not_in_the_cache() {
+    let env = two_versions();
+    env.write("data/mine.csv", "unsaved\n");
+    let before = env.snapshot();
+    env.mlv(&["checkout", "data"])
+        .refused("data/mine.csv", Some("--force"));
+    env.snapshot().assert_same(&before);
+    env.mlv(&["checkout", "--force", "data"])
+        .ok()
+        .stderr_has("removed 1");
+    assert!(!env.exists("data/mine.csv"));
+}
+
+#[test]
+fn overwrites_files_whose_content_is_in_the_cache() {
+    let env = two_versions();
+    // the v1 model is in the cache: replacing it loses nothing
+    env.write("model.pt", b"\x00\x01weights-v1\xff");
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(env.read("model.pt"), b"\x00\x01weights-v2\xff");
+}
+
+#[test]
+fn partial_checkout_of_a_path_inside_a_tracked_directory() {
+    let env = two_versions();
+    env.write("data/train.csv", "edited\n");
+    env.write("data/deep/keep.csv", "edited\n");
+    std::fs::remove_file(env.path("data/new.csv")).unwrap();
+    env.mlv(&["checkout", "--force", "data/deep"])
+        .ok()
+        .stderr_has("data/deep: restored 1 file");
+    assert_eq!(env.read_str("data/deep/keep.csv"), "keep\n");
+    assert_eq!(env.read_str("data/train.csv"), "edited\n");
+    assert!(!env.exists("data/new.csv"));
+    env.mlv(&["checkout", "data/new.csv"]).ok();
+    assert_eq!(env.read_str("data/new.csv"), "new\n");
+    assert_eq!(env.read_str("data/train.csv"), "edited\n");
+}
+
+#[test]
+fn empty_files_and_empty_directories_round_trip() {
+    let env = Env::new();
+    env.write("data/empty.txt", b"");
+    env.mkdir("data/empty-dir/nested-empty");
+    env.write("data/x", b"x");
+    env.write("blank", b"");
+    env.mlv(&["add", "data", "blank"]).ok();
+    env.mlv(&["status", "--exit-code"]).ok();
+    std::fs::remove_dir_all(env.path("data")).unwrap();
+    std::fs::remove_file(env.path("blank")).unwrap();
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(env.read("data/empty.txt"), b"");
+    assert!(env.path("data/empty-dir/nested-empty").is_dir());
+    assert_eq!(
+        std::fs::read_dir(env.path("data/empty-dir/nested-empty"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(env.read("blank"), b"");
+    env.mlv(&["status", "--exit-code"]).ok();
+}
+
+#[test]
+fn an_entirely_empty_directory_round_trips() {
+    let env = Env::new();
+    env.mkdir("data");
+    env.mlv(&["add", "data"])
+        .ok()
+        .stderr_has("added data (0 files, 0 B)");
+    std::fs::remove_dir(env.path("data")).unwrap();
+    env.mlv(&["status"]).ok().stdout_has("data: missing");
+    env.mlv(&["checkout"]).ok();
+    assert!(env.path("data").is_dir());
+    env.mlv(&["status", "--exit-code"]).ok();
+}
+
+#[test]
+fn internal_relative_symlinks_round_trip_as_links() {
+    let env = Env::new();
+    env.write("data/v1/a.csv", b"a");
+    env.symlink("v1/a.csv", "data/latest");
+    env.symlink("../v1", "data/sub/up");
+    env.mlv(&["add", "data"]).ok().stderr_has("added data (1 file");
+    std::fs::remove_dir_all(env.path("data")).unwrap();
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(
+        std::fs::read_link(env.path("data/latest")).unwrap().to_str(),
+        Some("v1/a.csv")
+    );
+    assert_eq!(
+        std::fs::read_link(env.path("data/sub/up")).unwrap().to_str(),
+        Some("../v1")
+    );
+    assert_eq!(env.read("data/latest"), b"a");
+    env.mlv(&["status", "--exit-code"]).ok();
+    // retargeting a link is a modification that checkout undoes
+    std::fs::remove_file(env.path("data/latest")).unwrap();
+    env.symlink("sub", "data/latest");
+    env.mlv(&["status", "-v"])
+        .ok()
+        .stdout_has("\tmodified: data/latest");
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(
+        std::fs::read_link(env.path("data/latest")).unwrap().to_str(),
+        Some("v1/a.csv")
+    );
+}
+
+#[test]
+fn executable_bit_round_trips() {
+    let env = Env::new();
+    env.write("bin/run.sh", b"#!/bin/sh\n");
+    std::fs::set_permissions(env.path("bin/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.write("bin/plain", b"p");
+    env.mlv(&["add", "bin"]).ok();
+    std::fs::remove_dir_all(env.path("bin")).unwrap();
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(env.mode("bin/run.sh") & 0o100, 0o100);
+    assert_eq!(env.mode("bin/plain") & 0o111, 0);
+    env.mlv(&["status", "--exit-code"]).ok();
+}
+
+/// Replaces the cache object holding `content` by other bytes.
+fn corrupt(env: &Env, content: &[u8]) {
+    let object = env.object_path(content);
+    std::fs::set_permissions(&object, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&object, b"evil bytes").unwrap();
+}
+
+#[test]
+fn a_corrupt_object_fails_with_exit_code_3_and_installs_nothing() {
+    for link in ["copy", "hardlink", "symlink"] {
+        let env = two_versions();
+        corrupt(&env, b"\x00\x01weights-v2\xff");
+        std::fs::remove_file(env.path("model.pt")).unwrap();
+        let out = env
+            .mlv_env(&[("MLV_CACHE_LINK", link)], &["checkout", "model.pt"])
+            .fails(3);
+        assert!(out.stderr.contains("corrupt"), "{link}: {out}");
+        assert!(!env.exists("model.pt"), "{link}: wrong bytes installed");
+        // the same through a checkout of everything
+        env.mlv_env(&[("MLV_CACHE_LINK", link)], &["checkout"]).fails(3);
+        assert!(!env.exists("model.pt"), "{link}: wrong bytes installed");
+        assert_eq!(env.read_str("data/new.csv"), "new\n");
+    }
+}
+
+#[test]
+fn a_corrupt_file_in_a_directory_fails_with_exit_code_3() {
+    let env = two_versions();
+    corrupt(&env, b"new\n");
+    std::fs::remove_dir_all(env.path("data")).unwrap();
+    env.mlv(&["checkout", "data"]).fails(3).stderr_has("corrupt");
+    assert!(!env.exists("data/new.csv"));
+    assert_eq!(env.read_str("data/train.csv"), "id,x\n1,2\n3,4\n");
+}
+
+#[test]
+fn a_corrupt_manifest_fails_with_exit_code_3() {
+    let env = two_versions();
+    let digest = env.pointer("data.mlv")["digest"].as_str().unwrap().to_string();
+    let manifest = env.path(&format!(".mlv/cache/{}/{digest}", &digest[..2]));
+    let bytes = std::fs::read(&manifest).unwrap();
+    corrupt(&env, &bytes);
+    std::fs::remove_dir_all(env.path("data")).unwrap();
+    env.mlv(&["checkout", "data"]).fails(3);
+    assert!(!env.exists("data"));
+}
+
+#[test]
+fn not_in_cache_is_a_refusal() {
+    let env = two_versions();
+    std::fs::remove_dir_all(env.path(".mlv/cache")).unwrap();
+    std::fs::remove_file(env.path("model.pt")).unwrap();
+    env.mlv(&["checkout", "model.pt"])
+        .refused("model.pt: object", Some("mlv pull"));
+    assert!(!env.exists("model.pt"));
+}

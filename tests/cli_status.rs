@@ -1,0 +1,157 @@
+//! `mlv status`: up to date, modified (with the lists), missing, not in cache, --exit-code.
+
+mod common;
+
+use common::Env;
+
+/// A repository tracking `data/` (a, b, sub/c) and `model.pt`.
+fn tracked() -> Env {
+    let env = Env::new();
+    env.write("data/a", b"a");
+    env.write("data/b", b"b");
+    env.write("data/sub/c", b"c");
+    env.write("model.pt", b"m");
+    env.mlv(&["add", "data", "model.pt"]).ok();
+    env
+}
+
+#[test]
+fn nothing_tracked() {
+    let env = Env::new();
+    env.mlv(&["status"]).ok().stderr_has("No data is tracked yet");
+}
+
+#[test]
+fn up_to_date() {
+    let env = tracked();
+    let out = env.mlv(&["status"]).ok().stderr_has("Data is up to date.");
+    assert_eq!(out.stdout, "");
+    env.mlv(&["status", "-v"])
+        .ok()
+        .stdout_has("data: up to date\n")
+        .stdout_has("model.pt: up to date\n");
+    let json = env.mlv(&["status", "--json"]).ok().json();
+    assert_eq!(json["clean"], true);
+    for p in json["pointers"].as_array().unwrap() {
+        assert_eq!(p["state"], "up-to-date");
+        assert_eq!(p["in_cache"], true);
+    }
+    env.mlv(&["status", "--exit-code"]).ok();
+}
+
+#[test]
+fn modified_directory_lists_added_modified_deleted() {
+    let env = tracked();
+    env.write("data/a", b"a2");
+    std::fs::remove_file(env.path("data/b")).unwrap();
+    env.write("data/new", b"n");
+    env.mlv(&["status"])
+        .ok()
+        .stdout_has("data: modified (3 files changed)\n");
+    let out = env.mlv(&["status", "-v"]).ok();
+    assert_eq!(
+        out.stdout,
+        "data: modified (3 files changed)\n\tadded: data/new\n\tmodified: data/a\n\tdeleted: data/b\n\
+         model.pt: up to date\n",
+        "{out}"
+    );
+    let json = env.mlv(&["status", "--json"]).ok().json();
+    assert_eq!(json["clean"], false);
+    let data = &json["pointers"][0];
+    assert_eq!(data["path"], "data");
+    assert_eq!(data["pointer"], "data.mlv");
+    assert_eq!(data["kind"], "dir");
+    assert_eq!(data["state"], "modified");
+    assert_eq!(data["in_cache"], true);
+    assert_eq!(data["added"], serde_json::json!(["new"]));
+    assert_eq!(data["modified"], serde_json::json!(["a"]));
+    assert_eq!(data["deleted"], serde_json::json!(["b"]));
+    env.mlv(&["status", "--exit-code"]).fails(1);
+}
+
+#[test]
+fn modified_file() {
+    let env = tracked();
+    env.write("model.pt", b"m2");
+    env.mlv(&["status"]).ok().stdout_has("model.pt: modified\n");
+    let json = env.mlv(&["status", "--json", "model.pt"]).ok().json();
+    assert_eq!(json["pointers"].as_array().unwrap().len(), 1);
+    assert_eq!(json["pointers"][0]["state"], "modified");
+    assert_eq!(json["pointers"][0]["kind"], "file");
+}
+
+#[test]
+fn missing() {
+    let env = tracked();
+    std::fs::remove_dir_all(env.path("data")).unwrap();
+    std::fs::remove_file(env.path("model.pt")).unwrap();
+    env.mlv(&["status"])
+        .ok()
+        .stdout_has("data: missing from the workspace\n")
+        .stdout_has("model.pt: missing from the workspace\n");
+    let json = env.mlv(&["status", "--json"]).ok().json();
+    assert_eq!(json["pointers"][0]["state"], "missing");
+    assert_eq!(json["pointers"][0]["in_cache"], true);
+    env.mlv(&["status", "--exit-code"]).fails(1);
+}
+
+#[test]
+fn not_in_cache_after_deleting_the_cache() {
+    let env = tracked();
+    std::fs::remove_dir_all(env.path(".mlv/cache")).unwrap();
+    env.mlv(&["status"])
+        .ok()
+        .stdout_has("data: up to date, not in cache\n")
+        .stdout_has("model.pt: up to date, not in cache\n");
+    let json = env.mlv(&["status", "--json"]).ok().json();
+    assert_eq!(json["clean"], false);
+    assert_eq!(json["pointers"][0]["state"], "up-to-date");
+    assert_eq!(json["pointers"][0]["in_cache"], false);
+    assert_eq!(json["pointers"][1]["missing_objects"], 1);
+    env.mlv(&["status", "--exit-code"]).fails(1);
+    std::fs::remove_file(env.path("model.pt")).unwrap();
+    env.mlv(&["status", "model.pt"])
+        .ok()
+        .stdout_has("model.pt: missing from the workspace, not in cache\n");
+}
+
+#[test]
+fn path_inside_a_tracked_directory_limits_the_report() {
+    let env = tracked();
+    env.write("data/a", b"a2");
+    env.mlv(&["status", "data/sub"])
+        .ok()
+        .stderr_has("Data is up to date.");
+    env.mlv(&["status", "--exit-code", "data/sub"]).ok();
+    let out = env.mlv(&["status", "-v", "data/a"]).ok();
+    assert_eq!(
+        out.stdout, "data: modified (1 file changed)\n\tmodified: data/a\n",
+        "{out}"
+    );
+}
+
+#[test]
+fn status_of_an_untracked_path_is_refused() {
+    let env = tracked();
+    env.write("other", b"o");
+    env.mlv(&["status", "other"])
+        .refused("other: not tracked by mlv", Some("mlv status"));
+}
+
+#[test]
+fn exit_code_is_zero_without_the_flag() {
+    let env = tracked();
+    env.write("model.pt", b"changed");
+    env.mlv(&["status"]).ok();
+}
+
+#[test]
+fn one_missing_file_object_makes_a_directory_not_in_cache() {
+    let env = tracked();
+    std::fs::remove_file(env.object_path(b"b")).unwrap();
+    env.mlv(&["status"])
+        .ok()
+        .stdout_has("data: up to date, not in cache\n");
+    let json = env.mlv(&["status", "--json", "data"]).ok().json();
+    assert_eq!(json["pointers"][0]["missing_objects"], 1);
+}
