@@ -37,6 +37,12 @@ pub enum WorkspaceError {
         /// The offending path.
         path: PathBuf,
     },
+    /// A `.git` or `.mlv` entry, which a manifest cannot hold (a nested repository, say).
+    #[error("{path}: mlv cannot track `.git` or `.mlv` inside tracked data")]
+    Reserved {
+        /// The offending path.
+        path: PathBuf,
+    },
     /// A socket, FIFO or device.
     #[error("{path}: not a regular file, directory or symbolic link")]
     Special {
@@ -101,6 +107,11 @@ pub fn scan_dir(dir: &Path, repo_root: &Path, cache_root: &Path) -> Result<Vec<I
                 path: abs.to_path_buf(),
             })?
             .to_string();
+        if entry.file_name() == ".git" || entry.file_name() == ".mlv" {
+            return Err(WorkspaceError::Reserved {
+                path: abs.to_path_buf(),
+            });
+        }
         close_empty_dir(&mut last_dir, &path, &mut items);
         let ft = entry.file_type();
         if ft.is_dir() {
