@@ -149,6 +149,9 @@ impl Error {
             Error::Workspace(WorkspaceError::SymlinkEscapes { .. }) => {
                 Some("replace the link with a copy of its target, or remove it".into())
             }
+            Error::Workspace(WorkspaceError::Reserved { .. }) => {
+                Some("move it out of the tracked directory, or add the directory's other parts".into())
+            }
             Error::Refused(r) => r.hint(),
             _ => None,
         }

@@ -37,6 +37,12 @@ pub enum WorkspaceError {
         /// The offending path.
         path: PathBuf,
     },
+    /// A `.git` or `.mlv` entry, which a manifest cannot hold (a nested repository, say).
+    #[error("{path}: mlv cannot track `.git` or `.mlv` inside tracked data")]
+    Reserved {
+        /// The offending path.
+        path: PathBuf,
+    },
     /// A socket, FIFO or device.
     #[error("{path}: not a regular file, directory or symbolic link")]
     Special {
@@ -110,6 +116,9 @@ impl ScanCtx<'_> {
             let name = name
                 .to_str()
                 .ok_or_else(|| WorkspaceError::NotUtf8 { path: entry.path() })?;
+            if name == ".git" || name == ".mlv" {
+                return Err(WorkspaceError::Reserved { path: entry.path() });
+            }
             let path = if prefix.is_empty() {
                 name.to_string()
             } else {

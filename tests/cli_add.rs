@@ -206,3 +206,23 @@ fn pointer_file_name_selects_its_data() {
         .ok()
         .stderr_has("added data (2 files");
 }
+
+#[test]
+fn names_with_glob_characters_and_spaces_are_ignored_exactly() {
+    let env = Env::new();
+    for name in ["my data[1]", "#notes", "!bang", "star*", " lead"] {
+        env.write(&format!("d/{name}/f"), b"x");
+        env.mlv(&["add", &format!("d/{name}")]).ok();
+        let ignored = env
+            .command("git", &["check-ignore", "-q", &format!("d/{name}/f")])
+            .run();
+        assert_eq!(ignored.code, Some(0), "{name:?} not ignored\n{ignored}");
+        assert!(env.path(&format!("d/{name}.mlv")).is_file());
+    }
+    env.write("d/star-other/f", b"x");
+    let other = env
+        .command("git", &["check-ignore", "-q", "d/star-other/f"])
+        .run();
+    assert_eq!(other.code, Some(1), "an escaped glob matches other names");
+    env.mlv(&["status", "--exit-code"]).ok();
+}

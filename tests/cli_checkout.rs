@@ -302,3 +302,24 @@ fn not_in_cache_is_a_refusal() {
         .refused("model.pt: object", Some("mlv pull"));
     assert!(!env.exists("model.pt"));
 }
+
+#[test]
+fn a_file_that_became_a_directory_and_back() {
+    let env = Env::new();
+    env.write("data", b"a file");
+    env.mlv(&["add", "data"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "file"]);
+    std::fs::remove_file(env.path("data")).unwrap();
+    env.write("data/inner", b"now a dir");
+    env.mlv(&["add", "data"]).ok();
+    env.git(&["commit", "-qam", "dir"]);
+    env.git(&["checkout", "-q", "HEAD~1"]);
+    env.mlv(&["status"]).ok().stdout_has("data: modified");
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(env.read("data"), b"a file");
+    env.git(&["checkout", "-q", "main"]);
+    env.mlv(&["checkout"]).ok();
+    assert_eq!(env.read("data/inner"), b"now a dir");
+    env.mlv(&["status", "--exit-code"]).ok();
+}

@@ -258,3 +258,18 @@ fn an_invalid_config_is_named() {
     env.mlv(&["status"])
         .refused("config.toml: invalid configuration", Some("typo"));
 }
+
+#[test]
+fn add_refuses_a_directory_holding_git_or_mlv_entries() {
+    let env = add_setup();
+    env.write("free/nested/.git/HEAD", b"ref: refs/heads/main\n");
+    add_refused(
+        &env,
+        &["free"],
+        "mlv cannot track `.git` or `.mlv` inside tracked data",
+        Some("move it out"),
+    );
+    std::fs::remove_dir_all(env.path("free/nested")).unwrap();
+    env.write("free/.mlv", b"x");
+    add_refused(&env, &["free"], "free/.mlv: mlv cannot track", None);
+}
