@@ -7,3 +7,4 @@ pub mod cache;
 pub mod fs;
 pub mod hash;
 pub mod progress;
+pub mod remote;
