@@ -78,8 +78,20 @@ pub fn scrub_error(err: &(dyn Error + 'static), secrets: &[String]) -> String {
         }
         source = s.source();
     }
-    scrub(text.trim(), secrets)
+    let mut out = scrub(text.trim(), secrets);
+    if out.len() > MAX_DETAIL {
+        let mut cut = MAX_DETAIL;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str(" [...]");
+    }
+    out
 }
+
+/// Error details longer than this (server XML bodies) are cut.
+const MAX_DETAIL: usize = 1500;
 
 fn ends_url(c: char) -> bool {
     c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | '\\')
