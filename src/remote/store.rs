@@ -436,3 +436,76 @@ fn s3_builder(
     Ok(b.with_client_options(settings.client_options(allow_http))
         .with_retry(settings.retry_config()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn spec(url: &str, opts: &[(&str, &str)]) -> RemoteSpec {
+        let options: BTreeMap<String, String> =
+            opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        RemoteSpec::parse(url, options, Path::new("/")).unwrap()
+    }
+
+    #[test]
+    fn options_override_default_settings() {
+        let s = RemoteSettings::from_spec(&spec(
+            "/x",
+            &[
+                ("timeout", "2.5"),
+                ("connect_timeout", "1"),
+                ("retries", "0"),
+                ("retry_timeout", "9"),
+                ("jobs", "2"),
+            ],
+        ));
+        assert_eq!(s.timeout, Duration::from_millis(2500));
+        assert_eq!(s.connect_timeout, Duration::from_secs(1));
+        assert_eq!((s.retries, s.jobs), (0, Some(2)));
+        assert_eq!(s.retry_timeout, Duration::from_secs(9));
+        let d = RemoteSettings::default();
+        assert_eq!(
+            (d.retries, d.timeout, d.connect_timeout),
+            (3, Duration::from_secs(30), Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn local_remote_creates_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b");
+        let r = Remote::open(&spec(root.to_str().unwrap(), &[]), &RemoteSettings::default()).unwrap();
+        assert!(root.is_dir());
+        assert_eq!(r.jobs(), 4);
+        let d = Digest::of_bytes(b"x");
+        assert_eq!(r.object_key(&d).to_string(), format!("{}/{d}", d.fanout()));
+    }
+
+    #[test]
+    fn cloud_keys_carry_the_prefix_and_debug_hides_secrets() {
+        let s = spec(
+            "s3://b/team/data",
+            &[
+                ("access_key_id", "AKID"),
+                ("secret_access_key", "very-secret-value"),
+                ("region", "eu-west-1"),
+            ],
+        );
+        let r = Remote::open(&s, &RemoteSettings::default()).unwrap();
+        let d = Digest::of_bytes(b"x");
+        assert_eq!(
+            r.object_key(&d).to_string(),
+            format!("team/data/{}/{d}", d.fanout())
+        );
+        assert_eq!(r.jobs(), 8);
+        let shown = format!("{r:?} {r}");
+        assert!(!shown.contains("very-secret-value"), "{shown}");
+        let e = Remote::open(
+            &spec("s3://b", &[("access_key_id", "AKID")]),
+            &RemoteSettings::default(),
+        );
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("secret_access_key"), "{e}");
+    }
+}

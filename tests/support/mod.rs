@@ -300,7 +300,7 @@ impl GcsFake {
             Some(p) => Some(PathBuf::from(p)),
             None => on_path("python3"),
         };
-        let Some(python) = python else {
+        let Some(python) = python.filter(|p| p.is_file()) else {
             return unavailable("python3 (for the GCS fake)", "MLV_TEST_PYTHON, PATH");
         };
         let mut cmd = Command::new(python);
