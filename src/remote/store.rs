@@ -501,11 +501,13 @@ mod tests {
         assert_eq!(r.jobs(), 8);
         let shown = format!("{r:?} {r}");
         assert!(!shown.contains("very-secret-value"), "{shown}");
-        let e = Remote::open(
-            &spec("s3://b", &[("access_key_id", "AKID")]),
-            &RemoteSettings::default(),
-        );
-        let e = e.unwrap_err().to_string();
-        assert!(e.contains("secret_access_key"), "{e}");
+        if std::env::var_os("AWS_SECRET_ACCESS_KEY").is_none() {
+            let e = Remote::open(
+                &spec("s3://b", &[("access_key_id", "AKID")]),
+                &RemoteSettings::default(),
+            );
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains("secret_access_key"), "{e}");
+        }
     }
 }
