@@ -15,6 +15,7 @@ pub mod ops;
 pub mod pointer;
 pub mod progress;
 pub mod relpath;
+pub mod remote;
 pub mod repo;
 pub mod state;
 pub mod status;

@@ -1,0 +1,25 @@
+//! Remotes: where `mlv push` sends cache objects and `mlv pull` fetches them from.
+//!
+//! - [`spec`]: remote URLs and options (`RemoteSpec`), which keys exist and which are secret;
+//! - [`store`]: `Remote::open` builds an object_store client with bounded timeouts and retries;
+//! - [`transfer`]: `missing`, `upload`, `download` with verification and bounded concurrency;
+//! - [`redact`]: keeping credentials out of every message;
+//! - [`error`]: `RemoteError`, with hints.
+//!
+//! Layout on every backend: `PREFIX/<first two hex>/<64-hex blake3 digest>`, the object's raw
+//! bytes, the same as the local cache (see `docs/remote-layout.md`).
+
+pub mod aws_profile;
+pub mod error;
+mod local;
+pub mod redact;
+pub mod spec;
+pub mod store;
+pub mod transfer;
+
+pub use error::RemoteError;
+pub use spec::{
+    is_secret, secret_keys, validate_key, validate_option, Location, RemoteSpec, Scheme, SpecError,
+};
+pub use store::{Remote, RemoteSettings};
+pub use transfer::{DownloadReport, UploadReport, HEAD_LIMIT};

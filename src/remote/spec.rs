@@ -1,0 +1,733 @@
+//! Remote URLs and options: what a user writes in `mlv remote add NAME URL` and
+//! `mlv remote modify NAME KEY VALUE`, parsed into a backend description.
+//!
+//! Nothing here talks to the network or reads credentials; `store.rs` does that.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use url::Url;
+
+use super::redact;
+
+/// The kind of storage a remote lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// A directory on a local or mounted file system.
+    Local,
+    /// Amazon S3 or an S3-compatible store (MinIO, Ceph, R2, OSS, ...).
+    S3,
+    /// Google Cloud Storage.
+    Gcs,
+    /// Azure Blob Storage (and ADLS Gen2 through its blob endpoint).
+    Azure,
+}
+
+impl Scheme {
+    /// The short name used in messages and `validate_key`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Local => "local",
+            Scheme::S3 => "s3",
+            Scheme::Gcs => "gs",
+            Scheme::Azure => "azure",
+        }
+    }
+
+    /// The option keys valid for this scheme (generic ones included), sorted.
+    pub fn valid_keys(self) -> Vec<&'static str> {
+        let specific: &[&str] = match self {
+            Scheme::Local => &[],
+            Scheme::S3 => S3_KEYS,
+            Scheme::Gcs => GCS_KEYS,
+            Scheme::Azure => AZURE_KEYS,
+        };
+        let mut keys: Vec<&str> = GENERIC_KEYS.iter().chain(specific).copied().collect();
+        keys.sort_unstable();
+        keys
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = SpecError;
+
+    /// Accepts the URL schemes (`s3`, `gs`, `az`, `abfs`, `file`, ...) and the names above.
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        match s.to_ascii_lowercase().as_str() {
+            "local" | "file" => Ok(Scheme::Local),
+            "s3" => Ok(Scheme::S3),
+            "gs" | "gcs" => Ok(Scheme::Gcs),
+            "az" | "azure" | "abfs" | "abfss" | "https" => Ok(Scheme::Azure),
+            _ => Err(SpecError::UnsupportedScheme {
+                scheme: s.chars().take(40).collect(),
+            }),
+        }
+    }
+}
+
+/// Options every remote accepts.
+const GENERIC_KEYS: &[&str] = &["connect_timeout", "jobs", "retries", "retry_timeout", "timeout"];
+const S3_KEYS: &[&str] = &[
+    "access_key_id",
+    "allow_http",
+    "endpoint",
+    "path_style",
+    "profile",
+    "region",
+    "secret_access_key",
+    "session_token",
+    "virtual_hosted_style",
+];
+const GCS_KEYS: &[&str] = &["allow_http", "service_account", "service_account_key"];
+const AZURE_KEYS: &[&str] = &[
+    "access_key",
+    "account",
+    "allow_http",
+    "endpoint",
+    "sas_token",
+    "use_emulator",
+];
+
+/// Option keys whose values are credentials: they must not be stored in committed config and
+/// are never printed.
+const SECRET_KEYS: &[&str] = &[
+    "access_key",
+    "sas_token",
+    "secret_access_key",
+    "service_account_key",
+    "session_token",
+];
+
+/// The option keys that hold secrets (any scheme).
+pub fn secret_keys() -> &'static [&'static str] {
+    SECRET_KEYS
+}
+
+/// Whether an option key holds a secret.
+pub fn is_secret(key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+}
+
+/// Checks that `key` is an option of `scheme`; the error names the valid keys.
+pub fn validate_key(scheme: Scheme, key: &str) -> Result<(), SpecError> {
+    if scheme.valid_keys().contains(&key) {
+        Ok(())
+    } else {
+        Err(SpecError::UnknownOption {
+            key: key.chars().take(60).collect(),
+            scheme,
+            valid: scheme.valid_keys().join(", "),
+        })
+    }
+}
+
+/// Checks a key and the shape of its value (numbers, booleans), for `mlv remote modify`.
+pub fn validate_option(scheme: Scheme, key: &str, value: &str) -> Result<(), SpecError> {
+    validate_key(scheme, key)?;
+    match key {
+        "timeout" | "connect_timeout" | "retry_timeout" => parse_seconds(key, value).map(|_| ()),
+        "retries" => parse_count(key, value, 0).map(|_| ()),
+        "jobs" => parse_count(key, value, 1).map(|_| ()),
+        "allow_http" | "path_style" | "virtual_hosted_style" | "use_emulator" => {
+            parse_bool(key, value).map(|_| ())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Where a remote's objects live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A directory (absolute).
+    Local {
+        /// The directory holding the fan-out directories.
+        path: PathBuf,
+    },
+    /// An S3 bucket.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix without leading or trailing `/` (may be empty).
+        prefix: String,
+    },
+    /// A GCS bucket.
+    Gcs {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix without leading or trailing `/` (may be empty).
+        prefix: String,
+    },
+    /// An Azure blob container.
+    Azure {
+        /// Storage account, when the URL names it (else the `account` option or the environment).
+        account: Option<String>,
+        /// Container name.
+        container: String,
+        /// Blob name prefix without leading or trailing `/` (may be empty).
+        prefix: String,
+    },
+}
+
+impl Location {
+    /// The scheme of this location.
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            Location::Local { .. } => Scheme::Local,
+            Location::S3 { .. } => Scheme::S3,
+            Location::Gcs { .. } => Scheme::Gcs,
+            Location::Azure { .. } => Scheme::Azure,
+        }
+    }
+
+    /// The key prefix inside the bucket/container ("" for local: the directory is the root).
+    pub fn prefix(&self) -> &str {
+        match self {
+            Location::Local { .. } => "",
+            Location::S3 { prefix, .. } | Location::Gcs { prefix, .. } | Location::Azure { prefix, .. } => {
+                prefix
+            }
+        }
+    }
+}
+
+/// A parsed remote: URL plus options. `Display` and `Debug` never show secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteSpec {
+    url: String,
+    location: Location,
+    options: BTreeMap<String, String>,
+}
+
+impl RemoteSpec {
+    /// Parses `url` with `options`. A relative local path is resolved against `base_dir`
+    /// (the repository root). Unknown option keys and malformed values are errors.
+    pub fn parse(url: &str, options: BTreeMap<String, String>, base_dir: &Path) -> Result<Self, SpecError> {
+        let location = parse_location(url, base_dir)?;
+        let scheme = location.scheme();
+        for (k, v) in &options {
+            validate_option(scheme, k, v)?;
+        }
+        if let Location::Azure { account: Some(a), .. } = &location {
+            if let Some(opt) = options.get("account") {
+                if opt != a {
+                    return Err(SpecError::Conflict {
+                        what: format!("the URL names account `{a}` but option `account` is `{opt}`"),
+                    });
+                }
+            }
+        }
+        if options.contains_key("path_style") && options.contains_key("virtual_hosted_style") {
+            let ps = parse_bool("path_style", &options["path_style"])?;
+            let vh = parse_bool("virtual_hosted_style", &options["virtual_hosted_style"])?;
+            if ps == vh {
+                return Err(SpecError::Conflict {
+                    what: "options `path_style` and `virtual_hosted_style` contradict each other".into(),
+                });
+            }
+        }
+        Ok(RemoteSpec {
+            url: url.to_string(),
+            location,
+            options,
+        })
+    }
+
+    /// The URL as given (may hold secrets; do not print it: use `Display` or `redacted_url`).
+    pub fn raw_url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with user info and query string hidden.
+    pub fn redacted_url(&self) -> String {
+        redact::redact_url(&self.url)
+    }
+
+    /// Where the objects live.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.location.scheme()
+    }
+
+    /// All options (may hold secrets).
+    pub fn options(&self) -> &BTreeMap<String, String> {
+        &self.options
+    }
+
+    /// One option's value.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
+    }
+
+    /// A boolean option (validated at parse time).
+    pub(crate) fn bool_option(&self, key: &str) -> Option<bool> {
+        self.option(key).and_then(|v| parse_bool(key, v).ok())
+    }
+
+    /// A duration option in seconds (validated at parse time).
+    pub(crate) fn seconds_option(&self, key: &str) -> Option<Duration> {
+        self.option(key).and_then(|v| parse_seconds(key, v).ok())
+    }
+
+    /// A count option (validated at parse time).
+    pub(crate) fn count_option(&self, key: &str) -> Option<usize> {
+        self.option(key).and_then(|v| parse_count(key, v, 0).ok())
+    }
+
+    /// The values of secret options, for scrubbing error text.
+    pub(crate) fn secret_values(&self) -> Vec<String> {
+        self.options
+            .iter()
+            .filter(|(k, _)| is_secret(k))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// The options with secret values replaced by `***`.
+    pub fn redacted_options(&self) -> BTreeMap<String, String> {
+        self.options
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret(k) {
+                    redact::MASK.to_string()
+                } else {
+                    v.clone()
+                };
+                (k.clone(), shown)
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for RemoteSpec {
+    /// The redacted URL only (options are shown with `redacted_options`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted_url())
+    }
+}
+
+impl fmt::Debug for RemoteSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteSpec")
+            .field("url", &self.redacted_url())
+            .field("location", &self.location)
+            .field("options", &self.redacted_options())
+            .finish()
+    }
+}
+
+/// A remote URL or option that cannot be used. Messages show URLs redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The URL scheme is not one mlv knows.
+    #[error("unsupported remote URL scheme `{scheme}` (expected a path, file://, s3://, gs://, az://, abfs:// or https://ACCOUNT.blob.core.windows.net/...)")]
+    UnsupportedScheme {
+        /// The scheme as written.
+        scheme: String,
+    },
+    /// The URL does not have the expected shape.
+    #[error("invalid remote URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An option key that the scheme does not know.
+    #[error("unknown option `{key}` for a {scheme} remote (valid options: {valid})")]
+    UnknownOption {
+        /// The key as written.
+        key: String,
+        /// The remote's scheme.
+        scheme: Scheme,
+        /// Valid keys, comma-separated.
+        valid: String,
+    },
+    /// An option value of the wrong shape.
+    #[error("invalid value for option `{key}`: {reason}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// What is wrong (never echoes secret values).
+        reason: String,
+    },
+    /// URL and options, or two options, disagree.
+    #[error("conflicting remote settings: {what}")]
+    Conflict {
+        /// What disagrees.
+        what: String,
+    },
+}
+
+fn invalid(url: &str, reason: impl Into<String>) -> SpecError {
+    SpecError::InvalidUrl {
+        url: redact::redact_url(url),
+        reason: reason.into(),
+    }
+}
+
+fn parse_location(url: &str, base_dir: &Path) -> Result<Location, SpecError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(invalid(url, "it is empty"));
+    }
+    if !url.contains("://") {
+        // A plain path (absolute, or relative to the repository root).
+        let p = Path::new(url);
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base_dir.join(p)
+        };
+        return Ok(Location::Local { path });
+    }
+    // The URL parser folds `.` and `..` away; refuse them rather than guess.
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_part = after_scheme.split(['?', '#']).next().unwrap_or_default();
+    if path_part.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(invalid(url, "the path has a `.` or `..` segment"));
+    }
+    let parsed = Url::parse(url).map_err(|e| invalid(url, e.to_string()))?;
+    let abfs = matches!(parsed.scheme(), "abfs" | "abfss");
+    if (!parsed.username().is_empty() && !abfs) || parsed.password().is_some() {
+        return Err(invalid(
+            url,
+            "credentials in the URL are not allowed; set them with `mlv remote modify NAME KEY VALUE --local` or the environment",
+        ));
+    }
+    if parsed.query().is_some() {
+        return Err(invalid(
+            url,
+            "a query string is not allowed (a SAS token goes in the `sas_token` option, in the local config)",
+        ));
+    }
+    if parsed.fragment().is_some() {
+        return Err(invalid(url, "a `#fragment` is not allowed"));
+    }
+    let scheme = parsed.scheme().to_ascii_lowercase();
+    match scheme.as_str() {
+        "file" => {
+            if parsed
+                .host_str()
+                .is_some_and(|h| !h.is_empty() && h != "localhost")
+            {
+                return Err(invalid(
+                    url,
+                    "file:// URLs must name a local path (file:///abs/path)",
+                ));
+            }
+            let path = parsed
+                .to_file_path()
+                .map_err(|_| invalid(url, "not a local path"))?;
+            Ok(Location::Local { path })
+        }
+        "s3" | "gs" => {
+            let bucket = parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| invalid(url, "missing bucket name"))?
+                .to_string();
+            if parsed.port().is_some() {
+                return Err(invalid(
+                    url,
+                    "a port is not allowed here (use the `endpoint` option)",
+                ));
+            }
+            let prefix = clean_prefix(url, parsed.path())?;
+            Ok(if scheme == "s3" {
+                Location::S3 { bucket, prefix }
+            } else {
+                Location::Gcs { bucket, prefix }
+            })
+        }
+        "az" | "azure" => {
+            let container = parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| invalid(url, "missing container name"))?
+                .to_string();
+            let prefix = clean_prefix(url, parsed.path())?;
+            Ok(Location::Azure {
+                account: None,
+                container,
+                prefix,
+            })
+        }
+        "abfs" | "abfss" => {
+            let host = parsed.host_str().unwrap_or_default();
+            let prefix = clean_prefix(url, parsed.path())?;
+            if parsed.username().is_empty() {
+                // abfs://container/prefix (fsspec style)
+                if host.is_empty() {
+                    return Err(invalid(url, "missing container name"));
+                }
+                return Ok(Location::Azure {
+                    account: None,
+                    container: host.to_string(),
+                    prefix,
+                });
+            }
+            let account = host
+                .strip_suffix(".dfs.core.windows.net")
+                .or_else(|| host.strip_suffix(".blob.core.windows.net"))
+                .filter(|a| !a.is_empty() && !a.contains('.'))
+                .ok_or_else(|| {
+                    invalid(
+                        url,
+                        "expected abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PREFIX",
+                    )
+                })?;
+            Ok(Location::Azure {
+                account: Some(account.to_string()),
+                container: parsed.username().to_string(),
+                prefix,
+            })
+        }
+        "https" | "http" => {
+            let host = parsed.host_str().unwrap_or_default();
+            let account = host
+                .strip_suffix(".blob.core.windows.net")
+                .or_else(|| host.strip_suffix(".dfs.core.windows.net"))
+                .filter(|a| !a.is_empty() && !a.contains('.'))
+                .ok_or_else(|| {
+                    invalid(
+                        url,
+                        "only Azure blob URLs (https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX) are \
+                         supported over https; for an S3-compatible store use s3://BUCKET/PREFIX with the \
+                         `endpoint` option",
+                    )
+                })?;
+            let path = parsed.path().trim_start_matches('/');
+            let (container, rest) = path.split_once('/').unwrap_or((path, ""));
+            if container.is_empty() {
+                return Err(invalid(url, "missing container name"));
+            }
+            let prefix = clean_prefix(url, rest)?;
+            Ok(Location::Azure {
+                account: Some(account.to_string()),
+                container: container.to_string(),
+                prefix,
+            })
+        }
+        other => Err(SpecError::UnsupportedScheme {
+            scheme: other.chars().take(40).collect(),
+        }),
+    }
+}
+
+/// Normalizes a key prefix: no leading/trailing `/`, no empty, `.` or `..` segments, decoded.
+fn clean_prefix(url: &str, path: &str) -> Result<String, SpecError> {
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| invalid(url, "the path is not UTF-8"))?;
+    let trimmed = decoded.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    for seg in trimmed.split('/') {
+        if seg.is_empty() || seg == "." || seg == ".." {
+            return Err(invalid(url, "the path has an empty, `.` or `..` segment"));
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, SpecError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: format!("expected true or false, got `{}`", shown_value(key, value)),
+        }),
+    }
+}
+
+pub(crate) fn parse_seconds(key: &str, value: &str) -> Result<Duration, SpecError> {
+    let v = value.trim();
+    let v = v.strip_suffix('s').unwrap_or(v);
+    match v.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: format!(
+                "expected a number of seconds between 0 and 86400, got `{}`",
+                shown_value(key, value)
+            ),
+        }),
+    }
+}
+
+pub(crate) fn parse_count(key: &str, value: &str, min: usize) -> Result<usize, SpecError> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= min && n <= 10_000 => Ok(n),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: format!(
+                "expected a whole number from {min} to 10000, got `{}`",
+                shown_value(key, value)
+            ),
+        }),
+    }
+}
+
+fn shown_value(key: &str, value: &str) -> String {
+    if is_secret(key) {
+        redact::MASK.to_string()
+    } else {
+        value.chars().take(60).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<RemoteSpec, SpecError> {
+        RemoteSpec::parse(url, BTreeMap::new(), Path::new("/repo"))
+    }
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn local_paths() {
+        assert_eq!(
+            parse("../store").unwrap().location(),
+            &Location::Local {
+                path: PathBuf::from("/repo/../store")
+            }
+        );
+        assert_eq!(
+            parse("/mnt/nas/mlv").unwrap().location(),
+            &Location::Local {
+                path: PathBuf::from("/mnt/nas/mlv")
+            }
+        );
+        assert_eq!(
+            parse("file:///mnt/nas/my%20store").unwrap().location(),
+            &Location::Local {
+                path: PathBuf::from("/mnt/nas/my store")
+            }
+        );
+        assert!(parse("file://otherhost/x").is_err());
+    }
+
+    #[test]
+    fn cloud_urls() {
+        assert_eq!(
+            parse("s3://bucket/team/data/").unwrap().location(),
+            &Location::S3 {
+                bucket: "bucket".into(),
+                prefix: "team/data".into()
+            }
+        );
+        assert_eq!(
+            parse("gs://b").unwrap().location(),
+            &Location::Gcs {
+                bucket: "b".into(),
+                prefix: "".into()
+            }
+        );
+        let az = |account: Option<&str>, container: &str, prefix: &str| Location::Azure {
+            account: account.map(String::from),
+            container: container.into(),
+            prefix: prefix.into(),
+        };
+        assert_eq!(parse("az://c/p/q").unwrap().location(), &az(None, "c", "p/q"));
+        assert_eq!(parse("abfs://c/p").unwrap().location(), &az(None, "c", "p"));
+        assert_eq!(
+            parse("abfss://c@acct.dfs.core.windows.net/p").unwrap().location(),
+            &az(Some("acct"), "c", "p")
+        );
+        assert_eq!(
+            parse("https://acct.blob.core.windows.net/c/deep/p")
+                .unwrap()
+                .location(),
+            &az(Some("acct"), "c", "deep/p")
+        );
+    }
+
+    #[test]
+    fn rejects_bad_urls_without_leaking() {
+        let e = parse("s3://AKIDEXAMPLE:wJalrXUtnFEMI@bucket/x")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("wJalrXUtnFEMI") && !e.contains("AKIDEXAMPLE"), "{e}");
+        let e = parse("https://acct.blob.core.windows.net/c/p?sv=2022&sig=SECRETSIG")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("SECRETSIG"), "{e}");
+        assert!(e.contains("sas_token"), "{e}");
+        assert!(matches!(
+            parse("ftp://x/y"),
+            Err(SpecError::UnsupportedScheme { .. })
+        ));
+        assert!(parse("https://example.com/bucket").is_err());
+        assert!(parse("s3:///nobucket").is_err());
+        assert!(parse("s3://b/a/../c").is_err());
+        assert!(parse("s3://b/a//c").is_err());
+    }
+
+    #[test]
+    fn options_are_checked_per_scheme() {
+        let base = Path::new("/repo");
+        let ok = RemoteSpec::parse(
+            "s3://b/p",
+            opts(&[
+                ("endpoint", "http://127.0.0.1:9000"),
+                ("path_style", "true"),
+                ("timeout", "10"),
+            ]),
+            base,
+        )
+        .unwrap();
+        assert_eq!(ok.seconds_option("timeout"), Some(Duration::from_secs(10)));
+        let e = RemoteSpec::parse("gs://b/p", opts(&[("region", "eu")]), base)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`region`") && e.contains("service_account"), "{e}");
+        let e = RemoteSpec::parse("/x", opts(&[("retries", "many")]), base).unwrap_err();
+        assert!(matches!(e, SpecError::InvalidValue { .. }));
+        assert!(RemoteSpec::parse("/x", opts(&[("jobs", "0")]), base).is_err());
+        assert!(RemoteSpec::parse(
+            "s3://b",
+            opts(&[("path_style", "true"), ("virtual_hosted_style", "true")]),
+            base
+        )
+        .is_err());
+        assert!(validate_key(Scheme::Azure, "sas_token").is_ok());
+        assert!(validate_key(Scheme::Local, "endpoint").is_err());
+        assert!(is_secret("secret_access_key") && !is_secret("region"));
+    }
+
+    #[test]
+    fn display_and_debug_hide_secrets() {
+        let spec = RemoteSpec::parse(
+            "s3://b/p",
+            opts(&[("secret_access_key", "TOPSECRET"), ("region", "eu-west-1")]),
+            Path::new("/"),
+        )
+        .unwrap();
+        let shown = format!("{spec} {spec:?} {:?}", spec.redacted_options());
+        assert!(!shown.contains("TOPSECRET"), "{shown}");
+        assert!(shown.contains("eu-west-1"));
+    }
+}

@@ -1,0 +1,513 @@
+//! Opening a remote: a `RemoteSpec` plus settings becomes an `ObjectStore` and a key prefix.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig, StaticCredentialProvider,
+};
+
+use crate::hash::Digest;
+
+use super::aws_profile;
+use super::error::RemoteError;
+use super::redact;
+use super::spec::{Location, RemoteSpec, Scheme};
+
+const MIB: u64 = 1 << 20;
+
+/// Network and transfer settings. `Default` gives the CLI defaults; `apply_options` lays a
+/// remote's generic options (`timeout`, `connect_timeout`, `retries`, `retry_timeout`, `jobs`)
+/// on top.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemoteSettings {
+    /// Idle timeout of one request: sending a request (at most one part or one small object)
+    /// and receiving its response headers must take less, and so must each wait for more
+    /// response bytes. Large downloads are not cut off while data keeps coming.
+    pub timeout: Duration,
+    /// Time allowed to establish a connection.
+    pub connect_timeout: Duration,
+    /// How many times a failed request is retried (connection errors, 5xx, timeouts).
+    pub retries: usize,
+    /// No retry starts later than this after the first attempt of a request.
+    pub retry_timeout: Duration,
+    /// Concurrent object transfers; `None` means 8 for cloud remotes and 4 for local ones.
+    pub jobs: Option<usize>,
+    /// Objects at least this large are uploaded in parts.
+    pub multipart_threshold: u64,
+    /// Size of each uploaded part (grown for objects that would need more than 10,000 parts).
+    pub part_size: u64,
+    /// Upper bound on bytes buffered in memory by uploads at once.
+    pub memory_budget: u64,
+}
+
+impl Default for RemoteSettings {
+    fn default() -> Self {
+        RemoteSettings {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            retries: 3,
+            retry_timeout: Duration::from_secs(30),
+            jobs: None,
+            multipart_threshold: 16 * MIB,
+            part_size: 8 * MIB,
+            memory_budget: 64 * MIB,
+        }
+    }
+}
+
+impl RemoteSettings {
+    /// Defaults overridden by the remote's options.
+    pub fn from_spec(spec: &RemoteSpec) -> Self {
+        let mut s = RemoteSettings::default();
+        s.apply_options(spec);
+        s
+    }
+
+    /// Overrides fields with the remote's generic options, where set.
+    pub fn apply_options(&mut self, spec: &RemoteSpec) {
+        if let Some(t) = spec.seconds_option("timeout") {
+            self.timeout = t;
+        }
+        if let Some(t) = spec.seconds_option("connect_timeout") {
+            self.connect_timeout = t;
+        }
+        if let Some(t) = spec.seconds_option("retry_timeout") {
+            self.retry_timeout = t;
+        }
+        if let Some(n) = spec.count_option("retries") {
+            self.retries = n;
+        }
+        if let Some(n) = spec.count_option("jobs") {
+            self.jobs = Some(n.max(1));
+        }
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5).min(self.retry_timeout),
+                base: 2.0,
+            },
+            max_retries: self.retries,
+            retry_timeout: self.retry_timeout,
+        }
+    }
+
+    fn client_options(&self, allow_http: bool) -> ClientOptions {
+        ClientOptions::new()
+            .with_allow_http(allow_http)
+            .with_connect_timeout(self.connect_timeout)
+            .with_timeout_disabled()
+            .with_read_timeout(self.timeout)
+    }
+}
+
+/// An opened remote.
+pub struct Remote {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) prefix: Option<ObjectPath>,
+    pub(crate) display: String,
+    pub(crate) scheme: Scheme,
+    pub(crate) local_root: Option<PathBuf>,
+    pub(crate) secrets: Vec<String>,
+    pub(crate) settings: RemoteSettings,
+    /// Cleared when the store rejects create-only puts (some S3-compatible stores).
+    pub(crate) conditional_put: AtomicBool,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("remote", &self.display)
+            .field("scheme", &self.scheme)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl Remote {
+    /// Builds the store. Credentials come from the options first, then the cloud's usual
+    /// environment variables and files. Does no network I/O.
+    pub fn open(spec: &RemoteSpec, settings: &RemoteSettings) -> Result<Remote, RemoteError> {
+        let display = spec.to_string();
+        let mut secrets = spec.secret_values();
+        let config_err = |e: object_store::Error, secrets: &[String]| RemoteError::Config {
+            remote: display.clone(),
+            detail: redact::scrub_error(&e, secrets),
+        };
+        let (store, prefix, local_root): (Arc<dyn ObjectStore>, &str, Option<PathBuf>) = match spec.location()
+        {
+            Location::Local { path } => {
+                let store = open_local(path)?;
+                (Arc::new(store), "", Some(path.clone()))
+            }
+            Location::S3 { bucket, prefix } => {
+                let b = s3_builder(spec, bucket, settings, &display, &mut secrets)?;
+                let store = b.build().map_err(|e| config_err(e, &secrets))?;
+                (Arc::new(store), prefix.as_str(), None)
+            }
+            Location::Gcs { bucket, prefix } => {
+                let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+                if let Some(p) = spec.option("service_account") {
+                    b = b.with_service_account_path(p);
+                }
+                if let Some(k) = spec.option("service_account_key") {
+                    b = b.with_service_account_key(k);
+                }
+                let env_http = truthy(std::env::var("GOOGLE_ALLOW_HTTP").ok().as_deref());
+                secrets.extend(b.get_config_value(&GoogleConfigKey::ServiceAccountKey));
+                let allow_http = spec.bool_option("allow_http").unwrap_or(env_http);
+                let b = b
+                    .with_client_options(settings.client_options(allow_http))
+                    .with_retry(settings.retry_config());
+                let store = b.build().map_err(|e| config_err(e, &secrets))?;
+                (Arc::new(store), prefix.as_str(), None)
+            }
+            Location::Azure {
+                account,
+                container,
+                prefix,
+            } => {
+                let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+                if let Some(a) = account.as_deref().or(spec.option("account")) {
+                    b = b.with_account(a);
+                }
+                if let Some(k) = spec.option("access_key") {
+                    b = b.with_access_key(k);
+                }
+                if let Some(t) = spec.option("sas_token") {
+                    b = b.with_config(AzureConfigKey::SasKey, t.trim_start_matches('?'));
+                }
+                if let Some(e) = spec.option("endpoint") {
+                    b = b.with_endpoint(e.to_string());
+                }
+                if let Some(u) = spec.bool_option("use_emulator") {
+                    b = b.with_use_emulator(u);
+                }
+                let env_http = b
+                    .get_config_value(&AzureConfigKey::Client(ClientConfigKey::AllowHttp))
+                    .is_some_and(|v| truthy(Some(&v)));
+                let endpoint_http = spec.option("endpoint").is_some_and(|e| e.starts_with("http://"))
+                    || spec.bool_option("use_emulator") == Some(true);
+                let allow_http = spec
+                    .bool_option("allow_http")
+                    .unwrap_or(env_http || endpoint_http);
+                for key in [
+                    AzureConfigKey::AccessKey,
+                    AzureConfigKey::SasKey,
+                    AzureConfigKey::Token,
+                ] {
+                    secrets.extend(b.get_config_value(&key));
+                }
+                let b = b
+                    .with_client_options(settings.client_options(allow_http))
+                    .with_retry(settings.retry_config());
+                let store = b.build().map_err(|e| config_err(e, &secrets))?;
+                (Arc::new(store), prefix.as_str(), None)
+            }
+        };
+        let prefix = if prefix.is_empty() {
+            None
+        } else {
+            Some(ObjectPath::from_iter(prefix.split('/')))
+        };
+        Ok(Remote {
+            store,
+            prefix,
+            display,
+            scheme: spec.scheme(),
+            local_root,
+            secrets,
+            settings: settings.clone(),
+            conditional_put: AtomicBool::new(true),
+        })
+    }
+
+    /// The remote's URL, redacted.
+    pub fn display_name(&self) -> &str {
+        &self.display
+    }
+
+    /// The kind of storage.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &RemoteSettings {
+        &self.settings
+    }
+
+    /// The underlying store (keys are relative to the bucket/container, or the local directory).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// The key of an object: `PREFIX/<first two hex>/<64 hex>`.
+    pub fn object_key(&self, digest: &Digest) -> ObjectPath {
+        let hex = digest.to_string();
+        let fan = digest.fanout();
+        match &self.prefix {
+            Some(p) => p.clone().join(fan).join(hex),
+            None => ObjectPath::from_iter([fan, hex]),
+        }
+    }
+
+    /// The key prefix of a fan-out directory (`PREFIX/ab`).
+    pub(crate) fn fanout_key(&self, fanout: &str) -> ObjectPath {
+        match &self.prefix {
+            Some(p) => p.clone().join(fanout),
+            None => ObjectPath::from(fanout),
+        }
+    }
+
+    /// Concurrent transfers to run.
+    pub fn jobs(&self) -> usize {
+        self.settings
+            .jobs
+            .unwrap_or(if self.scheme == Scheme::Local { 4 } else { 8 })
+            .max(1)
+    }
+
+    pub(crate) fn store_error(
+        &self,
+        e: &object_store::Error,
+        op: &'static str,
+        key: Option<&ObjectPath>,
+    ) -> RemoteError {
+        let key = key.map(|k| k.to_string());
+        super::error::from_store(e, &self.display, self.scheme, op, key.as_deref(), &self.secrets)
+    }
+}
+
+fn open_local(path: &Path) -> Result<LocalFileSystem, RemoteError> {
+    let local_err = |detail: String| RemoteError::LocalDir {
+        path: path.to_path_buf(),
+        detail,
+    };
+    std::fs::create_dir_all(path).map_err(|e| local_err(e.to_string()))?;
+    if !path.is_dir() {
+        return Err(local_err("not a directory".into()));
+    }
+    LocalFileSystem::new_with_prefix(path).map_err(|e| local_err(redact::scrub_error(&e, &[])))
+}
+
+fn missing_half(display: &str, given: &str, missing: &str) -> RemoteError {
+    RemoteError::Config {
+        remote: display.to_string(),
+        detail: format!("option `{given}` is set but `{missing}` is not (set both, or neither)"),
+    }
+}
+
+fn truthy(v: Option<&str>) -> bool {
+    matches!(
+        v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
+        Some("true" | "1" | "yes" | "on")
+    )
+}
+
+fn env_nonempty(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The S3 builder: options, then an explicit `profile`, then `AWS_*` variables, then the
+/// shared credentials/config files (`AWS_PROFILE` or `default`), then object_store's own
+/// chain (web identity, container credentials, instance metadata).
+fn s3_builder(
+    spec: &RemoteSpec,
+    bucket: &str,
+    settings: &RemoteSettings,
+    display: &str,
+    secrets: &mut Vec<String>,
+) -> Result<AmazonS3Builder, RemoteError> {
+    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let explicit_keys = spec.option("access_key_id").is_some() || spec.option("secret_access_key").is_some();
+    let env_keys = env_nonempty("AWS_ACCESS_KEY_ID").is_some();
+
+    let (profile_name, profile_explicit) = match (spec.option("profile"), env_nonempty("AWS_PROFILE")) {
+        (Some(p), _) => (Some(p.to_string()), true),
+        (None, Some(p)) => (Some(p), true),
+        (None, None) => (Some("default".to_string()), false),
+    };
+    let mut profile = None;
+    let wants_profile = spec.option("profile").is_some() || (!explicit_keys && !env_keys);
+    if let (true, Some(name)) = (wants_profile, profile_name) {
+        let (cred_file, config_file) = aws_profile::default_files();
+        match aws_profile::load(&name, cred_file.as_deref(), config_file.as_deref()) {
+            Ok(p) => profile = Some((p, profile_explicit)),
+            Err(aws_profile::ProfileProblem::NotFound { .. }) if !profile_explicit => {}
+            Err(problem) => {
+                return Err(RemoteError::Profile {
+                    remote: display.to_string(),
+                    profile: name,
+                    problem,
+                })
+            }
+        }
+    }
+
+    // Credentials resolved here are passed as a static provider (so an environment session
+    // token is never paired with other keys); otherwise object_store's chain applies.
+    let credential = if explicit_keys {
+        let key_id = spec
+            .option("access_key_id")
+            .map(str::to_string)
+            .or_else(|| env_nonempty("AWS_ACCESS_KEY_ID"));
+        let secret_key = spec
+            .option("secret_access_key")
+            .map(str::to_string)
+            .or_else(|| env_nonempty("AWS_SECRET_ACCESS_KEY"));
+        match (key_id, secret_key) {
+            (Some(key_id), Some(secret_key)) => Some(AwsCredential {
+                key_id,
+                secret_key,
+                token: spec.option("session_token").map(str::to_string),
+            }),
+            (None, _) => return Err(missing_half(display, "secret_access_key", "access_key_id")),
+            (_, None) => return Err(missing_half(display, "access_key_id", "secret_access_key")),
+        }
+    } else {
+        profile
+            .as_ref()
+            .and_then(|(p, _)| match (&p.access_key_id, &p.secret_access_key) {
+                (Some(key_id), Some(secret_key)) => Some(AwsCredential {
+                    key_id: key_id.clone(),
+                    secret_key: secret_key.clone(),
+                    token: p.session_token.clone(),
+                }),
+                _ => None,
+            })
+    };
+    if let Some(c) = credential {
+        secrets.push(c.secret_key.clone());
+        secrets.extend(c.token.clone());
+        b = b.with_credentials(Arc::new(StaticCredentialProvider::new(c)));
+    }
+
+    // Region: option > explicit profile > environment > implicit profile > us-east-1.
+    let env_region = b.get_config_value(&AmazonS3ConfigKey::Region).is_some();
+    let profile_region = profile
+        .as_ref()
+        .and_then(|(p, explicit)| p.region.clone().filter(|_| *explicit || !env_region));
+    if let Some(r) = spec.option("region").map(str::to_string).or(profile_region) {
+        b = b.with_region(r);
+    }
+    // Endpoint: option > environment > profile's endpoint_url.
+    let mut endpoint = spec.option("endpoint").map(str::to_string);
+    if endpoint.is_none() && b.get_config_value(&AmazonS3ConfigKey::Endpoint).is_none() {
+        endpoint = profile.as_ref().and_then(|(p, _)| p.endpoint_url.clone());
+    }
+    if let Some(e) = &endpoint {
+        b = b.with_endpoint(e);
+    }
+    if let Some(v) = spec.bool_option("virtual_hosted_style") {
+        b = b.with_virtual_hosted_style_request(v);
+    }
+    if let Some(v) = spec.bool_option("path_style") {
+        b = b.with_virtual_hosted_style_request(!v);
+    }
+    let env_http = b
+        .get_config_value(&AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp))
+        .is_some_and(|v| truthy(Some(&v)));
+    let endpoint_http = b
+        .get_config_value(&AmazonS3ConfigKey::Endpoint)
+        .is_some_and(|e| e.starts_with("http://"));
+    let allow_http = spec
+        .bool_option("allow_http")
+        .unwrap_or(env_http || endpoint_http);
+    for key in [AmazonS3ConfigKey::SecretAccessKey, AmazonS3ConfigKey::Token] {
+        secrets.extend(b.get_config_value(&key));
+    }
+    Ok(b.with_client_options(settings.client_options(allow_http))
+        .with_retry(settings.retry_config()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn spec(url: &str, opts: &[(&str, &str)]) -> RemoteSpec {
+        let options: BTreeMap<String, String> =
+            opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        RemoteSpec::parse(url, options, Path::new("/")).unwrap()
+    }
+
+    #[test]
+    fn options_override_default_settings() {
+        let s = RemoteSettings::from_spec(&spec(
+            "/x",
+            &[
+                ("timeout", "2.5"),
+                ("connect_timeout", "1"),
+                ("retries", "0"),
+                ("retry_timeout", "9"),
+                ("jobs", "2"),
+            ],
+        ));
+        assert_eq!(s.timeout, Duration::from_millis(2500));
+        assert_eq!(s.connect_timeout, Duration::from_secs(1));
+        assert_eq!((s.retries, s.jobs), (0, Some(2)));
+        assert_eq!(s.retry_timeout, Duration::from_secs(9));
+        let d = RemoteSettings::default();
+        assert_eq!(
+            (d.retries, d.timeout, d.connect_timeout),
+            (3, Duration::from_secs(30), Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn local_remote_creates_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b");
+        let r = Remote::open(&spec(root.to_str().unwrap(), &[]), &RemoteSettings::default()).unwrap();
+        assert!(root.is_dir());
+        assert_eq!(r.jobs(), 4);
+        let d = Digest::of_bytes(b"x");
+        assert_eq!(r.object_key(&d).to_string(), format!("{}/{d}", d.fanout()));
+    }
+
+    #[test]
+    fn cloud_keys_carry_the_prefix_and_debug_hides_secrets() {
+        let s = spec(
+            "s3://b/team/data",
+            &[
+                ("access_key_id", "AKID"),
+                ("secret_access_key", "very-secret-value"),
+                ("region", "eu-west-1"),
+            ],
+        );
+        let r = Remote::open(&s, &RemoteSettings::default()).unwrap();
+        let d = Digest::of_bytes(b"x");
+        assert_eq!(
+            r.object_key(&d).to_string(),
+            format!("team/data/{}/{d}", d.fanout())
+        );
+        assert_eq!(r.jobs(), 8);
+        let shown = format!("{r:?} {r}");
+        assert!(!shown.contains("very-secret-value"), "{shown}");
+        if std::env::var_os("AWS_SECRET_ACCESS_KEY").is_none() {
+            let e = Remote::open(
+                &spec("s3://b", &[("access_key_id", "AKID")]),
+                &RemoteSettings::default(),
+            );
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains("secret_access_key"), "{e}");
+        }
+    }
+}

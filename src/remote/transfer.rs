@@ -1,0 +1,599 @@
+//! Moving objects between the local cache and a remote: presence checks, verified uploads
+//! (single put or parallel multipart), verified downloads. Bounded concurrency (`jobs`
+//! objects at a time) and bounded memory (`memory_budget` bytes buffered by uploads at once).
+//!
+//! Integrity rules:
+//! - an upload re-hashes the cache object as it reads it; a corrupt object is refused and
+//!   nothing of it stays on the remote (a single put is never sent; a multipart upload is
+//!   aborted before completion);
+//! - a download is hashed while it streams into a temporary file and is published into the
+//!   cache only if it hashes to its name;
+//! - objects become visible on the remote only when complete (single puts are atomic,
+//!   multipart uploads appear on completion, local remotes use fsync + rename).
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use object_store::{MultipartUpload, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::cache::{Cache, CacheError};
+use crate::fs::{IoContext, IoError};
+use crate::hash::{Digest, Hasher};
+use crate::progress::Progress;
+
+use super::error::{kind_of, Kind, RemoteError};
+use super::local;
+use super::store::Remote;
+
+/// Below this many objects, `missing` sends one HEAD per object; from it on, it lists.
+pub const HEAD_LIMIT: usize = 64;
+/// S3's (and GCS XML's) limit on parts per multipart upload.
+const MAX_PARTS: u64 = 10_000;
+/// Parts of one object in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+/// Downloads are written to disk in chunks of this size.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// What `upload` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UploadReport {
+    /// Objects sent.
+    pub uploaded: u64,
+    /// Bytes sent.
+    pub uploaded_bytes: u64,
+    /// Of the objects sent, how many went as multipart uploads.
+    pub multipart: u64,
+    /// Objects the remote already had (nothing sent).
+    pub already_present: u64,
+}
+
+/// What `download` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DownloadReport {
+    /// Objects received, verified and installed in the cache.
+    pub downloaded: u64,
+    /// Bytes received.
+    pub downloaded_bytes: u64,
+    /// Objects the cache already had (nothing fetched).
+    pub already_present: u64,
+}
+
+enum Up {
+    Sent { bytes: u64, multipart: bool },
+    Present,
+}
+
+enum Down {
+    Received(u64),
+    Present,
+    Missing(Digest),
+}
+
+impl Remote {
+    /// Whether the remote has the object (one HEAD request).
+    pub async fn contains(&self, digest: &Digest) -> Result<bool, RemoteError> {
+        let key = self.object_key(digest);
+        match self.store.head(&key).await {
+            Ok(_) => Ok(true),
+            Err(e) if kind_of(&e) == Kind::NotFound => Ok(false),
+            Err(e) => Err(self.store_error(&e, "check", Some(&key))),
+        }
+    }
+
+    /// The objects among `digests` that the remote lacks, in input order, without duplicates.
+    ///
+    /// Request rule: fewer than [`HEAD_LIMIT`] distinct objects are checked with one HEAD each
+    /// (`jobs` at a time). From [`HEAD_LIMIT`] on, each fan-out directory `PREFIX/ab/` holding at
+    /// least one of them is listed instead (at most 256 listings, each one request per 1,000
+    /// keys); for remotes of up to ~256k objects that is one request per fan-out, never more
+    /// requests than the HEADs would have taken.
+    pub async fn missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, RemoteError> {
+        let wanted = dedup(digests);
+        if wanted.len() < HEAD_LIMIT {
+            let present: Vec<bool> = stream::iter(&wanted)
+                .map(|d| self.contains(d))
+                .buffered(self.jobs())
+                .try_collect()
+                .await?;
+            return Ok(wanted
+                .into_iter()
+                .zip(present)
+                .filter(|(_, p)| !p)
+                .map(|(d, _)| d)
+                .collect());
+        }
+        let fanouts: BTreeSet<String> = wanted.iter().map(Digest::fanout).collect();
+        let listed: Vec<HashSet<Digest>> = stream::iter(fanouts)
+            .map(|f| self.list_fanout(f))
+            .buffer_unordered(self.jobs())
+            .try_collect()
+            .await?;
+        let present: HashSet<Digest> = listed.into_iter().flatten().collect();
+        Ok(wanted.into_iter().filter(|d| !present.contains(d)).collect())
+    }
+
+    /// The objects stored under `PREFIX/<fanout>/` (other keys there are ignored).
+    async fn list_fanout(&self, fanout: String) -> Result<HashSet<Digest>, RemoteError> {
+        let prefix = self.fanout_key(&fanout);
+        let mut listing = self.store.list(Some(&prefix));
+        let mut found = HashSet::new();
+        while let Some(item) = listing.next().await {
+            match item {
+                Ok(meta) => {
+                    let digest = meta.location.filename().and_then(|n| n.parse::<Digest>().ok());
+                    if let Some(d) = digest.filter(|d| self.object_key(d) == meta.location) {
+                        found.insert(d);
+                    }
+                }
+                // A fan-out directory that does not exist (local remotes) holds nothing.
+                Err(e) if kind_of(&e) == Kind::NotFound => break,
+                Err(e) => return Err(self.store_error(&e, "list", Some(&prefix))),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Uploads cache objects (skipping those the remote has), `jobs` at a time. Stops starting
+    /// new transfers after the first error and returns it.
+    pub async fn upload(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        progress: &dyn Progress,
+    ) -> Result<UploadReport, RemoteError> {
+        let wanted = dedup(digests);
+        let total: u64 = wanted
+            .iter()
+            .map(|d| {
+                std::fs::metadata(cache.object_path(d))
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+            })
+            .sum();
+        progress.start("uploading", wanted.len() as u64, total);
+        let budget = Arc::new(Semaphore::new(budget_units(self.settings.memory_budget) as usize));
+        let stop = AtomicBool::new(false);
+        let (stop, budget_ref) = (&stop, &budget);
+        let results: Vec<Result<Option<Up>, RemoteError>> = stream::iter(wanted)
+            .map(|d| async move {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let r = self.upload_one(cache, d, progress, budget_ref).await;
+                if r.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                r.map(Some)
+            })
+            .buffer_unordered(self.jobs())
+            .collect()
+            .await;
+        progress.finish();
+        let mut report = UploadReport::default();
+        for r in results {
+            match r? {
+                Some(Up::Sent { bytes, multipart }) => {
+                    report.uploaded += 1;
+                    report.uploaded_bytes += bytes;
+                    report.multipart += u64::from(multipart);
+                }
+                Some(Up::Present) => report.already_present += 1,
+                None => {}
+            }
+        }
+        Ok(report)
+    }
+
+    async fn upload_one(
+        &self,
+        cache: &Cache,
+        digest: Digest,
+        progress: &dyn Progress,
+        budget: &Arc<Semaphore>,
+    ) -> Result<Up, RemoteError> {
+        if let Some(root) = &self.local_root {
+            let (root, cache) = (root.clone(), cache.clone());
+            let created =
+                join(tokio::task::spawn_blocking(move || local::put_object(&root, &cache, &digest)).await)?;
+            progress.advance(1, created.unwrap_or(0));
+            return Ok(match created {
+                Some(bytes) => Up::Sent {
+                    bytes,
+                    multipart: false,
+                },
+                None => Up::Present,
+            });
+        }
+        let path = cache.object_path(&digest);
+        let size = match tokio::fs::metadata(&path).await {
+            Ok(m) => m.len(),
+            Err(e) => return Err(cache_read_error(e, &path, digest)),
+        };
+        let up = if size >= self.settings.multipart_threshold {
+            self.upload_multipart(&path, digest, size, progress, budget)
+                .await?
+        } else {
+            self.upload_single(&path, digest, size, progress, budget).await?
+        };
+        progress.advance(1, 0);
+        Ok(up)
+    }
+
+    async fn upload_single(
+        &self,
+        path: &Path,
+        digest: Digest,
+        size: u64,
+        progress: &dyn Progress,
+        budget: &Semaphore,
+    ) -> Result<Up, RemoteError> {
+        let _permit = budget
+            .acquire_many(budget_units(size).min(budget_units(self.settings.memory_budget)))
+            .await
+            .expect("the budget semaphore is never closed");
+        let owned = path.to_path_buf();
+        let read = join(
+            tokio::task::spawn_blocking(move || -> io::Result<(Vec<u8>, Digest)> {
+                let data = std::fs::read(&owned)?;
+                let mut h = Hasher::new();
+                h.update(&data);
+                Ok((data, h.finish()))
+            })
+            .await,
+        );
+        let (data, actual) = read.map_err(|e| cache_read_error(e, path, digest))?;
+        check_cache_digest(digest, actual, path)?;
+        let bytes = data.len() as u64;
+        let key = self.object_key(&digest);
+        let payload = PutPayload::from(Bytes::from(data));
+        let create = self.conditional_put.load(Ordering::Relaxed);
+        let mode = if create {
+            PutMode::Create
+        } else {
+            PutMode::Overwrite
+        };
+        let result = match self
+            .store
+            .put_opts(&key, payload.clone(), PutOptions::from(mode))
+            .await
+        {
+            Err(e) if create && is_unsupported(&e) => {
+                // The store cannot do create-only puts; content-addressed keys make an
+                // overwrite harmless, so stop asking.
+                self.conditional_put.store(false, Ordering::Relaxed);
+                self.store
+                    .put_opts(&key, payload, PutOptions::from(PutMode::Overwrite))
+                    .await
+            }
+            r => r,
+        };
+        match result {
+            Ok(_) => {
+                progress.advance(0, size);
+                Ok(Up::Sent {
+                    bytes,
+                    multipart: false,
+                })
+            }
+            Err(e) if create && kind_of(&e) == Kind::AlreadyExists => Ok(Up::Present),
+            Err(e) => Err(self.store_error(&e, "upload", Some(&key))),
+        }
+    }
+
+    async fn upload_multipart(
+        &self,
+        path: &Path,
+        digest: Digest,
+        size: u64,
+        progress: &dyn Progress,
+        budget: &Arc<Semaphore>,
+    ) -> Result<Up, RemoteError> {
+        // A multipart upload cannot be create-only: check first (cheap next to the upload).
+        if self.contains(&digest).await? {
+            return Ok(Up::Present);
+        }
+        let key = self.object_key(&digest);
+        let mut upload = self
+            .store
+            .put_multipart(&key)
+            .await
+            .map_err(|e| self.store_error(&e, "start a multipart upload of", Some(&key)))?;
+        let part_size = part_size_for(size, self.settings.part_size);
+        let sent = self
+            .send_parts(upload.as_mut(), path, digest, part_size, progress, budget)
+            .await;
+        let completed = match sent {
+            Ok(()) => upload
+                .complete()
+                .await
+                .map_err(|e| self.store_error(&e, "complete the multipart upload of", Some(&key))),
+            Err(e) => Err(e),
+        };
+        match completed {
+            Ok(_) => Ok(Up::Sent {
+                bytes: size,
+                multipart: true,
+            }),
+            Err(e) => {
+                // Best effort: the original error matters more than a failed abort.
+                let _ = upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads, hashes and sends the parts; returns once all are acknowledged and the content
+    /// hashed to `digest`. Part requests run as tasks so they progress while the next part is
+    /// read; dropping the `JoinSet` on error cancels the rest.
+    async fn send_parts(
+        &self,
+        upload: &mut dyn MultipartUpload,
+        path: &Path,
+        digest: Digest,
+        part_size: u64,
+        progress: &dyn Progress,
+        budget: &Arc<Semaphore>,
+    ) -> Result<(), RemoteError> {
+        let key = self.object_key(&digest);
+        let part_err = |e: object_store::Error| self.store_error(&e, "upload a part of", Some(&key));
+        let file = std::fs::File::open(path).map_err(|e| cache_read_error(e, path, digest))?;
+        let mut state = Some((file, Hasher::new()));
+        let mut in_flight: JoinSet<Result<u64, object_store::Error>> = JoinSet::new();
+        let permits = budget_units(part_size).min(budget_units(self.settings.memory_budget));
+        loop {
+            let permit = budget
+                .clone()
+                .acquire_many_owned(permits)
+                .await
+                .expect("the budget semaphore is never closed");
+            let (file, hasher) = state.take().expect("state is put back after each part");
+            let read = tokio::task::spawn_blocking(move || read_part(file, hasher, part_size as usize)).await;
+            let (file, hasher, buf) = join(read).map_err(|e| cache_read_error(e, path, digest))?;
+            let n = buf.len() as u64;
+            state = Some((file, hasher));
+            if n == 0 {
+                break;
+            }
+            let part = upload.put_part(PutPayload::from(Bytes::from(buf)));
+            in_flight.spawn(async move {
+                let r = part.await;
+                drop(permit);
+                r.map(|()| n)
+            });
+            while in_flight.len() >= PARTS_IN_FLIGHT {
+                let done = in_flight.join_next().await.expect("set is not empty");
+                progress.advance(0, join(done).map_err(part_err)?);
+            }
+            if n < part_size {
+                break;
+            }
+        }
+        while let Some(done) = in_flight.join_next().await {
+            progress.advance(0, join(done).map_err(part_err)?);
+        }
+        let (_, hasher) = state.expect("state is put back after each part");
+        check_cache_digest(digest, hasher.finish(), path)
+    }
+
+    /// Downloads objects into the cache (skipping those it has), `jobs` at a time, verifying
+    /// each. Objects the remote lacks are collected and reported together as
+    /// `RemoteError::MissingObjects` once the others are done; any other error stops new
+    /// transfers and is returned.
+    pub async fn download(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        progress: &dyn Progress,
+    ) -> Result<DownloadReport, RemoteError> {
+        let wanted = dedup(digests);
+        progress.start("downloading", wanted.len() as u64, 0);
+        let stop = AtomicBool::new(false);
+        let stop = &stop;
+        let results: Vec<Result<Option<Down>, RemoteError>> = stream::iter(wanted)
+            .map(|d| async move {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let r = self.download_one(cache, d, progress).await;
+                if r.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                r.map(Some)
+            })
+            .buffer_unordered(self.jobs())
+            .collect()
+            .await;
+        progress.finish();
+        let mut report = DownloadReport::default();
+        let mut missing = Vec::new();
+        for r in results {
+            match r? {
+                Some(Down::Received(bytes)) => {
+                    report.downloaded += 1;
+                    report.downloaded_bytes += bytes;
+                }
+                Some(Down::Present) => report.already_present += 1,
+                Some(Down::Missing(d)) => missing.push(d),
+                None => {}
+            }
+        }
+        if missing.is_empty() {
+            Ok(report)
+        } else {
+            missing.sort();
+            Err(RemoteError::MissingObjects {
+                remote: self.display.clone(),
+                digests: missing,
+            })
+        }
+    }
+
+    async fn download_one(
+        &self,
+        cache: &Cache,
+        digest: Digest,
+        progress: &dyn Progress,
+    ) -> Result<Down, RemoteError> {
+        if cache.contains(&digest) {
+            progress.advance(1, 0);
+            return Ok(Down::Present);
+        }
+        let key = self.object_key(&digest);
+        let got = match self.store.get(&key).await {
+            Ok(g) => g,
+            Err(e) if kind_of(&e) == Kind::NotFound => {
+                progress.advance(1, 0);
+                return Ok(Down::Missing(digest));
+            }
+            Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
+        };
+        let tmp = cache.temp_file()?;
+        let tmp_path = tmp.path().to_path_buf();
+        let file = tmp.as_file().try_clone().at("cannot write", &tmp_path)?;
+        let mut sink = Some((file, Hasher::new(), Vec::with_capacity(WRITE_CHUNK)));
+        let mut size = 0u64;
+        let mut body = got.into_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.store_error(&e, "download", Some(&key)))?;
+            size += chunk.len() as u64;
+            progress.advance(0, chunk.len() as u64);
+            let (file, hasher, mut buf) = sink.take().expect("sink is put back");
+            buf.extend_from_slice(&chunk);
+            sink = Some(if buf.len() >= WRITE_CHUNK {
+                write_hashing(file, hasher, buf, &tmp_path).await?
+            } else {
+                (file, hasher, buf)
+            });
+        }
+        let (file, hasher, buf) = sink.take().expect("sink is put back");
+        let (_, hasher, _) = write_hashing(file, hasher, buf, &tmp_path).await?;
+        let actual = hasher.finish();
+        if actual != digest {
+            // `tmp` is dropped here: nothing is installed.
+            return Err(RemoteError::Corrupt {
+                remote: self.display.clone(),
+                digest,
+                key: key.to_string(),
+                actual,
+                size,
+            });
+        }
+        let cache = cache.clone();
+        join(tokio::task::spawn_blocking(move || cache.publish(tmp, &digest)).await)?;
+        progress.advance(1, 0);
+        Ok(Down::Received(size))
+    }
+}
+
+/// Distinct digests in first-seen order.
+fn dedup(digests: &[Digest]) -> Vec<Digest> {
+    let mut seen = HashSet::with_capacity(digests.len());
+    digests.iter().filter(|d| seen.insert(**d)).copied().collect()
+}
+
+/// The memory budget counts KiB so that large budgets fit the semaphore's u32.
+fn budget_units(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX >> 4)
+}
+
+/// The part size for an object: the configured one, grown so the object needs at most
+/// 10,000 parts, rounded up to a whole MiB.
+pub(crate) fn part_size_for(size: u64, configured: u64) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let needed = size.div_ceil(MAX_PARTS);
+    configured.max(needed).div_ceil(MIB) * MIB
+}
+
+/// Unwraps a finished blocking task, resuming a panic if it panicked.
+fn join<T>(r: Result<T, tokio::task::JoinError>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a transfer task was cancelled: {e}"),
+    }
+}
+
+fn cache_read_error(e: io::Error, path: &Path, digest: Digest) -> RemoteError {
+    if e.kind() == io::ErrorKind::NotFound {
+        CacheError::Missing { digest }.into()
+    } else {
+        CacheError::Io(IoError::new("cannot read", path, e)).into()
+    }
+}
+
+fn check_cache_digest(digest: Digest, actual: Digest, path: &Path) -> Result<(), RemoteError> {
+    if actual == digest {
+        Ok(())
+    } else {
+        Err(CacheError::Corrupt {
+            digest,
+            path: PathBuf::from(path),
+            actual,
+        }
+        .into())
+    }
+}
+
+/// Whether a create-only put failed because the store does not support it.
+fn is_unsupported(e: &object_store::Error) -> bool {
+    match e {
+        object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. } => true,
+        other => other.to_string().contains("501 Not Implemented"),
+    }
+}
+
+/// Reads up to `len` bytes, feeding them to the hasher. Blocking.
+fn read_part(
+    mut file: std::fs::File,
+    mut hasher: Hasher,
+    len: usize,
+) -> io::Result<(std::fs::File, Hasher, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(len);
+    (&mut file).take(len as u64).read_to_end(&mut buf)?;
+    hasher.update(&buf);
+    Ok((file, hasher, buf))
+}
+
+/// Hashes and appends `buf` to the file on a blocking thread; returns the emptied buffer.
+async fn write_hashing(
+    file: std::fs::File,
+    hasher: Hasher,
+    buf: Vec<u8>,
+    path: &Path,
+) -> Result<(std::fs::File, Hasher, Vec<u8>), RemoteError> {
+    let r = tokio::task::spawn_blocking(move || -> io::Result<_> {
+        let (mut file, mut hasher, mut buf) = (file, hasher, buf);
+        hasher.update(&buf);
+        file.write_all(&buf)?;
+        buf.clear();
+        Ok((file, hasher, buf))
+    })
+    .await;
+    Ok(join(r).at("cannot write", path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(part_size_for(12 * MIB, 5 * MIB), 5 * MIB);
+        assert_eq!(part_size_for(1 << 40, 8 * MIB), 105 * MIB);
+        assert!(part_size_for(1 << 40, 8 * MIB) * MAX_PARTS >= 1 << 40);
+    }
+
+    #[test]
+    fn dedup_keeps_order() {
+        let (a, b) = (Digest::of_bytes(b"a"), Digest::of_bytes(b"b"));
+        assert_eq!(dedup(&[b, a, b, a]), vec![b, a]);
+    }
+}
