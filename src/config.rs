@@ -105,10 +105,13 @@ fn default_links() -> Vec<LinkKind> {
 }
 
 /// One `[remote.NAME]` table: a URL and backend options (validated by the remote layer).
+/// The URL may come from another layer than some options (e.g. credentials in
+/// `config.local.toml`), so it is optional in each file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemoteConfig {
     /// Where the remote is.
-    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Backend options (endpoint, region, profile, ...).
     #[serde(flatten)]
     pub options: BTreeMap<String, toml::Value>,
@@ -236,19 +239,26 @@ pub fn merge(base: &mut toml::Table, top: toml::Table) {
     }
 }
 
-/// Edits one config file: reads it, applies `f`, validates and writes it back atomically.
-pub fn edit<T>(path: &Path, f: impl FnOnce(&mut toml::Table) -> T) -> Result<T, ConfigError> {
-    let mut table = read_table(path)?;
-    let out = f(&mut table);
-    let text = toml::to_string(&table).map_err(|e| ConfigError::Invalid {
+/// Edits one config file, keeping its comments and layout: reads it, applies `f`, checks the
+/// result is a valid config and writes it back atomically.
+pub fn edit<T>(path: &Path, f: impl FnOnce(&mut toml_edit::DocumentMut) -> T) -> Result<T, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let _: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    write_atomic(path, text.as_bytes())?;
+        reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    read_table(path)?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(IoError::new("cannot read", path, e).into()),
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| invalid(e.to_string()))?;
+    let out = f(&mut doc);
+    let new = doc.to_string();
+    let _: Config = toml::from_str(&new).map_err(|e| invalid(e.to_string()))?;
+    write_atomic(path, new.as_bytes())?;
     Ok(out)
 }
 

@@ -8,6 +8,7 @@ use crate::fs::IoError;
 use crate::hash::Digest;
 use crate::manifest::ManifestError;
 use crate::pointer::PointerError;
+use crate::remote::RemoteError;
 use crate::repo::RepoError;
 use crate::workspace::WorkspaceError;
 
@@ -35,6 +36,9 @@ pub enum Error {
     /// A file-system operation.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A remote.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     /// A verb refused to act; nothing was changed.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -115,6 +119,53 @@ pub enum Refusal {
         /// Total count.
         total: usize,
     },
+    /// A remote name that is not configured.
+    #[error("no remote named `{name}`")]
+    UnknownRemote {
+        /// The name.
+        name: String,
+    },
+    /// A remote name that is taken.
+    #[error("a remote named `{name}` already exists")]
+    RemoteExists {
+        /// The name.
+        name: String,
+    },
+    /// No remote given and no default set.
+    #[error("no remote given and no default remote is set")]
+    NoDefaultRemote,
+    /// A secret bound for the committed config.
+    #[error("refusing to write a secret to the committed .mlv/config.toml: {what}")]
+    SecretInCommittedConfig {
+        /// What the secret is.
+        what: String,
+    },
+    /// A bad option or setting.
+    #[error("{key}: {reason}")]
+    BadOption {
+        /// The option.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `push` of data whose objects are not all in the cache.
+    #[error("{count} path(s) have objects missing from the cache, so they cannot be pushed: {}", .examples.join(", "))]
+    IncompleteCache {
+        /// How many paths.
+        count: usize,
+        /// The first few.
+        examples: Vec<String>,
+    },
+    /// Objects a remote lacks.
+    #[error("remote {remote} lacks {objects} object(s) needed by: {}", .examples.join(", "))]
+    MissingOnRemote {
+        /// The remote, redacted.
+        remote: String,
+        /// How many objects.
+        objects: usize,
+        /// The first few paths that need them.
+        examples: Vec<String>,
+    },
     /// A path that mlv cannot handle as given.
     #[error("{path}: {reason}")]
     BadPath {
@@ -152,6 +203,7 @@ impl Error {
             Error::Workspace(WorkspaceError::Reserved { .. }) => {
                 Some("move it out of the tracked directory, or add the directory's other parts".into())
             }
+            Error::Remote(r) => r.hint(),
             Error::Refused(r) => r.hint(),
             _ => None,
         }
@@ -164,6 +216,8 @@ impl Error {
             Error::Cache(CacheError::Corrupt { .. })
                 | Error::Workspace(WorkspaceError::Cache(CacheError::Corrupt { .. }))
                 | Error::Manifest(_)
+                | Error::Remote(RemoteError::Corrupt { .. })
+                | Error::Remote(RemoteError::Cache(CacheError::Corrupt { .. }))
         )
     }
 }
@@ -181,6 +235,20 @@ impl Refusal {
             Refusal::NotInCache { .. } => "run `mlv pull` to download it from a remote".into(),
             Refusal::NotTracked { .. } => "`mlv status` lists what is tracked".into(),
             Refusal::SymlinkTarget { .. } => "add the link's target instead".into(),
+            Refusal::UnknownRemote { .. } => "`mlv remote list` shows the configured remotes".into(),
+            Refusal::RemoteExists { name } => format!("change it with `mlv remote modify {name} url URL`, or pick another name"),
+            Refusal::NoDefaultRemote => {
+                "add one with `mlv remote add NAME URL --default`, or pass `-r NAME`".into()
+            }
+            Refusal::SecretInCommittedConfig { .. } => {
+                "use --local (writes the git-ignored .mlv/config.local.toml) or the cloud's environment variables".into()
+            }
+            Refusal::IncompleteCache { .. } => {
+                "fetch them first (`mlv fetch`), or push only the paths whose data you have".into()
+            }
+            Refusal::MissingOnRemote { .. } => {
+                "push them from a clone whose cache has them (`mlv push`), or try another remote with -r".into()
+            }
             _ => return None,
         })
     }

@@ -33,6 +33,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let opts = CheckoutOptions { force: args.force };
     let report = mlv::ops::checkout::checkout(&repo, &paths, &opts, progress.as_ref())?;
     ctx.ui.json(&report);
+    render(ctx, report)
+}
+
+/// Prints what checkout did (the JSON document is the caller's) and turns failed targets into
+/// one error carrying their hints and the gravest exit code.
+pub fn render(ctx: &Ctx, report: mlv::ops::checkout::CheckoutReport) -> Result<ExitCode, CliError> {
     let total = report.targets.len();
     let mut failures = Vec::new();
     for t in report.targets {

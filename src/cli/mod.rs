@@ -5,7 +5,9 @@ mod checkout;
 mod error;
 mod init;
 mod progress;
+mod remote;
 mod status;
+mod transfer;
 mod ui;
 mod untrack;
 
@@ -51,6 +53,10 @@ enum Command {
     Checkout(checkout::Args),
     Untrack(untrack::Args),
     Unprotect(untrack::UnprotectArgs),
+    Remote(remote::Args),
+    Push(transfer::PushArgs),
+    Fetch(transfer::FetchArgs),
+    Pull(transfer::PullArgs),
     Completions(CompletionsArgs),
 }
 
@@ -133,11 +139,23 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Checkout(a) => checkout::run(&ctx, a),
         Command::Untrack(a) => untrack::run(&ctx, a),
         Command::Unprotect(a) => untrack::run_unprotect(&ctx, a),
+        Command::Remote(a) => remote::run(&ctx, a),
+        Command::Push(a) => transfer::run_push(&ctx, a),
+        Command::Fetch(a) => transfer::run_fetch(&ctx, a),
+        Command::Pull(a) => transfer::run_pull(&ctx, a),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "mlv", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The async runtime for the commands that talk to remotes.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::msg(format!("cannot start the async runtime: {e}"), None))
 }
 
 /// The git command that stages `paths`, for the hint after a change.

@@ -24,11 +24,17 @@ pub struct Args {
     /// Exit with 1 when anything is not up to date or not in the cache.
     #[arg(long)]
     exit_code: bool,
+    /// Instead, list what a remote lacks (the default remote, or NAME).
+    #[arg(short = 'r', long = "remote", value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    remote: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
+    if let Some(name) = &args.remote {
+        return run_remote(ctx, &repo, &paths, name, args.exit_code);
+    }
     let progress = ctx.progress();
     let report = mlv::status::status(&repo, &paths, progress.as_ref())?;
     ctx.ui.json(&report);
@@ -47,6 +53,41 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         }
     }
     Ok(if args.exit_code && !report.clean {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_remote(
+    ctx: &Ctx,
+    repo: &mlv::repo::Repo,
+    paths: &[mlv::relpath::RelPath],
+    name: &str,
+    exit_code: bool,
+) -> Result<ExitCode, CliError> {
+    let name = (!name.is_empty()).then_some(name);
+    let remote = mlv::ops::remotes::open(repo, name, None)?;
+    let report = super::runtime()?.block_on(mlv::ops::transfer::remote_status(repo, &remote, paths))?;
+    ctx.ui.json(&report);
+    if report.in_sync {
+        ctx.ui
+            .info(&format!("Everything is pushed to {}.", report.remote));
+    }
+    for g in &report.not_pushed {
+        ctx.ui.out(&format!(
+            "{}: {} not on {}",
+            g.path,
+            plural(g.missing, "object", "objects"),
+            report.remote
+        ));
+        if ctx.ui.verbose {
+            for p in &g.missing_paths {
+                ctx.ui.out(&format!("\tnot pushed: {p}"));
+            }
+        }
+    }
+    Ok(if exit_code && !report.in_sync {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

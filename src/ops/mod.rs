@@ -4,6 +4,8 @@
 pub mod add;
 pub mod checkout;
 pub mod init;
+pub mod remotes;
+pub mod transfer;
 pub mod untrack;
 
 use crate::error::{Error, Refusal};

@@ -1,0 +1,137 @@
+//! `mlv remote add|list|remove|modify|default`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use mlv::ops::remotes::{self, Scope};
+
+use super::{CliError, Ctx};
+
+/// Manage remotes: where `push` sends objects and `pull` gets them.
+///
+/// URLs: a local path or file://, s3://BUCKET/PREFIX (with endpoint/region options for
+/// S3-compatible stores), gs://BUCKET/PREFIX, az://CONTAINER/PREFIX (or abfs://, or
+/// https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX). Credentials come from each
+/// cloud's usual environment variables and files; secrets may only be stored with --local.
+///
+/// Example: mlv remote add origin s3://ml-data/projects/churn --default
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: RemoteCommand,
+}
+
+#[derive(Subcommand)]
+enum RemoteCommand {
+    /// Add a remote. Example: mlv remote add origin s3://ml-data/churn --default
+    Add {
+        /// Its name.
+        name: String,
+        /// Where it is.
+        url: String,
+        /// Make it the default remote.
+        #[arg(short, long)]
+        default: bool,
+        /// Write to the git-ignored .mlv/config.local.toml instead of .mlv/config.toml.
+        #[arg(long)]
+        local: bool,
+    },
+    /// List remotes (secrets hidden). Example: mlv remote list
+    List,
+    /// Remove a remote. Example: mlv remote remove origin
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// Set or unset one option. Example: mlv remote modify origin endpoint http://127.0.0.1:9000
+    Modify {
+        /// The remote's name.
+        name: String,
+        /// The option (url, endpoint, region, profile, timeout, retries, jobs, ...).
+        key: String,
+        /// The value; omit with --unset.
+        #[arg(required_unless_present = "unset")]
+        value: Option<String>,
+        /// Remove the option.
+        #[arg(long, conflicts_with = "value")]
+        unset: bool,
+        /// Write to the git-ignored .mlv/config.local.toml (required for secrets).
+        #[arg(long)]
+        local: bool,
+    },
+    /// Make a remote the default. Example: mlv remote default origin
+    Default {
+        /// Its name.
+        name: String,
+        /// Write to the git-ignored .mlv/config.local.toml.
+        #[arg(long)]
+        local: bool,
+    },
+}
+
+fn scope(local: bool) -> Scope {
+    if local {
+        Scope::Local
+    } else {
+        Scope::Committed
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
+    let repo = ctx.repo()?;
+    match args.command {
+        RemoteCommand::Add {
+            name,
+            url,
+            default,
+            local,
+        } => {
+            remotes::add(&repo, &name, &url, default, scope(local))?;
+            ctx.ui
+                .json(&serde_json::json!({ "added": name, "default": default }));
+            ctx.ui.info(&format!(
+                "added remote {name}{}",
+                if default { " (default)" } else { "" }
+            ));
+        }
+        RemoteCommand::List => {
+            let list = remotes::list(&repo)?;
+            ctx.ui.json(&list);
+            for r in &list {
+                let mark = if r.default { " (default)" } else { "" };
+                ctx.ui.out(&format!("{}\t{}{mark}", r.name, r.url));
+                if ctx.ui.verbose {
+                    for (k, v) in &r.options {
+                        ctx.ui.out(&format!("\t{k} = {v}"));
+                    }
+                }
+            }
+        }
+        RemoteCommand::Remove { name } => {
+            remotes::remove(&repo, &name)?;
+            ctx.ui.json(&serde_json::json!({ "removed": name }));
+            ctx.ui.info(&format!("removed remote {name}"));
+        }
+        RemoteCommand::Modify {
+            name,
+            key,
+            value,
+            unset,
+            local,
+        } => {
+            let value = if unset { None } else { value };
+            remotes::modify(&repo, &name, &key, value.as_deref(), scope(local))?;
+            ctx.ui.json(&serde_json::json!({ "modified": name, "key": key }));
+            ctx.ui.info(&format!(
+                "{} {key} of remote {name}",
+                if unset { "unset" } else { "set" }
+            ));
+        }
+        RemoteCommand::Default { name, local } => {
+            remotes::set_default(&repo, &name, scope(local))?;
+            ctx.ui.json(&serde_json::json!({ "default": name }));
+            ctx.ui.info(&format!("default remote is now {name}"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

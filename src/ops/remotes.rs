@@ -1,0 +1,230 @@
+//! `mlv remote ...`: remotes in the configuration, and opening the one a command uses.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{self, ConfigError};
+use crate::error::{Error, Refusal};
+use crate::remote::{is_secret, validate_option, Remote, RemoteSettings, RemoteSpec, Scheme};
+use crate::repo::Repo;
+
+/// Which config file a change goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `.mlv/config.toml`, committed.
+    Committed,
+    /// `.mlv/config.local.toml`, git-ignored.
+    Local,
+}
+
+impl Scope {
+    fn path(self, repo: &Repo) -> PathBuf {
+        match self {
+            Scope::Committed => repo.mlv_dir().join("config.toml"),
+            Scope::Local => repo.mlv_dir().join("config.local.toml"),
+        }
+    }
+}
+
+/// One configured remote, with secrets hidden.
+#[derive(Debug, Serialize)]
+pub struct RemoteInfo {
+    /// Its name.
+    pub name: String,
+    /// Its URL, redacted.
+    pub url: String,
+    /// Whether it is the default.
+    pub default: bool,
+    /// Its options, secret values hidden.
+    pub options: BTreeMap<String, String>,
+}
+
+/// Every configured remote.
+pub fn list(repo: &Repo) -> Result<Vec<RemoteInfo>, Error> {
+    let mut out = Vec::new();
+    for name in repo.config.remote.keys() {
+        let spec = spec_of(repo, name)?;
+        out.push(RemoteInfo {
+            name: name.clone(),
+            url: spec.redacted_url(),
+            default: repo.config.core.remote.as_deref() == Some(name),
+            options: spec.redacted_options(),
+        });
+    }
+    Ok(out)
+}
+
+/// Adds a remote.
+pub fn add(repo: &Repo, name: &str, url: &str, default: bool, scope: Scope) -> Result<(), Error> {
+    check_name(name)?;
+    if repo.config.remote.contains_key(name) {
+        return Err(Refusal::RemoteExists { name: name.into() }.into());
+    }
+    let spec =
+        RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
+    if scope == Scope::Committed && spec.redacted_url() != url {
+        return Err(Refusal::SecretInCommittedConfig {
+            what: "the URL holds credentials".into(),
+        }
+        .into());
+    }
+    edit(repo, scope, |doc| {
+        table(doc, &["remote", name]).insert("url", toml_edit::value(url));
+        if default {
+            table(doc, &["core"]).insert("remote", toml_edit::value(name));
+        }
+    })
+}
+
+/// Sets (or, with `value` `None`, removes) one option of a remote.
+pub fn modify(repo: &Repo, name: &str, key: &str, value: Option<&str>, scope: Scope) -> Result<(), Error> {
+    let spec = spec_of(repo, name)?;
+    if key == "url" {
+        let url = value.ok_or_else(|| Refusal::BadOption {
+            key: key.into(),
+            reason: "a remote needs a URL".into(),
+        })?;
+        let parsed =
+            RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
+        if scope == Scope::Committed && parsed.redacted_url() != url {
+            return Err(Refusal::SecretInCommittedConfig {
+                what: "the URL holds credentials".into(),
+            }
+            .into());
+        }
+    } else if let Some(v) = value {
+        validate_option(spec.scheme(), key, v).map_err(crate::remote::RemoteError::from)?;
+        if scope == Scope::Committed && is_secret(key) {
+            return Err(Refusal::SecretInCommittedConfig {
+                what: format!("`{key}` is a secret"),
+            }
+            .into());
+        }
+    }
+    edit(repo, scope, |doc| {
+        let r = table(doc, &["remote", name]);
+        match value {
+            Some(v) => {
+                r.insert(key, toml_edit::value(v));
+            }
+            None => {
+                r.remove(key);
+            }
+        }
+    })
+}
+
+/// Removes a remote from every config file of the repository.
+pub fn remove(repo: &Repo, name: &str) -> Result<(), Error> {
+    if !repo.config.remote.contains_key(name) {
+        return Err(Refusal::UnknownRemote { name: name.into() }.into());
+    }
+    for scope in [Scope::Committed, Scope::Local] {
+        edit(repo, scope, |doc| {
+            if let Some(r) = doc.get_mut("remote").and_then(|r| r.as_table_like_mut()) {
+                r.remove(name);
+            }
+            if let Some(core) = doc.get_mut("core").and_then(|c| c.as_table_like_mut()) {
+                if core.get("remote").and_then(|v| v.as_str()) == Some(name) {
+                    core.remove("remote");
+                }
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Makes `name` the default remote.
+pub fn set_default(repo: &Repo, name: &str, scope: Scope) -> Result<(), Error> {
+    if !repo.config.remote.contains_key(name) {
+        return Err(Refusal::UnknownRemote { name: name.into() }.into());
+    }
+    edit(repo, scope, |doc| {
+        table(doc, &["core"]).insert("remote", toml_edit::value(name));
+    })
+}
+
+/// The remote a command uses: `name`, else the default.
+pub fn open(repo: &Repo, name: Option<&str>, jobs: Option<usize>) -> Result<Remote, Error> {
+    let name = match name.or(repo.config.core.remote.as_deref()) {
+        Some(n) => n.to_string(),
+        None => return Err(Refusal::NoDefaultRemote.into()),
+    };
+    let spec = spec_of(repo, &name)?;
+    let mut settings = RemoteSettings::from_spec(&spec);
+    if jobs.is_some() {
+        settings.jobs = jobs;
+    }
+    Ok(Remote::open(&spec, &settings)?)
+}
+
+/// The parsed spec of a configured remote.
+pub fn spec_of(repo: &Repo, name: &str) -> Result<RemoteSpec, Error> {
+    let rc = repo
+        .config
+        .remote
+        .get(name)
+        .ok_or_else(|| Refusal::UnknownRemote { name: name.into() })?;
+    let url = rc.url.as_deref().ok_or_else(|| Refusal::BadOption {
+        key: format!("remote.{name}.url"),
+        reason: "missing".into(),
+    })?;
+    let options = rc
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), value_text(v)))
+        .collect();
+    Ok(RemoteSpec::parse(url, options, &repo.root).map_err(crate::remote::RemoteError::from)?)
+}
+
+/// Whether the remote is a local directory (for defaults such as job counts).
+pub fn is_local(spec: &RemoteSpec) -> bool {
+    spec.scheme() == Scheme::Local
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::BadOption {
+            key: "name".into(),
+            reason: format!("{name:?} is not a valid remote name (letters, digits, `-`, `_`, `.`)"),
+        }
+        .into())
+    }
+}
+
+fn edit(repo: &Repo, scope: Scope, f: impl FnOnce(&mut toml_edit::DocumentMut)) -> Result<(), Error> {
+    config::edit(&scope.path(repo), f).map_err(|e: ConfigError| e.into())
+}
+
+/// The table at `keys` (created if absent; intermediate tables implicit, so `[remote.NAME]`
+/// is written without an empty `[remote]` header).
+fn table<'a>(doc: &'a mut toml_edit::DocumentMut, keys: &[&str]) -> &'a mut toml_edit::Table {
+    let mut t = doc.as_table_mut();
+    for (i, k) in keys.iter().enumerate() {
+        let item = t.entry(k).or_insert_with(|| {
+            let mut new = toml_edit::Table::new();
+            new.set_implicit(i + 1 < keys.len());
+            toml_edit::Item::Table(new)
+        });
+        if !item.is_table() {
+            *item = toml_edit::Item::Table(toml_edit::Table::new());
+        }
+        t = item.as_table_mut().expect("just made a table");
+    }
+    t
+}

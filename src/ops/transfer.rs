@@ -1,0 +1,288 @@
+//! `mlv push`, `mlv fetch` (and with checkout, `mlv pull`), `mlv status --remote`: which
+//! objects the selected pointers need, and moving them between the cache and a remote.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Refusal};
+use crate::hash::Digest;
+use crate::manifest::Manifest;
+use crate::pointer::Kind;
+use crate::progress::Progress;
+use crate::relpath::RelPath;
+use crate::remote::{DownloadReport, Remote, RemoteError, UploadReport};
+use crate::repo::Repo;
+
+use super::{resolve_targets, Target};
+
+/// The objects some targets need, with the data paths that need each (for messages).
+#[derive(Debug, Default)]
+pub struct Needed {
+    /// Directory manifests.
+    pub manifests: Vec<Digest>,
+    /// File contents.
+    pub files: Vec<Digest>,
+    /// Which paths need each object, as displayed.
+    pub paths: HashMap<Digest, Vec<String>>,
+}
+
+impl Needed {
+    fn note(&mut self, d: Digest, path: String) {
+        self.paths.entry(d).or_default().push(path);
+    }
+
+    /// Paths that need any of `digests`, sorted, deduplicated.
+    pub fn paths_of(&self, digests: &[Digest]) -> Vec<String> {
+        let mut v: Vec<String> = digests
+            .iter()
+            .flat_map(|d| self.paths.get(d).cloned().unwrap_or_default())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// What the targets need, reading manifests from the cache. Manifests that are not cached are
+/// listed in `manifests` but their files cannot be (the caller fetches them first).
+fn needed(repo: &Repo, targets: &[Target]) -> Result<Needed, Error> {
+    let mut n = Needed::default();
+    for t in targets {
+        let p = &t.pointer;
+        let shown = repo.display(&p.data);
+        match p.meta.kind {
+            Kind::File => {
+                n.files.push(p.meta.digest);
+                n.note(p.meta.digest, shown);
+            }
+            Kind::Dir => {
+                n.manifests.push(p.meta.digest);
+                n.note(p.meta.digest, repo.display(&p.file));
+                if !repo.cache.contains(&p.meta.digest) {
+                    continue;
+                }
+                let m = super::load_manifest(repo, p)?;
+                for e in selected(&m, t.sub.as_deref()) {
+                    if let Some(d) = e.digest {
+                        n.files.push(d);
+                        n.note(d, repo.display(&p.data.join(&e.path)));
+                    }
+                }
+            }
+        }
+    }
+    n.manifests.sort();
+    n.manifests.dedup();
+    n.files.sort();
+    n.files.dedup();
+    Ok(n)
+}
+
+fn selected<'a>(m: &'a Manifest, sub: Option<&'a str>) -> impl Iterator<Item = &'a crate::manifest::Entry> {
+    m.entries.iter().filter(move |e| match sub {
+        None => true,
+        Some(s) => e.path == s || (e.path.starts_with(s) && e.path.as_bytes().get(s.len()) == Some(&b'/')),
+    })
+}
+
+/// What `push` did.
+#[derive(Debug, Serialize)]
+pub struct PushReport {
+    /// The remote, redacted.
+    pub remote: String,
+    /// Objects the targets need.
+    pub objects: u64,
+    /// Uploaded now, and bytes.
+    pub uploaded: u64,
+    /// Bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Already on the remote.
+    pub already_present: u64,
+}
+
+/// Uploads what the remote lacks of the targets' objects: file contents first, manifests last,
+/// so a manifest on the remote implies its files are there.
+pub async fn push(
+    repo: &Repo,
+    remote: &Remote,
+    paths: &[RelPath],
+    progress: &dyn Progress,
+) -> Result<PushReport, Error> {
+    let targets = resolve_targets(repo, paths)?;
+    let n = needed(repo, &targets)?;
+    let absent: Vec<Digest> = n
+        .manifests
+        .iter()
+        .chain(&n.files)
+        .filter(|d| !repo.cache.contains(d))
+        .copied()
+        .collect();
+    if !absent.is_empty() {
+        let p = n.paths_of(&absent);
+        return Err(Refusal::IncompleteCache {
+            count: p.len(),
+            examples: p.into_iter().take(5).collect(),
+        }
+        .into());
+    }
+    let mut report = PushReport {
+        remote: remote.display_name().to_string(),
+        objects: (n.manifests.len() + n.files.len()) as u64,
+        uploaded: 0,
+        uploaded_bytes: 0,
+        already_present: 0,
+    };
+    for batch in [&n.files, &n.manifests] {
+        let missing = remote.missing(batch).await?;
+        report.already_present += (batch.len() - missing.len()) as u64;
+        let up: UploadReport = remote.upload(&repo.cache, &missing, progress).await?;
+        report.uploaded += up.uploaded;
+        report.uploaded_bytes += up.uploaded_bytes;
+        report.already_present += up.already_present;
+    }
+    Ok(report)
+}
+
+/// What `fetch` did.
+#[derive(Debug, Serialize, Default)]
+pub struct FetchReport {
+    /// The remote, redacted.
+    pub remote: String,
+    /// Objects the targets need.
+    pub objects: u64,
+    /// Downloaded now.
+    pub downloaded: u64,
+    /// Bytes downloaded.
+    pub downloaded_bytes: u64,
+    /// Already in the cache.
+    pub already_present: u64,
+}
+
+/// Downloads into the cache what the targets need and the cache lacks (manifests first, then
+/// the files they list — only those under a selected sub-path). Every object is verified
+/// before it is installed.
+pub async fn fetch(
+    repo: &Repo,
+    remote: &Remote,
+    paths: &[RelPath],
+    progress: &dyn Progress,
+) -> Result<FetchReport, Error> {
+    let targets = resolve_targets(repo, paths)?;
+    let mut report = FetchReport {
+        remote: remote.display_name().to_string(),
+        ..FetchReport::default()
+    };
+    let first = needed(repo, &targets)?;
+    let manifests: Vec<Digest> = first
+        .manifests
+        .iter()
+        .filter(|d| !repo.cache.contains(d))
+        .copied()
+        .collect();
+    add_down(
+        &mut report,
+        download(remote, repo, &manifests, &first, progress).await?,
+    );
+    let n = needed(repo, &targets)?;
+    let files: Vec<Digest> = n
+        .files
+        .iter()
+        .filter(|d| !repo.cache.contains(d))
+        .copied()
+        .collect();
+    add_down(&mut report, download(remote, repo, &files, &n, progress).await?);
+    report.objects = (n.manifests.len() + n.files.len()) as u64;
+    report.already_present = report.objects - report.downloaded;
+    Ok(report)
+}
+
+fn add_down(report: &mut FetchReport, d: DownloadReport) {
+    report.downloaded += d.downloaded;
+    report.downloaded_bytes += d.downloaded_bytes;
+}
+
+async fn download(
+    remote: &Remote,
+    repo: &Repo,
+    digests: &[Digest],
+    n: &Needed,
+    progress: &dyn Progress,
+) -> Result<DownloadReport, Error> {
+    if digests.is_empty() {
+        return Ok(DownloadReport::default());
+    }
+    remote
+        .download(&repo.cache, digests, progress)
+        .await
+        .map_err(|e| missing_as_paths(e, n))
+}
+
+/// Names the paths that need objects a remote lacks.
+fn missing_as_paths(e: RemoteError, n: &Needed) -> Error {
+    match e {
+        RemoteError::MissingObjects { remote, digests } => {
+            let p = n.paths_of(&digests);
+            Refusal::MissingOnRemote {
+                remote,
+                objects: digests.len(),
+                examples: p.into_iter().take(5).collect(),
+            }
+            .into()
+        }
+        other => other.into(),
+    }
+}
+
+/// One pointer's objects that a remote lacks.
+#[derive(Debug, Serialize)]
+pub struct RemoteGap {
+    /// The data path, as displayed.
+    pub path: String,
+    /// Objects needed and absent from the remote.
+    pub missing: u64,
+    /// Paths of files whose content the remote lacks (directories: inside them).
+    pub missing_paths: Vec<String>,
+}
+
+/// What `status --remote` found.
+#[derive(Debug, Serialize)]
+pub struct RemoteStatus {
+    /// The remote, redacted.
+    pub remote: String,
+    /// Pointers with something missing on the remote.
+    pub not_pushed: Vec<RemoteGap>,
+    /// Whether the remote has everything the pointers need.
+    pub in_sync: bool,
+}
+
+/// Which of the targets' objects the remote lacks.
+pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> Result<RemoteStatus, Error> {
+    let targets = resolve_targets(repo, paths)?;
+    let n = needed(repo, &targets)?;
+    let all: Vec<Digest> = n.manifests.iter().chain(&n.files).copied().collect();
+    let missing: std::collections::HashSet<Digest> = remote.missing(&all).await?.into_iter().collect();
+    let mut not_pushed = Vec::new();
+    for t in &targets {
+        let own = needed(repo, std::slice::from_ref(t))?;
+        let gone: Vec<Digest> = own
+            .manifests
+            .iter()
+            .chain(&own.files)
+            .filter(|d| missing.contains(d))
+            .copied()
+            .collect();
+        if !gone.is_empty() {
+            not_pushed.push(RemoteGap {
+                path: repo.display(&t.pointer.data),
+                missing: gone.len() as u64,
+                missing_paths: own.paths_of(&gone),
+            });
+        }
+    }
+    Ok(RemoteStatus {
+        remote: remote.display_name().to_string(),
+        in_sync: not_pushed.is_empty(),
+        not_pushed,
+    })
+}
