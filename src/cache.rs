@@ -126,6 +126,16 @@ impl Cache {
         ))
     }
 
+    /// Stages a temp file (from [`Cache::temp_file`]) whose content the caller has verified to
+    /// hash to `digest`, for a later [`Cache::publish_staged`].
+    pub fn stage_verified(&self, tmp: NamedTempFile, digest: Digest) -> Result<Staged, CacheError> {
+        crate::fs::set_readonly(tmp.as_file()).at("cannot set permissions on", tmp.path())?;
+        Ok(Staged {
+            digest,
+            tmp: tmp.into_temp_path(),
+        })
+    }
+
     /// Makes staged objects durable and visible: one file-system sync for the whole batch (or
     /// one fsync per object for small batches), then an atomic rename of each, then a sync of
     /// the directories. An object is never visible before its bytes are durable.

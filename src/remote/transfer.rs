@@ -396,12 +396,14 @@ impl Remote {
         progress.start("downloading", wanted.len() as u64, 0);
         let stop = AtomicBool::new(false);
         let stop = &stop;
+        let staged = std::sync::Mutex::new(Vec::new());
+        let staged = &staged;
         let results: Vec<Result<Option<Down>, RemoteError>> = stream::iter(wanted)
             .map(|d| async move {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
-                let r = self.download_one(cache, d, progress).await;
+                let r = self.download_one(cache, d, progress, staged).await;
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -410,6 +412,9 @@ impl Remote {
             .buffer_unordered(self.jobs())
             .collect()
             .await;
+        // Whatever was verified is installed even if another object failed: a rerun converges.
+        let rest = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
+        publish(cache, rest).await?;
         progress.finish();
         let mut report = DownloadReport::default();
         let mut missing = Vec::new();
@@ -440,6 +445,7 @@ impl Remote {
         cache: &Cache,
         digest: Digest,
         progress: &dyn Progress,
+        staged: &std::sync::Mutex<Vec<crate::cache::Staged>>,
     ) -> Result<Down, RemoteError> {
         if cache.contains(&digest) {
             progress.advance(1, 0);
@@ -485,11 +491,32 @@ impl Remote {
                 size,
             });
         }
-        let cache = cache.clone();
-        join(tokio::task::spawn_blocking(move || cache.publish(tmp, &digest)).await)?;
+        // Verified objects are made durable and visible in batches (one file-system sync per
+        // batch instead of one fsync per object).
+        let batch = {
+            let mut list = staged.lock().unwrap_or_else(|e| e.into_inner());
+            list.push(cache.stage_verified(tmp, digest)?);
+            (list.len() >= PUBLISH_BATCH).then(|| std::mem::take(&mut *list))
+        };
+        if let Some(batch) = batch {
+            publish(cache, batch).await?;
+        }
         progress.advance(1, 0);
         Ok(Down::Received(size))
     }
+}
+
+/// Downloaded objects are published this many at a time.
+const PUBLISH_BATCH: usize = 512;
+
+/// Publishes verified downloads into the cache off the async threads.
+async fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>) -> Result<(), RemoteError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let cache = cache.clone();
+    join(tokio::task::spawn_blocking(move || cache.publish_staged(batch)).await)?;
+    Ok(())
 }
 
 /// Distinct digests in first-seen order.
