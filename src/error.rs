@@ -6,6 +6,7 @@ use crate::cache::CacheError;
 use crate::config::ConfigError;
 use crate::fs::IoError;
 use crate::hash::Digest;
+use crate::lineage::LineageError;
 use crate::manifest::ManifestError;
 use crate::pointer::PointerError;
 use crate::repo::RepoError;
@@ -38,6 +39,9 @@ pub enum Error {
     /// A verb refused to act; nothing was changed.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// Lineage and history.
+    #[error(transparent)]
+    Lineage(#[from] LineageError),
 }
 
 /// Why a verb refused to act. Nothing has been changed when one of these is returned.
@@ -149,6 +153,7 @@ impl Error {
                 Some("replace the link with a copy of its target, or remove it".into())
             }
             Error::Refused(r) => r.hint(),
+            Error::Lineage(l) => l.hint(),
             _ => None,
         }
     }

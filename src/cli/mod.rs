@@ -2,9 +2,13 @@
 
 mod add;
 mod checkout;
+mod diff;
 mod error;
 mod init;
+mod lineage;
+mod log;
 mod progress;
+mod run;
 mod status;
 mod ui;
 mod untrack;
@@ -51,6 +55,10 @@ enum Command {
     Checkout(checkout::Args),
     Untrack(untrack::Args),
     Unprotect(untrack::UnprotectArgs),
+    Run(run::Args),
+    Lineage(lineage::Args),
+    Log(log::Args),
+    Diff(diff::Args),
     Completions(CompletionsArgs),
 }
 
@@ -133,6 +141,10 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Checkout(a) => checkout::run(&ctx, a),
         Command::Untrack(a) => untrack::run(&ctx, a),
         Command::Unprotect(a) => untrack::run_unprotect(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
+        Command::Lineage(a) => lineage::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "mlv", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
