@@ -81,13 +81,17 @@ pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::from(code::INTEGRITY));
     }
     if !report.unavailable.is_empty() {
-        return Err(CliError::msg(
+        let err = CliError::msg(
             format!(
                 "{} version(s) of the lineage are not available",
                 report.unavailable.len()
             ),
             Some("fetch them with `mlv pull`, or re-create them with `mlv add`"),
-        ));
+        );
+        // the report above is the JSON document; the error goes to stderr only
+        let mut ui = ctx.ui;
+        ui.json = false;
+        return Ok(err.report(&ui));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -117,7 +121,7 @@ pub fn diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode, CliError> {
             let show = |v: &Option<serde_json::Value>| v.as_ref().map(value_text).unwrap_or("-".into());
             for row in &p.rows {
                 let delta = match row.delta {
-                    Some(d) if d != 0.0 => format!("{d:+}"),
+                    Some(d) if d != 0.0 => signed(d),
                     _ if row.changed => "changed".into(),
                     _ => String::new(),
                 };
@@ -134,4 +138,11 @@ pub fn diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode, CliError> {
         }
     }
     Ok(super::finish(&ctx.ui, &report, &lineage))
+}
+
+/// A difference with a sign, rounded to what the eye needs (`+0.05`, not `+0.04999999999999993`).
+fn signed(d: f64) -> String {
+    let s = format!("{d:+.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
 }
