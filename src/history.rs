@@ -147,12 +147,12 @@ pub struct Mention {
     pub command: Option<Vec<String>>,
 }
 
-/// The records that mention `digest`, oldest first.
-pub fn mentions(lineage: &Lineage, digest: &Digest) -> Vec<Mention> {
+/// The records that mention `digest` at `path`, oldest first.
+pub fn mentions(lineage: &Lineage, digest: &Digest, path: &str) -> Vec<Mention> {
     let mut out = Vec::new();
     for r in lineage.by_time() {
         for (role, list) in [("output", &r.outputs), ("input", &r.inputs)] {
-            if list.iter().any(|a| a.digest == *digest) {
+            if list.iter().any(|a| a.digest == *digest && a.path == path) {
                 out.push(Mention {
                     id: r.id.clone(),
                     role,
@@ -244,7 +244,7 @@ pub fn log(repo: &Repo, path: &RelPath, lineage: &Lineage, max: Option<usize>) -
                 change,
                 records: version
                     .as_ref()
-                    .map(|v| mentions(lineage, &v.digest))
+                    .map(|v| mentions(lineage, &v.digest, path.as_str()))
                     .unwrap_or_default(),
                 version,
             });

@@ -9,12 +9,19 @@ use serde_json::Value;
 use super::{Artifact, Lineage, LineageError, Record};
 use crate::hash::Digest;
 
-/// The records that output `digest`, oldest first.
-pub fn producers<'l>(lineage: &'l Lineage, digest: &Digest) -> Vec<&'l Record> {
+/// Whether `a` is the version `digest` (at `path`, when given). Identical content at two
+/// paths is one object but two artifacts: `data/raw` is not produced by the run that wrote
+/// the same bytes to `data/clean`.
+pub fn is_version(a: &Artifact, digest: &Digest, path: Option<&str>) -> bool {
+    a.digest == *digest && path.is_none_or(|p| a.path == p)
+}
+
+/// The records that output `digest` (at `path`, when given), oldest first.
+pub fn producers<'l>(lineage: &'l Lineage, digest: &Digest, path: Option<&str>) -> Vec<&'l Record> {
     lineage
         .by_time()
         .into_iter()
-        .filter(|r| r.outputs.iter().any(|a| a.digest == *digest))
+        .filter(|r| r.outputs.iter().any(|a| is_version(a, digest, path)))
         .collect()
 }
 
@@ -41,27 +48,33 @@ pub struct Upstream {
     pub cycle: bool,
 }
 
-/// The chain of records that produced `digest`, or `None` when no record did.
-pub fn upstream(lineage: &Lineage, digest: &Digest) -> Option<Node> {
+/// The chain of records that produced `digest` (at `at`, when given), or `None` when no
+/// record did.
+pub fn upstream(lineage: &Lineage, digest: &Digest, at: Option<&str>) -> Option<Node> {
     let mut path = HashSet::new();
-    upstream_of(lineage, digest, &mut path)
+    upstream_of(lineage, digest, at, &mut path)
 }
 
-fn upstream_of(lineage: &Lineage, digest: &Digest, path: &mut HashSet<String>) -> Option<Node> {
-    let found = producers(lineage, digest);
+fn upstream_of(
+    lineage: &Lineage,
+    digest: &Digest,
+    at: Option<&str>,
+    path: &mut HashSet<String>,
+) -> Option<Node> {
+    let found = producers(lineage, digest, at);
     let record = *found.first()?;
     path.insert(record.id.clone());
     let inputs = record
         .inputs
         .iter()
         .map(|input| {
-            let cycle = producers(lineage, &input.digest)
+            let cycle = producers(lineage, &input.digest, Some(&input.path))
                 .first()
                 .is_some_and(|p| path.contains(&p.id));
             let produced_by = if cycle {
                 None
             } else {
-                upstream_of(lineage, &input.digest, path).map(Box::new)
+                upstream_of(lineage, &input.digest, Some(&input.path), path).map(Box::new)
             };
             Upstream {
                 input: input.clone(),
@@ -89,23 +102,25 @@ pub struct Downstream {
     pub record: Record,
 }
 
-/// Every record downstream of `digest`, depth first (a tree in reading order).
-pub fn downstream(lineage: &Lineage, digest: &Digest) -> Vec<Downstream> {
+/// Every record downstream of `digest` (at `at`, when given), depth first (a tree in
+/// reading order).
+pub fn downstream(lineage: &Lineage, digest: &Digest, at: Option<&str>) -> Vec<Downstream> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    downstream_of(lineage, digest, 1, &mut seen, &mut out);
+    downstream_of(lineage, digest, at, 1, &mut seen, &mut out);
     out
 }
 
 fn downstream_of(
     lineage: &Lineage,
     digest: &Digest,
+    at: Option<&str>,
     depth: usize,
     seen: &mut HashSet<String>,
     out: &mut Vec<Downstream>,
 ) {
     for r in lineage.by_time() {
-        let Some(via) = r.inputs.iter().find(|a| a.digest == *digest) else {
+        let Some(via) = r.inputs.iter().find(|a| is_version(a, digest, at)) else {
             continue;
         };
         if !seen.insert(r.id.clone()) {
@@ -117,7 +132,7 @@ fn downstream_of(
             record: r.clone(),
         });
         for o in &r.outputs {
-            downstream_of(lineage, &o.digest, depth + 1, seen, out);
+            downstream_of(lineage, &o.digest, Some(&o.path), depth + 1, seen, out);
         }
     }
 }
@@ -528,6 +543,21 @@ mod tests {
     }
 
     #[test]
+    fn same_bytes_at_two_paths_are_two_artifacts() {
+        let raw = art("raw", "same");
+        let clean = art("clean", "same");
+        let l = Lineage {
+            records: vec![rec("1", vec![raw.clone()], vec![clean.clone()], 0.0)],
+            problems: vec![],
+        };
+        let up = upstream(&l, &clean.digest, Some("clean")).unwrap();
+        assert!(up.inputs[0].produced_by.is_none() && !up.inputs[0].cycle);
+        assert!(upstream(&l, &raw.digest, Some("raw")).is_none());
+        assert_eq!(downstream(&l, &clean.digest, Some("clean")).len(), 0);
+        assert_eq!(downstream(&l, &raw.digest, Some("raw")).len(), 1);
+    }
+
+    #[test]
     fn walks_both_ways() {
         let raw = art("raw", "raw");
         let clean = art("clean", "clean");
@@ -541,12 +571,12 @@ mod tests {
             ],
             problems: vec![],
         };
-        let up = upstream(&l, &m2.digest).unwrap();
+        let up = upstream(&l, &m2.digest, None).unwrap();
         assert_eq!(up.inputs[0].input.path, "clean");
         let clean_node = up.inputs[0].produced_by.as_ref().unwrap();
         assert_eq!(clean_node.inputs[0].input.path, "raw");
         assert!(clean_node.inputs[0].produced_by.is_none());
-        let down = downstream(&l, &raw.digest);
+        let down = downstream(&l, &raw.digest, Some("raw"));
         assert_eq!(down.iter().map(|d| d.depth).collect::<Vec<_>>(), [1, 2, 2]);
         assert_eq!(derived_outputs(&down).len(), 3);
         let f = Filter::parse("metrics.auc>0.5").unwrap();

@@ -352,6 +352,9 @@ pub struct Target {
     pub digest: Digest,
     /// The size, when known.
     pub size: Option<u64>,
+    /// The work-tree-relative path, for matching records.
+    #[serde(skip)]
+    pub rel: Option<String>,
 }
 
 impl Target {
@@ -380,6 +383,7 @@ pub fn resolve_target(repo: &Repo, lineage: &Lineage, arg: &str, rev: Option<&st
                 path: None,
                 digest: *d,
                 size: None,
+                rel: None,
             }),
             many => Err(LineageError::Ambiguous {
                 prefix: arg.into(),
@@ -405,6 +409,7 @@ pub fn resolve_target(repo: &Repo, lineage: &Lineage, arg: &str, rev: Option<&st
         path: Some(repo.display(&rel)),
         digest: v.digest,
         size: Some(v.size),
+        rel: Some(rel.as_str().to_string()),
     })
 }
 
@@ -420,8 +425,10 @@ pub struct ShowReport {
 /// The record that produced a version and its upstream chain.
 pub fn show(repo: &Repo, lineage: &Lineage, arg: &str, rev: Option<&str>) -> Result<ShowReport, Error> {
     let target = resolve_target(repo, lineage, arg, rev)?;
-    let node = query::upstream(lineage, &target.digest).ok_or_else(|| LineageError::NoProducer {
-        what: target.describe(),
+    let node = query::upstream(lineage, &target.digest, target.rel.as_deref()).ok_or_else(|| {
+        LineageError::NoProducer {
+            what: target.describe(),
+        }
     })?;
     Ok(ShowReport {
         target,
@@ -443,7 +450,7 @@ pub struct UsesReport {
 /// Everything derived from a version.
 pub fn uses(repo: &Repo, lineage: &Lineage, arg: &str, rev: Option<&str>) -> Result<UsesReport, Error> {
     let target = resolve_target(repo, lineage, arg, rev)?;
-    let records = query::downstream(lineage, &target.digest);
+    let records = query::downstream(lineage, &target.digest, target.rel.as_deref());
     let outputs = query::derived_outputs(&records);
     Ok(UsesReport {
         target,
@@ -655,7 +662,7 @@ fn side<'l>(repo: &Repo, lineage: &'l Lineage, spec: &str) -> Result<Side<'l>, E
     let tree = commit.tree().map_err(git_err("reading a tree"))?;
     let mut out = BTreeMap::new();
     for p in pointers_in_tree(&repo.git, &tree)? {
-        if let Some(r) = query::producers(lineage, &p.meta.digest).first() {
+        if let Some(r) = query::producers(lineage, &p.meta.digest, Some(p.data.as_str())).first() {
             out.insert(p.data.as_str().to_string(), *r);
         }
     }
