@@ -20,13 +20,10 @@ pub use record::{render as render_record, RecordArgs};
 ///
 /// Records live in .mlv/lineage.jsonl, committed with git and merged with git's union driver.
 /// Every input and output is named by its digest.
-///
-/// Examples:
-///   mlv lineage record -i data/raw -o data/clean --param dedup=true
-///   mlv lineage show models/model.pt
-///   mlv lineage uses data/raw
-///   mlv lineage list --sort metrics.auc --reverse
 #[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  mlv lineage record -i data/raw -o data/clean --param dedup=true\n  mlv lineage show models/model.pt\n  mlv lineage uses data/raw\n  mlv lineage list --sort metrics.auc --reverse"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Sub,
