@@ -6,6 +6,7 @@ use crate::cache::CacheError;
 use crate::config::ConfigError;
 use crate::fs::IoError;
 use crate::hash::Digest;
+use crate::lineage::LineageError;
 use crate::manifest::ManifestError;
 use crate::pointer::PointerError;
 use crate::remote::RemoteError;
@@ -42,6 +43,9 @@ pub enum Error {
     /// A verb refused to act; nothing was changed.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// Lineage and history.
+    #[error(transparent)]
+    Lineage(#[from] LineageError),
 }
 
 /// Why a verb refused to act. Nothing has been changed when one of these is returned.
@@ -205,6 +209,7 @@ impl Error {
             }
             Error::Remote(r) => r.hint(),
             Error::Refused(r) => r.hint(),
+            Error::Lineage(l) => l.hint(),
             _ => None,
         }
     }

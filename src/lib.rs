@@ -9,6 +9,8 @@ pub mod error;
 pub mod fs;
 pub mod gitutil;
 pub mod hash;
+pub mod history;
+pub mod lineage;
 pub mod link;
 pub mod manifest;
 pub mod ops;

@@ -27,9 +27,10 @@ fn init_creates_the_mlv_directory() {
     for line in ["/cache/", "/tmp/", "/state/", "/config.local.toml"] {
         assert!(ignore.lines().any(|l| l == line), "{ignore}");
     }
-    // git sees only the config and its .gitignore
+    // git sees only the config, its .gitignore and the union-merge rule for the lineage file
     let st = env.git(&["status", "--porcelain", "--untracked-files=all"]);
-    assert_eq!(st, "?? .mlv/.gitignore\n?? .mlv/config.toml\n");
+    assert_eq!(st, "?? .gitattributes\n?? .mlv/.gitignore\n?? .mlv/config.toml\n");
+    assert_eq!(env.read_str(".gitattributes"), ".mlv/lineage.jsonl merge=union\n");
 }
 
 #[test]

@@ -2,10 +2,14 @@
 
 mod add;
 mod checkout;
+mod diff;
 mod error;
 mod init;
+mod lineage;
+mod log;
 mod progress;
 mod remote;
+mod run;
 mod status;
 mod transfer;
 mod ui;
@@ -57,6 +61,10 @@ enum Command {
     Push(transfer::PushArgs),
     Fetch(transfer::FetchArgs),
     Pull(transfer::PullArgs),
+    Run(run::Args),
+    Lineage(lineage::Args),
+    Log(log::Args),
+    Diff(diff::Args),
     Completions(CompletionsArgs),
 }
 
@@ -143,6 +151,10 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Push(a) => transfer::run_push(&ctx, a),
         Command::Fetch(a) => transfer::run_fetch(&ctx, a),
         Command::Pull(a) => transfer::run_pull(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
+        Command::Lineage(a) => lineage::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "mlv", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

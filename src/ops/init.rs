@@ -45,6 +45,11 @@ pub fn init(cwd: &Path) -> Result<InitReport, Error> {
         write_atomic(&ignore, MLV_GITIGNORE.as_bytes())?;
         created.push(format!("{MLV_DIR}/.gitignore"));
     }
+    // Branches that both record runs merge the lineage file without a conflict.
+    let attributes = crate::relpath::RelPath::new(".gitattributes").expect("valid");
+    if crate::gitutil::add_ignore(&root, &attributes, crate::lineage::GITATTRIBUTES_LINE)? {
+        created.push(".gitattributes".into());
+    }
     Ok(InitReport {
         root: root.display().to_string(),
         already,

@@ -4,6 +4,7 @@
 pub mod add;
 pub mod checkout;
 pub mod init;
+pub mod lineage;
 pub mod remotes;
 pub mod transfer;
 pub mod untrack;

@@ -1,0 +1,148 @@
+//! `mlv lineage verify` and `mlv lineage diff`.
+
+use std::process::ExitCode;
+
+use mlv::lineage::query::value_text;
+
+use super::super::error::code;
+use super::super::{CliError, Ctx};
+
+/// Check that every version in the lineage is still available, and compare each output's
+/// latest record with the workspace.
+///
+/// Data tracked by mlv must be in the local cache (with directories, every file their
+/// manifest lists); files tracked by git must be in git at the record's commit, at HEAD or in
+/// the workspace. Exits 3 when lines of the lineage file are damaged or edited, 1 when
+/// versions are unavailable, 0 otherwise; outputs that differ from their latest record are
+/// reported, not failures.
+///
+/// Example: mlv lineage verify
+#[derive(clap::Args)]
+pub struct VerifyArgs {}
+
+/// Compare the params and metrics of the runs behind two revisions (or two record ids).
+///
+/// A revision's runs are those that produced the outputs tracked at that revision; runs are
+/// paired by output path.
+///
+/// Example: mlv lineage diff v1.0 HEAD
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// The left side: a git revision or a record id.
+    #[arg(value_name = "REV1")]
+    left: String,
+    /// The right side: a git revision or a record id.
+    #[arg(value_name = "REV2")]
+    right: String,
+}
+
+pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let repo = ctx.repo()?;
+    let lineage = super::load(&repo)?;
+    let progress = ctx.progress();
+    // Local cache only for now; the default remote plugs in as another ObjectSource.
+    let report = mlv::ops::lineage::verify(&repo, &lineage, &repo.cache, progress.as_ref())?;
+    ctx.ui.json(&report);
+    let ui = &ctx.ui;
+    for u in &report.unavailable {
+        ui.out(&format!(
+            "unavailable: {} {} ({} of run {}): {} object(s) missing",
+            u.artifact.path,
+            u.artifact.digest.short(12),
+            u.role,
+            &u.record[..12],
+            u.missing
+        ));
+    }
+    for o in &report.outputs {
+        let line = match o.state {
+            "differs" => format!(
+                "{}: differs: the pointer holds {}, the latest record (run {}) produced {}",
+                o.path,
+                o.current.map(|d| d.short(12)).unwrap_or_default(),
+                &o.record[..12],
+                o.recorded.short(12)
+            ),
+            state => format!("{}: {state} (run {})", o.path, &o.record[..12]),
+        };
+        if ui.verbose || o.state != "matches" {
+            ui.out(&line);
+        }
+    }
+    super::report_problems(ui, &report.problems, "error");
+    ui.info(&format!(
+        "{} record(s), {} version(s) checked: {} unavailable, {} damaged line(s)",
+        report.records,
+        report.checked,
+        report.unavailable.len(),
+        report.problems.len()
+    ));
+    if !report.problems.is_empty() {
+        return Ok(ExitCode::from(code::INTEGRITY));
+    }
+    if !report.unavailable.is_empty() {
+        let err = CliError::msg(
+            format!(
+                "{} version(s) of the lineage are not available",
+                report.unavailable.len()
+            ),
+            Some("fetch them with `mlv pull`, or re-create them with `mlv add`"),
+        );
+        // the report above is the JSON document; the error goes to stderr only
+        let mut ui = ctx.ui;
+        ui.json = false;
+        return Ok(err.report(&ui));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode, CliError> {
+    let repo = ctx.repo()?;
+    let lineage = super::load(&repo)?;
+    let report = mlv::ops::lineage::diff(&repo, &lineage, &args.left, &args.right)?;
+    if !ctx.ui.json {
+        if report.pairs.is_empty() {
+            ctx.ui.info("No recorded runs on either side.");
+        }
+        for p in &report.pairs {
+            ctx.ui.out(&p.outputs.join(", "));
+            let id = |r: &Option<mlv::ops::lineage::RunRef>| {
+                r.as_ref().map(|r| r.id[..12].to_string()).unwrap_or("-".into())
+            };
+            let mut rows = vec![
+                vec![
+                    String::new(),
+                    report.left.clone(),
+                    report.right.clone(),
+                    String::new(),
+                ],
+                vec!["run".into(), id(&p.left), id(&p.right), String::new()],
+            ];
+            let show = |v: &Option<serde_json::Value>| v.as_ref().map(value_text).unwrap_or("-".into());
+            for row in &p.rows {
+                let delta = match row.delta {
+                    Some(d) if d != 0.0 => signed(d),
+                    _ if row.changed => "changed".into(),
+                    _ => String::new(),
+                };
+                rows.push(vec![row.name.clone(), show(&row.left), show(&row.right), delta]);
+            }
+            let rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|mut r| {
+                    r[0] = format!("  {}", r[0]);
+                    r
+                })
+                .collect();
+            super::table(&ctx.ui, &rows);
+        }
+    }
+    Ok(super::finish(&ctx.ui, &report, &lineage))
+}
+
+/// A difference with a sign, rounded to what the eye needs (`+0.05`, not `+0.04999999999999993`).
+fn signed(d: f64) -> String {
+    let s = format!("{d:+.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
