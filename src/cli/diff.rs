@@ -44,8 +44,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let from = revs.first().map(String::as_str).unwrap_or("HEAD");
     let to = revs.get(1).map(String::as_str);
     let progress = ctx.progress();
-    // Local cache only for now; the default remote plugs in as another ObjectSource.
-    let report = mlv::history::diff(&repo, from, to, &paths, &repo.cache, progress.as_ref())?;
+    // The cache, and behind it the default remote when one is set.
+    let backed = mlv::ops::sources::CacheThenRemote::default_remote(&repo)?;
+    let objects: &dyn mlv::history::ObjectSource = match &backed {
+        Some(b) => b,
+        None => &repo.cache,
+    };
+    let report = mlv::history::diff(&repo, from, to, &paths, objects, progress.as_ref())?;
     ctx.ui.json(&report);
     if ctx.ui.json {
         return Ok(ExitCode::SUCCESS);

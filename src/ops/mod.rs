@@ -7,6 +7,7 @@ pub mod gc;
 pub mod init;
 pub mod lineage;
 pub mod remotes;
+pub mod sources;
 pub mod transfer;
 pub mod untrack;
 

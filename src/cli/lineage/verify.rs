@@ -40,8 +40,13 @@ pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
     let lineage = super::load(&repo)?;
     let progress = ctx.progress();
-    // Local cache only for now; the default remote plugs in as another ObjectSource.
-    let report = mlv::ops::lineage::verify(&repo, &lineage, &repo.cache, progress.as_ref())?;
+    // The cache, and behind it the default remote when one is set.
+    let backed = mlv::ops::sources::CacheThenRemote::default_remote(&repo)?;
+    let objects: &dyn mlv::history::ObjectSource = match &backed {
+        Some(b) => b,
+        None => &repo.cache,
+    };
+    let report = mlv::ops::lineage::verify(&repo, &lineage, objects, progress.as_ref())?;
     ctx.ui.json(&report);
     let ui = &ctx.ui;
     for u in &report.unavailable {

@@ -1,0 +1,75 @@
+//! Where objects can be had for the history and lineage queries: the local cache, and behind
+//! it the default remote (asked only for what the cache lacks).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::error::Error;
+use crate::hash::Digest;
+use crate::history::ObjectSource;
+use crate::manifest::Manifest;
+use crate::remote::Remote;
+use crate::repo::Repo;
+
+/// The cache, then a remote: `has` asks the remote about objects the cache lacks (once each),
+/// and `manifest` downloads a missing manifest into the cache, verified.
+pub struct CacheThenRemote<'a> {
+    repo: &'a Repo,
+    remote: Remote,
+    runtime: tokio::runtime::Runtime,
+    known: Mutex<HashMap<Digest, bool>>,
+}
+
+impl<'a> CacheThenRemote<'a> {
+    /// The cache backed by the default remote, or `None` when no default remote is set.
+    pub fn default_remote(repo: &'a Repo) -> Result<Option<Self>, Error> {
+        if repo.config.core.remote.is_none() {
+            return Ok(None);
+        }
+        let remote = super::remotes::open(repo, None, None)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                crate::fs::IoError::new("cannot start the async runtime for", repo.root.clone(), e)
+            })?;
+        Ok(Some(CacheThenRemote {
+            repo,
+            remote,
+            runtime,
+            known: Mutex::new(HashMap::new()),
+        }))
+    }
+}
+
+impl ObjectSource for CacheThenRemote<'_> {
+    fn has(&self, digest: &Digest) -> bool {
+        if self.repo.cache.contains(digest) {
+            return true;
+        }
+        if let Some(k) = self.known.lock().ok().and_then(|m| m.get(digest).copied()) {
+            return k;
+        }
+        // An unreachable remote counts as not having it; the caller reports it unavailable.
+        let on_remote = self
+            .runtime
+            .block_on(self.remote.contains(digest))
+            .unwrap_or(false);
+        if let Ok(mut m) = self.known.lock() {
+            m.insert(*digest, on_remote);
+        }
+        on_remote
+    }
+
+    fn manifest(&self, digest: &Digest) -> Result<Option<Manifest>, Error> {
+        if !self.repo.cache.contains(digest) && self.has(digest) {
+            let progress = crate::progress::NoProgress;
+            self.runtime.block_on(self.remote.download(
+                &self.repo.cache,
+                std::slice::from_ref(digest),
+                &progress,
+            ))?;
+        }
+        self.repo.cache.manifest(digest)
+    }
+}
