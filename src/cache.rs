@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
 use crate::fs::{persist_content_addressed, IoContext, IoError};
-use crate::hash::{copy_hashing, hash_reader, Digest};
+use crate::hash::{copy_file_hashing, copy_hashing, hash_reader, Digest};
 
 /// Errors from the cache.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,8 @@ impl Cache {
         let mut input = File::open(src).at("cannot read", src)?;
         let mut tmp = self.temp_file()?;
         let tmp_path = tmp.path().to_path_buf();
-        let (digest, size) = copy_hashing(&mut input, Some(tmp.as_file_mut()))
+        let size_hint = input.metadata().map(|m| m.len()).unwrap_or(0);
+        let (digest, size) = copy_file_hashing(&mut input, tmp.as_file_mut(), size_hint)
             .map_err(|e| io_error_of_copy(e, src, &tmp_path))?;
         if self.contains(&digest) {
             return Ok((digest, size, None));

@@ -179,6 +179,39 @@ fn copy_with(
     Ok((hasher.finish(), size))
 }
 
+/// Files at least this large are copied by [`copy_file_hashing`]'s pipeline.
+const PIPELINE_MIN: u64 = 16 << 20;
+/// The pipeline's buffer size (two are in use per file).
+const PIPELINE_BUF: usize = 4 << 20;
+
+/// Copies `src` to `dst`, hashing every byte once. Large files go through a pipeline: while
+/// one buffer is hashed (on several threads) and written, the next is read.
+pub fn copy_file_hashing(src: &mut std::fs::File, dst: &mut std::fs::File, size_hint: u64) -> io::Result<(Digest, u64)> {
+    if size_hint < PIPELINE_MIN {
+        return copy_hashing(src, Some(dst));
+    }
+    let mut hasher = Hasher::new();
+    let mut cur = vec![0u8; PIPELINE_BUF];
+    let mut next = vec![0u8; PIPELINE_BUF];
+    let mut n = read_full(src, &mut cur)?;
+    let mut size = 0u64;
+    while n > 0 {
+        let chunk = &cur[..n];
+        let (read, wrote) = rayon::join(
+            || read_full(src, &mut next),
+            || {
+                let (_, w) = rayon::join(|| hasher.0.update_rayon(chunk), || dst.write_all(chunk));
+                w
+            },
+        );
+        wrote?;
+        size += n as u64;
+        n = read?;
+        std::mem::swap(&mut cur, &mut next);
+    }
+    Ok((hasher.finish(), size))
+}
+
 /// Hashes everything `reader` yields.
 pub fn hash_reader(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
     copy_hashing(reader, None)
@@ -235,6 +268,19 @@ mod tests {
         assert_eq!(d, Digest::of_bytes(&data));
         assert_eq!(n as usize, data.len());
         assert_eq!(out, data);
+    }
+
+    #[test]
+    fn pipelined_file_copy_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(PIPELINE_MIN as usize + 3 * PIPELINE_BUF + 5)).map(|i| (i * 7 % 253) as u8).collect();
+        let src_path = dir.path().join("src");
+        std::fs::write(&src_path, &data).unwrap();
+        let mut src = std::fs::File::open(&src_path).unwrap();
+        let mut dst = std::fs::File::create(dir.path().join("dst")).unwrap();
+        let (d, n) = copy_file_hashing(&mut src, &mut dst, data.len() as u64).unwrap();
+        assert_eq!((d, n as usize), (Digest::of_bytes(&data), data.len()));
+        assert_eq!(std::fs::read(dir.path().join("dst")).unwrap(), data);
     }
 
     #[test]
