@@ -710,6 +710,31 @@ fn azure_wrong_key_is_reported_without_the_secret() {
 }
 
 #[test]
+fn azure_credentials_from_the_azure_cli_variables() {
+    // `az` exports AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY; object_store alone reads
+    // only the *_ACCOUNT_NAME / *_ACCOUNT_KEY spellings.
+    let Some(az) = Azurite::start("mlv-e2e") else {
+        return;
+    };
+    let mut b = local_backend();
+    b.url = format!("az://mlv-e2e/{PREFIX}");
+    b.display = b.url.clone();
+    b.dir = None;
+    b.options = azure_options(&az.endpoint());
+    b.options.retain(|(k, _)| k != "account");
+    b.env = pairs(&[
+        ("AZURE_STORAGE_ACCOUNT", AZURITE_ACCOUNT),
+        ("AZURE_STORAGE_KEY", AZURITE_KEY),
+    ]);
+    let src = origin(&b);
+    let push = mlv(&src, &b, false, &[], &["push", "--json"]).ok();
+    assert!(push.json()["uploaded"].as_u64().unwrap() > 0, "{push}");
+    let dst = Env::clone_of(&src);
+    mlv(&dst, &b, true, &[], &["pull"]).ok();
+    assert_eq!(dst.read("model.bin"), src.read("model.bin"));
+}
+
+#[test]
 fn secrets_only_go_to_the_local_config() {
     let env = Env::new();
     env.mlv(&["remote", "add", "origin", "s3://bucket/prefix", "--default"])
