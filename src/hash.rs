@@ -186,7 +186,11 @@ const PIPELINE_BUF: usize = 4 << 20;
 
 /// Copies `src` to `dst`, hashing every byte once. Large files go through a pipeline: while
 /// one buffer is hashed (on several threads) and written, the next is read.
-pub fn copy_file_hashing(src: &mut std::fs::File, dst: &mut std::fs::File, size_hint: u64) -> io::Result<(Digest, u64)> {
+pub fn copy_file_hashing(
+    src: &mut std::fs::File,
+    dst: &mut std::fs::File,
+    size_hint: u64,
+) -> io::Result<(Digest, u64)> {
     if size_hint < PIPELINE_MIN {
         return copy_hashing(src, Some(dst));
     }
@@ -273,7 +277,9 @@ mod tests {
     #[test]
     fn pipelined_file_copy_matches() {
         let dir = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..(PIPELINE_MIN as usize + 3 * PIPELINE_BUF + 5)).map(|i| (i * 7 % 253) as u8).collect();
+        let data: Vec<u8> = (0..(PIPELINE_MIN as usize + 3 * PIPELINE_BUF + 5))
+            .map(|i| (i * 7 % 253) as u8)
+            .collect();
         let src_path = dir.path().join("src");
         std::fs::write(&src_path, &data).unwrap();
         let mut src = std::fs::File::open(&src_path).unwrap();

@@ -7,7 +7,7 @@
 //! - [`error`]: `RemoteError`, with hints.
 //!
 //! Layout on every backend: `PREFIX/<first two hex>/<64-hex blake3 digest>`, the object's raw
-//! bytes, the same as the local cache (see `docs/remote-layout.md`).
+//! bytes, the same as the local cache (see "Remote layout" in `docs/format.md`).
 
 pub mod aws_profile;
 pub mod error;

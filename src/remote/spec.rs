@@ -249,6 +249,11 @@ impl RemoteSpec {
 
     /// The URL with user info and query string hidden.
     pub fn redacted_url(&self) -> String {
+        // In abfs[s]://CONTAINER@ACCOUNT.dfs.core.windows.net the user-info part is the
+        // container, not a credential (`parse` refuses passwords and query strings).
+        if self.url.trim_start().to_ascii_lowercase().starts_with("abfs") {
+            return self.url.clone();
+        }
         redact::redact_url(&self.url)
     }
 
@@ -716,6 +721,16 @@ mod tests {
         assert!(validate_key(Scheme::Azure, "sas_token").is_ok());
         assert!(validate_key(Scheme::Local, "endpoint").is_err());
         assert!(is_secret("secret_access_key") && !is_secret("region"));
+    }
+
+    #[test]
+    fn abfs_container_is_shown() {
+        let url = "abfss://c@acct.dfs.core.windows.net/p";
+        assert_eq!(parse(url).unwrap().redacted_url(), url);
+        let e = parse("abfss://c:SECRETPW@acct.dfs.core.windows.net/p")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("SECRETPW"), "{e}");
     }
 
     #[test]

@@ -186,9 +186,18 @@ impl Remote {
                 let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
                 if let Some(a) = account.as_deref().or(spec.option("account")) {
                     b = b.with_account(a);
+                } else if b.get_config_value(&AzureConfigKey::AccountName).is_none() {
+                    // The Azure CLI's name for it, which object_store does not read.
+                    if let Some(a) = env_nonempty("AZURE_STORAGE_ACCOUNT") {
+                        b = b.with_account(a);
+                    }
                 }
                 if let Some(k) = spec.option("access_key") {
                     b = b.with_access_key(k);
+                } else if b.get_config_value(&AzureConfigKey::AccessKey).is_none() {
+                    if let Some(k) = env_nonempty("AZURE_STORAGE_KEY") {
+                        b = b.with_access_key(k);
+                    }
                 }
                 if let Some(t) = spec.option("sas_token") {
                     b = b.with_config(AzureConfigKey::SasKey, t.trim_start_matches('?'));

@@ -42,6 +42,18 @@ impl Env {
         env
     }
 
+    /// A `git clone` of `src`'s work tree in a fresh temporary directory: committed files only,
+    /// so an empty cache and no `.mlv/config.local.toml`.
+    pub fn clone_of(src: &Env) -> Env {
+        let env = Env::empty();
+        let (from, to) = (src.root.to_str().unwrap(), env.root.to_str().unwrap());
+        env.command("git", &["clone", "-q", from, to])
+            .cwd(&env.base)
+            .run()
+            .ok();
+        env
+    }
+
     /// A temporary directory with no git repository in it (`root` does not exist yet).
     pub fn empty() -> Env {
         let tmp = tempfile::tempdir().unwrap();
@@ -184,6 +196,9 @@ impl Env {
     /// Every object in the cache, by name.
     pub fn objects(&self) -> Vec<String> {
         let dir = self.path(".mlv/cache");
+        if !dir.exists() {
+            return Vec::new();
+        }
         let mut out: Vec<String> = walkdir::WalkDir::new(&dir)
             .into_iter()
             .map(|e| e.unwrap())
@@ -286,6 +301,12 @@ impl Cmd {
     /// Sets an environment variable.
     pub fn env(mut self, k: &str, v: &str) -> Cmd {
         self.0.env(k, v);
+        self
+    }
+
+    /// Removes an environment variable the harness sets.
+    pub fn env_remove(mut self, k: &str) -> Cmd {
+        self.0.env_remove(k);
         self
     }
 

@@ -1,0 +1,949 @@
+//! Remotes end to end: the real `mlv` binary pushes to and pulls from a local directory, S3
+//! (moto), Azure (Azurite) and GCS (tests/support/gcs_fake.py), from throwaway git repositories
+//! and their clones. Emulators come from `.ci/install-emulators.sh`; without them the cloud
+//! tests skip loudly, or fail when `CI` is set.
+
+mod common;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{b3, Env, Output, MLV};
+use support::{closed_port, Azurite, GcsFake, Moto, AZURITE_ACCOUNT, AZURITE_KEY};
+
+const BUCKET: &str = "mlv-e2e";
+const PREFIX: &str = "team/proj";
+const S3_KEY_ID: &str = "AKIDMLVE2ETEST";
+const S3_SECRET: &str = "moto-secret-4c1f2e9a77";
+
+/// The contents of the tracked data: a directory with nested files, an empty file, an empty
+/// directory and an executable, and a single file.
+fn files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("data/a.txt", b"alpha\n".to_vec()),
+        ("data/empty.txt", Vec::new()),
+        ("data/run.sh", b"#!/bin/sh\necho hi\n".to_vec()),
+        ("data/other/x.csv", b"x,y\n1,2\n".to_vec()),
+        (
+            "data/sub/b.bin",
+            (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect(),
+        ),
+        ("data/sub/deep/c.txt", b"charlie\n".to_vec()),
+        ("data/sub/deep/empty2", Vec::new()),
+        ("model.bin", b"weights v1 \x00\x01\x02".to_vec()),
+    ]
+}
+
+/// A storage backend as the CLI sees it: a URL, committed options, options for the origin's
+/// `.mlv/config.local.toml`, and environment variables for every mlv process.
+struct Backend {
+    name: &'static str,
+    url: String,
+    /// How the remote is displayed in messages.
+    display: String,
+    options: Vec<(String, String)>,
+    local_options: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+    /// Extra environment for clones (which have no config.local.toml).
+    clone_env: Vec<(String, String)>,
+    /// Local remotes: the directory.
+    dir: Option<PathBuf>,
+    /// Emulator port.
+    port: Option<u16>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Short network settings so a dead server fails fast.
+fn fast() -> Vec<(String, String)> {
+    pairs(&[
+        ("timeout", "5"),
+        ("connect_timeout", "2"),
+        ("retries", "1"),
+        ("retry_timeout", "3"),
+    ])
+}
+
+fn local_backend() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().canonicalize().unwrap().join("store");
+    Backend {
+        name: "local",
+        url: path.display().to_string(),
+        display: path.display().to_string(),
+        options: Vec::new(),
+        local_options: Vec::new(),
+        env: Vec::new(),
+        clone_env: Vec::new(),
+        dir: Some(path),
+        port: None,
+        _keep: Box::new(dir),
+    }
+}
+
+fn s3_options(port: u16) -> Vec<(String, String)> {
+    let mut o = pairs(&[
+        ("endpoint", &format!("http://127.0.0.1:{port}")),
+        ("region", "us-east-1"),
+        ("allow_http", "true"),
+    ]);
+    o.extend(fast());
+    o
+}
+
+fn s3_backend() -> Option<Backend> {
+    let moto = Moto::start(BUCKET, false)?;
+    let port = moto.proc.port;
+    Some(Backend {
+        name: "s3",
+        url: format!("s3://{BUCKET}/{PREFIX}"),
+        display: format!("s3://{BUCKET}/{PREFIX}"),
+        options: s3_options(port),
+        local_options: Vec::new(),
+        env: pairs(&[
+            ("AWS_ACCESS_KEY_ID", S3_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
+        ]),
+        clone_env: Vec::new(),
+        dir: None,
+        port: Some(port),
+        _keep: Box::new(moto),
+    })
+}
+
+fn azure_options(endpoint: &str) -> Vec<(String, String)> {
+    let mut o = pairs(&[("account", AZURITE_ACCOUNT), ("endpoint", endpoint)]);
+    o.extend(fast());
+    o
+}
+
+fn azure_backend() -> Option<Backend> {
+    let az = Azurite::start("mlv-e2e")?;
+    Some(Backend {
+        name: "azure",
+        url: format!("az://mlv-e2e/{PREFIX}"),
+        display: format!("az://mlv-e2e/{PREFIX}"),
+        options: azure_options(&az.endpoint()),
+        // The origin keeps the key in its local config; clones take it from the environment.
+        local_options: pairs(&[("access_key", AZURITE_KEY)]),
+        env: Vec::new(),
+        clone_env: pairs(&[("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY)]),
+        dir: None,
+        port: Some(az.proc.port),
+        _keep: Box::new(az),
+    })
+}
+
+/// A service-account key file pointing at `base_url` without OAuth.
+fn gcs_key_file(dir: &Path, base_url: &str) -> PathBuf {
+    let p = dir.join("gcs-key.json");
+    std::fs::write(
+        &p,
+        format!(
+            r#"{{"gcs_base_url": "{base_url}", "disable_oauth": true, "client_email": "", "private_key": "", "private_key_id": ""}}"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn gcs_backend() -> Option<Backend> {
+    let gcs = GcsFake::start(BUCKET)?;
+    let dir = tempfile::tempdir().unwrap();
+    let key = gcs_key_file(dir.path(), &gcs.proc.url());
+    let mut options = pairs(&[("service_account", key.to_str().unwrap()), ("allow_http", "true")]);
+    options.extend(fast());
+    Some(Backend {
+        name: "gcs",
+        url: format!("gs://{BUCKET}/{PREFIX}"),
+        display: format!("gs://{BUCKET}/{PREFIX}"),
+        options,
+        local_options: Vec::new(),
+        env: Vec::new(),
+        clone_env: Vec::new(),
+        dir: None,
+        port: Some(gcs.proc.port),
+        _keep: Box::new((gcs, dir)),
+    })
+}
+
+/// Cloud metadata services point at a closed loopback port, so a missing credential fails
+/// at once instead of probing 169.254.169.254.
+fn metadata_env() -> Vec<(String, String)> {
+    let p = closed_port();
+    vec![
+        ("AWS_METADATA_ENDPOINT".into(), format!("http://127.0.0.1:{p}")),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("GCE_METADATA_HOST".into(), format!("127.0.0.1:{p}")),
+        ("GCE_METADATA_ROOT".into(), format!("127.0.0.1:{p}")),
+        ("AZURE_MSI_ENDPOINT".into(), format!("http://127.0.0.1:{p}")),
+    ]
+}
+
+/// `mlv ARGS` in `env` with the backend's environment (and `extra`).
+fn mlv(env: &Env, b: &Backend, clone: bool, extra: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = env.command(MLV, args);
+    for (k, v) in metadata_env() {
+        c = c.env(&k, &v);
+    }
+    for (k, v) in &b.env {
+        c = c.env(k, v);
+    }
+    if clone {
+        for (k, v) in &b.clone_env {
+            c = c.env(k, v);
+        }
+    }
+    for (k, v) in extra {
+        c = c.env(k, v);
+    }
+    c.run()
+}
+
+/// A repository with the data added, `origin` configured (default) and everything committed.
+fn origin(b: &Backend) -> Env {
+    let env = Env::new();
+    for (rel, bytes) in files() {
+        env.write(rel, bytes);
+    }
+    env.mkdir("data/emptydir");
+    std::fs::set_permissions(env.path("data/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.mlv(&["add", "data", "model.bin"]).ok();
+    configure(&env, b, "origin", true);
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "data"]);
+    env
+}
+
+fn configure(env: &Env, b: &Backend, name: &str, default: bool) {
+    let mut add = vec!["remote", "add", name, b.url.as_str()];
+    if default {
+        add.push("--default");
+    }
+    env.mlv(&add).ok();
+    for (k, v) in &b.options {
+        env.mlv(&["remote", "modify", name, k, v]).ok();
+    }
+    for (k, v) in &b.local_options {
+        env.mlv(&["remote", "modify", name, k, v, "--local"]).ok();
+    }
+}
+
+/// Every entry under `rel`: type, content digest and executable bit.
+fn tree(env: &Env, rel: &str) -> BTreeMap<String, String> {
+    let root = env.path(rel);
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(&root) {
+        let e = e.unwrap();
+        let name = e.path().strip_prefix(&root).unwrap().display().to_string();
+        let meta = e.path().symlink_metadata().unwrap();
+        let what = if meta.is_dir() {
+            "dir".to_string()
+        } else if meta.is_file() {
+            let exec = meta.permissions().mode() & 0o111 != 0;
+            format!("file {} exec={exec}", b3(&std::fs::read(e.path()).unwrap()))
+        } else {
+            "other".to_string()
+        };
+        out.insert(name, what);
+    }
+    out
+}
+
+fn digest_of(env: &Env, pointer: &str) -> String {
+    env.pointer(pointer)["digest"].as_str().unwrap().to_string()
+}
+
+fn object_name(hex: &str) -> String {
+    format!("{}/{hex}", &hex[..2])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The round trip, on every backend.
+
+fn roundtrip(b: Backend) {
+    let src = origin(&b);
+
+    // Nothing pushed yet.
+    let st = mlv(&src, &b, false, &[], &["status", "--remote", "--json"]).ok();
+    let j = st.json();
+    assert_eq!(j["in_sync"], false, "{st}");
+    assert_eq!(j["remote"], b.display.as_str(), "{st}");
+    let gaps: Vec<&str> = j["not_pushed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(gaps, ["data", "model.bin"], "{st}");
+    mlv(&src, &b, false, &[], &["status", "--remote", "--exit-code"])
+        .fails(1)
+        .stdout_has("model.bin");
+    mlv(&src, &b, false, &[], &["status", "-r", "origin", "--exit-code"]).fails(1);
+
+    // Push: every distinct object once (the two empty files share one).
+    let distinct: BTreeSet<String> = files().iter().map(|(_, c)| b3(c)).collect();
+    let objects = distinct.len() as u64 + 1; // + the manifest
+    let push = mlv(&src, &b, false, &[], &["push", "--json"]).ok();
+    let j = push.json();
+    assert_eq!(j["objects"], objects, "{push}");
+    assert_eq!(j["uploaded"], objects, "{push}");
+    assert_eq!(j["already_present"], 0, "{push}");
+    assert!(
+        !push.stderr.contains('\r'),
+        "progress output without a TTY\n{push}"
+    );
+
+    let again = mlv(&src, &b, false, &[], &["push", "--json"]).ok();
+    assert_eq!(
+        again.json()["uploaded"],
+        0,
+        "a second push uploads nothing\n{again}"
+    );
+    assert_eq!(again.json()["already_present"], objects, "{again}");
+
+    let st = mlv(&src, &b, false, &[], &["status", "--remote", "--json"]).ok();
+    assert_eq!(st.json()["in_sync"], true, "{st}");
+    assert_eq!(st.json()["not_pushed"], serde_json::json!([]), "{st}");
+    mlv(&src, &b, false, &[], &["status", "--remote", "--exit-code"]).ok();
+
+    // Local remotes: the layout is the cache's, readable with `cp` and `b3sum`.
+    if let Some(dir) = &b.dir {
+        let hex = digest_of(&src, "model.bin.mlv");
+        let raw = std::fs::read(dir.join(object_name(&hex))).unwrap();
+        assert_eq!(b3(&raw), hex);
+    }
+
+    // A fresh clone (empty cache) pulls identical bytes.
+    let dst = Env::clone_of(&src);
+    assert!(dst.objects().is_empty());
+    let pull = mlv(&dst, &b, true, &[], &["pull", "--json"]).ok();
+    let j = pull.json();
+    assert_eq!(j["fetch"]["downloaded"], objects, "{pull}");
+    assert!(!pull.stderr.contains('\r'), "{pull}");
+    assert_eq!(
+        tree(&dst, "data"),
+        tree(&src, "data"),
+        "{}: data differs after pull",
+        b.name
+    );
+    assert!(dst.path("data/emptydir").is_dir());
+    assert_eq!(dst.mode("data/run.sh") & 0o111, 0o111);
+    assert_eq!(dst.read("model.bin"), src.read("model.bin"));
+    mlv(&dst, &b, true, &[], &["status", "--exit-code"]).ok();
+    mlv(&dst, &b, true, &[], &["status", "--remote", "--exit-code"]).ok();
+    let again = mlv(&dst, &b, true, &[], &["pull", "--json"]).ok();
+    assert_eq!(again.json()["fetch"]["downloaded"], 0, "{again}");
+
+    // Partial pull: only the objects under data/sub, plus the manifest.
+    let part = Env::clone_of(&src);
+    let pull = mlv(&part, &b, true, &[], &["pull", "data/sub", "--json"]).ok();
+    let mut expected: BTreeSet<String> = files()
+        .iter()
+        .filter(|(p, _)| p.starts_with("data/sub/"))
+        .map(|(_, c)| object_name(&b3(c)))
+        .collect();
+    expected.insert(object_name(&digest_of(&src, "data.mlv")));
+    let cached: BTreeSet<String> = part.objects().into_iter().collect();
+    assert_eq!(
+        cached, expected,
+        "{}: partial pull fetched the wrong objects\n{pull}",
+        b.name
+    );
+    assert_eq!(
+        pull.json()["fetch"]["downloaded"],
+        expected.len() as u64,
+        "{pull}"
+    );
+    assert_eq!(tree(&part, "data/sub"), tree(&src, "data/sub"));
+    for absent in ["data/a.txt", "data/run.sh", "data/other", "model.bin"] {
+        assert!(!part.exists(absent), "{absent} was checked out by a partial pull");
+    }
+}
+
+#[test]
+fn local_roundtrip() {
+    roundtrip(local_backend());
+}
+
+#[test]
+fn s3_roundtrip() {
+    if let Some(b) = s3_backend() {
+        roundtrip(b);
+    }
+}
+
+#[test]
+fn azure_roundtrip() {
+    if let Some(b) = azure_backend() {
+        roundtrip(b);
+    }
+}
+
+#[test]
+fn gcs_roundtrip() {
+    if let Some(b) = gcs_backend() {
+        roundtrip(b);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damaged, truncated and missing objects on the remote.
+
+/// Replaces (`Some`) or deletes (`None`) the object `hex` on the remote, behind mlv's back.
+type Tamper = dyn Fn(&Backend, &str, Option<&[u8]>);
+
+fn tamper_local(b: &Backend, hex: &str, bytes: Option<&[u8]>) {
+    let p = b.dir.as_ref().unwrap().join(object_name(hex));
+    match bytes {
+        Some(bytes) => {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            std::fs::write(&p, bytes).unwrap();
+        }
+        None => std::fs::remove_file(&p).unwrap(),
+    }
+}
+
+/// Through the object_store crate with the test's (valid) keys, as another client would.
+fn tamper_s3(b: &Backend, hex: &str, bytes: Option<&[u8]>) {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{ClientOptions, ObjectStoreExt, PutPayload};
+    let store = AmazonS3Builder::new()
+        .with_endpoint(format!("http://127.0.0.1:{}", b.port.unwrap()))
+        .with_bucket_name(BUCKET)
+        .with_region("us-east-1")
+        .with_access_key_id(S3_KEY_ID)
+        .with_secret_access_key(S3_SECRET)
+        .with_client_options(ClientOptions::new().with_allow_http(true))
+        .build()
+        .unwrap();
+    let key = object_store::path::Path::from(format!("{PREFIX}/{}", object_name(hex)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match bytes {
+            Some(bytes) => {
+                store.put(&key, PutPayload::from(bytes.to_vec())).await.unwrap();
+            }
+            None => store.delete(&key).await.unwrap(),
+        }
+    });
+}
+
+fn damaged(b: Backend, tamper: &Tamper) {
+    let src = origin(&b);
+    mlv(&src, &b, false, &[], &["push"]).ok();
+    let good = src.read("model.bin");
+    let hex = digest_of(&src, "model.bin.mlv");
+    let dst = Env::clone_of(&src);
+
+    let mut flipped = good.clone();
+    flipped[0] ^= 0xff;
+    let truncated = good[..good.len() / 2].to_vec();
+    for (what, bytes) in [("corrupt", flipped), ("truncated", truncated)] {
+        tamper(&b, &hex, Some(&bytes));
+        for json in [false, true] {
+            let mut args = vec!["pull", "model.bin"];
+            if json {
+                args.push("--json");
+            }
+            let out = mlv(&dst, &b, true, &[], &args).fails(3);
+            let err = out.stderr_lines("error: ");
+            assert_eq!(err.len(), 1, "{what}\n{out}");
+            assert!(
+                err[0].contains(&hex) && err[0].contains(&b.display),
+                "{what}\n{out}"
+            );
+            assert!(err[0].contains("corrupt"), "{what}\n{out}");
+            if json {
+                assert_eq!(out.json()["exit_code"], 3, "{out}");
+            }
+            assert!(
+                !dst.objects().iter().any(|o| o.ends_with(&hex)),
+                "{what}: installed\n{out}"
+            );
+            assert!(!dst.exists("model.bin"), "{what}: checked out\n{out}");
+            assert!(
+                std::fs::read_dir(dst.path(".mlv/tmp")).map_or(true, |mut d| d.next().is_none()),
+                "{what}: temporary file left behind"
+            );
+        }
+    }
+    // A damaged file inside a directory: nothing of the directory is checked out.
+    let inner = b3(&files()[0].1);
+    tamper(&b, &inner, Some(b"not alpha\n"));
+    let out = mlv(&dst, &b, true, &[], &["pull", "data"]).fails(3);
+    assert!(out.stderr.contains(&inner), "{out}");
+    assert!(!dst.exists("data/a.txt"), "{out}");
+    assert!(!dst.objects().iter().any(|o| o.ends_with(&inner)), "{out}");
+    tamper(&b, &inner, Some(&files()[0].1));
+
+    // Missing: exit 1, naming the data paths that need it.
+    tamper(&b, &hex, None);
+    mlv(&dst, &b, true, &[], &["pull"])
+        .refused("model.bin", Some("push"))
+        .stderr_has(&b.display);
+    assert!(!dst.exists("model.bin"));
+    let st = mlv(&dst, &b, true, &[], &["status", "--remote", "--json"]).ok();
+    assert_eq!(st.json()["in_sync"], false, "{st}");
+    assert_eq!(st.json()["not_pushed"][0]["path"], "model.bin", "{st}");
+
+    // Pushing again from the origin repairs the remote.
+    let push = mlv(&src, &b, false, &[], &["push", "--json"]).ok();
+    assert_eq!(push.json()["uploaded"], 1, "{push}");
+    mlv(&dst, &b, true, &[], &["pull"]).ok();
+    assert_eq!(dst.read("model.bin"), good);
+    assert_eq!(tree(&dst, "data"), tree(&src, "data"));
+}
+
+#[test]
+fn local_damaged_objects() {
+    damaged(local_backend(), &tamper_local);
+}
+
+#[test]
+fn s3_damaged_objects() {
+    if let Some(b) = s3_backend() {
+        damaged(b, &tamper_s3);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures: dead servers, wrong credentials, configuration mistakes.
+
+/// A backend whose server is not there.
+fn dead(kind: &str, dir: &Path) -> Backend {
+    let port = closed_port();
+    let (url, mut options, env) = match kind {
+        "s3" => (
+            format!("s3://{BUCKET}/{PREFIX}"),
+            s3_options(port),
+            pairs(&[
+                ("AWS_ACCESS_KEY_ID", S3_KEY_ID),
+                ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
+            ]),
+        ),
+        "azure" => (
+            format!("az://mlv-e2e/{PREFIX}"),
+            azure_options(&format!("http://127.0.0.1:{port}/{AZURITE_ACCOUNT}")),
+            pairs(&[("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY)]),
+        ),
+        "gcs" => {
+            let key = gcs_key_file(dir, &format!("http://127.0.0.1:{port}"));
+            let mut o = pairs(&[("service_account", key.to_str().unwrap()), ("allow_http", "true")]);
+            o.extend(fast());
+            (format!("gs://{BUCKET}/{PREFIX}"), o, Vec::new())
+        }
+        _ => unreachable!(),
+    };
+    options.retain(|(k, _)| k != "timeout");
+    options.push(("timeout".into(), "2".into()));
+    Backend {
+        name: "dead",
+        display: url.clone(),
+        url,
+        options,
+        local_options: Vec::new(),
+        env,
+        clone_env: Vec::new(),
+        dir: None,
+        port: Some(port),
+        _keep: Box::new(()),
+    }
+}
+
+#[test]
+fn unreachable_remotes_fail_fast() {
+    let tmp = tempfile::tempdir().unwrap();
+    for kind in ["s3", "azure", "gcs"] {
+        let b = dead(kind, tmp.path());
+        let src = origin(&b);
+        let dst = Env::clone_of(&src);
+        for (env, args) in [
+            (&src, &["push"][..]),
+            (&src, &["status", "--remote"][..]),
+            (&dst, &["pull"][..]),
+        ] {
+            let t = Instant::now();
+            let out = mlv(env, &b, false, &[], args).fails(1);
+            let took = t.elapsed();
+            assert!(
+                took < Duration::from_secs(15),
+                "{kind} {args:?} took {took:?}\n{out}"
+            );
+            let err = out.stderr_lines("error: ");
+            assert_eq!(err.len(), 1, "{out}");
+            assert!(
+                err[0].contains("unreachable") && err[0].contains(&b.display),
+                "{kind}\n{out}"
+            );
+            assert!(out.stderr.contains("hint: "), "{out}");
+        }
+        assert!(!dst.exists("model.bin"));
+    }
+}
+
+/// Asserts the secret appears nowhere in what mlv printed.
+#[track_caller]
+fn no_secret(out: &Output, secret: &str) {
+    assert!(
+        !out.stderr.contains(secret) && !out.stdout.contains(secret),
+        "the secret leaked\n{out}"
+    );
+}
+
+#[test]
+fn s3_wrong_credentials_are_reported_without_the_secret() {
+    // With auth enforced, moto knows no keys: every signed request is refused.
+    let Some(moto) = Moto::start(BUCKET, true) else {
+        return;
+    };
+    let mut b = local_backend();
+    b.url = format!("s3://{BUCKET}/{PREFIX}");
+    b.display = b.url.clone();
+    b.dir = None;
+    b.options = s3_options(moto.proc.port);
+    let src = origin(&b);
+    let secret = "wrong-secret-Zq8Xv31";
+
+    // From the environment.
+    let env_creds = [
+        ("AWS_ACCESS_KEY_ID", "AKIDWRONG"),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+    ];
+    let dst = Env::clone_of(&src);
+    for (repo, args) in [
+        (&src, &["push"][..]),
+        (&src, &["push", "--json"]),
+        (&src, &["status", "-r", "--json"]),
+        (&dst, &["pull", "--json"]),
+    ] {
+        let out = mlv(repo, &b, false, &env_creds, args).fails(1);
+        assert!(out.stderr.contains("refused access"), "{out}");
+        assert!(out.stderr.contains("hint: "), "{out}");
+        no_secret(&out, secret);
+        if args.contains(&"--json") {
+            assert_eq!(out.json()["exit_code"], 1, "{out}");
+        }
+    }
+
+    // From the local config.
+    mlv(
+        &src,
+        &b,
+        false,
+        &[],
+        &["remote", "modify", "origin", "access_key_id", "AKIDWRONG"],
+    )
+    .ok();
+    mlv(
+        &src,
+        &b,
+        false,
+        &[],
+        &[
+            "remote",
+            "modify",
+            "origin",
+            "secret_access_key",
+            secret,
+            "--local",
+        ],
+    )
+    .ok();
+    for args in [
+        &["push", "-v"][..],
+        &["push", "--json"],
+        &["remote", "list", "-v"],
+        &["remote", "list", "--json"],
+    ] {
+        let out = mlv(&src, &b, false, &[], args);
+        no_secret(&out, secret);
+    }
+    let out = mlv(&src, &b, false, &[], &["push", "--json"]).fails(1);
+    assert!(out.stderr.contains("refused access"), "{out}");
+    drop(moto);
+}
+
+#[test]
+fn azure_wrong_key_is_reported_without_the_secret() {
+    let Some(az) = Azurite::start("mlv-e2e") else {
+        return;
+    };
+    let mut b = local_backend();
+    b.url = format!("az://mlv-e2e/{PREFIX}");
+    b.display = b.url.clone();
+    b.dir = None;
+    b.options = azure_options(&az.endpoint());
+    let src = origin(&b);
+    // Base64 of a wrong key.
+    let secret = "d3Jvbmcta2V5LWZvci1henVyaXRlLXRlc3Q=";
+    let out = mlv(
+        &src,
+        &b,
+        false,
+        &[("AZURE_STORAGE_ACCOUNT_KEY", secret)],
+        &["push", "--json"],
+    )
+    .fails(1);
+    assert!(out.stderr.contains("refused access"), "{out}");
+    no_secret(&out, secret);
+    mlv(
+        &src,
+        &b,
+        false,
+        &[],
+        &["remote", "modify", "origin", "access_key", secret, "--local"],
+    )
+    .ok();
+    let out = mlv(&src, &b, false, &[], &["status", "--remote", "--json"]).fails(1);
+    assert!(out.stderr.contains("refused access"), "{out}");
+    no_secret(&out, secret);
+}
+
+#[test]
+fn azure_credentials_from_the_azure_cli_variables() {
+    // `az` exports AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY; object_store alone reads
+    // only the *_ACCOUNT_NAME / *_ACCOUNT_KEY spellings.
+    let Some(az) = Azurite::start("mlv-e2e") else {
+        return;
+    };
+    let mut b = local_backend();
+    b.url = format!("az://mlv-e2e/{PREFIX}");
+    b.display = b.url.clone();
+    b.dir = None;
+    b.options = azure_options(&az.endpoint());
+    b.options.retain(|(k, _)| k != "account");
+    b.env = pairs(&[
+        ("AZURE_STORAGE_ACCOUNT", AZURITE_ACCOUNT),
+        ("AZURE_STORAGE_KEY", AZURITE_KEY),
+    ]);
+    let src = origin(&b);
+    let push = mlv(&src, &b, false, &[], &["push", "--json"]).ok();
+    assert!(push.json()["uploaded"].as_u64().unwrap() > 0, "{push}");
+    let dst = Env::clone_of(&src);
+    mlv(&dst, &b, true, &[], &["pull"]).ok();
+    assert_eq!(dst.read("model.bin"), src.read("model.bin"));
+}
+
+#[test]
+fn secrets_only_go_to_the_local_config() {
+    let env = Env::new();
+    env.mlv(&["remote", "add", "origin", "s3://bucket/prefix", "--default"])
+        .ok();
+    let before = env.snapshot();
+    let committed = env.read_str(".mlv/config.toml");
+    for (key, value) in [
+        ("secret_access_key", "TOPSECRET-abc123"),
+        ("session_token", "TOPSECRET-token"),
+    ] {
+        let out = env
+            .mlv(&["remote", "modify", "origin", key, value])
+            .refused("secret", Some("--local"));
+        assert!(!out.stderr.contains(value), "{out}");
+    }
+    let out = env
+        .mlv(&["remote", "add", "other", "s3://AKID:TOPSECRET@bucket/x"])
+        .fails(1);
+    assert!(!out.stderr.contains("TOPSECRET"), "{out}");
+    assert_eq!(env.read_str(".mlv/config.toml"), committed);
+    assert!(!env.exists(".mlv/config.local.toml"));
+    env.snapshot().assert_same(&before);
+
+    env.mlv(&[
+        "remote",
+        "modify",
+        "origin",
+        "secret_access_key",
+        "TOPSECRET-abc123",
+        "--local",
+    ])
+    .ok();
+    env.mlv(&["remote", "modify", "origin", "access_key_id", "AKIDPUBLIC"])
+        .ok();
+    let local = env.read_str(".mlv/config.local.toml");
+    assert!(local.contains("TOPSECRET-abc123"), "{local}");
+    assert!(!env.read_str(".mlv/config.toml").contains("TOPSECRET"));
+    let ignored = env.git(&["status", "--porcelain", "--ignored", ".mlv"]);
+    assert!(ignored.contains("!! .mlv/config.local.toml"), "{ignored}");
+
+    let list = env.mlv(&["remote", "list", "-v"]).ok();
+    assert!(list.stdout.contains("secret_access_key = ***"), "{list}");
+    assert!(list.stdout.contains("access_key_id = AKIDPUBLIC"), "{list}");
+    assert!(!list.stdout.contains("TOPSECRET"), "{list}");
+    let json = env.mlv(&["remote", "list", "--json"]).ok();
+    assert_eq!(json.json()[0]["options"]["secret_access_key"], "***", "{json}");
+    assert!(!json.stdout.contains("TOPSECRET"), "{json}");
+
+    // --unset --local removes it again.
+    env.mlv(&[
+        "remote",
+        "modify",
+        "origin",
+        "secret_access_key",
+        "--unset",
+        "--local",
+    ])
+    .ok();
+    assert!(!env.read_str(".mlv/config.local.toml").contains("TOPSECRET"));
+}
+
+#[test]
+fn unknown_remote_and_no_default() {
+    let b = local_backend();
+    let env = origin(&b);
+    for args in [
+        &["push", "-r", "nope"][..],
+        &["pull", "--remote", "nope"],
+        &["fetch", "-r", "nope"],
+        &["status", "--remote", "nope"],
+        &["remote", "modify", "nope", "timeout", "3"],
+        &["remote", "remove", "nope"],
+        &["remote", "default", "nope"],
+    ] {
+        let before = env.snapshot();
+        env.mlv(args)
+            .refused("no remote named `nope`", Some("remote list"));
+        env.snapshot().assert_same(&before);
+    }
+    let out = env.mlv(&["push", "-r", "nope", "--json"]).fails(1);
+    assert_eq!(out.json()["exit_code"], 1, "{out}");
+
+    // No default remote: an error with a hint.
+    env.mlv(&["remote", "remove", "origin"]).ok();
+    for args in [&["push"][..], &["pull"], &["fetch"], &["status", "--remote"]] {
+        env.mlv(args)
+            .refused("no default remote", Some("mlv remote add NAME URL --default"));
+    }
+    // Usage errors are exit 2.
+    env.mlv(&["remote", "add", "only-a-name"]).fails(2);
+    env.mlv(&["remote", "modify", "origin", "timeout"]).fails(2);
+}
+
+#[test]
+fn push_refuses_data_missing_from_the_cache() {
+    let b = local_backend();
+    let src = origin(&b);
+    let dst = Env::clone_of(&src);
+    let before = dst.snapshot();
+    let out = mlv(&dst, &b, true, &[], &["push"]).refused("missing from the cache", Some("fetch"));
+    assert!(
+        out.stderr.contains("data.mlv") || out.stderr.contains("data"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("model.bin"), "{out}");
+    dst.snapshot().assert_same(&before);
+    assert!(
+        std::fs::read_dir(b.dir.as_ref().unwrap()).map_or(true, |d| d
+            .filter(|e| e.as_ref().unwrap().file_name() != ".mlv-tmp")
+            .count()
+            == 0),
+        "push uploaded something"
+    );
+
+    // With the manifest but not all files: the paths inside the directory are named.
+    mlv(&src, &b, false, &[], &["push", "data"]).ok();
+    mlv(&dst, &b, true, &[], &["fetch", "data/sub"]).ok();
+    std::fs::remove_dir_all(b.dir.as_ref().unwrap()).unwrap();
+    let out = mlv(&dst, &b, true, &[], &["push", "data"]).refused("missing from the cache", None);
+    assert!(out.stderr.contains("data/a.txt"), "{out}");
+    assert!(!out.stderr.contains("data/sub/"), "{out}");
+    // What the cache has can be pushed.
+    let ok = mlv(&dst, &b, true, &[], &["push", "data/sub", "--json"]).ok();
+    assert!(ok.json()["uploaded"].as_u64().unwrap() > 0, "{ok}");
+}
+
+#[test]
+fn no_progress_output_without_a_tty() {
+    let b = local_backend();
+    let env = Env::new();
+    // Enough data that a progress bar would show (it appears after 400 ms).
+    let big: Vec<u8> = (0..48u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    env.write("big/a.bin", &big);
+    env.write("big/b.bin", &big[1..]);
+    env.mlv(&["add", "big"]).ok();
+    configure(&env, &b, "origin", true);
+    env.mlv(&["remote", "modify", "origin", "jobs", "1"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "big"]);
+    let dst = Env::clone_of(&env);
+    for (repo, args) in [
+        (&env, &["push"][..]),
+        (&env, &["status", "--remote"]),
+        (&dst, &["pull"]),
+    ] {
+        let out = repo
+            .command(MLV, args)
+            .env_remove("MLV_NO_PROGRESS")
+            .env_remove("NO_COLOR")
+            .run()
+            .ok();
+        assert!(
+            !out.stderr.contains('\r') && !out.stderr.contains('\x1b'),
+            "{out}"
+        );
+    }
+    assert_eq!(dst.read("big/a.bin"), big);
+}
+
+/// Every concrete example command of docs/remotes.md runs (the network-free ones succeed; the
+/// transfer ones at least parse).
+#[test]
+fn documented_remote_commands_work() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/remotes.md")).unwrap();
+    let env = Env::new();
+    let mut in_block = false;
+    let mut ran = 0;
+    for line in doc.lines() {
+        if line.starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        let cmd = line.split(" #").next().unwrap().trim();
+        if !in_block || !cmd.starts_with("mlv ") {
+            continue;
+        }
+        let words: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+        let placeholder = |w: &&str| {
+            w.starts_with('[')
+                || (!w.contains("://") && w.chars().all(|c| c.is_ascii_uppercase() || c == '.'))
+        };
+        if words.iter().any(placeholder) {
+            // The synopsis: check the subcommand and its flags with --help.
+            let mut help: Vec<&str> = words.iter().take_while(|w| !placeholder(w)).copied().collect();
+            help.push("--help");
+            let out = env.mlv(&help).ok();
+            for flag in words
+                .iter()
+                .map(|w| w.trim_matches(['[', ']']))
+                .filter(|w| w.starts_with('-'))
+            {
+                assert!(out.stdout.contains(flag), "{cmd}: no {flag} in\n{out}");
+            }
+            continue;
+        }
+        let out = if ["push", "pull", "fetch", "status"].contains(&words[0]) {
+            env.mlv(&[words[0], "--help"])
+        } else {
+            env.mlv(&words)
+        };
+        assert_eq!(out.code, Some(0), "{cmd}\n{out}");
+        ran += 1;
+    }
+    assert!(ran >= 15, "only {ran} examples found");
+    let list = env.mlv(&["remote", "list"]).ok();
+    assert!(
+        list.stdout.contains("abfss://my-container@mystorageacct"),
+        "{list}"
+    );
+}
