@@ -947,3 +947,29 @@ fn documented_remote_commands_work() {
         "{list}"
     );
 }
+
+/// Pushing a path inside a tracked directory does not push the directory's manifest until the
+/// remote holds every file it lists: a manifest on the remote always means complete data.
+#[test]
+fn partial_push_keeps_the_manifest_back_until_the_directory_is_complete() {
+    let b = local_backend();
+    let src = origin(&b);
+    let j = mlv(&src, &b, false, &[], &["push", "data/sub", "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["partial_manifests"], 1, "{j}");
+    let clone = Env::clone_of(&src);
+    let st = mlv(&clone, &b, true, &[], &["status", "--remote", "--json"])
+        .ok()
+        .json();
+    assert_eq!(st["in_sync"], false, "{st}");
+    mlv(&clone, &b, true, &[], &["pull", "data"]).fails(1);
+    let j = mlv(&src, &b, false, &[], &["push", "--json"]).ok().json();
+    assert_eq!(j["partial_manifests"], 0, "{j}");
+    let st = mlv(&clone, &b, true, &[], &["status", "--remote", "--json"])
+        .ok()
+        .json();
+    assert_eq!(st["in_sync"], true, "{st}");
+    mlv(&clone, &b, true, &[], &["pull"]).ok();
+    assert_eq!(tree(&clone, "data"), tree(&src, "data"));
+}

@@ -75,6 +75,12 @@ pub fn run_push(ctx: &Ctx, args: PushArgs) -> Result<ExitCode, CliError> {
         report.remote,
         report.already_present
     ));
+    if report.partial_manifests > 0 {
+        ctx.ui.info(
+            "note: only part of a tracked directory was pushed, so its manifest was not: \
+             others cannot pull it until the whole directory is pushed",
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

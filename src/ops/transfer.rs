@@ -58,7 +58,7 @@ fn needed(repo: &Repo, targets: &[Target]) -> Result<Needed, Error> {
             }
             Kind::Dir => {
                 n.manifests.push(p.meta.digest);
-                n.note(p.meta.digest, repo.display(&p.file));
+                n.note(p.meta.digest, shown.clone());
                 if !repo.cache.contains(&p.meta.digest) {
                     continue;
                 }
@@ -99,6 +99,9 @@ pub struct PushReport {
     pub uploaded_bytes: u64,
     /// Already on the remote.
     pub already_present: u64,
+    /// Directories pushed only in part: their manifest was not pushed, because the remote
+    /// does not hold all their files yet.
+    pub partial_manifests: u64,
 }
 
 /// Uploads what the remote lacks of the targets' objects: file contents first, manifests last,
@@ -132,16 +135,50 @@ pub async fn push(
         uploaded: 0,
         uploaded_bytes: 0,
         already_present: 0,
+        partial_manifests: 0,
     };
-    for batch in [&n.files, &n.manifests] {
-        let missing = remote.missing(batch).await?;
-        report.already_present += (batch.len() - missing.len()) as u64;
-        let up: UploadReport = remote.upload(&repo.cache, &missing, progress).await?;
-        report.uploaded += up.uploaded;
-        report.uploaded_bytes += up.uploaded_bytes;
-        report.already_present += up.already_present;
+    upload_missing(remote, repo, &n.files, progress, &mut report).await?;
+    // A manifest on the remote promises all its files: after a partial push (a path inside a
+    // tracked directory), push the manifest only if the remote now has every file it lists.
+    let mut manifests = Vec::new();
+    for t in &targets {
+        if t.pointer.meta.kind != Kind::Dir || manifests.contains(&t.pointer.meta.digest) {
+            continue;
+        }
+        if t.sub.is_some() {
+            let whole = needed(
+                repo,
+                &[Target {
+                    pointer: t.pointer.clone(),
+                    sub: None,
+                }],
+            )?;
+            if !remote.missing(&whole.files).await?.is_empty() {
+                report.partial_manifests += 1;
+                continue;
+            }
+        }
+        manifests.push(t.pointer.meta.digest);
     }
+    upload_missing(remote, repo, &manifests, progress, &mut report).await?;
     Ok(report)
+}
+
+/// Uploads what the remote lacks of `digests`.
+async fn upload_missing(
+    remote: &Remote,
+    repo: &Repo,
+    digests: &[Digest],
+    progress: &dyn Progress,
+    report: &mut PushReport,
+) -> Result<(), Error> {
+    let missing = remote.missing(digests).await?;
+    report.already_present += (digests.len() - missing.len()) as u64;
+    let up: UploadReport = remote.upload(&repo.cache, &missing, progress).await?;
+    report.uploaded += up.uploaded;
+    report.uploaded_bytes += up.uploaded_bytes;
+    report.already_present += up.already_present;
+    Ok(())
 }
 
 /// What `fetch` did.
@@ -259,6 +296,22 @@ pub struct RemoteStatus {
 /// Which of the targets' objects the remote lacks.
 pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> Result<RemoteStatus, Error> {
     let targets = resolve_targets(repo, paths)?;
+    // Manifests the cache lacks are read from the remote (verified), so the files they list
+    // are checked too; a manifest the remote lacks is reported below.
+    let first = needed(repo, &targets)?;
+    let absent: Vec<Digest> = first
+        .manifests
+        .iter()
+        .filter(|d| !repo.cache.contains(d))
+        .copied()
+        .collect();
+    match remote
+        .download(&repo.cache, &absent, &crate::progress::NoProgress)
+        .await
+    {
+        Ok(_) | Err(RemoteError::MissingObjects { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
     let n = needed(repo, &targets)?;
     let all: Vec<Digest> = n.manifests.iter().chain(&n.files).copied().collect();
     let missing: std::collections::HashSet<Digest> = remote.missing(&all).await?.into_iter().collect();
