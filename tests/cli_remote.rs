@@ -973,3 +973,19 @@ fn partial_push_keeps_the_manifest_back_until_the_directory_is_complete() {
     mlv(&clone, &b, true, &[], &["pull"]).ok();
     assert_eq!(tree(&clone, "data"), tree(&src, "data"));
 }
+
+/// When one object is missing on the remote, pull still checks out everything else it could
+/// fetch, and exits 1 naming what is missing.
+#[test]
+fn pull_restores_what_it_can_when_an_object_is_missing() {
+    let b = local_backend();
+    let src = origin(&b);
+    mlv(&src, &b, false, &[], &["push"]).ok();
+    tamper_local(&b, &digest_of(&src, "model.bin.mlv"), None);
+    let clone = Env::clone_of(&src);
+    mlv(&clone, &b, true, &[], &["pull"])
+        .fails(1)
+        .stderr_has("model.bin");
+    assert_eq!(tree(&clone, "data"), tree(&src, "data"));
+    assert!(!clone.exists("model.bin"));
+}

@@ -84,36 +84,71 @@ pub fn run_push(ctx: &Ctx, args: PushArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs fetch; the repository and paths come back even when the fetch fails, so that pull
+/// can still check out what the cache holds.
 fn fetch_inner(
     ctx: &Ctx,
     t: &TransferArgs,
-) -> Result<(mlv::repo::Repo, Vec<mlv::relpath::RelPath>, transfer::FetchReport), CliError> {
+) -> Result<
+    (
+        mlv::repo::Repo,
+        Vec<mlv::relpath::RelPath>,
+        Result<transfer::FetchReport, CliError>,
+    ),
+    CliError,
+> {
     let repo = ctx.repo()?;
     let paths = ctx.rel_paths(&repo, &t.paths)?;
     let remote = remotes::open(&repo, t.remote.as_deref(), t.jobs)?;
     let progress = ctx.progress();
-    let report = super::runtime()?.block_on(transfer::fetch(&repo, &remote, &paths, progress.as_ref()))?;
-    ctx.ui.info(&format!(
-        "fetched {} ({}) from {}; {} already in the cache",
-        plural(report.downloaded, "object", "objects"),
-        human_bytes(report.downloaded_bytes),
-        report.remote,
-        report.already_present
-    ));
-    Ok((repo, paths, report))
+    let fetched = super::runtime()?.block_on(transfer::fetch(&repo, &remote, &paths, progress.as_ref()));
+    if let Ok(report) = &fetched {
+        ctx.ui.info(&format!(
+            "fetched {} ({}) from {}; {} already in the cache",
+            plural(report.downloaded, "object", "objects"),
+            human_bytes(report.downloaded_bytes),
+            report.remote,
+            report.already_present
+        ));
+    }
+    Ok((repo, paths, fetched.map_err(CliError::from)))
 }
 
 pub fn run_fetch(ctx: &Ctx, args: FetchArgs) -> Result<ExitCode, CliError> {
     let (_, _, report) = fetch_inner(ctx, &args.t)?;
+    let report = report?;
     ctx.ui.json(&report);
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fetch, then check out. When the fetch fails part-way (an object missing or damaged on the
+/// remote, the remote unreachable), whatever the cache holds is still checked out, and the
+/// fetch's error is what the command exits with.
 pub fn run_pull(ctx: &Ctx, args: PullArgs) -> Result<ExitCode, CliError> {
     let (repo, paths, fetched) = fetch_inner(ctx, &args.t)?;
     let progress = ctx.progress();
     let opts = CheckoutOptions { force: args.force };
-    let checkout = mlv::ops::checkout::checkout(&repo, &paths, &opts, progress.as_ref())?;
+    let checkout = mlv::ops::checkout::checkout(&repo, &paths, &opts, progress.as_ref());
+    let fetched = match fetched {
+        Ok(f) => f,
+        Err(e) => {
+            // the fetch's error is the one that explains a failed checkout
+            let restored = checkout
+                .iter()
+                .flat_map(|c| &c.targets)
+                .filter(|t| t.error.is_none());
+            for t in restored.filter(|t| t.restored + t.removed > 0) {
+                ctx.ui.info(&format!(
+                    "{}: restored {}, removed {}",
+                    t.path,
+                    plural(t.restored, "file", "files"),
+                    t.removed
+                ));
+            }
+            return Err(e);
+        }
+    };
+    let checkout = checkout?;
     ctx.ui
         .json(&serde_json::json!({ "fetch": fetched, "checkout": &checkout }));
     super::checkout::render(ctx, checkout)
