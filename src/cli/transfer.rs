@@ -84,25 +84,21 @@ pub fn run_push(ctx: &Ctx, args: PushArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs fetch; the repository and paths come back even when the fetch fails, so that pull
-/// can still check out what the cache holds.
-fn fetch_inner(
-    ctx: &Ctx,
-    t: &TransferArgs,
-) -> Result<
-    (
-        mlv::repo::Repo,
-        Vec<mlv::relpath::RelPath>,
-        Result<transfer::FetchReport, CliError>,
-    ),
-    CliError,
-> {
+/// A fetch's outcome, with the repository and paths it ran on: pull checks out what the cache
+/// holds even when the fetch failed.
+struct Fetched {
+    repo: mlv::repo::Repo,
+    paths: Vec<mlv::relpath::RelPath>,
+    result: Result<transfer::FetchReport, CliError>,
+}
+
+fn fetch_inner(ctx: &Ctx, t: &TransferArgs) -> Result<Fetched, CliError> {
     let repo = ctx.repo()?;
     let paths = ctx.rel_paths(&repo, &t.paths)?;
     let remote = remotes::open(&repo, t.remote.as_deref(), t.jobs)?;
     let progress = ctx.progress();
-    let fetched = super::runtime()?.block_on(transfer::fetch(&repo, &remote, &paths, progress.as_ref()));
-    if let Ok(report) = &fetched {
+    let result = super::runtime()?.block_on(transfer::fetch(&repo, &remote, &paths, progress.as_ref()));
+    if let Ok(report) = &result {
         ctx.ui.info(&format!(
             "fetched {} ({}) from {}; {} already in the cache",
             plural(report.downloaded, "object", "objects"),
@@ -111,12 +107,15 @@ fn fetch_inner(
             report.already_present
         ));
     }
-    Ok((repo, paths, fetched.map_err(CliError::from)))
+    Ok(Fetched {
+        repo,
+        paths,
+        result: result.map_err(CliError::from),
+    })
 }
 
 pub fn run_fetch(ctx: &Ctx, args: FetchArgs) -> Result<ExitCode, CliError> {
-    let (_, _, report) = fetch_inner(ctx, &args.t)?;
-    let report = report?;
+    let report = fetch_inner(ctx, &args.t)?.result?;
     ctx.ui.json(&report);
     Ok(ExitCode::SUCCESS)
 }
@@ -125,7 +124,11 @@ pub fn run_fetch(ctx: &Ctx, args: FetchArgs) -> Result<ExitCode, CliError> {
 /// remote, the remote unreachable), whatever the cache holds is still checked out, and the
 /// fetch's error is what the command exits with.
 pub fn run_pull(ctx: &Ctx, args: PullArgs) -> Result<ExitCode, CliError> {
-    let (repo, paths, fetched) = fetch_inner(ctx, &args.t)?;
+    let Fetched {
+        repo,
+        paths,
+        result: fetched,
+    } = fetch_inner(ctx, &args.t)?;
     let progress = ctx.progress();
     let opts = CheckoutOptions { force: args.force };
     let checkout = mlv::ops::checkout::checkout(&repo, &paths, &opts, progress.as_ref());
