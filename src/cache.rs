@@ -192,66 +192,51 @@ impl Cache {
 
     /// Reads a whole object and checks its digest (for manifests; data objects are streamed).
     pub fn read_verified(&self, digest: &Digest) -> Result<Vec<u8>, CacheError> {
-        let path = self.object_path(digest);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(CacheError::Missing { digest: *digest })
-            }
-            Err(e) => return Err(IoError::new("cannot read", path, e).into()),
-        };
-        let actual = Digest::of_bytes(&bytes);
-        if actual != *digest {
-            return Err(CacheError::Corrupt {
-                digest: *digest,
-                path,
-                actual,
-            });
-        }
+        let (mut f, path) = self.open_object(digest)?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).at("cannot read", &path)?;
+        check(digest, path, Digest::of_bytes(&bytes))?;
         Ok(bytes)
     }
 
     /// Re-hashes an object; returns its size if intact.
     pub fn verify(&self, digest: &Digest) -> Result<u64, CacheError> {
-        let path = self.object_path(digest);
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(CacheError::Missing { digest: *digest })
-            }
-            Err(e) => return Err(IoError::new("cannot read", path, e).into()),
-        };
+        let (mut f, path) = self.open_object(digest)?;
         let (actual, size) = hash_reader(&mut f).at("cannot read", &path)?;
-        if actual != *digest {
-            return Err(CacheError::Corrupt {
-                digest: *digest,
-                path,
-                actual,
-            });
-        }
+        check(digest, path, actual)?;
         Ok(size)
     }
 
     /// Copies an object to an open writer, verifying its digest on the way.
     /// The caller must discard what it wrote if this fails.
     pub fn copy_out_verified(&self, digest: &Digest, out: &mut dyn Write) -> Result<u64, CacheError> {
-        let path = self.object_path(digest);
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(CacheError::Missing { digest: *digest })
-            }
-            Err(e) => return Err(IoError::new("cannot read", path, e).into()),
-        };
+        let (mut f, path) = self.open_object(digest)?;
         let (actual, size) = copy_hashing(&mut f, Some(out)).at("cannot copy", &path)?;
-        if actual != *digest {
-            return Err(CacheError::Corrupt {
-                digest: *digest,
-                path,
-                actual,
-            });
-        }
+        check(digest, path, actual)?;
         Ok(size)
+    }
+
+    /// Opens an object for reading; a missing one is `CacheError::Missing`.
+    fn open_object(&self, digest: &Digest) -> Result<(File, PathBuf), CacheError> {
+        let path = self.object_path(digest);
+        match File::open(&path) {
+            Ok(f) => Ok((f, path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CacheError::Missing { digest: *digest }),
+            Err(e) => Err(IoError::new("cannot read", path, e).into()),
+        }
+    }
+}
+
+/// Fails with `CacheError::Corrupt` unless the object at `path` hashed to its name.
+fn check(digest: &Digest, path: PathBuf, actual: Digest) -> Result<(), CacheError> {
+    if actual == *digest {
+        Ok(())
+    } else {
+        Err(CacheError::Corrupt {
+            digest: *digest,
+            path,
+            actual,
+        })
     }
 }
 

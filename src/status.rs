@@ -13,7 +13,7 @@ use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
 use crate::state::StatCache;
-use crate::workspace::{data_meta, entries_for, file_digest, record_fresh, scan_dir, HashMode, Item};
+use crate::workspace::{data_meta, entries_for, file_digest, record_fresh, scan_dir, total_bytes, HashMode};
 
 /// How the workspace compares with a pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,16 +113,7 @@ pub fn workspace_entries(
 ) -> Result<Vec<Entry>, Error> {
     let abs = data.to_path(&repo.root);
     let items = scan_dir(&abs, &repo.root, repo.cache.root())?;
-    let total: u64 = items
-        .iter()
-        .map(|i| {
-            if let Item::File { meta, .. } = i {
-                meta.len()
-            } else {
-                0
-            }
-        })
-        .sum();
+    let total = total_bytes(&items);
     progress.start("checking", items.len() as u64, total);
     let (entries, fresh) = entries_for(&items, data, &abs, stat, HashMode::HashOnly, progress)?;
     progress.finish();

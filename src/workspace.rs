@@ -219,6 +219,20 @@ pub fn checked_link_target(link: &Path, repo_root: &Path) -> Result<String, Work
         })
 }
 
+/// Total bytes of the regular files among `items`.
+pub fn total_bytes(items: &[Item]) -> u64 {
+    items
+        .iter()
+        .map(|i| {
+            if let Item::File { meta, .. } = i {
+                meta.len()
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
 /// What to do with files whose digest is not known from the stat cache.
 #[derive(Clone, Copy)]
 pub enum HashMode<'a> {

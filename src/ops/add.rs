@@ -11,7 +11,9 @@ use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
 use crate::state::StatCache;
-use crate::workspace::{entries_for, file_digest, record_fresh, scan_dir, take_staged, HashMode, Item};
+use crate::workspace::{
+    entries_for, file_digest, record_fresh, scan_dir, take_staged, total_bytes, HashMode, Item,
+};
 
 /// One path that was added.
 #[derive(Debug, Serialize)]
@@ -197,16 +199,7 @@ fn add_one(
             ));
         }
     };
-    let bytes: u64 = items
-        .iter()
-        .map(|i| {
-            if let Item::File { meta, .. } = i {
-                meta.len()
-            } else {
-                0
-            }
-        })
-        .sum();
+    let bytes = total_bytes(&items);
     progress.start("hashing", items.len() as u64, bytes);
     let (entries, mut fresh) =
         entries_for(&items, path, &abs, stat, HashMode::Insert(&repo.cache), progress)?;
