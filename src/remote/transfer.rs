@@ -159,21 +159,9 @@ impl Remote {
             .sum();
         progress.start("uploading", wanted.len() as u64, total);
         let budget = Arc::new(Semaphore::new(budget_units(self.settings.memory_budget) as usize));
-        let stop = AtomicBool::new(false);
-        let (stop, budget_ref) = (&stop, &budget);
-        let results: Vec<Result<Option<Up>, RemoteError>> = stream::iter(wanted)
-            .map(|d| async move {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(None);
-                }
-                let r = self.upload_one(cache, d, progress, budget_ref).await;
-                if r.is_err() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                r.map(Some)
-            })
-            .buffer_unordered(self.jobs())
-            .collect()
+        let budget_ref = &budget;
+        let results = self
+            .each_until_error(wanted, |d| self.upload_one(cache, d, progress, budget_ref))
             .await;
         progress.finish();
         let mut report = UploadReport::default();
@@ -394,23 +382,10 @@ impl Remote {
     ) -> Result<DownloadReport, RemoteError> {
         let wanted = dedup(digests);
         progress.start("downloading", wanted.len() as u64, 0);
-        let stop = AtomicBool::new(false);
-        let stop = &stop;
         let staged = std::sync::Mutex::new(Vec::new());
         let staged = &staged;
-        let results: Vec<Result<Option<Down>, RemoteError>> = stream::iter(wanted)
-            .map(|d| async move {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(None);
-                }
-                let r = self.download_one(cache, d, progress, staged).await;
-                if r.is_err() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                r.map(Some)
-            })
-            .buffer_unordered(self.jobs())
-            .collect()
+        let results = self
+            .each_until_error(wanted, |d| self.download_one(cache, d, progress, staged))
             .await;
         // Whatever was verified is installed even if another object failed: a rerun converges.
         let rest = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
@@ -438,6 +413,35 @@ impl Remote {
                 digests: missing,
             })
         }
+    }
+
+    /// Runs `f` on each digest, `jobs` at a time; after the first error no new one starts
+    /// (those come back as `Ok(None)`).
+    async fn each_until_error<T, F, Fut>(
+        &self,
+        digests: Vec<Digest>,
+        f: F,
+    ) -> Vec<Result<Option<T>, RemoteError>>
+    where
+        F: Fn(Digest) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RemoteError>>,
+    {
+        let stop = AtomicBool::new(false);
+        let (stop, f) = (&stop, &f);
+        stream::iter(digests)
+            .map(|d| async move {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let r = f(d).await;
+                if r.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                r.map(Some)
+            })
+            .buffer_unordered(self.jobs())
+            .collect()
+            .await
     }
 
     async fn download_one(
