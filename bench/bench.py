@@ -28,6 +28,7 @@ import time
 import urllib.request
 
 MIB = 1 << 20
+HUGE_FILES = None  # --huge-files
 KIB = 1 << 10
 
 # ---------------------------------------------------------------------------------------------
@@ -45,7 +46,7 @@ def dataset_spec(name, quick):
     if name == "large":
         return dict(n=2, sizes=("fixed", (64 * MIB) if quick else (1 << 30)), fanout=(1, 1))
     if name == "huge-count":
-        n = 50_000 if quick else 1_000_000
+        n = HUGE_FILES or (20_000 if quick else 1_000_000)
         return dict(n=n, sizes=("fixed", 1 * KIB), fanout=(100, 10))
     raise SystemExit(f"unknown dataset {name}")
 
@@ -104,12 +105,35 @@ def generate_dataset(name, quick, home):
     return data, spec
 
 
-def modify_one_percent(data, spec, name):
-    """Replaces 1% of the files (at least one) with new content of the same size."""
+def chosen_for_change(spec):
+    """1% of the files (at least one), spread evenly."""
     rels = relpaths(spec)
     n = len(rels)
-    step = 100
-    chosen = [r for i, r in enumerate(rels) if i % step == step // 2] if n >= step else [rels[n // 2]]
+    return [r for i, r in enumerate(rels) if i % 100 == 50] if n >= 100 else [rels[n // 2]]
+
+
+def expected_manifest(src, spec, name, full):
+    """Manifest of src after modify_one_percent, computed without writing anything."""
+    m = tree_manifest(src, full)
+    for rel in chosen_for_change(spec):
+        size = m[rel][0]
+        h = None
+        if full:
+            hasher = hashlib.blake2b()
+            rng = random.Random(f"modified/{name}/{rel}")
+            left = size
+            while left > 0:
+                k = min(16 * MIB, left)
+                hasher.update(rng.randbytes(k))
+                left -= k
+            h = hasher.hexdigest()
+        m[rel] = (size, h)
+    return m
+
+
+def modify_one_percent(data, spec, name):
+    """Replaces 1% of the files (at least one) with new content of the same size."""
+    chosen = chosen_for_change(spec)
     for rel in chosen:
         p = os.path.join(data, rel)
         size = os.path.getsize(p)
@@ -167,14 +191,26 @@ class Result:
                     rc=self.rc, note=self.note)
 
 
+TIME_BIN = "/usr/bin/time"
+
+
 def run(argv, cwd, env, logpath, timeout=None, shell=False, check=False):
-    """Runs argv, returns Result with wall time and the child's peak RSS."""
+    """Runs argv, returns Result with wall time and the command's peak RSS.
+
+    The peak RSS comes from GNU time (`%M`), not from os.wait4 on our own child: Linux carries
+    the pre-exec high-water mark of the forked (Python-sized) process into the child's ru_maxrss,
+    which would put a floor of this driver's own RSS under every figure.
+    """
+    rss_file = logpath + ".rss"
+    if shell:
+        argv = ["/bin/sh", "-c", argv]
+    cmd = [TIME_BIN, "-q", "-f", "%M", "-o", rss_file] + list(argv)
     with open(logpath, "ab") as lf:
-        lf.write(f"\n$ (cd {cwd}; {argv if shell else ' '.join(argv)})\n".encode())
+        lf.write(f"\n$ (cd {cwd}; {' '.join(argv)})\n".encode())
         lf.flush()
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf,
-                             shell=shell, start_new_session=True)
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf,
+                             start_new_session=True)
         timed_out = []
 
         def kill():
@@ -187,17 +223,32 @@ def run(argv, cwd, env, logpath, timeout=None, shell=False, check=False):
         timer = threading.Timer(timeout, kill) if timeout else None
         if timer:
             timer.start()
-        _, status, ru = os.wait4(p.pid, 0)
+        try:
+            p.wait()
+        except BaseException:
+            kill()
+            p.wait()
+            raise
+        finally:
+            if timer:
+                timer.cancel()
         secs = time.perf_counter() - t0
-        if timer:
-            timer.cancel()
-        p.returncode = os.waitstatus_to_exitcode(status)
-        lf.write(f"# rc={p.returncode} {secs:.3f}s maxrss={ru.ru_maxrss}KiB\n".encode())
+        rss = 0
+        try:
+            with open(rss_file) as f:
+                for line in f:
+                    line = line.strip()
+                    if line.isdigit():
+                        rss = int(line)
+            os.unlink(rss_file)
+        except OSError:
+            pass
+        lf.write(f"# rc={p.returncode} {secs:.3f}s maxrss={rss}KiB\n".encode())
     ok = p.returncode == 0 and not timed_out
     note = "timeout" if timed_out else ("" if ok else f"rc={p.returncode}")
     if check and not ok:
         raise RuntimeError(f"command failed ({note}): {argv} in {cwd}; see {logpath}")
-    return Result(ok, secs, ru.ru_maxrss, p.returncode, note)
+    return Result(ok, secs, rss, p.returncode, note)
 
 
 def sh(cmd, cwd, env, logpath, **kw):
@@ -541,17 +592,15 @@ class Bench:
         logpath = os.path.join(self.out, "logs", f"{name}.log")
         os.makedirs(os.path.dirname(logpath), exist_ok=True)
 
-        # Expected tree after the 1% change, computed once.
-        exp_dir = os.path.join(dwork, "expected", "data")
-        os.makedirs(os.path.dirname(exp_dir))
-        run(["cp", "-a", src, exp_dir], dwork, self.env, logpath, check=True)
-        modify_one_percent(exp_dir, spec, name)
-        expected = tree_manifest(exp_dir, full_verify)
-        shutil.rmtree(os.path.dirname(exp_dir))
+        # Expected tree after the 1% change, computed once (without writing it).
+        expected = expected_manifest(src, spec, name, full_verify)
 
         # git status anchor: a repository with the same tree committed (built once).
         git_anchor = None
-        if "git status" in self.args.anchors and spec["n"] <= 100_000 and nbytes <= 512 * MIB:
+        huge = name == "huge-count"
+        self.cur_servers = {k: v for k, v in self.servers.items() if not huge or k in self.args.huge_s3}
+        self.cur_anchors = self.args.huge_anchors if huge else self.args.anchors
+        if "git status" in self.cur_anchors and spec["n"] <= 100_000 and nbytes <= 512 * MIB:
             git_anchor = os.path.join(dwork, "git-anchor")
             os.makedirs(git_anchor)
             git(["init", "-q"], git_anchor, self.env, logpath)
@@ -639,7 +688,7 @@ class Bench:
             c["local_remote"] = os.path.join(c["base"], "remote")
             os.makedirs(c["local_remote"])
             ok = untimed(t, c, t.remote_local(c["local_remote"]))
-            for kind, srv in self.servers.items():
+            for kind, srv in self.cur_servers.items():
                 prefix = f"{name}-p{p}-{t.name}"
                 ok = ok and untimed(t, c, t.remote_s3(srv.rclone_name(), f"s3://{BUCKET}/{prefix}", srv.endpoint))
             c["remote_ok"] = ok
@@ -653,11 +702,11 @@ class Bench:
             return wrapped
 
         step("push local", need_remote(lambda t, c: t.push()), needs="push")
-        for kind, srv in self.servers.items():
+        for kind, srv in self.cur_servers.items():
             step(f"push S3 ({kind})", need_remote(lambda t, c, srv=srv: t.push(srv.rclone_name())), needs="push")
-        if self.servers:
-            kind = "s3s-fs" if "s3s-fs" in self.servers else next(iter(self.servers))
-            srv = self.servers[kind]
+        if self.cur_servers:
+            kind = "s3s-fs" if "s3s-fs" in self.cur_servers else next(iter(self.cur_servers))
+            srv = self.cur_servers[kind]
             step(f"push S3 again, no-op ({kind})",
                  need_remote(lambda t, c, srv=srv: t.push(srv.rclone_name())), needs="push")
 
@@ -677,7 +726,7 @@ class Bench:
             return fn
 
         step("pull local (fresh clone)", need_remote(pull_into("local", None)), needs="pull")
-        for kind, srv in self.servers.items():
+        for kind, srv in self.cur_servers.items():
             step(f"pull S3 ({kind})", need_remote(pull_into(kind, srv.rclone_name())), needs="pull")
 
         def do_checkout(t, c):
@@ -692,7 +741,7 @@ class Bench:
 
     def run_anchors(self, name, src, dwork, p, git_anchor, logpath):
         env = self.env
-        a = self.args.anchors
+        a = self.cur_anchors
         adir = os.path.join(dwork, "anchor")
         os.makedirs(adir, exist_ok=True)
         parent, leaf = os.path.split(src)
@@ -704,6 +753,10 @@ class Bench:
             dst = os.path.join(adir, "cp")
             self.record(name, "cp -r", "anchor", run(["cp", "-r", src, dst], adir, env, logpath))
             shutil.rmtree(dst, ignore_errors=True)
+            # mlv makes its cache durable (fsync/syncfs); cp -r alone leaves dirty pages behind.
+            self.record(name, "cp -r + sync", "anchor",
+                        sh(f"cp -r {src} {dst} && sync -f {dst}", adir, env, logpath))
+            shutil.rmtree(dst, ignore_errors=True)
         if "read" in a:
             self.record(name, "read all files", "anchor",
                         sh(f"find {leaf} -type f -print0 | xargs -0 cat > /dev/null", parent, env, logpath))
@@ -711,7 +764,7 @@ class Bench:
             self.record(name, "git status", "anchor", run(["git", "status"], git_anchor, env, logpath))
         if "rclone" in a:
             flags = self.args.rclone_flags.split()
-            for kind, srv in self.servers.items():
+            for kind, srv in self.cur_servers.items():
                 renv = srv.rclone_env(env)
                 remote = f"{srv.rclone_name()}:{BUCKET}/rclone-{name}-p{p}"
                 self.record(name, f"rclone up ({kind})", "anchor",
@@ -767,7 +820,7 @@ class Bench:
                 for tname in ("dvc", "mlv"):
                     r = self.summary(d, s, tname)
                     if r is None:
-                        cells += ["—", "—"]
+                        cells += ["not run", ""]
                     elif r["status"] == "ok":
                         vals[tname] = r["secs"]
                         cells += [f"{r['secs']:.2f}", f"{r['rss_mib']:.0f}"]
@@ -863,6 +916,10 @@ def main():
     ap.add_argument("--s3", default=None,
                     help="S3 servers: s3s-fs,moto (default: both in quick mode, s3s-fs otherwise)")
     ap.add_argument("--anchors", default="b3sum,cp,read,git status,rclone")
+    ap.add_argument("--huge-files", type=int, default=None, help="files in huge-count (default 1,000,000)")
+    ap.add_argument("--huge-anchors", default="b3sum,cp,read,git status",
+                    help="anchors on huge-count (rclone of 1M objects takes tens of minutes)")
+    ap.add_argument("--huge-s3", default="s3s-fs", help="S3 servers used on huge-count")
     ap.add_argument("--rclone-flags", default="--transfers 8 --checkers 16")
     ap.add_argument("--timeout", type=float, default=3600, help="per command, seconds")
     ap.add_argument("--out", default=None)
@@ -873,6 +930,10 @@ def main():
     args.tools = [t for t in args.tools.split(",") if t]
     args.huge_tools = [t for t in args.huge_tools.split(",") if t]
     args.anchors = [a.strip() for a in args.anchors.split(",")]
+    args.huge_anchors = [a.strip() for a in args.huge_anchors.split(",")]
+    args.huge_s3 = [a.strip() for a in args.huge_s3.split(",")]
+    global HUGE_FILES
+    HUGE_FILES = args.huge_files
     if args.passes is None:
         args.passes = 1 if args.quick else 3
     if args.s3 is None:
