@@ -489,7 +489,6 @@ class Mlv(Tool):
 
 ANCHOR_FOR = {
     "add (cold)": "cp -r",
-    "add after change": "cp -r",
     "status, no change": "git status",
     "status, 1% changed": "git status",
     "push local": "cp -r",
