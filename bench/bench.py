@@ -757,7 +757,7 @@ class Bench:
                         sh(f"cp -r {src} {dst} && sync -f {dst}", adir, env, logpath))
             shutil.rmtree(dst, ignore_errors=True)
             # A second copy anchor: cp's per-file cost is erratic on this kind of machine.
-            self.record(name, "tar | tar", "anchor",
+            self.record(name, "tar-pipe copy", "anchor",
                         sh(f"mkdir {dst} && tar -C {src} -cf - . | tar -C {dst} -xf -", adir, env, logpath))
             shutil.rmtree(dst, ignore_errors=True)
         if "read" in a:
