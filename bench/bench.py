@@ -477,6 +477,9 @@ class Mlv(Tool):
         h = self.helps["gc"]
         if "--workspace" in h:
             args.append("--workspace")
+        if "--grace" in h:
+            # like `dvc gc -w -f`: no grace period for objects an add may still be using
+            args += ["--grace", "0"]
         if "--yes" in h:
             args.append("--yes")
         elif "--force" in h:
