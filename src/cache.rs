@@ -79,27 +79,11 @@ impl Cache {
         Ok(persist_content_addressed(tmp, &self.object_path(digest))?)
     }
 
-    /// Copies a workspace file into the cache, hashing while copying (each byte read once).
-    /// Returns the digest, the size and whether the object was new.
+    /// Copies a workspace file into the cache, hashing while copying (each byte read once),
+    /// and publishes it at once. Returns the digest, the size and whether the object was new.
     pub fn insert_file(&self, src: &Path) -> Result<(Digest, u64, bool), CacheError> {
-        let mut input = File::open(src).at("cannot read", src)?;
-        self.insert_reader(&mut input, src)
-    }
-
-    /// Streams `reader` into the cache; `origin` names the source in errors.
-    pub fn insert_reader(
-        &self,
-        reader: &mut impl Read,
-        origin: &Path,
-    ) -> Result<(Digest, u64, bool), CacheError> {
-        let mut tmp = self.temp_file()?;
-        let tmp_path = tmp.path().to_path_buf();
-        let (digest, size) = {
-            let mut out = io::BufWriter::with_capacity(crate::hash::BUF_SIZE, tmp.as_file_mut());
-            let res = copy_hashing(reader, Some(&mut out)).and_then(|r| out.flush().map(|_| r));
-            res.map_err(|e| io_error_of_copy(e, origin, &tmp_path))?
-        };
-        let created = self.publish(tmp, &digest)?;
+        let (digest, size, staged) = self.stage_file(src)?;
+        let created = self.publish_staged(staged.into_iter().collect())? > 0;
         Ok((digest, size, created))
     }
 

@@ -155,24 +155,27 @@ fn user_config_path() -> Option<PathBuf> {
 
 /// Reads one config file as a table (missing file: empty), checking it is valid on its own.
 pub fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(toml::Table::new()),
-        Err(e) => return Err(IoError::new("cannot read", path, e).into()),
-    };
-    let invalid = |reason: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
-    };
-    let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    parse_table(path, &crate::fs::read_to_string_or_empty(path)?)
+}
+
+/// Parses one config file's text, checking it is valid on its own; `path` names it in errors.
+fn parse_table(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
     let parsed: Config = table
         .clone()
         .try_into()
-        .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+        .map_err(|e: toml::de::Error| invalid(path, e.to_string()))?;
     if let Some(v) = parsed.version.filter(|v| *v != CONFIG_VERSION) {
-        return Err(invalid(format!("unsupported config version {v}")));
+        return Err(invalid(path, format!("unsupported config version {v}")));
     }
     Ok(table)
+}
+
+fn invalid(path: &Path, reason: String) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
 }
 
 /// Loads and merges every layer, then applies the environment.
@@ -242,22 +245,14 @@ pub fn merge(base: &mut toml::Table, top: toml::Table) {
 /// Edits one config file, keeping its comments and layout: reads it, applies `f`, checks the
 /// result is a valid config and writes it back atomically.
 pub fn edit<T>(path: &Path, f: impl FnOnce(&mut toml_edit::DocumentMut) -> T) -> Result<T, ConfigError> {
-    let invalid = |reason: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
-    };
-    read_table(path)?;
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(IoError::new("cannot read", path, e).into()),
-    };
+    let text = crate::fs::read_to_string_or_empty(path)?;
+    parse_table(path, &text)?;
     let mut doc: toml_edit::DocumentMut = text
         .parse()
-        .map_err(|e: toml_edit::TomlError| invalid(e.to_string()))?;
+        .map_err(|e: toml_edit::TomlError| invalid(path, e.to_string()))?;
     let out = f(&mut doc);
     let new = doc.to_string();
-    let _: Config = toml::from_str(&new).map_err(|e| invalid(e.to_string()))?;
+    parse_table(path, &new)?;
     write_atomic(path, new.as_bytes())?;
     Ok(out)
 }

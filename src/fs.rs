@@ -114,6 +114,15 @@ pub fn is_executable(meta: &std::fs::Metadata) -> bool {
     meta.permissions().mode() & 0o100 != 0
 }
 
+/// Reads a text file; a missing file reads as empty.
+pub fn read_to_string_or_empty(path: &Path) -> Result<String, IoError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(IoError::new("cannot read", path, e)),
+    }
+}
+
 /// Removes a file; a missing file is not an error.
 pub fn remove_file_if_exists(path: &Path) -> Result<(), IoError> {
     match std::fs::remove_file(path) {

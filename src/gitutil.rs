@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fs::{write_atomic, IoContext, IoError};
+use crate::fs::{write_atomic, IoError};
 use crate::relpath::RelPath;
 use crate::repo::{git_err, RepoError};
 
@@ -29,7 +29,7 @@ fn escape_glob(name: &str) -> String {
 /// Adds `line` to the `.gitignore` at `file`; returns whether it changed.
 pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
     let path = file.to_path(root);
-    let text = read_or_empty(&path)?;
+    let text = crate::fs::read_to_string_or_empty(&path)?;
     if text.lines().any(|l| l.trim_end() == line) {
         return Ok(false);
     }
@@ -47,7 +47,7 @@ pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoErr
 /// is removed.
 pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
     let path = file.to_path(root);
-    let text = read_or_empty(&path)?;
+    let text = crate::fs::read_to_string_or_empty(&path)?;
     let kept: Vec<&str> = text.lines().filter(|l| l.trim_end() != line).collect();
     if kept.len() == text.lines().count() {
         return Ok(false);
@@ -58,14 +58,6 @@ pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, Io
         write_atomic(&path, format!("{}\n", kept.join("\n")).as_bytes())?;
     }
     Ok(true)
-}
-
-fn read_or_empty(path: &Path) -> Result<String, IoError> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(IoError::new("cannot read", path, e)),
-    }
 }
 
 /// Whether git tracks `path` or anything below it.
@@ -96,15 +88,6 @@ pub fn stage(git: &git2::Repository, root: &Path, paths: &[RelPath]) -> Result<(
 pub fn ensure_dir(dir: &Path) -> Result<PathBuf, IoError> {
     fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
     Ok(dir.to_path_buf())
-}
-
-/// Reads a file that may be absent.
-pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, IoError> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).at("cannot read", path),
-    }
 }
 
 #[cfg(test)]

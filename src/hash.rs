@@ -34,11 +34,6 @@ impl Digest {
         &self.0
     }
 
-    /// The lowercase hex form.
-    pub fn to_hex(&self) -> String {
-        self.to_string()
-    }
-
     /// The fan-out directory name: the first two hex characters.
     pub fn fanout(&self) -> String {
         format!("{:02x}", self.0[0])

@@ -154,14 +154,15 @@ fn pointer_status(
             }
         }
         (Kind::Dir, Some(m)) if m.is_dir() => {
-            let ws = workspace_entries(repo, &pointer.data, stat, progress)?;
-            if Digest::of_bytes(&Manifest::new(ws.clone()).to_bytes()) == pointer.meta.digest {
-                needed = all_objects(repo, pointer);
+            let ws = Manifest::new(workspace_entries(repo, &pointer.data, stat, progress)?);
+            needed.push(pointer.meta.digest);
+            if Digest::of_bytes(&ws.to_bytes()) == pointer.meta.digest {
+                // the workspace's entries are the manifest's: no need to read it from the cache
+                needed.extend(ws.entries.iter().filter_map(|e| e.digest));
                 State::UpToDate
             } else {
-                needed.push(pointer.meta.digest);
                 if let Ok(manifest) = crate::ops::load_manifest(repo, pointer) {
-                    changes = diff_entries(&manifest.entries, &ws);
+                    changes = diff_entries(&manifest.entries, &ws.entries);
                     needed.extend(needed_for(&manifest.entries, &changes));
                 }
                 State::Modified

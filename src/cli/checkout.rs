@@ -36,6 +36,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     render(ctx, report)
 }
 
+/// One line for a target that was restored (or, with -v, already up to date).
+pub fn print_done(ctx: &Ctx, t: &mlv::ops::checkout::CheckedOut) {
+    if t.restored + t.removed > 0 {
+        ctx.ui.info(&format!(
+            "{}: restored {}, removed {}",
+            t.path,
+            plural(t.restored, "file", "files"),
+            t.removed
+        ));
+    } else if ctx.ui.verbose {
+        ctx.ui.info(&format!("{}: up to date", t.path));
+    }
+}
+
 /// Prints what checkout did (the JSON document is the caller's) and turns failed targets into
 /// one error carrying their hints and the gravest exit code.
 pub fn render(ctx: &Ctx, report: mlv::ops::checkout::CheckoutReport) -> Result<ExitCode, CliError> {
@@ -44,14 +58,7 @@ pub fn render(ctx: &Ctx, report: mlv::ops::checkout::CheckoutReport) -> Result<E
     for t in report.targets {
         match t.error {
             Some(e) => failures.push(CliError::from(e)),
-            None if t.restored + t.removed > 0 => ctx.ui.info(&format!(
-                "{}: restored {}, removed {}",
-                t.path,
-                plural(t.restored, "file", "files"),
-                t.removed
-            )),
-            None if ctx.ui.verbose => ctx.ui.info(&format!("{}: up to date", t.path)),
-            None => {}
+            None => print_done(ctx, &t),
         }
     }
     if failures.is_empty() {

@@ -140,13 +140,8 @@ pub fn run_pull(ctx: &Ctx, args: PullArgs) -> Result<ExitCode, CliError> {
                 .iter()
                 .flat_map(|c| &c.targets)
                 .filter(|t| t.error.is_none());
-            for t in restored.filter(|t| t.restored + t.removed > 0) {
-                ctx.ui.info(&format!(
-                    "{}: restored {}, removed {}",
-                    t.path,
-                    plural(t.restored, "file", "files"),
-                    t.removed
-                ));
+            for t in restored {
+                super::checkout::print_done(ctx, t);
             }
             return Err(e);
         }

@@ -18,7 +18,6 @@ use crate::repo::Repo;
 
 /// A target resolved against the pointers: the pointer, and the part of its data selected
 /// (`None` for all of it, else a path inside a tracked directory).
-#[derive(Clone)]
 pub struct Target {
     /// The pointer.
     pub pointer: Pointer,

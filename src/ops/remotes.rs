@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{self, ConfigError};
 use crate::error::{Error, Refusal};
-use crate::remote::{is_secret, validate_option, Remote, RemoteSettings, RemoteSpec, Scheme};
+use crate::remote::{is_secret, validate_option, Remote, RemoteSettings, RemoteSpec};
 use crate::repo::Repo;
 
 /// Which config file a change goes to.
@@ -177,11 +177,6 @@ pub fn spec_of(repo: &Repo, name: &str) -> Result<RemoteSpec, Error> {
         .map(|(k, v)| (k.clone(), value_text(v)))
         .collect();
     Ok(RemoteSpec::parse(url, options, &repo.root).map_err(crate::remote::RemoteError::from)?)
-}
-
-/// Whether the remote is a local directory (for defaults such as job counts).
-pub fn is_local(spec: &RemoteSpec) -> bool {
-    spec.scheme() == Scheme::Local
 }
 
 fn value_text(v: &toml::Value) -> String {

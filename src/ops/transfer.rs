@@ -44,39 +44,83 @@ impl Needed {
     }
 }
 
-/// What the targets need, reading manifests from the cache. Manifests that are not cached are
-/// listed in `manifests` but their files cannot be (the caller fetches them first).
-fn needed(repo: &Repo, targets: &[Target]) -> Result<Needed, Error> {
-    let mut n = Needed::default();
-    for t in targets {
+/// Works out what targets need, reading each directory manifest from the cache (and
+/// verifying it) at most once.
+struct Planner<'a> {
+    repo: &'a Repo,
+    loaded: HashMap<Digest, Manifest>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(repo: &'a Repo) -> Self {
+        Planner {
+            repo,
+            loaded: HashMap::new(),
+        }
+    }
+
+    /// Each target's needs. Manifests that are not cached are listed in `manifests` but their
+    /// files cannot be (the caller fetches them first).
+    fn each(&mut self, targets: &[Target]) -> Result<Vec<Needed>, Error> {
+        targets.iter().map(|t| self.one(t)).collect()
+    }
+
+    fn one(&mut self, t: &Target) -> Result<Needed, Error> {
+        let repo = self.repo;
         let p = &t.pointer;
+        let mut n = Needed::default();
         let shown = repo.display(&p.data);
-        match p.meta.kind {
-            Kind::File => {
-                n.files.push(p.meta.digest);
-                n.note(p.meta.digest, shown);
+        if p.meta.kind == Kind::File {
+            n.files.push(p.meta.digest);
+            n.note(p.meta.digest, shown);
+            return Ok(n);
+        }
+        n.manifests.push(p.meta.digest);
+        n.note(p.meta.digest, shown);
+        if !repo.cache.contains(&p.meta.digest) {
+            return Ok(n);
+        }
+        let manifest = match self.loaded.entry(p.meta.digest) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(super::load_manifest(repo, p)?),
+        };
+        for e in selected(manifest, t.sub.as_deref()) {
+            if let Some(d) = e.digest {
+                n.files.push(d);
+                n.note(d, repo.display(&p.data.join(&e.path)));
             }
-            Kind::Dir => {
-                n.manifests.push(p.meta.digest);
-                n.note(p.meta.digest, shown.clone());
-                if !repo.cache.contains(&p.meta.digest) {
-                    continue;
-                }
-                let m = super::load_manifest(repo, p)?;
-                for e in selected(&m, t.sub.as_deref()) {
-                    if let Some(d) = e.digest {
-                        n.files.push(d);
-                        n.note(d, repo.display(&p.data.join(&e.path)));
-                    }
-                }
-            }
+        }
+        Ok(n)
+    }
+}
+
+/// Everything several parts need, each object once.
+fn union<'n>(parts: impl IntoIterator<Item = &'n Needed>) -> Needed {
+    let mut n = Needed::default();
+    for part in parts {
+        n.manifests.extend(&part.manifests);
+        n.files.extend(&part.files);
+        for (d, paths) in &part.paths {
+            n.paths.entry(*d).or_default().extend(paths.iter().cloned());
         }
     }
     n.manifests.sort();
     n.manifests.dedup();
     n.files.sort();
     n.files.dedup();
-    Ok(n)
+    n
+}
+
+/// The manifests the targets name (none is read), with their data paths.
+fn manifests_of(repo: &Repo, targets: &[Target]) -> Needed {
+    let mut n = Needed::default();
+    for t in targets.iter().filter(|t| t.pointer.meta.kind == Kind::Dir) {
+        n.manifests.push(t.pointer.meta.digest);
+        n.note(t.pointer.meta.digest, repo.display(&t.pointer.data));
+    }
+    n.manifests.sort();
+    n.manifests.dedup();
+    n
 }
 
 fn selected<'a>(m: &'a Manifest, sub: Option<&'a str>) -> impl Iterator<Item = &'a crate::manifest::Entry> {
@@ -113,7 +157,9 @@ pub async fn push(
     progress: &dyn Progress,
 ) -> Result<PushReport, Error> {
     let targets = resolve_targets(repo, paths)?;
-    let n = needed(repo, &targets)?;
+    let mut planner = Planner::new(repo);
+    let each = planner.each(&targets)?;
+    let n = union(&each);
     let absent: Vec<Digest> = n
         .manifests
         .iter()
@@ -141,12 +187,10 @@ pub async fn push(
     // holds the manifest back), so directories whose manifest is there are not checked file by
     // file: a second push of 20,000 files costs one request.
     let absent_manifests = remote.missing(&n.manifests).await?;
-    let pending: Vec<Target> = targets
-        .iter()
-        .filter(|t| t.pointer.meta.kind == Kind::File || absent_manifests.contains(&t.pointer.meta.digest))
-        .cloned()
-        .collect();
-    let files = needed(repo, &pending)?.files;
+    let pending = targets.iter().zip(&each).filter(|(t, _)| {
+        t.pointer.meta.kind == Kind::File || absent_manifests.contains(&t.pointer.meta.digest)
+    });
+    let files = union(pending.map(|(_, n)| n)).files;
     report.already_present += (n.files.len() - files.len()) as u64;
     upload_missing(remote, repo, &files, progress, &mut report).await?;
     // A manifest on the remote promises all its files: after a partial push (a path inside a
@@ -157,13 +201,10 @@ pub async fn push(
             continue;
         }
         if t.sub.is_some() {
-            let whole = needed(
-                repo,
-                &[Target {
-                    pointer: t.pointer.clone(),
-                    sub: None,
-                }],
-            )?;
+            let whole = planner.one(&Target {
+                pointer: t.pointer.clone(),
+                sub: None,
+            })?;
             if !remote.missing(&whole.files).await?.is_empty() {
                 report.partial_manifests += 1;
                 continue;
@@ -221,7 +262,7 @@ pub async fn fetch(
         remote: remote.display_name().to_string(),
         ..FetchReport::default()
     };
-    let first = needed(repo, &targets)?;
+    let first = manifests_of(repo, &targets);
     let manifests: Vec<Digest> = first
         .manifests
         .iter()
@@ -232,7 +273,7 @@ pub async fn fetch(
         &mut report,
         download(remote, repo, &manifests, &first, progress).await?,
     );
-    let n = needed(repo, &targets)?;
+    let n = union(&Planner::new(repo).each(&targets)?);
     let files: Vec<Digest> = n
         .files
         .iter()
@@ -309,7 +350,7 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
     let targets = resolve_targets(repo, paths)?;
     // Manifests the cache lacks are read from the remote (verified), so the files they list
     // are checked too; a manifest the remote lacks is reported below.
-    let first = needed(repo, &targets)?;
+    let first = manifests_of(repo, &targets);
     let absent: Vec<Digest> = first
         .manifests
         .iter()
@@ -323,12 +364,12 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
         Ok(_) | Err(RemoteError::MissingObjects { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let n = needed(repo, &targets)?;
+    let each = Planner::new(repo).each(&targets)?;
+    let n = union(&each);
     let all: Vec<Digest> = n.manifests.iter().chain(&n.files).copied().collect();
     let missing: std::collections::HashSet<Digest> = remote.missing(&all).await?.into_iter().collect();
     let mut not_pushed = Vec::new();
-    for t in &targets {
-        let own = needed(repo, std::slice::from_ref(t))?;
+    for (t, own) in targets.iter().zip(&each) {
         let gone: Vec<Digest> = own
             .manifests
             .iter()
