@@ -16,7 +16,7 @@ use crate::pointer::{pointer_file_for, Kind, Pointer, POINTER_SUFFIX};
 use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
-use crate::state::StatCache;
+use crate::state::{Stat, StatCache};
 use crate::workspace::{data_meta, file_digest, record_fresh, HashMode};
 
 /// Where objects can be had. The local cache implements it; the default remote can be added
@@ -448,7 +448,7 @@ fn workspace_side(
         let entries = crate::status::workspace_entries(repo, &pointer.data, stat, progress)?;
         let m = Manifest::new(entries);
         artifact.kind = ArtifactKind::Dir;
-        artifact.digest = Digest::of_bytes(&m.to_bytes());
+        artifact.digest = m.digest();
         artifact.size = m.size();
         artifact.files = Some(m.file_count());
         return Ok(Some(Side {
@@ -459,7 +459,7 @@ fn workspace_side(
     let (d, fresh) = file_digest(
         &abs,
         pointer.data.as_str(),
-        &meta,
+        Stat::of(&meta),
         stat,
         HashMode::HashOnly,
         progress,

@@ -155,13 +155,29 @@ impl Manifest {
     /// The canonical bytes: the same tree always gives the same bytes and digest.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.entries.len() * 120);
-        out.extend_from_slice(b"{\"version\":1,\"entries\":[");
-        for (i, e) in self.entries.iter().enumerate() {
-            out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-            serde_json::to_writer(&mut out, e).expect("entries always serialize");
-        }
-        out.extend_from_slice(b"\n]}\n");
+        self.write_to(&mut out).expect("writing to memory cannot fail");
         out
+    }
+
+    /// The digest of the canonical bytes, computed without holding them in memory.
+    pub fn digest(&self) -> Digest {
+        let mut hasher = blake3::Hasher::new();
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
+        self.write_to(&mut buffered)
+            .and_then(|()| std::io::Write::flush(&mut buffered))
+            .expect("hashing cannot fail");
+        drop(buffered);
+        Digest::from(hasher.finalize())
+    }
+
+    /// Writes the canonical bytes.
+    fn write_to(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(b"{\"version\":1,\"entries\":[")?;
+        for (i, e) in self.entries.iter().enumerate() {
+            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            serde_json::to_writer(&mut out, e).map_err(std::io::Error::other)?;
+        }
+        out.write_all(b"\n]}\n")
     }
 
     /// Parses and validates manifest bytes.
@@ -221,6 +237,7 @@ mod tests {
         let back = Manifest::parse(&Digest::of_bytes(&bytes), &bytes).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.to_bytes(), bytes);
+        assert_eq!(m.digest(), Digest::of_bytes(&bytes));
         assert_eq!((m.size(), m.file_count()), (2, 2));
         let empty = Manifest::new(vec![]);
         assert_eq!(Manifest::parse(&d, &empty.to_bytes()).unwrap(), empty);

@@ -41,6 +41,16 @@ impl Stat {
             ino: meta.ino(),
         }
     }
+
+    /// The file's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
 }
 
 /// The stat cache of one repository.
@@ -55,9 +65,9 @@ impl StatCache {
     /// Loads the stat cache; a missing or unreadable one is empty (it is only a cache).
     pub fn load(state_dir: &Path) -> StatCache {
         let path = state_dir.join("stat");
-        let entries = std::fs::read_to_string(&path)
+        let entries = std::fs::File::open(&path)
             .ok()
-            .map(|t| parse(&t))
+            .and_then(|f| parse(std::io::BufReader::new(f)).ok())
             .unwrap_or_default();
         StatCache {
             path,
@@ -67,14 +77,13 @@ impl StatCache {
     }
 
     /// The recorded digest of `rel`, if its stat fields still match.
-    pub fn lookup(&self, rel: &str, meta: &Metadata) -> Option<Digest> {
+    pub fn lookup(&self, rel: &str, now: &Stat) -> Option<Digest> {
         let (stat, digest) = self.entries.get(rel)?;
-        (*stat == Stat::of(meta)).then_some(*digest)
+        (stat == now).then_some(*digest)
     }
 
-    /// Records the digest of `rel` as of `meta`.
-    pub fn record(&mut self, rel: String, meta: &Metadata, digest: Digest) {
-        let stat = Stat::of(meta);
+    /// Records the digest of `rel` as of `stat`.
+    pub fn record(&mut self, rel: String, stat: Stat, digest: Digest) {
         if self.entries.get(&rel) != Some(&(stat, digest)) {
             self.entries.insert(rel, (stat, digest));
             self.dirty = true;
@@ -97,24 +106,10 @@ impl StatCache {
         }
         let dir = self.path.parent().expect("state file has a parent");
         fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).at("cannot create a temporary file in", dir)?;
+        let tmp = tempfile::NamedTempFile::new_in(dir).at("cannot create a temporary file in", dir)?;
         // The temp file's own mtime is "now" at the file system's granularity.
         let now = Stat::of(&tmp.as_file().metadata().at("cannot stat", tmp.path())?).mtime_ns;
-        let mut out = String::with_capacity(self.entries.len() * 120 + 16);
-        out.push_str(HEADER);
-        out.push('\n');
-        for (rel, (s, d)) in &self.entries {
-            if s.mtime_ns >= now || rel.contains('\n') {
-                continue;
-            }
-            use std::fmt::Write as _;
-            let _ = writeln!(
-                out,
-                "{d} {} {} {} {} {rel}",
-                s.size, s.mtime_ns, s.ctime_ns, s.ino
-            );
-        }
-        tmp.write_all(out.as_bytes()).at("cannot write", tmp.path())?;
+        self.write_to(tmp.as_file(), now).at("cannot write", tmp.path())?;
         tmp.persist(&self.path)
             .map_err(|e| IoError::new("cannot replace", &self.path, e.error))?;
         self.dirty = false;
@@ -122,12 +117,43 @@ impl StatCache {
     }
 }
 
-fn parse(text: &str) -> HashMap<String, (Stat, Digest)> {
-    let mut lines = text.lines();
-    if lines.next() != Some(HEADER) {
-        return HashMap::new();
+impl StatCache {
+    /// Writes the entries that are not racy (mtime before `now`), streaming: the file of a
+    /// million entries is never held in memory.
+    fn write_to(&self, file: &std::fs::File, now: i64) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        writeln!(out, "{HEADER}")?;
+        for (rel, (s, d)) in &self.entries {
+            if s.mtime_ns >= now || rel.contains('\n') {
+                continue;
+            }
+            writeln!(
+                out,
+                "{d} {} {} {} {} {rel}",
+                s.size, s.mtime_ns, s.ctime_ns, s.ino
+            )?;
+        }
+        out.flush()
     }
-    lines.filter_map(parse_line).collect()
+}
+
+/// Reads a stat cache line by line; a file with another header is an empty cache.
+fn parse(mut input: impl std::io::BufRead) -> std::io::Result<HashMap<String, (Stat, Digest)>> {
+    let mut line = String::new();
+    let mut entries = HashMap::new();
+    input.read_line(&mut line)?;
+    if line.trim_end_matches('\n') != HEADER {
+        return Ok(entries);
+    }
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(entries);
+        }
+        if let Some((rel, v)) = parse_line(line.trim_end_matches('\n')) {
+            entries.insert(rel, v);
+        }
+    }
 }
 
 fn parse_line(line: &str) -> Option<(String, (Stat, Digest))> {
@@ -158,18 +184,21 @@ mod tests {
         let d = Digest::of_bytes(b"x");
         let mut sc = StatCache::load(dir.path());
         let old_meta = std::fs::metadata(&old).unwrap();
-        sc.record("a/old file".into(), &old_meta, d);
+        sc.record("a/old file".into(), Stat::of(&old_meta), d);
         std::fs::write(&new, b"x").unwrap();
         // a file modified "in the future" relative to the save is racy
         let f = std::fs::File::options().write(true).open(&new).unwrap();
         f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
             .unwrap();
-        sc.record("new".into(), &std::fs::metadata(&new).unwrap(), d);
+        sc.record("new".into(), Stat::of(&std::fs::metadata(&new).unwrap()), d);
         sc.save().unwrap();
         let back = StatCache::load(dir.path());
-        assert_eq!(back.lookup("a/old file", &old_meta), Some(d));
-        assert_eq!(back.lookup("new", &std::fs::metadata(&new).unwrap()), None);
+        assert_eq!(back.lookup("a/old file", &Stat::of(&old_meta)), Some(d));
+        assert_eq!(
+            back.lookup("new", &Stat::of(&std::fs::metadata(&new).unwrap())),
+            None
+        );
         sc.forget_under("a");
-        assert!(sc.lookup("a/old file", &old_meta).is_none());
+        assert!(sc.lookup("a/old file", &Stat::of(&old_meta)).is_none());
     }
 }

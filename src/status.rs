@@ -12,7 +12,7 @@ use crate::pointer::{Kind, Pointer};
 use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
-use crate::state::StatCache;
+use crate::state::{Stat, StatCache};
 use crate::workspace::{data_meta, entries_for, file_digest, record_fresh, scan_dir, total_bytes, HashMode};
 
 /// How the workspace compares with a pointer.
@@ -115,7 +115,7 @@ pub fn workspace_entries(
     let items = scan_dir(&abs, &repo.root, repo.cache.root())?;
     let total = total_bytes(&items);
     progress.start("checking", items.len() as u64, total);
-    let (entries, fresh) = entries_for(&items, data, &abs, stat, HashMode::HashOnly, progress)?;
+    let (entries, fresh) = entries_for(items, data, &abs, stat, HashMode::HashOnly, progress)?;
     progress.finish();
     record_fresh(stat, fresh);
     Ok(entries)
@@ -140,7 +140,7 @@ fn pointer_status(
             let (d, fresh) = file_digest(
                 &abs,
                 pointer.data.as_str(),
-                &m,
+                Stat::of(&m),
                 stat,
                 HashMode::HashOnly,
                 progress,
@@ -156,7 +156,7 @@ fn pointer_status(
         (Kind::Dir, Some(m)) if m.is_dir() => {
             let ws = Manifest::new(workspace_entries(repo, &pointer.data, stat, progress)?);
             needed.push(pointer.meta.digest);
-            if Digest::of_bytes(&ws.to_bytes()) == pointer.meta.digest {
+            if ws.digest() == pointer.meta.digest {
                 // the workspace's entries are the manifest's: no need to read it from the cache
                 needed.extend(ws.entries.iter().filter_map(|e| e.digest));
                 State::UpToDate

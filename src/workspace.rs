@@ -12,7 +12,7 @@ use crate::hash::{hash_reader, Digest};
 use crate::manifest::Entry;
 use crate::progress::Progress;
 use crate::relpath::RelPath;
-use crate::state::StatCache;
+use crate::state::{Stat, StatCache};
 
 /// Errors reading the workspace.
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +58,10 @@ pub enum Item {
     File {
         /// Path relative to the tracked directory.
         path: String,
-        /// Its metadata (not following links).
-        meta: Metadata,
+        /// Its stat fields (not following links, except links into the cache).
+        stat: Stat,
+        /// Whether it is executable.
+        exec: bool,
     },
     /// A directory with nothing in it.
     EmptyDir {
@@ -76,6 +78,14 @@ pub enum Item {
 }
 
 impl Item {
+    fn file(path: String, meta: &Metadata) -> Item {
+        Item::File {
+            path,
+            stat: Stat::of(meta),
+            exec: is_executable(meta),
+        }
+    }
+
     /// The item's path relative to the tracked directory.
     pub fn path(&self) -> &str {
         match self {
@@ -129,11 +139,11 @@ impl ScanCtx<'_> {
                 subdirs.push((entry.path(), path));
             } else if ft.is_file() {
                 let meta = entry.metadata().at("cannot stat", &entry.path())?;
-                items.push(Item::File { path, meta });
+                items.push(Item::file(path, &meta));
             } else if ft.is_symlink() {
                 let abs = entry.path();
                 if let Some(meta) = cache_link_meta(&abs, self.cache_root) {
-                    items.push(Item::File { path, meta });
+                    items.push(Item::file(path, &meta));
                 } else {
                     let target = checked_link_target(&abs, self.repo_root)?;
                     items.push(Item::Symlink { path, target });
@@ -224,8 +234,8 @@ pub fn total_bytes(items: &[Item]) -> u64 {
     items
         .iter()
         .map(|i| {
-            if let Item::File { meta, .. } = i {
-                meta.len()
+            if let Item::File { stat, .. } = i {
+                stat.len()
             } else {
                 0
             }
@@ -246,8 +256,8 @@ pub enum HashMode<'a> {
 pub struct Fresh {
     /// Work-tree-relative path.
     pub rel: String,
-    /// Metadata at hashing time.
-    pub meta: Metadata,
+    /// Stat fields at hashing time.
+    pub stat: Stat,
     /// The digest.
     pub digest: Digest,
     /// Its new cache object, written but not yet published (`HashMode::Insert`).
@@ -262,35 +272,56 @@ pub fn take_staged(fresh: &mut [Fresh]) -> Vec<Staged> {
 /// Turns scanned items into manifest entries (new cache objects are staged in the returned
 /// `Fresh` records; publish them before relying on them). `base` is the tracked directory (work-tree
 /// relative; absolute `base_abs`). Returns the entries and the freshly hashed files.
+///
+/// Memory matters here (a million files): the items are consumed so that their paths move into
+/// the entries, and the (few, usually) fresh records are collected on the side.
 pub fn entries_for(
-    items: &[Item],
+    items: Vec<Item>,
     base: &RelPath,
     base_abs: &Path,
     stat: &StatCache,
     mode: HashMode<'_>,
     progress: &dyn Progress,
 ) -> Result<(Vec<Entry>, Vec<Fresh>), WorkspaceError> {
-    let results: Vec<Result<(Entry, Option<Fresh>), WorkspaceError>> = items
-        .par_iter()
+    let fresh = std::sync::Mutex::new(Vec::new());
+    let failure = std::sync::Mutex::new(None);
+    // An indexed collect writes straight into one vector of the final size (collecting into a
+    // `Result` would gather chunks and copy them: twice the memory); the first error is kept on
+    // the side and its entry is a placeholder that is never returned.
+    let entries: Vec<Entry> = items
+        .into_par_iter()
         .map(|item| match item {
-            Item::File { path, meta } => {
+            Item::File {
+                path,
+                stat: now,
+                exec,
+            } => {
                 let rel = format!("{}/{path}", base.as_str());
-                let (digest, fresh) = file_digest(&base_abs.join(path), &rel, meta, stat, mode, progress)?;
-                let entry = Entry::file(path.clone(), digest, meta.len(), is_executable(meta));
-                Ok((entry, fresh))
+                match file_digest(&base_abs.join(&path), &rel, now, stat, mode, progress) {
+                    Ok((digest, f)) => {
+                        if let Some(f) = f {
+                            lock(&fresh).push(f);
+                        }
+                        Entry::file(path, digest, now.len(), exec)
+                    }
+                    Err(e) => {
+                        lock(&failure).get_or_insert(e);
+                        Entry::dir(path)
+                    }
+                }
             }
-            Item::EmptyDir { path } => Ok((Entry::dir(path.clone()), None)),
-            Item::Symlink { path, target } => Ok((Entry::symlink(path.clone(), target.clone()), None)),
+            Item::EmptyDir { path } => Entry::dir(path),
+            Item::Symlink { path, target } => Entry::symlink(path, target),
         })
         .collect();
-    let mut entries = Vec::with_capacity(results.len());
-    let mut fresh = Vec::new();
-    for r in results {
-        let (e, f) = r?;
-        entries.push(e);
-        fresh.extend(f);
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
-    Ok((entries, fresh))
+    Ok((entries, fresh.into_inner().unwrap_or_else(|p| p.into_inner())))
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The digest of one workspace file: from the stat cache if unchanged (and, when inserting,
@@ -298,18 +329,18 @@ pub fn entries_for(
 pub fn file_digest(
     abs: &Path,
     rel: &str,
-    meta: &Metadata,
+    now: Stat,
     stat: &StatCache,
     mode: HashMode<'_>,
     progress: &dyn Progress,
 ) -> Result<(Digest, Option<Fresh>), WorkspaceError> {
-    if let Some(d) = stat.lookup(rel, meta) {
+    if let Some(d) = stat.lookup(rel, &now) {
         let usable = match mode {
             HashMode::Insert(cache) => cache.contains(&d),
             HashMode::HashOnly => true,
         };
         if usable {
-            progress.advance(1, meta.len());
+            progress.advance(1, now.len());
             return Ok((d, None));
         }
     }
@@ -323,10 +354,10 @@ pub fn file_digest(
             (hash_reader(&mut f).at("cannot read", abs)?.0, None)
         }
     };
-    progress.advance(1, meta.len());
+    progress.advance(1, now.len());
     let fresh = Fresh {
         rel: rel.to_string(),
-        meta: meta.clone(),
+        stat: now,
         digest,
         staged,
     };
@@ -336,7 +367,7 @@ pub fn file_digest(
 /// Records freshly hashed files in the stat cache.
 pub fn record_fresh(stat: &mut StatCache, fresh: Vec<Fresh>) {
     for f in fresh {
-        stat.record(f.rel, &f.meta, f.digest);
+        stat.record(f.rel, f.stat, f.digest);
     }
 }
 

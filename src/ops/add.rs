@@ -10,7 +10,7 @@ use crate::pointer::{Kind, Pointer};
 use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
-use crate::state::StatCache;
+use crate::state::{Stat, StatCache};
 use crate::workspace::{
     entries_for, file_digest, record_fresh, scan_dir, take_staged, total_bytes, HashMode, Item,
 };
@@ -185,7 +185,8 @@ fn add_one(
         Scanned::File(meta) => {
             progress.start("hashing", 1, meta.len());
             let mode = HashMode::Insert(&repo.cache);
-            let (digest, mut fresh) = file_digest(&abs, path.as_str(), &meta, stat, mode, progress)?;
+            let (digest, mut fresh) =
+                file_digest(&abs, path.as_str(), Stat::of(&meta), stat, mode, progress)?;
             progress.finish();
             repo.cache
                 .publish_staged(fresh.as_mut().and_then(|f| f.staged.take()).into_iter().collect())?;
@@ -201,20 +202,21 @@ fn add_one(
     };
     let bytes = total_bytes(&items);
     progress.start("hashing", items.len() as u64, bytes);
-    let (entries, mut fresh) =
-        entries_for(&items, path, &abs, stat, HashMode::Insert(&repo.cache), progress)?;
+    let (entries, mut fresh) = entries_for(items, path, &abs, stat, HashMode::Insert(&repo.cache), progress)?;
     progress.finish();
     repo.cache.publish_staged(take_staged(&mut fresh))?;
     let hashed = fresh.len() as u64;
     record_fresh(stat, fresh);
     let manifest = Manifest::new(entries);
     let digest = repo.cache.insert_bytes(&manifest.to_bytes())?;
-    let files: Vec<_> = manifest
-        .entries
-        .iter()
-        .filter_map(|e| e.digest.map(|d| (path.join(&e.path), d, e.exec)))
-        .collect();
-    link_workspace(repo, linker, stat, &files)?;
+    if linker.primary().shares_object() {
+        let files: Vec<_> = manifest
+            .entries
+            .iter()
+            .filter_map(|e| e.digest.map(|d| (path.join(&e.path), d, e.exec)))
+            .collect();
+        link_workspace(repo, linker, stat, &files)?;
+    }
     let pointer = Pointer::new(
         path.clone(),
         Kind::Dir,
@@ -247,7 +249,7 @@ fn link_workspace(
         }
         linker.place(digest, &abs, *exec)?;
         if let Ok(m) = std::fs::metadata(&abs) {
-            stat.record(rel.as_str().to_string(), &m, *digest);
+            stat.record(rel.as_str().to_string(), Stat::of(&m), *digest);
         }
     }
     Ok(())

@@ -16,7 +16,7 @@ use crate::pointer::Kind;
 use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
-use crate::state::StatCache;
+use crate::state::{Stat, StatCache};
 use crate::status::workspace_entries;
 use crate::workspace::data_meta;
 
@@ -187,7 +187,7 @@ fn current_entries(
     let (digest, fresh) = crate::workspace::file_digest(
         &abs,
         base.as_str(),
-        &meta,
+        Stat::of(&meta),
         stat,
         crate::workspace::HashMode::HashOnly,
         progress,
@@ -304,7 +304,7 @@ fn apply(
     for r in placed {
         let (rel, d) = r?;
         if let Ok(m) = std::fs::metadata(repo.root.join(&rel)) {
-            stat.record(rel, &m, d);
+            stat.record(rel, Stat::of(&m), d);
         }
     }
     for s in steps {

@@ -10,7 +10,7 @@ use crate::manifest::EntryKind;
 use crate::pointer::Kind;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
-use crate::state::StatCache;
+use crate::state::{Stat, StatCache};
 
 /// What `untrack` did.
 #[derive(Debug, Serialize)]
@@ -109,7 +109,7 @@ fn unprotect_pointer(
         if is_linked_to_cache(&abs, &meta, &repo.cache, &digest) {
             copier.place(&digest, &abs, exec)?;
             if let Ok(m) = std::fs::metadata(&abs) {
-                stat.record(rel.as_str().to_string(), &m, digest);
+                stat.record(rel.as_str().to_string(), Stat::of(&m), digest);
             }
             n += 1;
         }
