@@ -29,6 +29,12 @@ impl IoError {
     }
 }
 
+/// A failed write to a temporary file, named by its directory: the file itself is gone by
+/// the time the user reads the message.
+pub fn temp_write_error(tmp: &Path, e: io::Error) -> IoError {
+    IoError::new("cannot write a temporary file in", parent_dir(tmp), e)
+}
+
 /// Shorthand: attach a path and an action to an `io::Result`.
 pub trait IoContext<T> {
     /// Names the path and what was being done when the error happened.

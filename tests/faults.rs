@@ -180,10 +180,15 @@ fn transient_upload_faults_are_retried() {
         rig.src.write(&rel, noise(30_000, 100 + i as u64));
         rig.src.mlv(&["add", &rel]).ok();
         let hex = digest_of(&rig.src, &format!("{rel}.mlv"));
-        rig.proxy.add(Rule::new(fault.clone()).method("PUT").path(&hex).once());
+        rig.proxy
+            .add(Rule::new(fault.clone()).method("PUT").path(&hex).once());
         let out = rig.mlv(&rig.src, &["push", &rel, "--json"]).ok();
         assert_eq!(out.json()["uploaded"], 1, "{fault:?}\n{out}");
-        assert_eq!(rig.proxy.count("PUT", &hex), 2, "{fault:?}: one failed try, one retry");
+        assert_eq!(
+            rig.proxy.count("PUT", &hex),
+            2,
+            "{fault:?}: one failed try, one retry"
+        );
         assert_eq!(
             rig.remote_object(&hex).as_deref(),
             Some(&rig.src.read(&rel)[..]),
@@ -198,11 +203,16 @@ fn every_put_failing_once_still_pushes_everything() {
     let objects = rig.src.objects();
     for o in &objects {
         let hex = o.rsplit('/').next().unwrap();
-        rig.proxy.add(Rule::new(Fault::Status(503)).method("PUT").path(hex).once());
+        rig.proxy
+            .add(Rule::new(Fault::Status(503)).method("PUT").path(hex).once());
     }
     let out = rig.mlv(&rig.src, &["push", "--json"]).ok();
     // the objects of data/ plus its manifest, and model.bin
-    assert_eq!(out.json()["uploaded"].as_u64(), Some(objects.len() as u64), "{out}");
+    assert_eq!(
+        out.json()["uploaded"].as_u64(),
+        Some(objects.len() as u64),
+        "{out}"
+    );
     assert_eq!(rig.proxy.fired(&Fault::Status(503)), objects.len());
     let st = rig.mlv(&rig.src, &["status", "--remote", "--json"]).ok();
     assert_eq!(st.json()["in_sync"], true, "{st}");
@@ -224,14 +234,19 @@ fn transient_download_faults_are_retried() {
     ];
     for fault in faults {
         rig.proxy.clear();
-        rig.proxy.add(Rule::new(fault.clone()).method("GET").path(&hex).once());
+        rig.proxy
+            .add(Rule::new(fault.clone()).method("GET").path(&hex).once());
         let dst = rig.clone();
         let start = Instant::now();
         let out = rig.mlv(&dst, &["pull"]);
         assert_eq!(out.code, Some(0), "{fault:?}\n{out}");
         same_data(&rig.src, &dst);
         assert_eq!(rig.proxy.fired(&fault), 1, "{fault:?}");
-        assert!(start.elapsed() < Duration::from_secs(20), "{fault:?} took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{fault:?} took {:?}",
+            start.elapsed()
+        );
     }
 }
 
@@ -241,7 +256,13 @@ fn the_third_get_failing_is_retried() {
     rig.mlv(&rig.src, &["push"]).ok();
     let dst = rig.clone();
     let object_gets = format!("/{BUCKET}/{PREFIX}/");
-    rig.proxy.add(Rule::new(Fault::Status(503)).method("GET").path(&object_gets).nth(3).once());
+    rig.proxy.add(
+        Rule::new(Fault::Status(503))
+            .method("GET")
+            .path(&object_gets)
+            .nth(3)
+            .once(),
+    );
     rig.mlv(&dst, &["pull", "-j", "1"]).ok();
     same_data(&rig.src, &dst);
     assert_eq!(rig.proxy.fired(&Fault::Status(503)), 1);
@@ -260,7 +281,11 @@ fn status_remote_retries_and_reports_persistent_faults() {
     let start = Instant::now();
     let out = rig.mlv(&rig.src, &["status", "--remote"]);
     one_line_failure(&out, 1, PREFIX);
-    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,13 +295,21 @@ fn status_remote_retries_and_reports_persistent_faults() {
 fn persistent_upload_faults_fail_with_one_line() {
     let Some(rig) = Rig::new() else { return };
     let hex = digest_of(&rig.src, "model.bin.mlv");
-    for fault in [Fault::Status(503), Fault::Reset, Fault::Stall(Duration::from_secs(TIMEOUT + 1))] {
+    for fault in [
+        Fault::Status(503),
+        Fault::Reset,
+        Fault::Stall(Duration::from_secs(TIMEOUT + 1)),
+    ] {
         rig.proxy.clear();
         rig.proxy.add(Rule::new(fault.clone()).method("PUT").path(&hex));
         let start = Instant::now();
         let out = rig.mlv(&rig.src, &["push", "model.bin"]);
         one_line_failure(&out, 1, &hex);
-        assert!(start.elapsed() < Duration::from_secs(30), "{fault:?} took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{fault:?} took {:?}",
+            start.elapsed()
+        );
         assert_eq!(rig.remote_object(&hex), None, "{fault:?}");
     }
     rig.proxy.clear();
@@ -302,7 +335,11 @@ fn persistent_download_faults_fail_and_install_nothing() {
         let start = Instant::now();
         let out = rig.mlv(&dst, &["pull", "model.bin"]);
         one_line_failure(&out, 1, &hex);
-        assert!(start.elapsed() < Duration::from_secs(40), "{fault:?} took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "{fault:?} took {:?}",
+            start.elapsed()
+        );
         not_installed(&dst, &hex);
         assert!(!dst.exists("model.bin"), "{fault:?}: checked out\n{out}");
     }
@@ -346,13 +383,18 @@ fn a_body_corrupted_once_is_downloaded_again() {
     let hex = digest_of(&rig.src, "model.bin.mlv");
     for fault in [Fault::FlipByte, Fault::ShortBody] {
         rig.proxy.clear();
-        rig.proxy.add(Rule::new(fault.clone()).method("GET").path(&hex).once());
+        rig.proxy
+            .add(Rule::new(fault.clone()).method("GET").path(&hex).once());
         let dst = rig.clone();
         let before = rig.proxy.count("GET", &hex);
         rig.mlv(&dst, &["pull"]).ok();
         same_data(&rig.src, &dst);
         assert_eq!(b3(&dst.read("model.bin")), hex);
-        assert_eq!(rig.proxy.count("GET", &hex) - before, 2, "{fault:?}: one damaged, one good");
+        assert_eq!(
+            rig.proxy.count("GET", &hex) - before,
+            2,
+            "{fault:?}: one damaged, one good"
+        );
     }
 }
 
@@ -364,7 +406,8 @@ fn a_dropped_upload_reply_converges() {
     let Some(rig) = Rig::new() else { return };
     let hex = digest_of(&rig.src, "model.bin.mlv");
     // Every reply lost: the object is stored, mlv cannot know, and says so.
-    rig.proxy.add(Rule::new(Fault::DropReply).method("PUT").path(&hex));
+    rig.proxy
+        .add(Rule::new(Fault::DropReply).method("PUT").path(&hex));
     let out = rig.mlv(&rig.src, &["push", "model.bin"]);
     one_line_failure(&out, 1, &hex);
     assert_eq!(rig.remote_object(&hex).unwrap(), rig.src.read("model.bin"));
@@ -379,7 +422,69 @@ fn a_dropped_upload_reply_converges() {
     rig.src.write("late.bin", noise(20_000, 77));
     rig.src.mlv(&["add", "late.bin"]).ok();
     let late = digest_of(&rig.src, "late.bin.mlv");
-    rig.proxy.add(Rule::new(Fault::DropReply).method("PUT").path(&late).once());
+    rig.proxy
+        .add(Rule::new(Fault::DropReply).method("PUT").path(&late).once());
     rig.mlv(&rig.src, &["push", "late.bin"]).ok();
     assert_eq!(rig.remote_object(&late).unwrap(), rig.src.read("late.bin"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multipart uploads (objects of 16 MiB and more go up in 8 MiB parts).
+
+/// Adds a 17 MiB file (three parts) and returns its digest.
+fn add_big(rig: &Rig) -> String {
+    rig.src.write("big.bin", noise(17 << 20, 5));
+    rig.src.mlv(&["add", "big.bin"]).ok();
+    digest_of(&rig.src, "big.bin.mlv")
+}
+
+#[test]
+fn multipart_part_faults_are_retried_or_abort_the_upload() {
+    let Some(rig) = Rig::new() else { return };
+    let hex = add_big(&rig);
+    // A part failing once: retried.
+    rig.proxy.add(
+        Rule::new(Fault::Status(503))
+            .method("PUT")
+            .path("partNumber=2")
+            .once(),
+    );
+    rig.mlv(&rig.src, &["push", "big.bin"]).ok();
+    assert_eq!(rig.proxy.fired(&Fault::Status(503)), 1);
+    assert_eq!(rig.remote_object(&hex).unwrap(), rig.src.read("big.bin"));
+
+    // A part failing every time: the upload is aborted and the object never appears.
+    rig.src.write("big2.bin", noise(17 << 20, 6));
+    rig.src.mlv(&["add", "big2.bin"]).ok();
+    let hex2 = digest_of(&rig.src, "big2.bin.mlv");
+    rig.proxy.clear();
+    rig.proxy
+        .add(Rule::new(Fault::Reset).method("PUT").path("partNumber=2"));
+    let out = rig.mlv(&rig.src, &["push", "big2.bin"]);
+    one_line_failure(&out, 1, &hex2);
+    assert_eq!(rig.remote_object(&hex2), None);
+    assert!(
+        rig.proxy.count("DELETE", &hex2) >= 1,
+        "the upload was not aborted"
+    );
+    rig.proxy.clear();
+    rig.mlv(&rig.src, &["push", "big2.bin"]).ok();
+    assert_eq!(rig.remote_object(&hex2).unwrap(), rig.src.read("big2.bin"));
+}
+
+#[test]
+fn a_dropped_multipart_completion_reply_converges() {
+    let Some(rig) = Rig::new() else { return };
+    let hex = add_big(&rig);
+    rig.proxy
+        .add(Rule::new(Fault::DropReply).method("POST").path("uploadId").once());
+    let first = rig.mlv(&rig.src, &["push", "big.bin"]);
+    assert!(
+        first.code == Some(0) || first.stderr_lines("error: ").len() == 1,
+        "{first}"
+    );
+    assert_eq!(rig.proxy.fired(&Fault::DropReply), 1);
+    assert_eq!(rig.remote_object(&hex).unwrap(), rig.src.read("big.bin"));
+    let again = rig.mlv(&rig.src, &["push", "big.bin", "--json"]).ok();
+    assert_eq!(again.json()["already_present"], 1, "{again}");
 }

@@ -658,7 +658,7 @@ async fn write_hashing(
         Ok((file, hasher, buf))
     })
     .await;
-    Ok(join(r).at("cannot write", path)?)
+    Ok(join(r).map_err(|e| crate::fs::temp_write_error(path, e))?)
 }
 
 #[cfg(test)]

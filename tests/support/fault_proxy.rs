@@ -98,7 +98,9 @@ impl Rule {
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
             && self.path.as_deref().is_none_or(|p| path.contains(p))
     }
 }
@@ -193,7 +195,11 @@ impl FaultProxy {
 
     /// How many requests got `fault`.
     pub fn fired(&self, fault: &Fault) -> usize {
-        self.lock().log.iter().filter(|s| s.fault.as_ref() == Some(fault)).count()
+        self.lock()
+            .log
+            .iter()
+            .filter(|s| s.fault.as_ref() == Some(fault))
+            .count()
     }
 
     /// How many requests matched `method` and contained `path`.
@@ -341,7 +347,10 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
         let client_closes = head
             .get("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let fault = state.lock().unwrap_or_else(|e| e.into_inner()).decide(&method, &path);
+        let fault = state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .decide(&method, &path);
         let keep = match fault {
             Some(Fault::Status(code)) => {
                 send_status(&mut out, code, method == "HEAD")?;
@@ -375,7 +384,13 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
 fn forward(upstream: u16, head: &Head, body: &[u8], method: &str) -> io::Result<(Head, Vec<u8>)> {
     let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
     up.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let drop = ["connection", "content-length", "transfer-encoding", "expect", "keep-alive"];
+    let drop = [
+        "connection",
+        "content-length",
+        "transfer-encoding",
+        "expect",
+        "keep-alive",
+    ];
     let mut extra = vec![("Connection", "close".to_string())];
     if !body.is_empty() || head.content_length().is_some() || head.is_chunked() {
         extra.push(("Content-Length", body.len().to_string()));
@@ -383,8 +398,8 @@ fn forward(upstream: u16, head: &Head, body: &[u8], method: &str) -> io::Result<
     up.write_all(&head.render(&drop, &extra))?;
     up.write_all(body)?;
     let mut r = BufReader::new(up);
-    let mut resp = read_head(&mut r)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "upstream closed"))?;
+    let mut resp =
+        read_head(&mut r)?.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "upstream closed"))?;
     // Interim 1xx responses are skipped.
     while status_of(&resp) / 100 == 1 {
         resp = read_head(&mut r)?
@@ -474,9 +489,8 @@ fn send_status(out: &mut TcpStream, code: u16, head_only: bool) -> io::Result<()
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{name}</Code><Message>injected by the test proxy</Message></Error>"
     );
     let len = if head_only { 0 } else { body.len() };
-    let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {len}\r\n\r\n"
-    );
+    let head =
+        format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {len}\r\n\r\n");
     out.write_all(head.as_bytes())?;
     if !head_only {
         out.write_all(body.as_bytes())?;
