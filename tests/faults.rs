@@ -184,10 +184,10 @@ fn transient_upload_faults_are_retried() {
             .add(Rule::new(fault.clone()).method("PUT").path(&hex).once());
         let out = rig.mlv(&rig.src, &["push", &rel, "--json"]).ok();
         assert_eq!(out.json()["uploaded"], 1, "{fault:?}\n{out}");
-        assert_eq!(
-            rig.proxy.count("PUT", &hex),
-            2,
-            "{fault:?}: one failed try, one retry"
+        assert_eq!(rig.proxy.fired(fault), 1, "{fault:?}");
+        assert!(
+            rig.proxy.count("PUT", &hex) >= 2,
+            "{fault:?}: one failed try, then a retry"
         );
         assert_eq!(
             rig.remote_object(&hex).as_deref(),
