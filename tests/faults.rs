@@ -12,7 +12,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use common::{b3, Env, Output, MLV};
-use support::fault_proxy::{Fault, FaultProxy, Rule};
+use support::fault_proxy::{read_body, read_head, Fault, FaultProxy, Rule};
 use support::{closed_port, Moto};
 
 const BUCKET: &str = "mlv-faults";
@@ -160,6 +160,90 @@ fn same_data(a: &Env, b: &Env) {
         let rel = format!("data/f{i}.bin");
         assert_eq!(a.read(&rel), b.read(&rel), "{rel}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The proxy itself: keep-alive, Content-Length and chunked bodies both ways.
+
+/// An upstream that answers every request with its body echoed in two chunks (chunked
+/// encoding), one request per connection.
+fn chunked_echo_server() -> u16 {
+    use std::io::{BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let Ok(Some(head)) = read_head(&mut r) else {
+                continue;
+            };
+            let body = read_body(&mut r, &head, false).unwrap();
+            let (a, b) = body.split_at(body.len() / 2);
+            let mut resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for part in [a, b] {
+                resp.extend(format!("{:x}\r\n", part.len()).as_bytes());
+                resp.extend(part);
+                resp.extend(b"\r\n");
+            }
+            resp.extend(b"0\r\n\r\n");
+            let _ = conn.write_all(&resp);
+        }
+    });
+    port
+}
+
+#[test]
+fn the_proxy_keeps_connections_alive_and_reframes_bodies() {
+    use std::io::{BufReader, Write};
+    let proxy = FaultProxy::start(chunked_echo_server());
+    proxy.add(Rule::new(Fault::FlipByte).path("/third"));
+    let conn = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    let body = noise(70_000, 3);
+    let requests: [(&str, Vec<u8>); 3] = [
+        (
+            "/first",
+            format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes(),
+        ),
+        ("/second", b"Transfer-Encoding: chunked\r\n\r\n".to_vec()),
+        (
+            "/third",
+            format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes(),
+        ),
+    ];
+    for (path, head) in requests {
+        let mut req = format!("PUT {path} HTTP/1.1\r\nHost: x\r\n").into_bytes();
+        req.extend(head);
+        if path == "/second" {
+            for part in body.chunks(30_000) {
+                req.extend(format!("{:x};ext=1\r\n", part.len()).as_bytes());
+                req.extend(part);
+                req.extend(b"\r\n");
+            }
+            req.extend(b"0\r\nX-Trailer: 1\r\n\r\n");
+        } else {
+            req.extend(&body);
+        }
+        out.write_all(&req).unwrap();
+        let resp = read_head(&mut r)
+            .unwrap()
+            .expect("a response on the same connection");
+        assert!(resp.line.contains(" 200 "), "{path}: {}", resp.line);
+        assert_eq!(
+            resp.get("content-length"),
+            Some(body.len().to_string().as_str()),
+            "{path}"
+        );
+        assert_eq!(resp.get("transfer-encoding"), None, "{path}");
+        let got = read_body(&mut r, &resp, false).unwrap();
+        let differing = got.iter().zip(&body).filter(|(a, b)| a != b).count();
+        assert_eq!(got.len(), body.len(), "{path}");
+        assert_eq!(differing, usize::from(path == "/third"), "{path}");
+    }
+    assert_eq!(proxy.seen().len(), 3);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -224,13 +224,16 @@ impl Drop for FaultProxy {
 }
 
 /// A parsed message head: the first line and the headers.
-struct Head {
-    line: String,
-    headers: Vec<(String, String)>,
+pub struct Head {
+    /// The request or status line.
+    pub line: String,
+    /// The headers, in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Head {
-    fn get(&self, name: &str) -> Option<&str> {
+    /// The value of a header.
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -262,8 +265,8 @@ impl Head {
     }
 }
 
-/// Reads a head; `None` at a clean end of stream.
-fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
+/// Reads a message head; `None` at a clean end of stream.
+pub fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -312,8 +315,9 @@ fn read_chunked(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Reads the body a head announces (requests without framing have none).
-fn read_body(r: &mut impl BufRead, head: &Head, until_eof: bool) -> io::Result<Vec<u8>> {
+/// Reads the body a head announces; without framing, none (or, with `until_eof`, all that
+/// comes before the connection closes).
+pub fn read_body(r: &mut impl BufRead, head: &Head, until_eof: bool) -> io::Result<Vec<u8>> {
     if head.is_chunked() {
         return read_chunked(r);
     }
