@@ -169,7 +169,9 @@ impl Cache {
             return Ok(digest);
         }
         let mut tmp = self.temp_file()?;
-        tmp.write_all(bytes).at("cannot write", tmp.path())?;
+        tmp.as_file_mut()
+            .write_all(bytes)
+            .map_err(|e| crate::fs::temp_write_error(tmp.path(), e))?;
         self.publish(tmp, &digest)?;
         Ok(digest)
     }

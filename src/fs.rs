@@ -63,8 +63,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
             .set_permissions(perm)
             .at("cannot set permissions on", tmp.path())?;
     }
-    tmp.write_all(bytes).at("cannot write", tmp.path())?;
-    tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
+    // Errors name the destination: the temp file is gone by the time the user reads them.
+    tmp.as_file_mut().write_all(bytes).at("cannot write", path)?;
+    tmp.as_file().sync_all().at("cannot write", path)?;
     tmp.persist(path)
         .map_err(|e| IoError::new("cannot replace", path, e.error))?;
     Ok(())

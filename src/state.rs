@@ -114,7 +114,9 @@ impl StatCache {
                 s.size, s.mtime_ns, s.ctime_ns, s.ino
             );
         }
-        tmp.write_all(out.as_bytes()).at("cannot write", tmp.path())?;
+        tmp.as_file_mut()
+            .write_all(out.as_bytes())
+            .at("cannot write", &self.path)?;
         tmp.persist(&self.path)
             .map_err(|e| IoError::new("cannot replace", &self.path, e.error))?;
         self.dirty = false;

@@ -203,6 +203,40 @@ fn add_in_a_repository_on_a_full_disk_fails_cleanly() {
     cache_is_clean(&env.path(".mlv/cache"), &[env.path(".mlv/tmp")]);
 }
 
+#[test]
+fn add_with_a_full_workspace_writes_no_pointer() {
+    // The repository on a full tmpfs, the cache elsewhere: the object is stored, but neither
+    // the pointer nor the .gitignore entry can be written.
+    let Some(fs) = Tmpfs::mount(2 * MIB) else { return };
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("cache");
+    let env = Env::on(fs.path());
+    env.write("x.bin", noise(300 * KIB, 11));
+    env.write("sub/y.bin", noise(300 * KIB, 12));
+    fill(fs.path());
+    let before = env.snapshot();
+    let cache_env = [("MLV_CACHE_DIR", cache.to_str().unwrap())];
+    for target in ["x.bin", "sub"] {
+        let out = env.mlv_env(&cache_env, &["add", target]);
+        disk_full(&out, &format!("{target}.mlv"));
+        env.snapshot().assert_same(&before);
+        cache_is_clean(&cache, &[env.path(".mlv/tmp")]);
+    }
+    // Room again: the add converges.
+    std::fs::remove_file(fs.path().join("filler")).unwrap();
+    env.mlv_env(&cache_env, &["add", "x.bin", "sub"]).ok();
+    assert!(env.exists("x.bin.mlv") && env.exists("sub.mlv"));
+}
+
+/// Fills the file system holding `dir` with `dir/filler` until it is full.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
+    let block = vec![0u8; 64 * KIB];
+    while f.write_all(&block).is_ok() {}
+    while f.write_all(&block[..512]).is_ok() {}
+}
+
 /// A source repository with `big.bin` (3 MiB) and `small.txt` pushed to a local remote; and a
 /// clone configured with the same remote.
 fn pushed(big: usize) -> (Env, PathBuf, tempfile::TempDir) {
