@@ -169,7 +169,9 @@ impl Cache {
             return Ok(digest);
         }
         let mut tmp = self.temp_file()?;
-        tmp.write_all(bytes).at("cannot write", tmp.path())?;
+        tmp.as_file_mut()
+            .write_all(bytes)
+            .map_err(|e| crate::fs::temp_write_error(tmp.path(), e))?;
         self.publish(tmp, &digest)?;
         Ok(digest)
     }
@@ -254,7 +256,9 @@ fn io_error_of_copy(e: io::Error, origin: &Path, tmp: &Path) -> IoError {
     // We cannot tell from a plain io::Error which side failed; name the source, which is what
     // the user controls, unless the error is clearly about writing.
     match e.kind() {
-        io::ErrorKind::StorageFull | io::ErrorKind::WriteZero => IoError::new("cannot write", tmp, e),
+        io::ErrorKind::StorageFull | io::ErrorKind::WriteZero | io::ErrorKind::QuotaExceeded => {
+            crate::fs::temp_write_error(tmp, e)
+        }
         _ => IoError::new("cannot read", origin, e),
     }
 }

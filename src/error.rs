@@ -183,6 +183,22 @@ pub enum Refusal {
 impl Error {
     /// What the user can do about it, when there is something to do.
     pub fn hint(&self) -> Option<String> {
+        self.specific_hint().or_else(|| self.io_hint())
+    }
+
+    /// A hint for a full disk or a denied permission anywhere in the cause chain.
+    fn io_hint(&self) -> Option<String> {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cur {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return io_kind_hint(io.kind());
+            }
+            cur = e.source();
+        }
+        None
+    }
+
+    fn specific_hint(&self) -> Option<String> {
         match self {
             Error::Repo(RepoError::NotGit { .. }) => Some("run `git init` first, or use -C DIR".into()),
             Error::Repo(RepoError::NotInitialized { .. }) => Some("run `mlv init` in the repository".into()),
@@ -224,6 +240,23 @@ impl Error {
                 | Error::Remote(RemoteError::Corrupt { .. })
                 | Error::Remote(RemoteError::Cache(CacheError::Corrupt { .. }))
         )
+    }
+}
+
+/// What to do about an I/O failure the user's environment causes.
+fn io_kind_hint(kind: std::io::ErrorKind) -> Option<String> {
+    use std::io::ErrorKind as K;
+    match kind {
+        K::StorageFull | K::QuotaExceeded => Some(
+            "free space on that file system (or move the cache with `cache.dir` / MLV_CACHE_DIR), \
+             then run the command again; nothing partial was kept"
+                .into(),
+        ),
+        K::PermissionDenied | K::ReadOnlyFilesystem => Some(
+            "make that path writable for the user running mlv, or run mlv as the owner of the repository"
+                .into(),
+        ),
+        _ => None,
     }
 }
 

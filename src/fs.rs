@@ -29,6 +29,12 @@ impl IoError {
     }
 }
 
+/// A failed write to a temporary file, named by its directory: the file itself is gone by
+/// the time the user reads the message.
+pub fn temp_write_error(tmp: &Path, e: io::Error) -> IoError {
+    IoError::new("cannot write a temporary file in", parent_dir(tmp), e)
+}
+
 /// Shorthand: attach a path and an action to an `io::Result`.
 pub trait IoContext<T> {
     /// Names the path and what was being done when the error happened.
@@ -57,8 +63,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
             .set_permissions(perm)
             .at("cannot set permissions on", tmp.path())?;
     }
-    tmp.write_all(bytes).at("cannot write", tmp.path())?;
-    tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
+    // Errors name the destination: the temp file is gone by the time the user reads them.
+    tmp.as_file_mut().write_all(bytes).at("cannot write", path)?;
+    tmp.as_file().sync_all().at("cannot write", path)?;
     tmp.persist(path)
         .map_err(|e| IoError::new("cannot replace", path, e.error))?;
     Ok(())

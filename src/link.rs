@@ -45,7 +45,9 @@ impl<'a> Linker<'a> {
             fs_err::create_dir_all(parent).map_err(|e| IoError::new("cannot create directory", parent, e))?;
         }
         let tmp = self.tmp_name();
-        let kind = self.link_to(digest, &tmp, exec)?;
+        let kind = self
+            .link_to(digest, &tmp, exec)
+            .map_err(|e| name_full_dest(e, dest))?;
         if let Err(e) = std::fs::rename(&tmp, dest) {
             let _ = std::fs::remove_file(&tmp);
             return Err(IoError::new("cannot write", dest, e).into());
@@ -126,6 +128,22 @@ impl<'a> Linker<'a> {
     fn tmp_name(&self) -> PathBuf {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         self.tmp_dir.join(format!("place-{}-{n}", std::process::id()))
+    }
+}
+
+/// A full disk while making `dest` is reported on `dest` (not on the cache object read or the
+/// scratch file written).
+fn name_full_dest(e: CacheError, dest: &Path) -> CacheError {
+    match e {
+        CacheError::Io(io)
+            if matches!(
+                io.source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
+            IoError::new("cannot write", dest, io.source).into()
+        }
+        other => other,
     }
 }
 

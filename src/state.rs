@@ -109,7 +109,8 @@ impl StatCache {
         let tmp = tempfile::NamedTempFile::new_in(dir).at("cannot create a temporary file in", dir)?;
         // The temp file's own mtime is "now" at the file system's granularity.
         let now = Stat::of(&tmp.as_file().metadata().at("cannot stat", tmp.path())?).mtime_ns;
-        self.write_to(tmp.as_file(), now).at("cannot write", tmp.path())?;
+        // Errors name the state file: the temp file is gone by the time the user reads them.
+        self.write_to(tmp.as_file(), now).at("cannot write", &self.path)?;
         tmp.persist(&self.path)
             .map_err(|e| IoError::new("cannot replace", &self.path, e.error))?;
         self.dirty = false;

@@ -51,7 +51,7 @@ pub fn print_done(ctx: &Ctx, t: &mlv::ops::checkout::CheckedOut) {
 }
 
 /// Prints what checkout did (the JSON document is the caller's) and turns failed targets into
-/// one error carrying their hints and the gravest exit code.
+/// one error carrying their hints and the gravest exit code (a single target's error as it is).
 pub fn render(ctx: &Ctx, report: mlv::ops::checkout::CheckoutReport) -> Result<ExitCode, CliError> {
     let total = report.targets.len();
     let mut failures = Vec::new();
@@ -63,6 +63,15 @@ pub fn render(ctx: &Ctx, report: mlv::ops::checkout::CheckoutReport) -> Result<E
     }
     if failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
+    }
+    if total == 1 {
+        // The one target's error is the whole story: no summary line.
+        let err = failures.remove(0);
+        if ctx.ui.json {
+            err.print(&ctx.ui);
+            return Ok(ExitCode::from(err.code));
+        }
+        return Err(err);
     }
     // Each failure on its own line; the summary carries their hints and the gravest exit code.
     let mut hints: Vec<String> = Vec::new();

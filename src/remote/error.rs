@@ -259,6 +259,24 @@ pub(crate) fn kind_of(e: &object_store::Error) -> Kind {
     }
 }
 
+/// Whether a request may have reached the server without its answer reaching us: the
+/// connection was reset or timed out after the request was sent. object_store retries these
+/// only for requests it knows to be idempotent, and a plain PUT is not one of them.
+pub(crate) fn is_ambiguous(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let object_store::Error::Generic { source, .. } = e else {
+        return false;
+    };
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<HttpError>() {
+            return matches!(h.kind(), HttpErrorKind::Timeout | HttpErrorKind::Interrupted);
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Whether the error chain holds a connection, timeout or interrupted-transfer error.
 fn is_transport(e: &(dyn std::error::Error + 'static)) -> bool {
     use object_store::client::{HttpError, HttpErrorKind};

@@ -28,7 +28,7 @@ use crate::fs::{IoContext, IoError};
 use crate::hash::{Digest, Hasher};
 use crate::progress::Progress;
 
-use super::error::{kind_of, Kind, RemoteError};
+use super::error::{is_ambiguous, kind_of, Kind, RemoteError};
 use super::local;
 use super::store::Remote;
 
@@ -247,18 +247,12 @@ impl Remote {
         } else {
             PutMode::Overwrite
         };
-        let result = match self
-            .store
-            .put_opts(&key, payload.clone(), PutOptions::from(mode))
-            .await
-        {
+        let result = match self.put_retrying(&key, &payload, mode).await {
             Err(e) if create && is_unsupported(&e) => {
                 // The store cannot do create-only puts; content-addressed keys make an
                 // overwrite harmless, so stop asking.
                 self.conditional_put.store(false, Ordering::Relaxed);
-                self.store
-                    .put_opts(&key, payload, PutOptions::from(PutMode::Overwrite))
-                    .await
+                self.put_retrying(&key, &payload, PutMode::Overwrite).await
             }
             r => r,
         };
@@ -272,6 +266,39 @@ impl Remote {
             }
             Err(e) if create && kind_of(&e) == Kind::AlreadyExists => Ok(Up::Present),
             Err(e) => Err(self.store_error(&e, "upload", Some(&key))),
+        }
+    }
+
+    /// One put, repeated (up to `retries` times within `retry_timeout`) when the connection
+    /// was reset or timed out after the request was sent, which object_store does not retry
+    /// for a PUT. Content-addressed keys make the repeat safe: the bytes are the same, and a
+    /// create-only put of an object that did arrive answers "already exists".
+    async fn put_retrying(
+        &self,
+        key: &object_store::path::Path,
+        payload: &PutPayload,
+        mode: PutMode,
+    ) -> object_store::Result<object_store::PutResult> {
+        let start = std::time::Instant::now();
+        let mut backoff = std::time::Duration::from_millis(100);
+        let mut retried = 0;
+        loop {
+            let r = self
+                .store
+                .put_opts(key, payload.clone(), PutOptions::from(mode.clone()))
+                .await;
+            match r {
+                Err(e)
+                    if is_ambiguous(&e)
+                        && retried < self.settings.retries
+                        && start.elapsed() + backoff < self.settings.retry_timeout =>
+                {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+                    retried += 1;
+                }
+                r => return r,
+            }
         }
     }
 
@@ -456,45 +483,32 @@ impl Remote {
             return Ok(Down::Present);
         }
         let key = self.object_key(&digest);
-        let got = match self.store.get(&key).await {
-            Ok(g) => g,
-            Err(e) if kind_of(&e) == Kind::NotFound => {
-                progress.advance(1, 0);
-                return Ok(Down::Missing(digest));
+        let mut attempt = 1;
+        let (tmp, size) = loop {
+            let got = match self.store.get(&key).await {
+                Ok(g) => g,
+                Err(e) if kind_of(&e) == Kind::NotFound => {
+                    progress.advance(1, 0);
+                    return Ok(Down::Missing(digest));
+                }
+                Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
+            };
+            let (tmp, actual, size) = self.receive(cache, got, &key, progress).await?;
+            if actual == digest {
+                break (tmp, size);
             }
-            Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
-        };
-        let tmp = cache.temp_file()?;
-        let tmp_path = tmp.path().to_path_buf();
-        let file = tmp.as_file().try_clone().at("cannot write", &tmp_path)?;
-        let mut sink = Some((file, Hasher::new(), Vec::with_capacity(WRITE_CHUNK)));
-        let mut size = 0u64;
-        let mut body = got.into_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| self.store_error(&e, "download", Some(&key)))?;
-            size += chunk.len() as u64;
-            progress.advance(0, chunk.len() as u64);
-            let (file, hasher, mut buf) = sink.take().expect("sink is put back");
-            buf.extend_from_slice(&chunk);
-            sink = Some(if buf.len() >= WRITE_CHUNK {
-                write_hashing(file, hasher, buf, &tmp_path).await?
-            } else {
-                (file, hasher, buf)
-            });
-        }
-        let (file, hasher, buf) = sink.take().expect("sink is put back");
-        let (_, hasher, _) = write_hashing(file, hasher, buf, &tmp_path).await?;
-        let actual = hasher.finish();
-        if actual != digest {
             // `tmp` is dropped here: nothing is installed.
-            return Err(RemoteError::Corrupt {
-                remote: self.display.clone(),
-                digest,
-                key: key.to_string(),
-                actual,
-                size,
-            });
-        }
+            if attempt >= CORRUPT_ATTEMPTS {
+                return Err(RemoteError::Corrupt {
+                    remote: self.display.clone(),
+                    digest,
+                    key: key.to_string(),
+                    actual,
+                    size,
+                });
+            }
+            attempt += 1;
+        };
         // Verified objects are made durable and visible in batches (one file-system sync per
         // batch instead of one fsync per object).
         let batch = {
@@ -508,7 +522,44 @@ impl Remote {
         progress.advance(1, 0);
         Ok(Down::Received(size))
     }
+
+    /// Streams a response body into a cache temporary file, hashing it; returns the file, what
+    /// the bytes hash to, and how many there were.
+    async fn receive(
+        &self,
+        cache: &Cache,
+        got: object_store::GetResult,
+        key: &object_store::path::Path,
+        progress: &dyn Progress,
+    ) -> Result<(tempfile::NamedTempFile, Digest, u64), RemoteError> {
+        let tmp = cache.temp_file()?;
+        let tmp_path = tmp.path().to_path_buf();
+        let file = tmp.as_file().try_clone().at("cannot write", &tmp_path)?;
+        let mut sink = Some((file, Hasher::new(), Vec::with_capacity(WRITE_CHUNK)));
+        let mut size = 0u64;
+        let mut body = got.into_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.store_error(&e, "download", Some(key)))?;
+            size += chunk.len() as u64;
+            progress.advance(0, chunk.len() as u64);
+            let (file, hasher, mut buf) = sink.take().expect("sink is put back");
+            buf.extend_from_slice(&chunk);
+            sink = Some(if buf.len() >= WRITE_CHUNK {
+                write_hashing(file, hasher, buf, &tmp_path).await?
+            } else {
+                (file, hasher, buf)
+            });
+        }
+        let (file, hasher, buf) = sink.take().expect("sink is put back");
+        let (_, hasher, _) = write_hashing(file, hasher, buf, &tmp_path).await?;
+        Ok((tmp, hasher.finish(), size))
+    }
 }
+
+/// A download whose bytes do not hash to the object's name is tried this many times in all
+/// before the object is reported corrupt: damage in transit (a proxy, a flaky network card)
+/// goes away on a second try, a damaged remote copy does not.
+const CORRUPT_ATTEMPTS: u32 = 2;
 
 /// Downloaded objects are published this many at a time.
 const PUBLISH_BATCH: usize = 512;
@@ -607,7 +658,7 @@ async fn write_hashing(
         Ok((file, hasher, buf))
     })
     .await;
-    Ok(join(r).at("cannot write", path)?)
+    Ok(join(r).map_err(|e| crate::fs::temp_write_error(path, e))?)
 }
 
 #[cfg(test)]

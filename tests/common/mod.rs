@@ -54,9 +54,35 @@ impl Env {
         env
     }
 
+    /// A fresh git repository with `mlv init` done, in a temporary directory inside `dir`
+    /// (for tests that need it on a particular file system).
+    pub fn on(dir: &Path) -> Env {
+        let env = Env::empty_in(dir);
+        std::fs::create_dir(&env.root).unwrap();
+        env.git(&["init", "-q", "-b", "main"]);
+        env.mlv(&["init"]).ok();
+        env
+    }
+
+    /// A `git clone` of `src`'s work tree in a temporary directory inside `dir`.
+    pub fn clone_on(src: &Env, dir: &Path) -> Env {
+        let env = Env::empty_in(dir);
+        let (from, to) = (src.root.to_str().unwrap(), env.root.to_str().unwrap());
+        env.command("git", &["clone", "-q", from, to])
+            .cwd(&env.base)
+            .run()
+            .ok();
+        env
+    }
+
     /// A temporary directory with no git repository in it (`root` does not exist yet).
     pub fn empty() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
+        Env::empty_in(&std::env::temp_dir())
+    }
+
+    /// Like [`Env::empty`], inside `dir`.
+    pub fn empty_in(dir: &Path) -> Env {
+        let tmp = tempfile::tempdir_in(dir).unwrap();
         let base = tmp.path().canonicalize().unwrap();
         std::fs::create_dir_all(base.join("home/.config")).unwrap();
         Env {
@@ -268,6 +294,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Whether the work tree held `rel`.
+    pub fn has(&self, rel: &str) -> bool {
+        self.files.contains_key(rel)
+    }
+
     /// Asserts nothing changed since `before`, listing what did.
     #[track_caller]
     pub fn assert_same(&self, before: &Snapshot) {

@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
