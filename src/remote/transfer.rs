@@ -11,7 +11,7 @@
 //! - objects become visible on the remote only when complete (single puts are atomic,
 //!   multipart uploads appear on completion, local remotes use fsync + rename).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
 use object_store::{MultipartUpload, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -30,6 +31,7 @@ use crate::progress::Progress;
 
 use super::error::{kind_of, Kind, RemoteError};
 use super::local;
+use super::maintain::RemoteObject;
 use super::store::Remote;
 
 /// Below this many objects, `missing` sends one HEAD per object; from it on, it lists.
@@ -110,31 +112,42 @@ impl Remote {
                 .collect());
         }
         let fanouts: BTreeSet<String> = wanted.iter().map(Digest::fanout).collect();
-        let listed: Vec<HashSet<Digest>> = stream::iter(fanouts)
-            .map(|f| self.list_fanout(f))
+        let present = self.list_fanouts(fanouts).await?;
+        Ok(wanted.into_iter().filter(|d| !present.contains_key(d)).collect())
+    }
+
+    /// The objects stored under each `PREFIX/<fanout>/`, `jobs` listings at a time.
+    pub(crate) async fn list_fanouts(
+        &self,
+        fanouts: BTreeSet<String>,
+    ) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
+        let listed: Vec<HashMap<Digest, RemoteObject>> = stream::iter(fanouts)
+            .map(|f| self.list_under(Some(self.fanout_key(&f))))
             .buffer_unordered(self.jobs())
             .try_collect()
             .await?;
-        let present: HashSet<Digest> = listed.into_iter().flatten().collect();
-        Ok(wanted.into_iter().filter(|d| !present.contains(d)).collect())
+        Ok(listed.into_iter().flatten().collect())
     }
 
-    /// The objects stored under `PREFIX/<fanout>/` (other keys there are ignored).
-    async fn list_fanout(&self, fanout: String) -> Result<HashSet<Digest>, RemoteError> {
-        let prefix = self.fanout_key(&fanout);
-        let mut listing = self.store.list(Some(&prefix));
-        let mut found = HashSet::new();
+    /// The objects stored under `prefix` (all of them for `None`); keys that are not objects
+    /// of this remote's layout are ignored.
+    pub(crate) async fn list_under(
+        &self,
+        prefix: Option<ObjectPath>,
+    ) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
+        let mut listing = self.store.list(prefix.as_ref());
+        let mut found = HashMap::new();
         while let Some(item) = listing.next().await {
             match item {
                 Ok(meta) => {
                     let digest = meta.location.filename().and_then(|n| n.parse::<Digest>().ok());
                     if let Some(d) = digest.filter(|d| self.object_key(d) == meta.location) {
-                        found.insert(d);
+                        found.insert(d, RemoteObject::of(&meta));
                     }
                 }
                 // A fan-out directory that does not exist (local remotes) holds nothing.
                 Err(e) if kind_of(&e) == Kind::NotFound => break,
-                Err(e) => return Err(self.store_error(&e, "list", Some(&prefix))),
+                Err(e) => return Err(self.store_error(&e, "list", prefix.as_ref())),
             }
         }
         Ok(found)
@@ -380,16 +393,38 @@ impl Remote {
         digests: &[Digest],
         progress: &dyn Progress,
     ) -> Result<DownloadReport, RemoteError> {
+        self.download_with(cache, digests, progress, false).await
+    }
+
+    /// Like [`Remote::download`], but downloads every object even if the cache has one by that
+    /// name, and installs each verified copy over it in one atomic rename (`fsck --repair`
+    /// replacing a damaged object).
+    pub async fn download_replacing(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        progress: &dyn Progress,
+    ) -> Result<DownloadReport, RemoteError> {
+        self.download_with(cache, digests, progress, true).await
+    }
+
+    async fn download_with(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        progress: &dyn Progress,
+        replace: bool,
+    ) -> Result<DownloadReport, RemoteError> {
         let wanted = dedup(digests);
         progress.start("downloading", wanted.len() as u64, 0);
         let staged = std::sync::Mutex::new(Vec::new());
         let staged = &staged;
         let results = self
-            .each_until_error(wanted, |d| self.download_one(cache, d, progress, staged))
+            .each_until_error(wanted, |d| self.download_one(cache, d, progress, staged, replace))
             .await;
         // Whatever was verified is installed even if another object failed: a rerun converges.
         let rest = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
-        publish(cache, rest).await?;
+        publish(cache, rest, replace).await?;
         progress.finish();
         let mut report = DownloadReport::default();
         let mut missing = Vec::new();
@@ -450,8 +485,9 @@ impl Remote {
         digest: Digest,
         progress: &dyn Progress,
         staged: &std::sync::Mutex<Vec<crate::cache::Staged>>,
+        replace: bool,
     ) -> Result<Down, RemoteError> {
-        if cache.contains(&digest) {
+        if !replace && cache.contains(&digest) {
             progress.advance(1, 0);
             return Ok(Down::Present);
         }
@@ -503,7 +539,7 @@ impl Remote {
             (list.len() >= PUBLISH_BATCH).then(|| std::mem::take(&mut *list))
         };
         if let Some(batch) = batch {
-            publish(cache, batch).await?;
+            publish(cache, batch, replace).await?;
         }
         progress.advance(1, 0);
         Ok(Down::Received(size))
@@ -514,12 +550,19 @@ impl Remote {
 const PUBLISH_BATCH: usize = 512;
 
 /// Publishes verified downloads into the cache off the async threads.
-async fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>) -> Result<(), RemoteError> {
+async fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>, replace: bool) -> Result<(), RemoteError> {
     if batch.is_empty() {
         return Ok(());
     }
     let cache = cache.clone();
-    join(tokio::task::spawn_blocking(move || cache.publish_staged(batch)).await)?;
+    let done = tokio::task::spawn_blocking(move || {
+        if replace {
+            cache.publish_replacing(batch)
+        } else {
+            cache.publish_staged(batch)
+        }
+    });
+    join(done.await)?;
     Ok(())
 }
 
