@@ -6,9 +6,7 @@ mod maint_support;
 mod support;
 
 use common::Env;
-use maint_support::{
-    cache_object, digest_of, flip_byte, hex, local_remote, s3_remote, truncate, TestRemote,
-};
+use maint_support::{cache_object, digest_of, flip_byte, hex, local_remote, s3_remote, truncate, TestRemote};
 
 const A: &[u8] = b"alpha content\n";
 const B: &[u8] = b"bravo content, a little longer\n";
@@ -83,7 +81,7 @@ fn a_clean_cache_passes() {
     assert_eq!(json["clean"], true, "{json}");
     // two files, the manifest and the model
     assert_eq!(json["objects"], 4, "{json}");
-    assert_eq!(json["bytes"].as_u64().unwrap() as usize > A.len() + B.len() + MODEL.len(), true);
+    assert!(json["bytes"].as_u64().unwrap() as usize > A.len() + B.len() + MODEL.len());
     let out = env.mlv(&["fsck"]).ok();
     assert!(out.stdout.is_empty(), "{out}");
     assert!(out.stderr.contains("no problems"), "{out}");
@@ -111,7 +109,10 @@ fn missing_corrupt_and_truncated_objects_are_reported_with_their_paths() {
     // text: one line per problem on stdout, naming object and paths
     let out = env.mlv(&["fsck"]).fails(4);
     assert_eq!(out.stdout.lines().count(), 3, "{out}");
-    assert!(out.stdout.contains(&format!("missing in cache: {}", hex(A))), "{out}");
+    assert!(
+        out.stdout.contains(&format!("missing in cache: {}", hex(A))),
+        "{out}"
+    );
     assert!(out.stdout.contains("needed by model.bin"), "{out}");
     assert!(out.stderr.contains("3 problems left"), "{out}");
     assert!(out.stderr.contains("fsck --repair"), "{out}");
@@ -119,7 +120,10 @@ fn missing_corrupt_and_truncated_objects_are_reported_with_their_paths() {
     let json = fsck(&env, None, &["model.bin"], 4);
     assert_eq!(problems(&json), vec![one("wrong_size", "cache", &["model.bin"])]);
     let json = fsck(&env, None, &["data/sub"], 4);
-    assert_eq!(problems(&json), vec![one("corrupt", "cache", &["data/sub/b.txt"])]);
+    assert_eq!(
+        problems(&json),
+        vec![one("corrupt", "cache", &["data/sub/b.txt"])]
+    );
 }
 
 #[test]
@@ -128,7 +132,11 @@ fn a_corrupt_manifest_is_reported_and_its_files_are_unchecked() {
     let m = digest_of(&env, "data.mlv");
     flip_byte(&cache_object(&env, &m));
     let json = fsck(&env, None, &[], 4);
-    assert_eq!(problems(&json), vec![one("corrupt", "cache", &["data"])], "{json}");
+    assert_eq!(
+        problems(&json),
+        vec![one("corrupt", "cache", &["data"])],
+        "{json}"
+    );
     assert_eq!(json["unlisted"], serde_json::json!(["data"]));
     let out = env.mlv(&["fsck"]).fails(4);
     assert!(out.stdout.contains("unchecked: data"), "{out}");
@@ -157,12 +165,19 @@ fn repair_from(r: TestRemote) {
     let json = fsck(&env, Some(&r), &["--repair"], 0);
     assert_eq!(json["repaired"], 4, "{json}");
     assert_eq!(json["clean"], true, "{json}");
-    assert!(json["problems"].as_array().unwrap().iter().all(|p| p["repaired"] == true));
+    assert!(json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["repaired"] == true));
     assert_eq!(std::fs::read(env.object_path(B)).unwrap(), B);
     assert_eq!(std::fs::read(env.object_path(MODEL)).unwrap(), MODEL);
     assert_eq!(std::fs::read(env.object_path(A)).unwrap(), A);
     let mode = std::fs::metadata(env.object_path(B)).unwrap().permissions();
-    assert!(mode.readonly(), "repaired objects are read-only like every cache object");
+    assert!(
+        mode.readonly(),
+        "repaired objects are read-only like every cache object"
+    );
     let out = r.mlv(&env, &["fsck"]).ok();
     assert!(out.stderr.contains("no problems"), "{out}");
     assert!(

@@ -120,12 +120,17 @@ fn without_force_gc_only_lists_what_would_go_and_the_bytes_freed() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(
-        lines.iter().any(|l| l.starts_with(&b3(b"version one")) && l.ends_with("cache")),
+        lines
+            .iter()
+            .any(|l| l.starts_with(&b3(b"version one")) && l.ends_with("cache")),
         "{out}"
     );
     assert!(out.stderr.contains("would remove 2 objects"), "{out}");
     assert!(out.stderr.contains("--force"), "{out}");
-    let json = env.mlv(&["gc", "-n", "--workspace", "--grace", "0", "--json"]).ok().json();
+    let json = env
+        .mlv(&["gc", "-n", "--workspace", "--grace", "0", "--json"])
+        .ok()
+        .json();
     let objects = json["cache"]["objects"].as_array().unwrap();
     assert_eq!(objects.len(), 2, "{json}");
     let size_of_v1 = objects
@@ -192,15 +197,30 @@ fn branches_tags_and_commits_scopes_follow_git_history() {
 fn the_grace_period_comes_from_the_config_and_the_flag_overrides_it() {
     let env = two_versions();
     let config = env.read_str(".mlv/config.toml");
-    std::fs::write(env.path(".mlv/config.toml"), format!("{config}\n[gc]\ngrace = \"2h\"\n")).unwrap();
+    std::fs::write(
+        env.path(".mlv/config.toml"),
+        format!("{config}\n[gc]\ngrace = \"2h\"\n"),
+    )
+    .unwrap();
     let json = gc(&env, &["--workspace"]);
     assert_eq!(json["cache"]["grace_seconds"], 7200, "{json}");
-    assert_eq!((json["removed"].as_u64(), json["kept_recent"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(
+        (json["removed"].as_u64(), json["kept_recent"].as_u64()),
+        (Some(0), Some(2))
+    );
     let json = gc(&env, &["--workspace", "--grace", "0m"]);
     assert_eq!(json["removed"], 2, "{json}");
-    std::fs::write(env.path(".mlv/config.toml"), format!("{config}\n[gc]\ngrace = 15\n")).unwrap();
+    std::fs::write(
+        env.path(".mlv/config.toml"),
+        format!("{config}\n[gc]\ngrace = 15\n"),
+    )
+    .unwrap();
     assert_eq!(gc(&env, &["--dry-run"])["cache"]["grace_seconds"], 900);
-    std::fs::write(env.path(".mlv/config.toml"), format!("{config}\n[gc]\ngrace = \"soon\"\n")).unwrap();
+    std::fs::write(
+        env.path(".mlv/config.toml"),
+        format!("{config}\n[gc]\ngrace = \"soon\"\n"),
+    )
+    .unwrap();
     env.mlv(&["gc"]).refused("soon", None);
     env.mlv(&["gc", "--grace", "2w"]).fails(2);
 }
@@ -245,7 +265,10 @@ fn remote_gc(r: TestRemote) {
     // with an empty cache, v2's manifest is read from the remote and its files are kept
     std::fs::remove_dir_all(env.path(".mlv/cache")).unwrap();
     let json = r
-        .mlv(&env, &["gc", "--json", "--remote", "origin", "--grace", "0", "-f"])
+        .mlv(
+            &env,
+            &["gc", "--json", "--remote", "origin", "--grace", "0", "-f"],
+        )
         .ok()
         .json();
     assert_eq!(json["remote"]["removed"], 2, "{json}");
@@ -288,7 +311,12 @@ fn remote_gc_respects_the_grace_period_by_last_modified_time() {
     r.mlv(&env, &["push"]).ok();
     env.git(&["checkout", "--", "data.mlv"]);
     env.mlv(&["checkout", "--force"]).ok();
-    let old = r.dir.as_ref().unwrap().join(&b3(b"version one")[..2]).join(b3(b"version one"));
+    let old = r
+        .dir
+        .as_ref()
+        .unwrap()
+        .join(&b3(b"version one")[..2])
+        .join(b3(b"version one"));
     let when = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 3600);
     std::fs::File::open(&old).unwrap().set_modified(when).unwrap();
     let json = r

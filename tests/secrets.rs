@@ -84,11 +84,7 @@ impl Watch {
 /// No git-tracked file and no file under `.mlv/` (but `config.local.toml`) holds the canary.
 #[track_caller]
 fn assert_files_clean(env: &Env) {
-    let mut files: Vec<std::path::PathBuf> = env
-        .git(&["ls-files"])
-        .lines()
-        .map(|l| env.path(l))
-        .collect();
+    let mut files: Vec<std::path::PathBuf> = env.git(&["ls-files"]).lines().map(|l| env.path(l)).collect();
     files.extend(
         walkdir::WalkDir::new(env.path(".mlv"))
             .into_iter()
@@ -135,7 +131,12 @@ fn s3_on(port: u16) -> TestRemote {
 }
 
 fn put_local_secret(w: &mut Watch, r: &TestRemote, env: &Env, key: &str, value: &str) {
-    let code = w.run(r, env, &[], &["remote", "modify", "origin", key, value, "--local"]);
+    let code = w.run(
+        r,
+        env,
+        &[],
+        &["remote", "modify", "origin", key, value, "--local"],
+    );
     assert_eq!(code, Some(0), "{}", w.outputs.last().unwrap());
     let local = env.read_str(".mlv/config.local.toml");
     assert!(local.contains(value), "{local}");
@@ -156,16 +157,31 @@ fn refused_urls(w: &mut Watch, r: &TestRemote, env: &Env) {
             if json {
                 args.push("--json");
             }
-            assert_ne!(w.run(r, env, &[], &args), Some(0), "{}", w.outputs.last().unwrap());
+            assert_ne!(
+                w.run(r, env, &[], &args),
+                Some(0),
+                "{}",
+                w.outputs.last().unwrap()
+            );
             args.push("--local");
-            assert_ne!(w.run(r, env, &[], &args), Some(0), "{}", w.outputs.last().unwrap());
+            assert_ne!(
+                w.run(r, env, &[], &args),
+                Some(0),
+                "{}",
+                w.outputs.last().unwrap()
+            );
             let modify = ["remote", "modify", "origin", "url", url.as_str()];
             assert_ne!(w.run(r, env, &[], &modify), Some(0));
         }
     }
     for key in ["secret_access_key", "session_token"] {
         let args = ["remote", "modify", "origin", key, CANARY];
-        assert_eq!(w.run(r, env, &[], &args), Some(1), "{}", w.outputs.last().unwrap());
+        assert_eq!(
+            w.run(r, env, &[], &args),
+            Some(1),
+            "{}",
+            w.outputs.last().unwrap()
+        );
     }
 }
 
@@ -185,7 +201,10 @@ fn the_canary_never_leaks_from_s3_remotes() {
     let pushed = w.outputs.iter().filter(|o| o.command.contains("\"push\""));
     assert!(pushed.clone().count() == 4 && pushed.clone().all(|o| o.code == Some(0)));
     let fsck_ok = w.outputs.iter().filter(|o| o.command.contains("\"--read-data\""));
-    assert!(fsck_ok.clone().all(|o| o.code == Some(0)), "the working remote is clean");
+    assert!(
+        fsck_ok.clone().all(|o| o.code == Some(0)),
+        "the working remote is clean"
+    );
     let clone = Env::clone_of(&env);
     let from_env = [("AWS_SECRET_ACCESS_KEY", CANARY), ("AWS_SESSION_TOKEN", CANARY)];
     w.all_commands(&r, &clone, &from_env);
@@ -236,13 +255,31 @@ fn the_canary_never_leaks_from_unreachable_or_misconfigured_remotes() {
     w.all_commands(&r, &env, &[]);
     // A malformed endpoint.
     let bad = format!("http://[{CANARY}");
-    let code = w.run(&r, &env, &[], &["remote", "modify", "origin", "endpoint", &bad, "--local"]);
+    let code = w.run(
+        &r,
+        &env,
+        &[],
+        &["remote", "modify", "origin", "endpoint", &bad, "--local"],
+    );
     assert_eq!(code, Some(1), "{}", w.outputs.last().unwrap());
     // ... and one from the environment (the option removed), which once made the client panic
-    w.run(&r, &env, &[], &["remote", "modify", "origin", "endpoint", "--unset", "--local"]);
-    w.run(&r, &env, &[], &["remote", "modify", "origin", "endpoint", "--unset"]);
+    w.run(
+        &r,
+        &env,
+        &[],
+        &["remote", "modify", "origin", "endpoint", "--unset", "--local"],
+    );
+    w.run(
+        &r,
+        &env,
+        &[],
+        &["remote", "modify", "origin", "endpoint", "--unset"],
+    );
     w.all_commands(&r, &env, &[("AWS_ENDPOINT", &bad)]);
-    assert!(w.outputs.iter().any(|o| o.stderr.contains("the endpoint is not a valid URL")));
+    assert!(w
+        .outputs
+        .iter()
+        .any(|o| o.stderr.contains("the endpoint is not a valid URL")));
 
     // GCS: a service-account key holding the canary, pointing at a closed port.
     let mut g = local_remote();
@@ -286,11 +323,26 @@ fn the_canary_never_leaks_from_azure_remotes() {
     put_local_secret(&mut w, &r, &env, "access_key", CANARY);
     w.all_commands(&r, &env, &[]);
     // A SAS token (wrong) in the local config and from the environment.
-    w.run(&r, &env, &[], &["remote", "modify", "origin", "access_key", "--unset", "--local"]);
-    put_local_secret(&mut w, &r, &env, "sas_token", &format!("sv=2022-11-02&sig={CANARY}"));
+    w.run(
+        &r,
+        &env,
+        &[],
+        &["remote", "modify", "origin", "access_key", "--unset", "--local"],
+    );
+    put_local_secret(
+        &mut w,
+        &r,
+        &env,
+        "sas_token",
+        &format!("sv=2022-11-02&sig={CANARY}"),
+    );
     w.all_commands(&r, &env, &[]);
     let clone = Env::clone_of(&env);
     w.all_commands(&r, &clone, &[("AZURE_STORAGE_ACCOUNT_KEY", CANARY_B64)]);
-    w.all_commands(&r, &clone, &[("AZURE_STORAGE_SAS_TOKEN", &format!("sig={CANARY}"))]);
+    w.all_commands(
+        &r,
+        &clone,
+        &[("AZURE_STORAGE_SAS_TOKEN", &format!("sig={CANARY}"))],
+    );
     w.assert_clean(&[&env, &clone]);
 }

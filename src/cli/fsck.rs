@@ -62,7 +62,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     ))?;
     ctx.ui.json(&report);
     render(ctx, &report);
-    Ok(ExitCode::from(if report.clean { code::OK } else { code::PROBLEMS }))
+    Ok(ExitCode::from(if report.clean {
+        code::OK
+    } else {
+        code::PROBLEMS
+    }))
 }
 
 fn render(ctx: &Ctx, report: &FsckReport) {
@@ -85,7 +89,10 @@ fn render(ctx: &Ctx, report: &FsckReport) {
     }
     let left = report.problems.iter().filter(|p| !p.repaired).count() as u64;
     if report.repaired > 0 {
-        summary.push_str(&format!("; repaired {}", plural(report.repaired, "object", "objects")));
+        summary.push_str(&format!(
+            "; repaired {}",
+            plural(report.repaired, "object", "objects")
+        ));
     }
     if left > 0 || !report.unlisted.is_empty() {
         summary.push_str(&format!("; {} left", plural(left, "problem", "problems")));
@@ -94,7 +101,8 @@ fn render(ctx: &Ctx, report: &FsckReport) {
     }
     ctx.ui.info(&summary);
     if left > 0 && !report.problems.iter().any(|p| p.repair_error.is_some()) {
-        ctx.ui.info("hint: `mlv fsck --repair` replaces damaged or missing objects from a remote");
+        ctx.ui
+            .info("hint: `mlv fsck --repair` replaces damaged or missing objects from a remote");
     }
 }
 

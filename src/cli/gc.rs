@@ -54,14 +54,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
     let opts = GcOptions {
         scope: scope(&args),
-        grace: args
-            .grace
-            .or(repo.config.gc.grace)
-            .map_or(DEFAULT_GRACE, |g| g.0),
+        grace: args.grace.or(repo.config.gc.grace).map_or(DEFAULT_GRACE, |g| g.0),
         dry_run: !args.force,
     };
     let remote = match &args.remote {
-        Some(name) => Some(remotes::open(&repo, Some(name).filter(|n| !n.is_empty()).map(String::as_str), None)?),
+        Some(name) => Some(remotes::open(
+            &repo,
+            Some(name).filter(|n| !n.is_empty()).map(String::as_str),
+            None,
+        )?),
         None => None,
     };
     let keep = mlv::ops::gc::referenced(&repo, opts.scope)?;
@@ -92,7 +93,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         }
     }
     if report.dry_run {
-        ctx.ui.info("dry run: nothing was removed; run `mlv gc --force` (with the same options) to remove");
+        ctx.ui
+            .info("dry run: nothing was removed; run `mlv gc --force` (with the same options) to remove");
     }
     Ok(ExitCode::SUCCESS)
 }

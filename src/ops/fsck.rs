@@ -306,7 +306,11 @@ async fn load_manifests(
     inv: &Inventory,
     bad: &[Checked],
 ) -> Result<(HashMap<Digest, (Manifest, u64)>, Vec<Checked>), Error> {
-    let unusable: HashSet<Digest> = bad.iter().filter(|c| !c.repaired).map(|c| c.found.digest).collect();
+    let unusable: HashSet<Digest> = bad
+        .iter()
+        .filter(|c| !c.repaired)
+        .map(|c| c.found.digest)
+        .collect();
     let mut out = HashMap::new();
     let mut invalid = Vec::new();
     for d in inv.manifests.keys() {
@@ -364,12 +368,18 @@ fn check_cache(
 }
 
 /// Checks one cache object: (bytes read, problem).
-fn check_cache_object(cache: &crate::cache::Cache, d: &Digest, expected: Option<u64>) -> (u64, Option<Found>) {
-    let found = |kind, detail| Some(Found {
-        digest: *d,
-        kind,
-        detail,
-    });
+fn check_cache_object(
+    cache: &crate::cache::Cache,
+    d: &Digest,
+    expected: Option<u64>,
+) -> (u64, Option<Found>) {
+    let found = |kind, detail| {
+        Some(Found {
+            digest: *d,
+            kind,
+            detail,
+        })
+    };
     match cache.verify(d) {
         Ok(size) => (size, None),
         Err(CacheError::Missing { .. }) => (0, found(ProblemKind::Missing, "not in the cache".into())),
@@ -493,7 +503,11 @@ async fn reread_all(
                 None => (ProblemKind::Corrupt, format!("hashes to {actual}")),
             },
         };
-        found.push(Found { digest: d, kind, detail });
+        found.push(Found {
+            digest: d,
+            kind,
+            detail,
+        });
     }
     found.sort_by_key(|f| f.digest);
     Ok(found)

@@ -270,7 +270,10 @@ async fn delete_manifests_first(remote: &Remote, doomed: Vec<(Digest, u64)>) -> 
         .try_collect()
         .await?;
     for manifests in [true, false] {
-        let batch = classified.iter().filter(|(_, m)| *m == manifests).map(|(d, _)| *d);
+        let batch = classified
+            .iter()
+            .filter(|(_, m)| *m == manifests)
+            .map(|(d, _)| *d);
         stream::iter(batch)
             .map(|d| async move { remote.delete(&d).await })
             .buffer_unordered(jobs)

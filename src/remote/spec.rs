@@ -154,7 +154,9 @@ pub fn validate_option(scheme: Scheme, key: &str, value: &str) -> Result<(), Spe
 /// password), so the reason never quotes it.
 pub fn check_endpoint(value: &str) -> Result<(), &'static str> {
     match Url::parse(value.trim()) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(())
+        }
         Ok(_) => Err("not an http:// or https:// URL with a host"),
         Err(_) => Err("not a valid URL (expected e.g. https://s3.example.com or http://127.0.0.1:9000)"),
     }
@@ -737,7 +739,9 @@ mod tests {
         assert!(validate_key(Scheme::Azure, "sas_token").is_ok());
         assert!(validate_key(Scheme::Local, "endpoint").is_err());
         for bad in ["http://[secret", "ftp://host", "not a url", "http://"] {
-            let e = validate_option(Scheme::S3, "endpoint", bad).unwrap_err().to_string();
+            let e = validate_option(Scheme::S3, "endpoint", bad)
+                .unwrap_err()
+                .to_string();
             assert!(!e.contains("secret") && e.contains("endpoint"), "{e}");
         }
         assert!(validate_option(Scheme::S3, "endpoint", "http://u:p@127.0.0.1:9000").is_ok());

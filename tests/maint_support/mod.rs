@@ -31,10 +31,15 @@ pub struct TestRemote {
 
 /// Short network settings so a dead server fails fast.
 pub fn fast() -> Vec<(String, String)> {
-    [("timeout", "5"), ("connect_timeout", "2"), ("retries", "1"), ("retry_timeout", "3")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [
+        ("timeout", "5"),
+        ("connect_timeout", "2"),
+        ("retries", "1"),
+        ("retry_timeout", "3"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// A local-directory remote in a fresh temporary directory.
@@ -97,7 +102,8 @@ impl TestRemote {
 
     /// Adds the remote as `name` (the default).
     pub fn configure(&self, env: &Env, name: &str) {
-        self.mlv(env, &["remote", "add", name, &self.url, "--default"]).ok();
+        self.mlv(env, &["remote", "add", name, &self.url, "--default"])
+            .ok();
         for (k, v) in &self.options {
             self.mlv(env, &["remote", "modify", name, k, v]).ok();
         }
@@ -108,15 +114,18 @@ impl TestRemote {
     pub fn tamper(&self, hex: &str, bytes: Option<&[u8]>) {
         match &self.dir {
             Some(dir) => tamper_file(&dir.join(&hex[..2]).join(hex), bytes),
-            None => self.s3(|store, key| async move {
-                use object_store::{ObjectStoreExt, PutPayload};
-                match bytes {
-                    Some(b) => {
-                        store.put(&key, PutPayload::from(b.to_vec())).await.unwrap();
+            None => self.s3(
+                |store, key| async move {
+                    use object_store::{ObjectStoreExt, PutPayload};
+                    match bytes {
+                        Some(b) => {
+                            store.put(&key, PutPayload::from(b.to_vec())).await.unwrap();
+                        }
+                        None => store.delete(&key).await.unwrap(),
                     }
-                    None => store.delete(&key).await.unwrap(),
-                }
-            }, hex),
+                },
+                hex,
+            ),
         }
     }
 
@@ -127,12 +136,15 @@ impl TestRemote {
             None => {
                 let out = std::sync::Mutex::new(None);
                 let out_ref = &out;
-                self.s3(|store, key| async move {
-                    use object_store::ObjectStoreExt;
-                    if let Ok(g) = store.get(&key).await {
-                        *out_ref.lock().unwrap() = Some(g.bytes().await.unwrap().to_vec());
-                    }
-                }, hex);
+                self.s3(
+                    |store, key| async move {
+                        use object_store::ObjectStoreExt;
+                        if let Ok(g) = store.get(&key).await {
+                            *out_ref.lock().unwrap() = Some(g.bytes().await.unwrap().to_vec());
+                        }
+                    },
+                    hex,
+                );
                 out.into_inner().unwrap()
             }
         }
@@ -155,17 +167,20 @@ impl TestRemote {
             None => {
                 let out = std::sync::Mutex::new(Vec::new());
                 let out_ref = &out;
-                self.s3(|store, _| async move {
-                    use futures::TryStreamExt;
-                    let prefix = object_store::path::Path::from(PREFIX);
-                    let all: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
-                    let mut names: Vec<String> = all
-                        .iter()
-                        .filter_map(|m| m.location.filename().map(str::to_string))
-                        .collect();
-                    names.sort();
-                    *out_ref.lock().unwrap() = names;
-                }, "00");
+                self.s3(
+                    |store, _| async move {
+                        use futures::TryStreamExt;
+                        let prefix = object_store::path::Path::from(PREFIX);
+                        let all: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+                        let mut names: Vec<String> = all
+                            .iter()
+                            .filter_map(|m| m.location.filename().map(str::to_string))
+                            .collect();
+                        names.sort();
+                        *out_ref.lock().unwrap() = names;
+                    },
+                    "00",
+                );
                 out.into_inner().unwrap()
             }
         }
