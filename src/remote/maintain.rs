@@ -1,17 +1,16 @@
 //! Inspecting and pruning a remote, for `mlv fsck --remote` and `mlv gc --remote`: the size and
 //! age of objects, re-reading an object to hash it, deleting one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::SystemTime;
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::StreamExt;
 use object_store::{ObjectMeta, ObjectStoreExt};
 
 use crate::hash::{Digest, Hasher};
 
 use super::error::{kind_of, Kind, RemoteError};
 use super::store::Remote;
-use super::transfer::HEAD_LIMIT;
 
 /// What a remote says about one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,37 +48,6 @@ impl Remote {
     /// Every object on the remote, with its size and age (one listing of the whole prefix).
     pub async fn list_objects(&self) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
         self.list_under(self.prefix.clone()).await
-    }
-
-    /// Size and age of those of `digests` the remote has (absent ones are not in the map).
-    /// Same request rule as [`Remote::missing`]: one HEAD each for few objects, fan-out
-    /// listings for many.
-    pub async fn stat(&self, digests: &[Digest]) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
-        let mut wanted: Vec<Digest> = digests.to_vec();
-        wanted.sort();
-        wanted.dedup();
-        if wanted.len() >= HEAD_LIMIT {
-            let fanouts: BTreeSet<String> = wanted.iter().map(Digest::fanout).collect();
-            let mut all = self.list_fanouts(fanouts).await?;
-            let keep: std::collections::HashSet<Digest> = wanted.into_iter().collect();
-            all.retain(|d, _| keep.contains(d));
-            return Ok(all);
-        }
-        let found: Vec<Option<(Digest, RemoteObject)>> = stream::iter(wanted)
-            .map(|d| async move { Ok::<_, RemoteError>(self.head_one(&d).await?.map(|o| (d, o))) })
-            .buffered(self.jobs())
-            .try_collect()
-            .await?;
-        Ok(found.into_iter().flatten().collect())
-    }
-
-    async fn head_one(&self, digest: &Digest) -> Result<Option<RemoteObject>, RemoteError> {
-        let key = self.object_key(digest);
-        match self.store.head(&key).await {
-            Ok(meta) => Ok(Some(RemoteObject::of(&meta))),
-            Err(e) if kind_of(&e) == Kind::NotFound => Ok(None),
-            Err(e) => Err(self.store_error(&e, "check", Some(&key))),
-        }
     }
 
     /// Downloads an object and hashes it, keeping nothing (`fsck --remote --read-data`).

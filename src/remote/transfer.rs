@@ -81,39 +81,49 @@ enum Down {
 impl Remote {
     /// Whether the remote has the object (one HEAD request).
     pub async fn contains(&self, digest: &Digest) -> Result<bool, RemoteError> {
-        let key = self.object_key(digest);
-        match self.store.head(&key).await {
-            Ok(_) => Ok(true),
-            Err(e) if kind_of(&e) == Kind::NotFound => Ok(false),
-            Err(e) => Err(self.store_error(&e, "check", Some(&key))),
-        }
+        Ok(self.head(digest).await?.is_some())
     }
 
     /// The objects among `digests` that the remote lacks, in input order, without duplicates.
+    /// Requests as [`Remote::stat`] makes them.
+    pub async fn missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, RemoteError> {
+        let wanted = dedup(digests);
+        let present = self.stat(&wanted).await?;
+        Ok(wanted.into_iter().filter(|d| !present.contains_key(d)).collect())
+    }
+
+    /// Size and age of those of `digests` the remote has (absent ones are not in the map).
     ///
     /// Request rule: fewer than [`HEAD_LIMIT`] distinct objects are checked with one HEAD each
     /// (`jobs` at a time). From [`HEAD_LIMIT`] on, each fan-out directory `PREFIX/ab/` holding at
     /// least one of them is listed instead (at most 256 listings, each one request per 1,000
     /// keys); for remotes of up to ~256k objects that is one request per fan-out, never more
     /// requests than the HEADs would have taken.
-    pub async fn missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, RemoteError> {
+    pub async fn stat(&self, digests: &[Digest]) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
         let wanted = dedup(digests);
         if wanted.len() < HEAD_LIMIT {
-            let present: Vec<bool> = stream::iter(&wanted)
-                .map(|d| self.contains(d))
+            let found: Vec<Option<(Digest, RemoteObject)>> = stream::iter(wanted)
+                .map(|d| async move { Ok::<_, RemoteError>(self.head(&d).await?.map(|o| (d, o))) })
                 .buffered(self.jobs())
                 .try_collect()
                 .await?;
-            return Ok(wanted
-                .into_iter()
-                .zip(present)
-                .filter(|(_, p)| !p)
-                .map(|(d, _)| d)
-                .collect());
+            return Ok(found.into_iter().flatten().collect());
         }
         let fanouts: BTreeSet<String> = wanted.iter().map(Digest::fanout).collect();
-        let present = self.list_fanouts(fanouts).await?;
-        Ok(wanted.into_iter().filter(|d| !present.contains_key(d)).collect())
+        let mut listed = self.list_fanouts(fanouts).await?;
+        let wanted: HashSet<Digest> = wanted.into_iter().collect();
+        listed.retain(|d, _| wanted.contains(d));
+        Ok(listed)
+    }
+
+    /// Size and age of one object (one HEAD request); `None` if absent.
+    pub async fn head(&self, digest: &Digest) -> Result<Option<RemoteObject>, RemoteError> {
+        let key = self.object_key(digest);
+        match self.store.head(&key).await {
+            Ok(meta) => Ok(Some(RemoteObject::of(&meta))),
+            Err(e) if kind_of(&e) == Kind::NotFound => Ok(None),
+            Err(e) => Err(self.store_error(&e, "check", Some(&key))),
+        }
     }
 
     /// The objects stored under each `PREFIX/<fanout>/`, `jobs` listings at a time.
