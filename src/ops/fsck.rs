@@ -175,36 +175,23 @@ pub async fn fsck(
     };
 
     // Manifests first: their files are only known once they are read.
+    let repair_from = remote.filter(|_| opts.repair);
     let manifests: Vec<(Digest, Option<u64>)> = inv.manifests.iter().map(|(d, s)| (*d, *s)).collect();
-    let mut bad = check_cache(repo, &manifests, &mut report, progress);
-    if opts.repair {
-        if let Some(r) = remote {
-            repair_cache(repo, r, &mut bad).await?;
-        }
-    }
-    let (loaded, invalid) = load_manifests(repo, remote, &inv, &bad).await?;
+    let mut cache_problems = cache_pass(repo, repair_from, &manifests, &mut report, progress).await?;
+    let (loaded, invalid) = load_manifests(repo, remote, &inv, &cache_problems).await?;
     for (d, (_, size)) in &loaded {
         inv.manifests.insert(*d, Some(*size));
     }
     note_files(repo, &targets, &loaded, &mut inv, &mut report);
-    let mut cache_problems = bad;
     cache_problems.extend(invalid);
-
     let files: Vec<(Digest, Option<u64>)> = inv
         .files
         .iter()
         .filter(|(d, _)| !inv.manifests.contains_key(d))
         .map(|(d, s)| (*d, *s))
         .collect();
-    let mut bad = check_cache(repo, &files, &mut report, progress);
-    if opts.repair {
-        if let Some(r) = remote {
-            repair_cache(repo, r, &mut bad).await?;
-        }
-    }
-    cache_problems.extend(bad);
-    let cache_name = "cache".to_string();
-    add_problems(&mut report, &inv, &cache_name, cache_problems);
+    cache_problems.extend(cache_pass(repo, repair_from, &files, &mut report, progress).await?);
+    add_problems(&mut report, &inv, "cache", cache_problems);
 
     if let (true, Some(r)) = (opts.check_remote, remote) {
         let mut bad = check_remote(r, &inv, opts.read_data, &mut report, progress).await?;
@@ -222,6 +209,21 @@ pub async fn fsck(
     report.repaired = report.problems.iter().filter(|p| p.repaired).count() as u64;
     report.clean = report.unlisted.is_empty() && report.problems.iter().all(|p| p.repaired);
     Ok(report)
+}
+
+/// Checks cache objects and, given a remote, repairs the damaged or missing ones from it.
+async fn cache_pass(
+    repo: &Repo,
+    repair_from: Option<&Remote>,
+    objects: &[(Digest, Option<u64>)],
+    report: &mut FsckReport,
+    progress: &dyn Progress,
+) -> Result<Vec<Checked>, Error> {
+    let mut bad = check_cache(repo, objects, report, progress);
+    if let Some(r) = repair_from {
+        repair_cache(repo, r, &mut bad).await?;
+    }
+    Ok(bad)
 }
 
 /// A problem found, with the outcome of its repair (if one was tried).
