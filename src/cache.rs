@@ -125,6 +125,17 @@ impl Cache {
     /// one fsync per object for small batches), then an atomic rename of each, then a sync of
     /// the directories. An object is never visible before its bytes are durable.
     pub fn publish_staged(&self, staged: Vec<Staged>) -> Result<usize, CacheError> {
+        self.publish_with(staged, false)
+    }
+
+    /// Like [`Cache::publish_staged`], but each object replaces whatever is under its name (a
+    /// damaged copy, for `fsck --repair`) in one atomic rename: the old file is gone only once
+    /// the verified one is in place.
+    pub fn publish_replacing(&self, staged: Vec<Staged>) -> Result<usize, CacheError> {
+        self.publish_with(staged, true)
+    }
+
+    fn publish_with(&self, staged: Vec<Staged>, replace: bool) -> Result<usize, CacheError> {
         if staged.is_empty() {
             return Ok(0);
         }
@@ -146,7 +157,12 @@ impl Cache {
             if dirs.insert(dir.to_path_buf()) {
                 fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
             }
-            match s.tmp.persist_noclobber(&dest) {
+            let persisted = if replace {
+                s.tmp.persist(&dest)
+            } else {
+                s.tmp.persist_noclobber(&dest)
+            };
+            match persisted {
                 Ok(()) => created += 1,
                 Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(IoError::new("cannot publish", dest, e.error).into()),

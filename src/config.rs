@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +118,68 @@ pub struct RemoteConfig {
     pub options: BTreeMap<String, toml::Value>,
 }
 
+/// The `[gc]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcConfig {
+    /// Objects younger than this are never removed (default [`DEFAULT_GRACE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<Grace>,
+}
+
+/// The default grace period of `mlv gc`: 4 hours.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(4 * 3600);
+
+/// A grace period: in the config and on the command line, a whole number with an optional unit
+/// (`s`, `m`, `h`, `d`; no unit means minutes), e.g. `0`, `90`, `30m`, `2h`, `1d`. In TOML a
+/// bare integer is minutes too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grace(pub Duration);
+
+impl std::str::FromStr for Grace {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Grace, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let bad = || format!("{text:?} is not a duration such as 0, 90 (minutes), 30m, 2h or 1d");
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        let secs = match unit.trim() {
+            "s" => 1,
+            "" | "m" | "min" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(secs)
+            .map(|s| Grace(Duration::from_secs(s)))
+            .ok_or_else(bad)
+    }
+}
+
+impl Serialize for Grace {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}s", self.0.as_secs()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Grace {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Grace, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Minutes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Minutes(m) => format!("{m}m").parse(),
+            Raw::Text(t) => t.parse(),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
 /// The merged configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +196,9 @@ pub struct Config {
     /// `[remote.NAME]` tables.
     #[serde(default)]
     pub remote: BTreeMap<String, RemoteConfig>,
+    /// `[gc]`.
+    #[serde(default)]
+    pub gc: GcConfig,
 }
 
 /// The config files that apply to a repository, lowest precedence first.
@@ -310,5 +376,24 @@ mod tests {
         assert!(err.contains("autostag"), "{err}");
         assert!(parse_link_list("hardlink,copy").is_ok());
         assert!(parse_link_list("hardlink,bogus").is_err());
+    }
+
+    #[test]
+    fn grace_periods_parse_with_units_and_minutes_by_default() {
+        let g = |s: &str| s.parse::<Grace>().map(|g| g.0.as_secs());
+        assert_eq!(g("0"), Ok(0));
+        assert_eq!(g("90"), Ok(5400));
+        assert_eq!(g("30m"), Ok(1800));
+        assert_eq!(g("2h"), Ok(7200));
+        assert_eq!(g("1d"), Ok(86_400));
+        assert_eq!(g("45s"), Ok(45));
+        for bad in ["", "h", "2w", "-1", "1.5h", "99999999999999999999d"] {
+            assert!(g(bad).is_err(), "{bad}");
+        }
+        let c: Config = toml::from_str("[gc]\ngrace = \"2h\"\n").unwrap();
+        assert_eq!(c.gc.grace, Some(Grace(Duration::from_secs(7200))));
+        let c: Config = toml::from_str("[gc]\ngrace = 15\n").unwrap();
+        assert_eq!(c.gc.grace, Some(Grace(Duration::from_secs(900))));
+        assert!(toml::from_str::<Config>("[gc]\ngrace = \"soon\"\n").is_err());
     }
 }

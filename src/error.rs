@@ -212,7 +212,8 @@ impl Error {
                 Some("fix the pointer file, or restore it with `git checkout -- FILE`".into())
             }
             Error::Cache(CacheError::Corrupt { .. }) | Error::Manifest(_) => Some(
-                "delete the corrupt object and fetch it again with `mlv fetch`, or re-add the data".into(),
+                "`mlv fsck --repair` replaces it with a verified copy from the remote; or re-add the data"
+                    .into(),
             ),
             Error::Cache(CacheError::Missing { .. }) => {
                 Some("run `mlv fetch` or `mlv pull` to download it".into())

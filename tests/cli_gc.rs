@@ -2,8 +2,13 @@
 //! what is removed.
 
 mod common;
+mod maint_support;
+mod support;
 
-use common::Env;
+use std::collections::BTreeSet;
+
+use common::{b3, Env};
+use maint_support::{digest_of, local_remote, s3_remote, TestRemote};
 
 /// `data/` at v1 committed on the current branch, then v2 added in the workspace only.
 fn two_versions() -> Env {
@@ -18,9 +23,13 @@ fn two_versions() -> Env {
     env
 }
 
+/// `mlv gc --json ARGS`, with `--force` unless it is a dry run.
 fn gc(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["gc", "--json"];
     all.extend_from_slice(args);
+    if !args.contains(&"--dry-run") && !args.contains(&"-n") {
+        all.push("--force");
+    }
     env.mlv(&all).ok().json()
 }
 
@@ -85,4 +94,237 @@ fn gc_outside_a_repository_is_a_clear_error() {
     let env = Env::git_only();
     env.mlv(&["gc"])
         .refused("not an mlv repository", Some("mlv init"));
+}
+
+/// The objects a `gc --json` report lists for the cache (or the remote), as digests.
+fn listed(json: &serde_json::Value, place: &str) -> BTreeSet<String> {
+    json[place]["objects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {place}.objects in {json}"))
+        .iter()
+        .map(|o| o["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn set(items: &[&[u8]]) -> BTreeSet<String> {
+    items.iter().map(|c| b3(c)).collect()
+}
+
+#[test]
+fn without_force_gc_only_lists_what_would_go_and_the_bytes_freed() {
+    let env = two_versions();
+    let before = env.objects();
+    let out = env.mlv(&["gc", "--workspace", "--grace", "0"]).ok();
+    assert_eq!(env.objects(), before, "nothing removed without --force");
+    // v1's file and v1's manifest, one line each on stdout: digest, size, where
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&b3(b"version one")) && l.ends_with("cache")),
+        "{out}"
+    );
+    assert!(out.stderr.contains("would remove 2 objects"), "{out}");
+    assert!(out.stderr.contains("--force"), "{out}");
+    let json = env
+        .mlv(&["gc", "-n", "--workspace", "--grace", "0", "--json"])
+        .ok()
+        .json();
+    let objects = json["cache"]["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 2, "{json}");
+    let size_of_v1 = objects
+        .iter()
+        .find(|o| o["digest"] == b3(b"version one"))
+        .unwrap()["size"]
+        .as_u64();
+    assert_eq!(size_of_v1, Some(b"version one".len() as u64));
+    let total: u64 = objects.iter().map(|o| o["size"].as_u64().unwrap()).sum();
+    assert_eq!(json["removed_bytes"].as_u64(), Some(total));
+    env.mlv(&["gc", "-n", "--force"]).fails(2);
+}
+
+/// History for the scope tests, one tracked file `m`:
+/// `one` (tagged `t1`) -> `mid` -> `three` on main (HEAD, workspace), and branch `feature`
+/// from `one` with `two`. So `one` is only tagged, `two` only a branch tip, `mid` only history.
+fn history() -> Env {
+    let env = Env::new();
+    let commit = |content: &[u8], msg: &str| {
+        env.write("m", content);
+        env.mlv(&["add", "m"]).ok();
+        env.git(&["add", "-A"]);
+        env.git(&["commit", "-qm", msg]);
+    };
+    commit(b"one", "one");
+    env.git(&["tag", "t1"]);
+    env.git(&["checkout", "-qb", "feature"]);
+    commit(b"two", "two");
+    env.git(&["checkout", "-q", "main"]);
+    commit(b"mid", "mid");
+    commit(b"three", "three");
+    env.mlv(&["checkout", "--force"]).ok();
+    env
+}
+
+#[test]
+fn branches_tags_and_commits_scopes_follow_git_history() {
+    let env = history();
+    let all: &[&[u8]] = &[b"one", b"two", b"mid", b"three"];
+    assert_eq!(env.objects().len(), 4);
+    let gone = |args: &[&str]| {
+        let mut a = vec!["--dry-run", "--grace", "0"];
+        a.extend_from_slice(args);
+        listed(&gc(&env, &a), "cache")
+    };
+    assert_eq!(gone(&["--workspace"]), set(&[b"one", b"two", b"mid"]));
+    // default: workspace, HEAD, branch tips, tags
+    assert_eq!(gone(&[]), set(&[b"mid"]));
+    assert_eq!(gone(&["-a", "-T"]), set(&[b"mid"]));
+    assert_eq!(gone(&["--all-tags"]), set(&[b"two", b"mid"]));
+    assert_eq!(gone(&["--all-branches"]), set(&[b"one", b"mid"]));
+    assert_eq!(gone(&["-A"]), set(&[]));
+    assert_eq!(gone(&["--all-branches", "--all-commits"]), set(&[]));
+    // for real: --all-tags drops the branch-only and history-only versions
+    let json = gc(&env, &["--all-tags", "--grace", "0"]);
+    assert_eq!(listed(&json, "cache"), set(&[b"two", b"mid"]));
+    let left: BTreeSet<String> = env.objects().iter().map(|o| o[3..].to_string()).collect();
+    assert_eq!(left, set(&[b"one", b"three"]));
+    assert_eq!(all.len(), 4);
+    env.mlv(&["gc", "--workspace", "--all-tags"]).fails(2);
+}
+
+#[test]
+fn the_grace_period_comes_from_the_config_and_the_flag_overrides_it() {
+    let env = two_versions();
+    let config = env.read_str(".mlv/config.toml");
+    std::fs::write(
+        env.path(".mlv/config.toml"),
+        format!("{config}\n[gc]\ngrace = \"2h\"\n"),
+    )
+    .unwrap();
+    let json = gc(&env, &["--workspace"]);
+    assert_eq!(json["cache"]["grace_seconds"], 7200, "{json}");
+    assert_eq!(
+        (json["removed"].as_u64(), json["kept_recent"].as_u64()),
+        (Some(0), Some(2))
+    );
+    let json = gc(&env, &["--workspace", "--grace", "0m"]);
+    assert_eq!(json["removed"], 2, "{json}");
+    std::fs::write(
+        env.path(".mlv/config.toml"),
+        format!("{config}\n[gc]\ngrace = 15\n"),
+    )
+    .unwrap();
+    assert_eq!(gc(&env, &["--dry-run"])["cache"]["grace_seconds"], 900);
+    std::fs::write(
+        env.path(".mlv/config.toml"),
+        format!("{config}\n[gc]\ngrace = \"soon\"\n"),
+    )
+    .unwrap();
+    env.mlv(&["gc"]).refused("soon", None);
+    env.mlv(&["gc", "--grace", "2w"]).fails(2);
+}
+
+#[test]
+fn the_default_grace_period_is_four_hours() {
+    let env = two_versions();
+    let json = gc(&env, &["--dry-run", "--workspace"]);
+    assert_eq!(json["cache"]["grace_seconds"], 4 * 3600, "{json}");
+}
+
+/// v1 and v2 of `data/` pushed, only v2 committed: `gc --remote` removes v1's manifest and
+/// changed file from the remote, keeps v2's (even with an empty cache, reading v2's manifest
+/// from the remote) and keeps everything within the grace period.
+fn remote_gc(r: TestRemote) {
+    let env = Env::new();
+    r.configure(&env, "origin");
+    env.write("data/keep", b"same in both");
+    env.write("data/v", b"version one");
+    env.mlv(&["add", "data"]).ok();
+    r.mlv(&env, &["push"]).ok();
+    env.write("data/v", b"version two");
+    env.mlv(&["add", "data"]).ok();
+    r.mlv(&env, &["push"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "v2"]);
+    let v2_manifest = digest_of(&env, "data.mlv");
+    assert_eq!(r.objects().len(), 5);
+
+    // everything is recent: nothing goes
+    let json = r.mlv(&env, &["gc", "--json", "--remote", "--force"]).ok().json();
+    assert_eq!(json["remote"]["removed"], 0, "{json}");
+    assert_eq!(json["remote"]["kept_recent"], 2, "{json}");
+    assert_eq!(r.objects().len(), 5);
+
+    // dry run lists v1's two objects on the remote
+    let json = r.mlv(&env, &["gc", "--json", "-r", "--grace", "0"]).ok().json();
+    assert_eq!(json["remote"]["removed"], 2, "{json}");
+    assert!(listed(&json, "remote").contains(&b3(b"version one")), "{json}");
+    assert_eq!(r.objects().len(), 5, "a dry run deletes nothing");
+
+    // with an empty cache, v2's manifest is read from the remote and its files are kept
+    std::fs::remove_dir_all(env.path(".mlv/cache")).unwrap();
+    let json = r
+        .mlv(
+            &env,
+            &["gc", "--json", "--remote", "origin", "--grace", "0", "-f"],
+        )
+        .ok()
+        .json();
+    assert_eq!(json["remote"]["removed"], 2, "{json}");
+    assert_eq!(json["remote"]["unreadable_manifests"], 0, "{json}");
+    let left: BTreeSet<String> = r.objects().into_iter().collect();
+    let mut want = set(&[b"same in both", b"version two"]);
+    want.insert(v2_manifest);
+    assert_eq!(left, want);
+
+    // a clone still pulls v2 completely
+    let dst = Env::clone_of(&env);
+    r.mlv(&dst, &["pull"]).ok();
+    assert_eq!(dst.read("data/v"), b"version two");
+    assert_eq!(dst.read("data/keep"), b"same in both");
+}
+
+#[test]
+fn remote_gc_on_a_local_remote() {
+    remote_gc(local_remote());
+}
+
+#[test]
+fn remote_gc_on_s3() {
+    if let Some(r) = s3_remote() {
+        remote_gc(r);
+    }
+}
+
+#[test]
+fn remote_gc_respects_the_grace_period_by_last_modified_time() {
+    let r = local_remote();
+    let env = two_versions();
+    r.configure(&env, "origin");
+    r.mlv(&env, &["push"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "v2"]);
+    // v1's objects on the remote: push v1's content, then make one of them old
+    env.write("data/v", b"version one");
+    env.mlv(&["add", "data"]).ok();
+    r.mlv(&env, &["push"]).ok();
+    env.git(&["checkout", "--", "data.mlv"]);
+    env.mlv(&["checkout", "--force"]).ok();
+    let old = r
+        .dir
+        .as_ref()
+        .unwrap()
+        .join(&b3(b"version one")[..2])
+        .join(b3(b"version one"));
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 3600);
+    std::fs::File::open(&old).unwrap().set_modified(when).unwrap();
+    let json = r
+        .mlv(&env, &["gc", "--json", "--remote", "--grace", "2h", "-f"])
+        .ok()
+        .json();
+    // only the backdated object is older than two hours
+    assert_eq!(listed(&json, "remote"), set(&[b"version one"]), "{json}");
+    assert_eq!(json["remote"]["kept_recent"], 1, "{json}");
+    assert!(!old.exists());
 }

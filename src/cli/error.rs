@@ -15,8 +15,10 @@ pub mod code {
     pub const FAILURE: u8 = 1;
     /// Bad command-line usage.
     pub const USAGE: u8 = 2;
-    /// Damaged data was found: a digest did not match.
+    /// Damaged data was found during an operation: a digest did not match.
     pub const INTEGRITY: u8 = 3;
+    /// `mlv fsck` found problems it did not repair.
+    pub const PROBLEMS: u8 = 4;
 }
 
 /// An error on its way to the user.

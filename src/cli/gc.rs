@@ -1,58 +1,131 @@
 //! `mlv gc`.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use mlv::ops::gc::{GcOptions, Scope};
+use mlv::config::{Grace, DEFAULT_GRACE};
+use mlv::ops::gc::{GcObject, GcOptions, GcReport, Scope};
+use mlv::ops::remotes;
 
 use super::ui::{human_bytes, plural};
 use super::{CliError, Ctx};
 
-/// Remove cache objects that no pointer in scope refers to.
+/// Remove cache (and remote) objects that no pointer in scope refers to.
 ///
-/// Keeps what the workspace's pointers and the pointers committed on every local branch and
-/// tag (and HEAD) refer to; --workspace keeps only the workspace's, --all-commits everything
-/// reachable in history. Objects younger than the grace period are always kept, since an
-/// `mlv add` may be running. Remotes are never touched.
+/// Without --force this is a dry run: it lists what would be removed and the bytes freed.
 ///
-/// Example: mlv gc --dry-run
+/// Keeps what the workspace's pointers refer to, and by default what the pointers committed at
+/// HEAD and at the tip of every local branch and tag refer to. --all-branches, --all-tags and
+/// --all-commits (combinable) replace that default: the workspace and HEAD plus the chosen refs
+/// (or every commit reachable from any ref); --workspace keeps only the workspace's. Objects
+/// younger than the grace period (`[gc] grace` in .mlv/config.toml, 4h by default) are always
+/// kept, since an `mlv add` or `mlv push` may be running. With --remote, the remote (the
+/// default one, or NAME) is collected too, by the same rules and its objects' last-modified time.
+///
+/// Example: mlv gc --all-tags --remote --force
 #[derive(clap::Args)]
 pub struct Args {
     /// Keep only what the workspace's pointers refer to.
-    #[arg(short, long, conflicts_with = "all_commits")]
+    #[arg(short, long, conflicts_with_all = ["all_branches", "all_tags", "all_commits"])]
     workspace: bool,
+    /// Keep what the tip of every local branch refers to.
+    #[arg(short = 'a', long)]
+    all_branches: bool,
+    /// Keep what every tag refers to.
+    #[arg(short = 'T', long)]
+    all_tags: bool,
     /// Keep what any commit reachable from any ref refers to.
-    #[arg(short, long)]
+    #[arg(short = 'A', long)]
     all_commits: bool,
-    /// Keep objects younger than this many minutes.
-    #[arg(long, value_name = "MINUTES", default_value_t = 60)]
-    grace: u64,
-    /// Report what would be removed without removing it.
-    #[arg(short = 'n', long)]
+    /// Collect the remote too (the default remote, or NAME).
+    #[arg(short = 'r', long = "remote", value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    remote: Option<String>,
+    /// Keep objects younger than this: 0, 90 (minutes), 30m, 2h, 1d. Overrides `[gc] grace`.
+    #[arg(long, value_name = "DURATION")]
+    grace: Option<Grace>,
+    /// Only list what would be removed (the default without --force).
+    #[arg(short = 'n', long, conflicts_with = "force")]
     dry_run: bool,
+    /// Remove the objects.
+    #[arg(short, long)]
+    force: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
-    let scope = match (args.workspace, args.all_commits) {
-        (true, _) => Scope::Workspace,
-        (_, true) => Scope::AllCommits,
-        _ => Scope::Refs,
-    };
     let opts = GcOptions {
-        scope,
-        grace: Duration::from_secs(args.grace * 60),
-        dry_run: args.dry_run,
+        scope: scope(&args),
+        grace: args.grace.or(repo.config.gc.grace).map_or(DEFAULT_GRACE, |g| g.0),
+        dry_run: !args.force,
     };
-    let report = mlv::ops::gc::gc(&repo, &opts)?;
-    ctx.ui.json(&report);
+    let remote = match &args.remote {
+        Some(name) => Some(remotes::open(
+            &repo,
+            Some(name).filter(|n| !n.is_empty()).map(String::as_str),
+            None,
+        )?),
+        None => None,
+    };
+    let keep = mlv::ops::gc::referenced(&repo, opts.scope)?;
+    // The remote first: if it fails, the cache still holds everything it had.
+    let remote_report = match &remote {
+        Some(r) => Some(super::runtime()?.block_on(mlv::ops::gc::gc_remote(r, &keep, &opts))?),
+        None => None,
+    };
+    let report = mlv::ops::gc::gc(&repo, &keep, &opts)?;
+    ctx.ui.json(&serde_json::json!({
+        "cache": &report,
+        "remote": &remote_report,
+        "removed": report.removed,
+        "removed_bytes": report.removed_bytes,
+        "kept": report.kept,
+        "kept_recent": report.kept_recent,
+        "dry_run": report.dry_run,
+    }));
+    render(ctx, &report, "cache");
+    if let Some(r) = &remote_report {
+        render(ctx, &r.report, &r.remote);
+        if r.unreadable_manifests > 0 {
+            ctx.ui.info(&format!(
+                "warning: {} kept on {} could not be read, so only the objects other pointers need were kept for them",
+                plural(r.unreadable_manifests, "directory manifest", "directory manifests"),
+                r.remote
+            ));
+        }
+    }
+    if report.dry_run {
+        ctx.ui
+            .info("dry run: nothing was removed; run `mlv gc --force` (with the same options) to remove");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scope(args: &Args) -> Scope {
+    if args.workspace {
+        return Scope::WORKSPACE;
+    }
+    if !(args.all_branches || args.all_tags || args.all_commits) {
+        return Scope::REFS;
+    }
+    Scope {
+        head: true,
+        branches: args.all_branches,
+        tags: args.all_tags,
+        all_commits: args.all_commits,
+    }
+}
+
+fn render(ctx: &Ctx, report: &GcReport, place: &str) {
+    if report.dry_run || ctx.ui.verbose {
+        for GcObject { digest, size } in &report.objects {
+            ctx.ui.out(&format!("{digest}  {size:>12}  {place}"));
+        }
+    }
     let verb = if report.dry_run { "would remove" } else { "removed" };
     ctx.ui.info(&format!(
-        "{verb} {} ({}); kept {} in use and {} recent",
+        "{place}: {verb} {} ({}); kept {} in use and {} recent",
         plural(report.removed, "object", "objects"),
         human_bytes(report.removed_bytes),
         report.kept,
         report.kept_recent
     ));
-    Ok(ExitCode::SUCCESS)
 }

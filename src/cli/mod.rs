@@ -4,6 +4,7 @@ mod add;
 mod checkout;
 mod diff;
 mod error;
+mod fsck;
 mod gc;
 mod init;
 mod lineage;
@@ -66,6 +67,7 @@ enum Command {
     Lineage(lineage::Args),
     Log(log::Args),
     Diff(diff::Args),
+    Fsck(fsck::Args),
     Gc(gc::Args),
     Completions(CompletionsArgs),
 }
@@ -157,6 +159,7 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Lineage(a) => lineage::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
+        Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "mlv", &mut std::io::stdout());

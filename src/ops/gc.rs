@@ -1,31 +1,62 @@
-//! `mlv gc`: remove cache objects that nothing in scope refers to.
+//! `mlv gc`: remove cache (and, with a remote, remote) objects that nothing in scope refers to.
 //!
 //! Safe by default: objects referred to by the workspace's pointers, and by the pointers
 //! committed at the tip of every local branch and tag (and HEAD), are kept; so is every object
-//! younger than the grace period, which may belong to an `add` still running in another
-//! process. Stale temporary files are removed too.
+//! younger than the grace period, which may belong to an `add` or `push` still running in
+//! another process. Stale temporary files are removed too.
+//!
+//! On a remote, a directory manifest promises its files (push skips the files of a directory
+//! whose manifest is there), so the files of every kept manifest are kept — manifests missing
+//! from the cache are read from the remote — and unreferenced manifests are deleted before any
+//! file: an interrupted gc never leaves a manifest whose files are gone.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::Error;
 use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
 use crate::history::pointers_in_tree;
+use crate::manifest::Manifest;
 use crate::pointer::{Kind, Pointer};
+use crate::remote::{Remote, RemoteError, RemoteObject};
 use crate::repo::{git_err, Repo};
 
-/// Which pointers keep their objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+/// Which pointers keep their objects, besides the workspace's (always kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scope {
+    /// The commit HEAD points to.
+    pub head: bool,
+    /// The tip of every local branch.
+    pub branches: bool,
+    /// Every tag.
+    pub tags: bool,
+    /// Every commit reachable from any ref (and HEAD).
+    pub all_commits: bool,
+}
+
+impl Scope {
     /// Only the workspace's pointers.
-    Workspace,
-    /// The workspace, HEAD, and the tips of all local branches and tags.
-    Refs,
-    /// The workspace and every commit reachable from any ref.
-    AllCommits,
+    pub const WORKSPACE: Scope = Scope {
+        head: false,
+        branches: false,
+        tags: false,
+        all_commits: false,
+    };
+    /// The default: the workspace, HEAD, and the tips of all local branches and tags.
+    pub const REFS: Scope = Scope {
+        head: true,
+        branches: true,
+        tags: true,
+        all_commits: false,
+    };
+
+    fn needs_git(self) -> bool {
+        self != Scope::WORKSPACE
+    }
 }
 
 /// Options of `gc`.
@@ -39,7 +70,16 @@ pub struct GcOptions {
     pub dry_run: bool,
 }
 
-/// What `gc` did (or would do).
+/// One object removed (or to remove).
+#[derive(Debug, Clone, Serialize)]
+pub struct GcObject {
+    /// Its name.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What `gc` did (or would do) in one store.
 #[derive(Debug, Serialize, Default)]
 pub struct GcReport {
     /// Objects removed (or to remove).
@@ -50,22 +90,80 @@ pub struct GcReport {
     pub kept: u64,
     /// Unreferenced objects kept because they are recent.
     pub kept_recent: u64,
-    /// Stale temporary files removed.
+    /// Stale temporary files removed (cache only).
     pub temp_files: u64,
     /// Whether nothing was deleted.
     pub dry_run: bool,
+    /// The grace period, in seconds.
+    pub grace_seconds: u64,
+    /// The objects removed (or to remove), by digest.
+    pub objects: Vec<GcObject>,
+}
+
+impl GcReport {
+    fn new(opts: &GcOptions) -> GcReport {
+        GcReport {
+            dry_run: opts.dry_run,
+            grace_seconds: opts.grace.as_secs(),
+            ..GcReport::default()
+        }
+    }
+
+    fn remove(&mut self, digest: Digest, size: u64) {
+        self.removed += 1;
+        self.removed_bytes += size;
+        self.objects.push(GcObject { digest, size });
+    }
+}
+
+/// What `gc --remote` did (or would do) on the remote.
+#[derive(Debug, Serialize)]
+pub struct RemoteGcReport {
+    /// The remote, redacted.
+    pub remote: String,
+    /// What was (or would be) removed and kept.
+    #[serde(flatten)]
+    pub report: GcReport,
+    /// Kept directories whose manifest could be read neither from the cache nor from the
+    /// remote: files only they refer to cannot be told apart from garbage.
+    pub unreadable_manifests: u64,
+}
+
+/// The objects in scope.
+pub struct Referenced {
+    keep: HashSet<Digest>,
+    /// Kept manifests the cache cannot provide.
+    unread: Vec<Digest>,
+}
+
+/// Works out what the pointers in scope refer to (once, for the cache and a remote).
+pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
+    let mut pointers = repo.pointers()?;
+    if scope.needs_git() {
+        for tree_id in trees(repo, scope)? {
+            let tree = repo.git.find_tree(tree_id).map_err(git_err("reading a tree"))?;
+            pointers.extend(pointers_in_tree(&repo.git, &tree)?);
+        }
+    }
+    let mut r = Referenced {
+        keep: HashSet::new(),
+        unread: Vec::new(),
+    };
+    let mut seen_manifests = HashSet::new();
+    for p in &pointers {
+        r.keep.insert(p.meta.digest);
+        if p.meta.kind == Kind::Dir && seen_manifests.insert(p.meta.digest) {
+            keep_manifest_files(repo, p, &mut r)?;
+        }
+    }
+    Ok(r)
 }
 
 /// Collects garbage in the cache.
-pub fn gc(repo: &Repo, opts: &GcOptions) -> Result<GcReport, Error> {
-    let keep = referenced(repo, opts.scope)?;
-    let cutoff = SystemTime::now()
-        .checked_sub(opts.grace)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut report = GcReport {
-        dry_run: opts.dry_run,
-        ..GcReport::default()
-    };
+pub fn gc(repo: &Repo, keep: &Referenced, opts: &GcOptions) -> Result<GcReport, Error> {
+    let keep = &keep.keep;
+    let cutoff = cutoff(opts.grace);
+    let mut report = GcReport::new(opts);
     let root = repo.cache.root();
     let Ok(fanouts) = std::fs::read_dir(root) else {
         return Ok(report);
@@ -91,8 +189,7 @@ pub fn gc(repo: &Repo, opts: &GcOptions) -> Result<GcReport, Error> {
                 report.kept_recent += 1;
                 continue;
             }
-            report.removed += 1;
-            report.removed_bytes += meta.len();
+            report.remove(digest, meta.len());
             if !opts.dry_run {
                 crate::fs::remove_file_if_exists(&obj.path())?;
             }
@@ -101,35 +198,96 @@ pub fn gc(repo: &Repo, opts: &GcOptions) -> Result<GcReport, Error> {
             let _ = std::fs::remove_dir(&dir); // only if now empty
         }
     }
+    report.objects.sort_by_key(|o| o.digest);
     report.temp_files = clean_temp(repo, cutoff, opts.dry_run)?;
     Ok(report)
 }
 
-/// Every object the pointers in scope refer to (manifests and, for cached manifests, files).
-fn referenced(repo: &Repo, scope: Scope) -> Result<HashSet<Digest>, Error> {
-    let mut pointers = repo.pointers()?;
-    if scope != Scope::Workspace {
-        for tree_id in trees(repo, scope)? {
-            let tree = repo.git.find_tree(tree_id).map_err(git_err("reading a tree"))?;
-            pointers.extend(pointers_in_tree(&repo.git, &tree)?);
-        }
-    }
-    let mut keep = HashSet::new();
-    let mut seen_manifests = HashSet::new();
-    for p in &pointers {
-        keep.insert(p.meta.digest);
-        if p.meta.kind == Kind::Dir && seen_manifests.insert(p.meta.digest) {
-            keep_manifest_files(repo, p, &mut keep)?;
-        }
-    }
-    Ok(keep)
+fn cutoff(grace: Duration) -> SystemTime {
+    SystemTime::now()
+        .checked_sub(grace)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-fn keep_manifest_files(repo: &Repo, p: &Pointer, keep: &mut HashSet<Digest>) -> Result<(), Error> {
+/// Collects garbage on a remote: lists it, keeps what is in scope (reading kept manifests the
+/// cache lacks from the remote) and what is younger than the grace period by its last-modified
+/// time, and deletes the rest, manifests first.
+pub async fn gc_remote(
+    remote: &Remote,
+    keep: &Referenced,
+    opts: &GcOptions,
+) -> Result<RemoteGcReport, Error> {
+    let mut keep_all = keep.keep.clone();
+    let mut unreadable = 0;
+    for d in &keep.unread {
+        match remote.read_verified(d).await {
+            Ok(Some(bytes)) => match Manifest::parse(d, &bytes) {
+                Ok(m) => keep_all.extend(m.entries.iter().filter_map(|e| e.digest)),
+                Err(_) => unreadable += 1,
+            },
+            Ok(None) | Err(RemoteError::Corrupt { .. }) => unreadable += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let cutoff = cutoff(opts.grace);
+    let mut report = GcReport::new(opts);
+    let mut listed: Vec<(Digest, RemoteObject)> = remote.list_objects().await?.into_iter().collect();
+    listed.sort_by_key(|(d, _)| *d);
+    let mut doomed = Vec::new();
+    for (d, o) in listed {
+        if keep_all.contains(&d) {
+            report.kept += 1;
+        } else if o.modified > cutoff {
+            report.kept_recent += 1;
+        } else {
+            report.remove(d, o.size);
+            doomed.push((d, o.size));
+        }
+    }
+    if !opts.dry_run {
+        delete_manifests_first(remote, doomed).await?;
+    }
+    Ok(RemoteGcReport {
+        remote: remote.display_name().to_string(),
+        report,
+        unreadable_manifests: unreadable,
+    })
+}
+
+/// The bytes every manifest starts with.
+const MANIFEST_START: &[u8] = b"{\"version\":1,\"entries\":[";
+
+/// Deletes objects, `jobs` at a time: first those that are directory manifests (told by their
+/// first bytes), then the rest.
+async fn delete_manifests_first(remote: &Remote, doomed: Vec<(Digest, u64)>) -> Result<(), Error> {
+    let jobs = remote.jobs();
+    let classified: Vec<(Digest, bool)> = stream::iter(doomed)
+        .map(|(d, size)| async move {
+            let start = remote.read_start(&d, size, MANIFEST_START.len() as u64).await?;
+            Ok::<_, RemoteError>((d, start == MANIFEST_START))
+        })
+        .buffer_unordered(jobs)
+        .try_collect()
+        .await?;
+    for manifests in [true, false] {
+        let batch = classified
+            .iter()
+            .filter(|(_, m)| *m == manifests)
+            .map(|(d, _)| *d);
+        stream::iter(batch)
+            .map(|d| async move { remote.delete(&d).await })
+            .buffer_unordered(jobs)
+            .try_collect::<Vec<()>>()
+            .await?;
+    }
+    Ok(())
+}
+
+fn keep_manifest_files(repo: &Repo, p: &Pointer, r: &mut Referenced) -> Result<(), Error> {
     match super::load_manifest(repo, p) {
-        Ok(m) => keep.extend(m.entries.iter().filter_map(|e| e.digest)),
-        // not cached: none of its files can be found through it
-        Err(Error::Refused(crate::error::Refusal::NotInCache { .. })) => {}
+        Ok(m) => r.keep.extend(m.entries.iter().filter_map(|e| e.digest)),
+        // not cached: a remote may hold it (gc --remote reads it there)
+        Err(Error::Refused(crate::error::Refusal::NotInCache { .. })) => r.unread.push(p.meta.digest),
         Err(e) => return Err(e),
     }
     Ok(())
@@ -139,16 +297,16 @@ fn keep_manifest_files(repo: &Repo, p: &Pointer, keep: &mut HashSet<Digest>) -> 
 fn trees(repo: &Repo, scope: Scope) -> Result<Vec<git2::Oid>, Error> {
     let git = &repo.git;
     let mut tips = Vec::new();
-    if let Ok(head) = git.head() {
+    if let (true, Ok(head)) = (scope.head || scope.all_commits, git.head()) {
         tips.extend(head.peel_to_commit().ok().map(|c| c.id()));
     }
     for r in git.references().map_err(git_err("listing references"))?.flatten() {
-        let is_ours = r.is_branch() || r.is_tag();
-        if let (true, Ok(c)) = (is_ours || scope == Scope::AllCommits, r.peel_to_commit()) {
+        let wanted = (scope.branches && r.is_branch()) || (scope.tags && r.is_tag()) || scope.all_commits;
+        if let (true, Ok(c)) = (wanted, r.peel_to_commit()) {
             tips.push(c.id());
         }
     }
-    let commits: Vec<git2::Oid> = if scope == Scope::AllCommits {
+    let commits: Vec<git2::Oid> = if scope.all_commits {
         let mut walk = git.revwalk().map_err(git_err("walking history"))?;
         for t in &tips {
             walk.push(*t).map_err(git_err("walking history"))?;

@@ -3,6 +3,7 @@
 
 pub mod add;
 pub mod checkout;
+pub mod fsck;
 pub mod gc;
 pub mod init;
 pub mod lineage;

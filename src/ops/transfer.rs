@@ -123,7 +123,10 @@ fn manifests_of(repo: &Repo, targets: &[Target]) -> Needed {
     n
 }
 
-fn selected<'a>(m: &'a Manifest, sub: Option<&'a str>) -> impl Iterator<Item = &'a crate::manifest::Entry> {
+pub(crate) fn selected<'a>(
+    m: &'a Manifest,
+    sub: Option<&'a str>,
+) -> impl Iterator<Item = &'a crate::manifest::Entry> {
     m.entries.iter().filter(move |e| match sub {
         None => true,
         Some(s) => e.path == s || (e.path.starts_with(s) && e.path.as_bytes().get(s.len()) == Some(&b'/')),

@@ -3,6 +3,7 @@
 //! - [`spec`]: remote URLs and options (`RemoteSpec`), which keys exist and which are secret;
 //! - [`store`]: `Remote::open` builds an object_store client with bounded timeouts and retries;
 //! - [`transfer`]: `missing`, `upload`, `download` with verification and bounded concurrency;
+//! - [`maintain`]: sizes and ages of objects, re-reading and deleting them (fsck, gc);
 //! - [`redact`]: keeping credentials out of every message;
 //! - [`error`]: `RemoteError`, with hints.
 //!
@@ -12,12 +13,14 @@
 pub mod aws_profile;
 pub mod error;
 mod local;
+pub mod maintain;
 pub mod redact;
 pub mod spec;
 pub mod store;
 pub mod transfer;
 
 pub use error::RemoteError;
+pub use maintain::{RemoteObject, Reread};
 pub use spec::{
     is_secret, secret_keys, validate_key, validate_option, Location, RemoteSpec, Scheme, SpecError,
 };

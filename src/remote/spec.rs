@@ -141,7 +141,24 @@ pub fn validate_option(scheme: Scheme, key: &str, value: &str) -> Result<(), Spe
         "allow_http" | "path_style" | "virtual_hosted_style" | "use_emulator" => {
             parse_bool(key, value).map(|_| ())
         }
+        "endpoint" => check_endpoint(value).map_err(|reason| SpecError::InvalidValue {
+            key: key.into(),
+            reason: reason.into(),
+        }),
         _ => Ok(()),
+    }
+}
+
+/// Checks that an endpoint is an `http://` or `https://` URL with a host. The HTTP client
+/// panics on some malformed endpoints, and error messages must not echo one (it may hold a
+/// password), so the reason never quotes it.
+pub fn check_endpoint(value: &str) -> Result<(), &'static str> {
+    match Url::parse(value.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(())
+        }
+        Ok(_) => Err("not an http:// or https:// URL with a host"),
+        Err(_) => Err("not a valid URL (expected e.g. https://s3.example.com or http://127.0.0.1:9000)"),
     }
 }
 
@@ -301,7 +318,8 @@ impl RemoteSpec {
             .collect()
     }
 
-    /// The options with secret values replaced by `***`.
+    /// The options with secret values replaced by `***`, and credentials in URL-valued
+    /// options (an endpoint's `user:password@`) hidden.
     pub fn redacted_options(&self) -> BTreeMap<String, String> {
         self.options
             .iter()
@@ -309,7 +327,7 @@ impl RemoteSpec {
                 let shown = if is_secret(k) {
                     redact::MASK.to_string()
                 } else {
-                    v.clone()
+                    redact::redact_url(v)
                 };
                 (k.clone(), shown)
             })
@@ -720,6 +738,13 @@ mod tests {
         .is_err());
         assert!(validate_key(Scheme::Azure, "sas_token").is_ok());
         assert!(validate_key(Scheme::Local, "endpoint").is_err());
+        for bad in ["http://[secret", "ftp://host", "not a url", "http://"] {
+            let e = validate_option(Scheme::S3, "endpoint", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("secret") && e.contains("endpoint"), "{e}");
+        }
+        assert!(validate_option(Scheme::S3, "endpoint", "http://u:p@127.0.0.1:9000").is_ok());
         assert!(is_secret("secret_access_key") && !is_secret("region"));
     }
 

@@ -208,6 +208,9 @@ impl Remote {
                 if let Some(u) = spec.bool_option("use_emulator") {
                     b = b.with_use_emulator(u);
                 }
+                if let Some(e) = b.get_config_value(&AzureConfigKey::Endpoint) {
+                    checked_endpoint(&e, &display)?;
+                }
                 let env_http = b
                     .get_config_value(&AzureConfigKey::Client(ClientConfigKey::AllowHttp))
                     .is_some_and(|v| truthy(Some(&v)));
@@ -323,6 +326,14 @@ fn missing_half(display: &str, given: &str, missing: &str) -> RemoteError {
     }
 }
 
+/// Refuses an endpoint (from an option or the environment) the HTTP client cannot use.
+fn checked_endpoint(endpoint: &str, display: &str) -> Result<(), RemoteError> {
+    super::spec::check_endpoint(endpoint).map_err(|reason| RemoteError::Config {
+        remote: display.to_string(),
+        detail: format!("the endpoint is {reason}"),
+    })
+}
+
 fn truthy(v: Option<&str>) -> bool {
     matches!(
         v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
@@ -429,6 +440,9 @@ fn s3_builder(
     }
     if let Some(v) = spec.bool_option("path_style") {
         b = b.with_virtual_hosted_style_request(!v);
+    }
+    if let Some(e) = b.get_config_value(&AmazonS3ConfigKey::Endpoint) {
+        checked_endpoint(&e, display)?;
     }
     let env_http = b
         .get_config_value(&AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp))

@@ -11,7 +11,7 @@
 //! - objects become visible on the remote only when complete (single puts are atomic,
 //!   multipart uploads appear on completion, local remotes use fsync + rename).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
 use object_store::{MultipartUpload, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -30,6 +31,7 @@ use crate::progress::Progress;
 
 use super::error::{is_ambiguous, kind_of, Kind, RemoteError};
 use super::local;
+use super::maintain::RemoteObject;
 use super::store::Remote;
 
 /// Below this many objects, `missing` sends one HEAD per object; from it on, it lists.
@@ -79,62 +81,83 @@ enum Down {
 impl Remote {
     /// Whether the remote has the object (one HEAD request).
     pub async fn contains(&self, digest: &Digest) -> Result<bool, RemoteError> {
-        let key = self.object_key(digest);
-        match self.store.head(&key).await {
-            Ok(_) => Ok(true),
-            Err(e) if kind_of(&e) == Kind::NotFound => Ok(false),
-            Err(e) => Err(self.store_error(&e, "check", Some(&key))),
-        }
+        Ok(self.head(digest).await?.is_some())
     }
 
     /// The objects among `digests` that the remote lacks, in input order, without duplicates.
+    /// Requests as [`Remote::stat`] makes them.
+    pub async fn missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, RemoteError> {
+        let wanted = dedup(digests);
+        let present = self.stat(&wanted).await?;
+        Ok(wanted.into_iter().filter(|d| !present.contains_key(d)).collect())
+    }
+
+    /// Size and age of those of `digests` the remote has (absent ones are not in the map).
     ///
     /// Request rule: fewer than [`HEAD_LIMIT`] distinct objects are checked with one HEAD each
     /// (`jobs` at a time). From [`HEAD_LIMIT`] on, each fan-out directory `PREFIX/ab/` holding at
     /// least one of them is listed instead (at most 256 listings, each one request per 1,000
     /// keys); for remotes of up to ~256k objects that is one request per fan-out, never more
     /// requests than the HEADs would have taken.
-    pub async fn missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, RemoteError> {
+    pub async fn stat(&self, digests: &[Digest]) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
         let wanted = dedup(digests);
         if wanted.len() < HEAD_LIMIT {
-            let present: Vec<bool> = stream::iter(&wanted)
-                .map(|d| self.contains(d))
+            let found: Vec<Option<(Digest, RemoteObject)>> = stream::iter(wanted)
+                .map(|d| async move { Ok::<_, RemoteError>(self.head(&d).await?.map(|o| (d, o))) })
                 .buffered(self.jobs())
                 .try_collect()
                 .await?;
-            return Ok(wanted
-                .into_iter()
-                .zip(present)
-                .filter(|(_, p)| !p)
-                .map(|(d, _)| d)
-                .collect());
+            return Ok(found.into_iter().flatten().collect());
         }
         let fanouts: BTreeSet<String> = wanted.iter().map(Digest::fanout).collect();
-        let listed: Vec<HashSet<Digest>> = stream::iter(fanouts)
-            .map(|f| self.list_fanout(f))
+        let mut listed = self.list_fanouts(fanouts).await?;
+        let wanted: HashSet<Digest> = wanted.into_iter().collect();
+        listed.retain(|d, _| wanted.contains(d));
+        Ok(listed)
+    }
+
+    /// Size and age of one object (one HEAD request); `None` if absent.
+    pub async fn head(&self, digest: &Digest) -> Result<Option<RemoteObject>, RemoteError> {
+        let key = self.object_key(digest);
+        match self.store.head(&key).await {
+            Ok(meta) => Ok(Some(RemoteObject::of(&meta))),
+            Err(e) if kind_of(&e) == Kind::NotFound => Ok(None),
+            Err(e) => Err(self.store_error(&e, "check", Some(&key))),
+        }
+    }
+
+    /// The objects stored under each `PREFIX/<fanout>/`, `jobs` listings at a time.
+    pub(crate) async fn list_fanouts(
+        &self,
+        fanouts: BTreeSet<String>,
+    ) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
+        let listed: Vec<HashMap<Digest, RemoteObject>> = stream::iter(fanouts)
+            .map(|f| self.list_under(Some(self.fanout_key(&f))))
             .buffer_unordered(self.jobs())
             .try_collect()
             .await?;
-        let present: HashSet<Digest> = listed.into_iter().flatten().collect();
-        Ok(wanted.into_iter().filter(|d| !present.contains(d)).collect())
+        Ok(listed.into_iter().flatten().collect())
     }
 
-    /// The objects stored under `PREFIX/<fanout>/` (other keys there are ignored).
-    async fn list_fanout(&self, fanout: String) -> Result<HashSet<Digest>, RemoteError> {
-        let prefix = self.fanout_key(&fanout);
-        let mut listing = self.store.list(Some(&prefix));
-        let mut found = HashSet::new();
+    /// The objects stored under `prefix` (all of them for `None`); keys that are not objects
+    /// of this remote's layout are ignored.
+    pub(crate) async fn list_under(
+        &self,
+        prefix: Option<ObjectPath>,
+    ) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
+        let mut listing = self.store.list(prefix.as_ref());
+        let mut found = HashMap::new();
         while let Some(item) = listing.next().await {
             match item {
                 Ok(meta) => {
                     let digest = meta.location.filename().and_then(|n| n.parse::<Digest>().ok());
                     if let Some(d) = digest.filter(|d| self.object_key(d) == meta.location) {
-                        found.insert(d);
+                        found.insert(d, RemoteObject::of(&meta));
                     }
                 }
                 // A fan-out directory that does not exist (local remotes) holds nothing.
                 Err(e) if kind_of(&e) == Kind::NotFound => break,
-                Err(e) => return Err(self.store_error(&e, "list", Some(&prefix))),
+                Err(e) => return Err(self.store_error(&e, "list", prefix.as_ref())),
             }
         }
         Ok(found)
@@ -407,16 +430,38 @@ impl Remote {
         digests: &[Digest],
         progress: &dyn Progress,
     ) -> Result<DownloadReport, RemoteError> {
+        self.download_with(cache, digests, progress, false).await
+    }
+
+    /// Like [`Remote::download`], but downloads every object even if the cache has one by that
+    /// name, and installs each verified copy over it in one atomic rename (`fsck --repair`
+    /// replacing a damaged object).
+    pub async fn download_replacing(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        progress: &dyn Progress,
+    ) -> Result<DownloadReport, RemoteError> {
+        self.download_with(cache, digests, progress, true).await
+    }
+
+    async fn download_with(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        progress: &dyn Progress,
+        replace: bool,
+    ) -> Result<DownloadReport, RemoteError> {
         let wanted = dedup(digests);
         progress.start("downloading", wanted.len() as u64, 0);
         let staged = std::sync::Mutex::new(Vec::new());
         let staged = &staged;
         let results = self
-            .each_until_error(wanted, |d| self.download_one(cache, d, progress, staged))
+            .each_until_error(wanted, |d| self.download_one(cache, d, progress, staged, replace))
             .await;
         // Whatever was verified is installed even if another object failed: a rerun converges.
         let rest = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
-        publish(cache, rest).await?;
+        publish(cache, rest, replace).await?;
         progress.finish();
         let mut report = DownloadReport::default();
         let mut missing = Vec::new();
@@ -477,8 +522,9 @@ impl Remote {
         digest: Digest,
         progress: &dyn Progress,
         staged: &std::sync::Mutex<Vec<crate::cache::Staged>>,
+        replace: bool,
     ) -> Result<Down, RemoteError> {
-        if cache.contains(&digest) {
+        if !replace && cache.contains(&digest) {
             progress.advance(1, 0);
             return Ok(Down::Present);
         }
@@ -517,7 +563,7 @@ impl Remote {
             (list.len() >= PUBLISH_BATCH).then(|| std::mem::take(&mut *list))
         };
         if let Some(batch) = batch {
-            publish(cache, batch).await?;
+            publish(cache, batch, replace).await?;
         }
         progress.advance(1, 0);
         Ok(Down::Received(size))
@@ -565,12 +611,19 @@ const CORRUPT_ATTEMPTS: u32 = 2;
 const PUBLISH_BATCH: usize = 512;
 
 /// Publishes verified downloads into the cache off the async threads.
-async fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>) -> Result<(), RemoteError> {
+async fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>, replace: bool) -> Result<(), RemoteError> {
     if batch.is_empty() {
         return Ok(());
     }
     let cache = cache.clone();
-    join(tokio::task::spawn_blocking(move || cache.publish_staged(batch)).await)?;
+    let done = tokio::task::spawn_blocking(move || {
+        if replace {
+            cache.publish_replacing(batch)
+        } else {
+            cache.publish_staged(batch)
+        }
+    });
+    join(done.await)?;
     Ok(())
 }
 
