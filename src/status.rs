@@ -173,7 +173,7 @@ fn pointer_status(
             State::Modified
         }
     };
-    let missing_objects = needed.iter().filter(|d| !repo.cache.contains(d)).count() as u64;
+    let missing_objects = repo.cache.missing(&needed).len() as u64;
     Ok(PointerStatus {
         path: repo.display(&pointer.data),
         pointer: repo.display(&pointer.file),

@@ -163,13 +163,8 @@ pub async fn push(
     let mut planner = Planner::new(repo);
     let each = planner.each(&targets)?;
     let n = union(&each);
-    let absent: Vec<Digest> = n
-        .manifests
-        .iter()
-        .chain(&n.files)
-        .filter(|d| !repo.cache.contains(d))
-        .copied()
-        .collect();
+    let all: Vec<Digest> = n.manifests.iter().chain(&n.files).copied().collect();
+    let absent = repo.cache.missing(&all);
     if !absent.is_empty() {
         let p = n.paths_of(&absent);
         return Err(Refusal::IncompleteCache {
@@ -277,12 +272,7 @@ pub async fn fetch(
         download(remote, repo, &manifests, &first, progress).await?,
     );
     let n = union(&Planner::new(repo).each(&targets)?);
-    let files: Vec<Digest> = n
-        .files
-        .iter()
-        .filter(|d| !repo.cache.contains(d))
-        .copied()
-        .collect();
+    let files = repo.cache.missing(&n.files);
     add_down(&mut report, download(remote, repo, &files, &n, progress).await?);
     report.objects = (n.manifests.len() + n.files.len()) as u64;
     report.already_present = report.objects - report.downloaded;
