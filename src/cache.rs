@@ -147,7 +147,10 @@ impl Cache {
                 fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
             }
             match s.tmp.persist_noclobber(&dest) {
-                Ok(()) => created += 1,
+                Ok(()) => {
+                    created += 1;
+                    crate::crash_point!("cache.mid_publish");
+                }
                 Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(IoError::new("cannot publish", dest, e.error).into()),
             }

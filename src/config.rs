@@ -77,6 +77,9 @@ pub struct CoreConfig {
     /// The default remote's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
+    /// Seconds to wait for the repository lock before giving up (0: fail at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_timeout: Option<u64>,
 }
 
 /// The `[cache]` table.
@@ -203,6 +206,13 @@ fn apply_env(config: &mut Config) -> Result<(), ConfigError> {
             var: "MLV_CACHE_LINK",
             reason,
         })?;
+    }
+    if let Ok(v) = std::env::var("MLV_LOCK_TIMEOUT") {
+        let secs = v.trim().parse::<u64>().map_err(|_| ConfigError::Env {
+            var: "MLV_LOCK_TIMEOUT",
+            reason: format!("{v:?} is not a whole number of seconds"),
+        })?;
+        config.core.lock_timeout = Some(secs);
     }
     if let Ok(v) = std::env::var("MLV_AUTOSTAGE") {
         config.core.autostage = match v.as_str() {

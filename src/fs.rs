@@ -59,6 +59,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     }
     tmp.write_all(bytes).at("cannot write", tmp.path())?;
     tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
+    crate::crash_point!("fs.before_rename");
     tmp.persist(path)
         .map_err(|e| IoError::new("cannot replace", path, e.error))?;
     Ok(())

@@ -46,6 +46,7 @@ impl<'a> Linker<'a> {
         }
         let tmp = self.tmp_name();
         let kind = self.link_to(digest, &tmp, exec)?;
+        crate::crash_point!("checkout.before_rename");
         if let Err(e) = std::fs::rename(&tmp, dest) {
             let _ = std::fs::remove_file(&tmp);
             return Err(IoError::new("cannot write", dest, e).into());

@@ -1,5 +1,6 @@
 //! `mlv add`.
 
+use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Exclusive, "add")?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
     let progress = ctx.progress();
     let report = mlv::ops::add::add(&repo, &paths, progress.as_ref())?;

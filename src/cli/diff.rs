@@ -1,5 +1,6 @@
 //! `mlv diff`.
 
+use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "diff")?;
     let mut revs: Vec<String> = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
     for a in args.args {

@@ -17,6 +17,8 @@ pub mod code {
     pub const USAGE: u8 = 2;
     /// Damaged data was found: a digest did not match.
     pub const INTEGRITY: u8 = 3;
+    /// The repository is busy: another mlv process kept its lock past the timeout.
+    pub const BUSY: u8 = 5;
 }
 
 /// An error on its way to the user.
@@ -35,6 +37,8 @@ impl From<mlv::Error> for CliError {
     fn from(e: mlv::Error) -> Self {
         let code = if e.is_integrity() {
             code::INTEGRITY
+        } else if e.is_busy() {
+            code::BUSY
         } else {
             code::FAILURE
         };

@@ -1,5 +1,6 @@
 //! `mlv gc`.
 
+use mlv::lock::LockMode;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -34,6 +35,12 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let mode = if args.dry_run {
+        LockMode::Shared
+    } else {
+        LockMode::Exclusive
+    };
+    let _lock = ctx.lock(&repo, mode, "gc")?;
     let scope = match (args.workspace, args.all_commits) {
         (true, _) => Scope::Workspace,
         (_, true) => Scope::AllCommits,

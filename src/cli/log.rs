@@ -1,5 +1,6 @@
 //! `mlv log`.
 
+use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +28,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "log")?;
     let lineage = super::lineage::load(&repo)?;
     let path = repo.user_path(&args.path).map_err(mlv::Error::from)?;
     let report = mlv::history::log(&repo, &path, &lineage, args.max_count)?;

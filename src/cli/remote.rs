@@ -1,5 +1,6 @@
 //! `mlv remote add|list|remove|modify|default`.
 
+use mlv::lock::LockMode;
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -79,6 +80,11 @@ fn scope(local: bool) -> Scope {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let mode = match args.command {
+        RemoteCommand::List => LockMode::Shared,
+        _ => LockMode::Exclusive,
+    };
+    let _lock = ctx.lock(&repo, mode, "remote")?;
     match args.command {
         RemoteCommand::Add {
             name,

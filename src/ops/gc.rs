@@ -95,12 +95,14 @@ pub fn gc(repo: &Repo, opts: &GcOptions) -> Result<GcReport, Error> {
             report.removed_bytes += meta.len();
             if !opts.dry_run {
                 crate::fs::remove_file_if_exists(&obj.path())?;
+                crate::crash_point!("gc.after_remove");
             }
         }
         if !opts.dry_run {
             let _ = std::fs::remove_dir(&dir); // only if now empty
         }
     }
+    crate::crash_point!("gc.before_temp_clean");
     report.temp_files = clean_temp(repo, cutoff, opts.dry_run)?;
     Ok(report)
 }

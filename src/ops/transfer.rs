@@ -212,6 +212,7 @@ pub async fn push(
         }
         manifests.push(t.pointer.meta.digest);
     }
+    crate::crash_point!("push.before_manifests");
     upload_missing(remote, repo, &manifests, progress, &mut report).await?;
     Ok(report)
 }
@@ -273,6 +274,7 @@ pub async fn fetch(
         &mut report,
         download(remote, repo, &manifests, &first, progress).await?,
     );
+    crate::crash_point!("fetch.before_files");
     let n = union(&Planner::new(repo).each(&targets)?);
     let files: Vec<Digest> = n
         .files
