@@ -316,6 +316,15 @@ impl Cmd {
         self
     }
 
+    /// Starts the command in the background, its output captured.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.0
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot start command")
+    }
+
     /// Runs to completion.
     pub fn run(mut self) -> Output {
         let out = self.0.output().expect("cannot run command");
@@ -338,6 +347,19 @@ pub struct Output {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
+}
+
+impl Output {
+    /// The output of a spawned child, once it ends.
+    pub fn of_child(child: std::process::Child) -> Output {
+        let out = child.wait_with_output().expect("cannot wait for command");
+        Output {
+            command: "(spawned)".into(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 impl fmt::Display for Output {
