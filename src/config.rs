@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fs::{write_atomic, IoError};
+use crate::fs::{write_atomic_in, IoError};
 
 /// The config format version.
 pub const CONFIG_VERSION: u32 = 1;
@@ -263,7 +263,7 @@ pub fn edit<T>(path: &Path, f: impl FnOnce(&mut toml_edit::DocumentMut) -> T) ->
     let out = f(&mut doc);
     let new = doc.to_string();
     parse_table(path, &new)?;
-    write_atomic(path, new.as_bytes())?;
+    write_atomic_in(path, new.as_bytes(), &scratch_beside(path))?;
     Ok(out)
 }
 
@@ -286,8 +286,13 @@ pub fn write_if_missing(path: &Path, text: &str) -> Result<bool, ConfigError> {
     if path.exists() {
         return Ok(false);
     }
-    write_atomic(path, text.as_bytes())?;
+    write_atomic_in(path, text.as_bytes(), &scratch_beside(path))?;
     Ok(true)
+}
+
+/// `.mlv/tmp` for a file in `.mlv/`: temporary files of an interrupted write stay git-ignored.
+fn scratch_beside(path: &Path) -> PathBuf {
+    path.parent().unwrap_or(Path::new(".")).join("tmp")
 }
 
 #[cfg(test)]

@@ -240,11 +240,18 @@ fn ensure_ignored(mlv_dir: &Path) {
     let Ok(text) = std::fs::read_to_string(&ignore) else {
         return;
     };
-    let file = crate::relpath::RelPath::new(".gitignore").expect("valid");
+    let mut new = text.clone();
     for line in [format!("/{LOCK_FILE}"), format!("/{INFO_FILE}")] {
-        if !text.lines().any(|l| l.trim_end() == line) {
-            let _ = crate::gitutil::add_ignore(mlv_dir, &file, &line);
+        if !new.lines().any(|l| l.trim_end() == line) {
+            if !new.is_empty() && !new.ends_with('\n') {
+                new.push('\n');
+            }
+            new.push_str(&line);
+            new.push('\n');
         }
+    }
+    if new != text {
+        let _ = crate::fs::write_atomic_in(&ignore, new.as_bytes(), &mlv_dir.join("tmp"));
     }
 }
 

@@ -60,8 +60,14 @@ fn a_second_writer_waits_for_the_first_and_both_succeed() {
         .spawn();
     std::thread::sleep(Duration::from_millis(800));
     let mut second = second;
-    assert!(second.try_wait().unwrap().is_none(), "the second add did not wait");
-    assert!(!env.exists("b.mlv"), "the second add wrote while the first held the lock");
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the second add did not wait"
+    );
+    assert!(
+        !env.exists("b.mlv"),
+        "the second add wrote while the first held the lock"
+    );
     let pid = first.id();
     resume(first).ok();
     let out = Output::of_child(second).ok();
@@ -80,9 +86,7 @@ fn a_timeout_names_the_holder_and_exits_5() {
     let env = env_with(&["a", "b"]);
     let first = paused(&env, "add.before_pointer", &["add", "a"]);
     let pid = first.id();
-    let out = env
-        .mlv_env(&[("MLV_LOCK_TIMEOUT", "1")], &["add", "b"])
-        .fails(5);
+    let out = env.mlv_env(&[("MLV_LOCK_TIMEOUT", "1")], &["add", "b"]).fails(5);
     let errors = out.stderr_lines("error: ");
     assert_eq!(errors.len(), 1, "{out}");
     assert!(
@@ -91,7 +95,10 @@ fn a_timeout_names_the_holder_and_exits_5() {
         "{out}"
     );
     assert_eq!(out.stderr_lines("hint: ").len(), 1, "{out}");
-    assert!(out.stderr_lines("hint: ")[0].contains("MLV_LOCK_TIMEOUT"), "{out}");
+    assert!(
+        out.stderr_lines("hint: ")[0].contains("MLV_LOCK_TIMEOUT"),
+        "{out}"
+    );
     // 0 fails at once, from the environment or from the configuration
     let t = Instant::now();
     let out = env

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config;
 use crate::error::Error;
-use crate::fs::write_atomic;
+use crate::fs::write_atomic_in;
 use crate::gitutil::ensure_dir;
 use crate::repo::{discover_git, MLV_DIR};
 
@@ -47,7 +47,7 @@ pub fn init(
     }
     let ignore = mlv.join(".gitignore");
     if !ignore.exists() {
-        write_atomic(&ignore, MLV_GITIGNORE.as_bytes())?;
+        write_atomic_in(&ignore, MLV_GITIGNORE.as_bytes(), &mlv.join("tmp"))?;
         created.push(format!("{MLV_DIR}/.gitignore"));
     }
     // Branches that both record runs merge the lineage file without a conflict.
