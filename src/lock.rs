@@ -162,10 +162,12 @@ pub fn acquire(
     if let Some(p) = &info {
         // Informational: a failure to write it must not fail the command. Written to a temp
         // name and renamed, so a reader never sees half a record.
-        let tmp = mlv_dir
-            .join("tmp")
-            .join(format!("{INFO_FILE}.{}", std::process::id()));
-        if std::fs::write(&tmp, holder_record(&req.command)).is_ok() && std::fs::rename(&tmp, p).is_err() {
+        let scratch = mlv_dir.join("tmp");
+        let tmp = scratch.join(format!("{INFO_FILE}.{}", std::process::id()));
+        if std::fs::create_dir_all(&scratch).is_ok()
+            && std::fs::write(&tmp, holder_record(&req.command)).is_ok()
+            && std::fs::rename(&tmp, p).is_err()
+        {
             let _ = std::fs::remove_file(&tmp);
         }
     }
