@@ -228,8 +228,9 @@ impl Env {
         std::fs::write(self.path(".mlv/config.toml"), text).unwrap();
     }
 
-    /// Everything in the work tree (except `.git`, `.mlv/tmp` and the stat cache in
-    /// `.mlv/state`) plus the git index, to check that a refused command changed nothing.
+    /// Everything in the work tree (except `.git`, `.mlv/tmp`, the stat cache in `.mlv/state`
+    /// and the git-ignored lock files `.mlv/lock*`, which any command may create) plus the git
+    /// index, to check that a refused command changed nothing.
     pub fn snapshot(&self) -> Snapshot {
         let mut files = BTreeMap::new();
         let walker = walkdir::WalkDir::new(&self.root)
@@ -237,7 +238,7 @@ impl Env {
             .into_iter()
             .filter_entry(|e| {
                 let rel = e.path().strip_prefix(&self.root).unwrap();
-                ![".git", ".mlv/tmp", ".mlv/state"]
+                ![".git", ".mlv/tmp", ".mlv/state", ".mlv/lock", ".mlv/lock.info"]
                     .iter()
                     .any(|x| rel == Path::new(x))
             });
