@@ -1,8 +1,9 @@
 //! `mlv add`.
 
-use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use mlv::lock::LockMode;
 
 use super::ui::{human_bytes, plural};
 use super::{CliError, Ctx};

@@ -1,9 +1,9 @@
 //! `mlv checkout`.
 
-use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
 use mlv::ops::checkout::CheckoutOptions;
 
 use super::ui::plural;

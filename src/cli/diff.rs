@@ -1,8 +1,9 @@
 //! `mlv diff`.
 
-use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use mlv::lock::LockMode;
 
 use super::ui::human_bytes;
 use super::{CliError, Ctx};

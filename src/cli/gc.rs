@@ -1,9 +1,9 @@
 //! `mlv gc`.
 
-use mlv::lock::LockMode;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use mlv::lock::LockMode;
 use mlv::ops::gc::{GcOptions, Scope};
 
 use super::ui::{human_bytes, plural};

@@ -1,10 +1,10 @@
 //! `mlv log`.
 
-use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlv::history::Change;
+use mlv::lock::LockMode;
 
 use super::ui::{human_bytes, plural};
 use super::{CliError, Ctx};

@@ -1,9 +1,9 @@
 //! `mlv remote add|list|remove|modify|default`.
 
-use mlv::lock::LockMode;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use mlv::lock::LockMode;
 use mlv::ops::remotes::{self, Scope};
 
 use super::{CliError, Ctx};

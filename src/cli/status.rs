@@ -1,9 +1,9 @@
 //! `mlv status`.
 
-use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
 use mlv::status::{PointerStatus, State};
 
 use super::ui::{plural, Ui};

@@ -1,9 +1,9 @@
 //! `mlv push`, `mlv fetch`, `mlv pull`.
 
-use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
 use mlv::ops::checkout::CheckoutOptions;
 use mlv::ops::remotes;
 use mlv::ops::transfer;

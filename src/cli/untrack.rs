@@ -1,8 +1,9 @@
 //! `mlv untrack` and `mlv unprotect`.
 
-use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use mlv::lock::LockMode;
 
 use super::{CliError, Ctx};
 

@@ -1,10 +1,10 @@
 //! `mlv lineage show`, `uses`, `list` and `graph`.
 
-use mlv::lock::LockMode;
 use std::process::ExitCode;
 
 use mlv::lineage::query::{value_text, Filter, Node};
 use mlv::lineage::{ArtifactKind, LineageError};
+use mlv::lock::LockMode;
 
 use super::super::ui::Ui;
 use super::super::{CliError, Ctx};

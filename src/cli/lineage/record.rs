@@ -1,9 +1,9 @@
 //! `mlv lineage record`.
 
-use mlv::lock::LockMode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
 use mlv::ops::lineage::{RecordOptions, RecordReport};
 use mlv::repo::Repo;
 

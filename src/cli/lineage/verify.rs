@@ -1,9 +1,9 @@
 //! `mlv lineage verify` and `mlv lineage diff`.
 
-use mlv::lock::LockMode;
 use std::process::ExitCode;
 
 use mlv::lineage::query::value_text;
+use mlv::lock::LockMode;
 
 use super::super::error::code;
 use super::super::{CliError, Ctx};
