@@ -10,6 +10,7 @@
 //!   with SIGKILL after a random delay (seeded: `MLV_CRASH_SEED`, printed on failure).
 //!
 //! After every kill the invariants are checked, then the command is rerun and must converge.
+//! `MLV_CRASH_VERBOSE=1` prints the time each campaign run spends in setup, checks and rerun.
 
 mod common;
 mod support;
