@@ -192,7 +192,10 @@ impl Cache {
                 s.tmp.persist_noclobber(&dest)
             };
             match persisted {
-                Ok(()) => created += 1,
+                Ok(()) => {
+                    created += 1;
+                    crate::crash_point!("cache.mid_publish");
+                }
                 Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(IoError::new("cannot publish", dest, e.error).into()),
             }

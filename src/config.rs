@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fs::{write_atomic, IoError};
+use crate::fs::{write_atomic_in, IoError};
 
 /// The config format version.
 pub const CONFIG_VERSION: u32 = 1;
@@ -78,6 +78,9 @@ pub struct CoreConfig {
     /// The default remote's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
+    /// Seconds to wait for the repository lock before giving up (0: fail at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_timeout: Option<u64>,
 }
 
 /// The `[cache]` table.
@@ -270,6 +273,13 @@ fn apply_env(config: &mut Config) -> Result<(), ConfigError> {
             reason,
         })?;
     }
+    if let Ok(v) = std::env::var("MLV_LOCK_TIMEOUT") {
+        let secs = v.trim().parse::<u64>().map_err(|_| ConfigError::Env {
+            var: "MLV_LOCK_TIMEOUT",
+            reason: format!("{v:?} is not a whole number of seconds"),
+        })?;
+        config.core.lock_timeout = Some(secs);
+    }
     if let Ok(v) = std::env::var("MLV_AUTOSTAGE") {
         config.core.autostage = match v.as_str() {
             "1" | "true" | "yes" => true,
@@ -319,7 +329,7 @@ pub fn edit<T>(path: &Path, f: impl FnOnce(&mut toml_edit::DocumentMut) -> T) ->
     let out = f(&mut doc);
     let new = doc.to_string();
     parse_table(path, &new)?;
-    write_atomic(path, new.as_bytes())?;
+    write_atomic_in(path, new.as_bytes(), &scratch_beside(path))?;
     Ok(out)
 }
 
@@ -342,8 +352,13 @@ pub fn write_if_missing(path: &Path, text: &str) -> Result<bool, ConfigError> {
     if path.exists() {
         return Ok(false);
     }
-    write_atomic(path, text.as_bytes())?;
+    write_atomic_in(path, text.as_bytes(), &scratch_beside(path))?;
     Ok(true)
+}
+
+/// `.mlv/tmp` for a file in `.mlv/`: temporary files of an interrupted write stay git-ignored.
+fn scratch_beside(path: &Path) -> PathBuf {
+    path.parent().unwrap_or(Path::new(".")).join("tmp")
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::fs::IoError;
 use crate::hash::Digest;
 use crate::lineage::LineageError;
+use crate::lock::LockError;
 use crate::manifest::ManifestError;
 use crate::pointer::PointerError;
 use crate::remote::RemoteError;
@@ -46,6 +47,9 @@ pub enum Error {
     /// Lineage and history.
     #[error(transparent)]
     Lineage(#[from] LineageError),
+    /// The repository lock.
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// Why a verb refused to act. Nothing has been changed when one of these is returned.
@@ -224,11 +228,19 @@ impl Error {
             Error::Workspace(WorkspaceError::Reserved { .. }) => {
                 Some("move it out of the tracked directory, or add the directory's other parts".into())
             }
+            Error::Lock(LockError::Busy { .. }) => Some(
+                "wait for it to finish and retry, or wait longer: MLV_LOCK_TIMEOUT=SECONDS or `lock_timeout` in [core] of .mlv/config.toml".into(),
+            ),
             Error::Remote(r) => r.hint(),
             Error::Refused(r) => r.hint(),
             Error::Lineage(l) => l.hint(),
             _ => None,
         }
+    }
+
+    /// Whether another process kept the repository lock too long.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Lock(LockError::Busy { .. }))
     }
 
     /// Whether this error reports damaged data (a digest mismatch).

@@ -51,8 +51,22 @@ impl<T> IoContext<T> for io::Result<T> {
 /// the permissions it had; a new one gets the usual 0666 less the umask (not the temp file's
 /// 0600: pointer files, `.gitignore` and config are ordinary, shared files).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    write_atomic_in(path, bytes, parent_dir(path))
+}
+
+/// Like [`write_atomic`], with the temporary file in `scratch` (mlv's `.mlv/tmp`) instead of
+/// beside `path`, so that a crash between the write and the rename leaves no stray file in the
+/// work tree. Falls back to beside `path` when `scratch` is missing or on another file system
+/// (a rename cannot cross file systems).
+pub fn write_atomic_in(path: &Path, bytes: &[u8], scratch: &Path) -> Result<(), IoError> {
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::fs::PermissionsExt;
-    let dir = parent_dir(path);
+    let beside = parent_dir(path);
+    let same_fs = match (std::fs::metadata(scratch), std::fs::metadata(beside)) {
+        (Ok(s), Ok(b)) => s.is_dir() && s.dev() == b.dev(),
+        _ => false,
+    };
+    let dir = if same_fs { scratch } else { beside };
     let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
     let mut tmp = tempfile::Builder::new()
         .permissions(std::fs::Permissions::from_mode(0o666))
@@ -66,6 +80,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     // Errors name the destination: the temp file is gone by the time the user reads them.
     tmp.as_file_mut().write_all(bytes).at("cannot write", path)?;
     tmp.as_file().sync_all().at("cannot write", path)?;
+    crate::crash_point!("fs.before_rename");
     tmp.persist(path)
         .map_err(|e| IoError::new("cannot replace", path, e.error))?;
     Ok(())

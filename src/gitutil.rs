@@ -2,7 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fs::{write_atomic, IoError};
+use crate::fs::{write_atomic_in, IoError};
+
+/// Where atomic writes of work-tree files put their temporary files.
+fn scratch(root: &Path) -> PathBuf {
+    root.join(crate::repo::MLV_DIR).join("tmp")
+}
 use crate::relpath::RelPath;
 use crate::repo::{git_err, RepoError};
 
@@ -39,7 +44,7 @@ pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoErr
     }
     new.push_str(line);
     new.push('\n');
-    write_atomic(&path, new.as_bytes())?;
+    write_atomic_in(&path, new.as_bytes(), &scratch(root))?;
     Ok(true)
 }
 
@@ -55,7 +60,7 @@ pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, Io
     if kept.iter().all(|l| l.trim().is_empty()) {
         crate::fs::remove_file_if_exists(&path)?;
     } else {
-        write_atomic(&path, format!("{}\n", kept.join("\n")).as_bytes())?;
+        write_atomic_in(&path, format!("{}\n", kept.join("\n")).as_bytes(), &scratch(root))?;
     }
     Ok(true)
 }

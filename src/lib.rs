@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod crash;
 pub mod error;
 pub mod fs;
 pub mod gitutil;
@@ -12,6 +13,7 @@ pub mod hash;
 pub mod history;
 pub mod lineage;
 pub mod link;
+pub mod lock;
 pub mod manifest;
 pub mod ops;
 pub mod pointer;

@@ -48,6 +48,7 @@ impl<'a> Linker<'a> {
         let kind = self
             .link_to(digest, &tmp, exec)
             .map_err(|e| name_full_dest(e, dest))?;
+        crate::crash_point!("checkout.before_rename");
         if let Err(e) = std::fs::rename(&tmp, dest) {
             let _ = std::fs::remove_file(&tmp);
             return Err(IoError::new("cannot write", dest, e).into());

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fs::{write_atomic, IoContext, IoError};
+use crate::fs::{write_atomic_in, IoContext, IoError};
 use crate::hash::Digest;
 use crate::relpath::RelPath;
 
@@ -160,7 +160,12 @@ impl Pointer {
     /// Writes the pointer file atomically.
     pub fn save(&self, root: &Path) -> Result<(), PointerError> {
         let text = self.to_toml();
-        Ok(write_atomic(&self.file.to_path(root), text.as_bytes())?)
+        let scratch = root.join(crate::repo::MLV_DIR).join("tmp");
+        Ok(write_atomic_in(
+            &self.file.to_path(root),
+            text.as_bytes(),
+            &scratch,
+        )?)
     }
 
     /// The file's text.

@@ -104,6 +104,7 @@ impl StatCache {
         if !self.dirty {
             return Ok(());
         }
+        crate::crash_point!("stat.before_save");
         let dir = self.path.parent().expect("state file has a parent");
         fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
         let tmp = tempfile::NamedTempFile::new_in(dir).at("cannot create a temporary file in", dir)?;
@@ -114,6 +115,7 @@ impl StatCache {
         tmp.persist(&self.path)
             .map_err(|e| IoError::new("cannot replace", &self.path, e.error))?;
         self.dirty = false;
+        crate::crash_point!("stat.after_save");
         Ok(())
     }
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
+
 use super::ui::{human_bytes, plural};
 use super::{CliError, Ctx};
 
@@ -22,6 +24,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Exclusive, "add")?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
     let progress = ctx.progress();
     let report = mlv::ops::add::add(&repo, &paths, progress.as_ref())?;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
 use mlv::ops::checkout::CheckoutOptions;
 
 use super::ui::plural;
@@ -28,6 +29,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Exclusive, "checkout")?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
     let progress = ctx.progress();
     let opts = CheckoutOptions { force: args.force };

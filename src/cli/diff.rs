@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
+
 use super::ui::human_bytes;
 use super::{CliError, Ctx};
 
@@ -26,6 +28,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "diff")?;
     let mut revs: Vec<String> = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
     for a in args.args {

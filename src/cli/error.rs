@@ -19,6 +19,8 @@ pub mod code {
     pub const INTEGRITY: u8 = 3;
     /// `mlv fsck` found problems it did not repair.
     pub const PROBLEMS: u8 = 4;
+    /// The repository is busy: another mlv process kept its lock past the timeout.
+    pub const BUSY: u8 = 5;
 }
 
 /// An error on its way to the user.
@@ -37,6 +39,8 @@ impl From<mlv::Error> for CliError {
     fn from(e: mlv::Error) -> Self {
         let code = if e.is_integrity() {
             code::INTEGRITY
+        } else if e.is_busy() {
+            code::BUSY
         } else {
             code::FAILURE
         };

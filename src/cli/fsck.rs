@@ -40,6 +40,12 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let mode = if args.repair {
+        mlv::lock::LockMode::Exclusive
+    } else {
+        mlv::lock::LockMode::Shared
+    };
+    let _lock = ctx.lock(&repo, mode, "fsck")?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
     let opts = FsckOptions {
         check_remote: args.remote.is_some(),

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use mlv::config::{Grace, DEFAULT_GRACE};
+use mlv::lock::LockMode;
 use mlv::ops::gc::{GcObject, GcOptions, GcReport, Scope};
 use mlv::ops::remotes;
 
@@ -52,6 +53,12 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let mode = if args.force {
+        LockMode::Exclusive
+    } else {
+        LockMode::Shared
+    };
+    let _lock = ctx.lock(&repo, mode, "gc")?;
     let opts = GcOptions {
         scope: scope(&args),
         grace: args.grace.or(repo.config.gc.grace).map_or(DEFAULT_GRACE, |g| g.0),

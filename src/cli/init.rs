@@ -14,7 +14,14 @@ use super::{CliError, Ctx};
 pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode, CliError> {
-    let report = mlv::ops::init::init(&ctx.cwd)?;
+    let mut lock = |mlv_dir: &std::path::Path| {
+        // The configuration may not exist yet, or be broken: then the default timeout.
+        let timeout = mlv::config::load(mlv_dir)
+            .map(|c| mlv::lock::timeout_of(&c))
+            .unwrap_or(mlv::lock::DEFAULT_TIMEOUT);
+        ctx.lock_dir(mlv_dir, timeout, mlv::lock::LockMode::Exclusive, "init")
+    };
+    let report = mlv::ops::init::init(&ctx.cwd, &mut lock)?;
     ctx.ui.json(&report);
     if report.already {
         ctx.ui

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlv::history::Change;
+use mlv::lock::LockMode;
 
 use super::ui::{human_bytes, plural};
 use super::{CliError, Ctx};
@@ -27,6 +28,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "log")?;
     let lineage = super::lineage::load(&repo)?;
     let path = repo.user_path(&args.path).map_err(mlv::Error::from)?;
     let report = mlv::history::log(&repo, &path, &lineage, args.max_count)?;

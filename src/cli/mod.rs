@@ -95,6 +95,42 @@ impl Ctx {
         Ok(mlv::repo::Repo::open(&self.cwd).map_err(mlv::Error::from)?)
     }
 
+    /// Takes the repository lock for `command` (`add`), waiting as configured; says once on
+    /// stderr who holds it when it has to wait.
+    pub fn lock(
+        &self,
+        repo: &mlv::repo::Repo,
+        mode: mlv::lock::LockMode,
+        command: &str,
+    ) -> Result<mlv::lock::RepoLock, CliError> {
+        let timeout = mlv::lock::timeout_of(&repo.config);
+        Ok(self.lock_dir(&repo.mlv_dir(), timeout, mode, command)?)
+    }
+
+    /// Takes the lock of the repository whose `.mlv/` is `mlv_dir`.
+    pub fn lock_dir(
+        &self,
+        mlv_dir: &std::path::Path,
+        timeout: std::time::Duration,
+        mode: mlv::lock::LockMode,
+        command: &str,
+    ) -> Result<mlv::lock::RepoLock, mlv::Error> {
+        let req = mlv::lock::LockRequest {
+            mode,
+            command: format!("mlv {command}"),
+            timeout,
+        };
+        let ui = self.ui;
+        let mut on_wait = |h: Option<&mlv::lock::Holder>| {
+            ui.info(&format!(
+                "waiting for the repository lock, held by {} (giving up after {} s)",
+                mlv::lock::holder_text(&h.cloned()),
+                timeout.as_secs()
+            ));
+        };
+        Ok(mlv::lock::acquire(mlv_dir, &req, &mut on_wait)?)
+    }
+
     /// Resolves command-line paths against the repository.
     pub fn rel_paths(
         &self,

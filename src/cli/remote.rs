@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use mlv::lock::LockMode;
 use mlv::ops::remotes::{self, Scope};
 
 use super::{CliError, Ctx};
@@ -79,6 +80,11 @@ fn scope(local: bool) -> Scope {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let mode = match args.command {
+        RemoteCommand::List => LockMode::Shared,
+        _ => LockMode::Exclusive,
+    };
+    let _lock = ctx.lock(&repo, mode, "remote")?;
     match args.command {
         RemoteCommand::Add {
             name,

@@ -31,7 +31,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     super::lineage::report_problems(&ctx.ui, &lineage.problems, "warning");
     let opts = args.record.options(ctx, &repo)?;
     let progress = ctx.progress();
-    match mlv::ops::lineage::run(&repo, &opts, &args.command, progress.as_ref())? {
+    let mut lock = || {
+        let timeout = mlv::lock::timeout_of(&repo.config);
+        ctx.lock_dir(&repo.mlv_dir(), timeout, mlv::lock::LockMode::Exclusive, "run")
+    };
+    match mlv::ops::lineage::run(&repo, &opts, &args.command, progress.as_ref(), &mut lock)? {
         RunOutcome::Recorded(report) => {
             super::lineage::render_record(&ctx.ui, &repo, &report);
             Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
 use mlv::status::{PointerStatus, State};
 
 use super::ui::{plural, Ui};
@@ -31,6 +32,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "status")?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
     if let Some(name) = &args.remote {
         return run_remote(ctx, &repo, &paths, name, args.exit_code);

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
 use mlv::ops::checkout::CheckoutOptions;
 use mlv::ops::remotes;
 use mlv::ops::transfer;
@@ -63,6 +64,9 @@ pub struct PullArgs {
 
 pub fn run_push(ctx: &Ctx, args: PushArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    // Push only reads the cache; the shared lock keeps gc (exclusive) from removing objects
+    // it is uploading.
+    let _lock = ctx.lock(&repo, LockMode::Shared, "push")?;
     let paths = ctx.rel_paths(&repo, &args.t.paths)?;
     let remote = remotes::open(&repo, args.t.remote.as_deref(), args.t.jobs)?;
     let progress = ctx.progress();
@@ -88,12 +92,15 @@ pub fn run_push(ctx: &Ctx, args: PushArgs) -> Result<ExitCode, CliError> {
 /// holds even when the fetch failed.
 struct Fetched {
     repo: mlv::repo::Repo,
+    /// Held until the command ends (pull checks out under it).
+    _lock: mlv::lock::RepoLock,
     paths: Vec<mlv::relpath::RelPath>,
     result: Result<transfer::FetchReport, CliError>,
 }
 
-fn fetch_inner(ctx: &Ctx, t: &TransferArgs) -> Result<Fetched, CliError> {
+fn fetch_inner(ctx: &Ctx, t: &TransferArgs, command: &str) -> Result<Fetched, CliError> {
     let repo = ctx.repo()?;
+    let lock = ctx.lock(&repo, LockMode::Exclusive, command)?;
     let paths = ctx.rel_paths(&repo, &t.paths)?;
     let remote = remotes::open(&repo, t.remote.as_deref(), t.jobs)?;
     let progress = ctx.progress();
@@ -109,13 +116,14 @@ fn fetch_inner(ctx: &Ctx, t: &TransferArgs) -> Result<Fetched, CliError> {
     }
     Ok(Fetched {
         repo,
+        _lock: lock,
         paths,
         result: result.map_err(CliError::from),
     })
 }
 
 pub fn run_fetch(ctx: &Ctx, args: FetchArgs) -> Result<ExitCode, CliError> {
-    let report = fetch_inner(ctx, &args.t)?.result?;
+    let report = fetch_inner(ctx, &args.t, "fetch")?.result?;
     ctx.ui.json(&report);
     Ok(ExitCode::SUCCESS)
 }
@@ -128,7 +136,9 @@ pub fn run_pull(ctx: &Ctx, args: PullArgs) -> Result<ExitCode, CliError> {
         repo,
         paths,
         result: fetched,
-    } = fetch_inner(ctx, &args.t)?;
+        _lock: _held,
+    } = fetch_inner(ctx, &args.t, "pull")?;
+    mlv::crash_point!("pull.before_checkout");
     let progress = ctx.progress();
     let opts = CheckoutOptions { force: args.force };
     let checkout = mlv::ops::checkout::checkout(&repo, &paths, &opts, progress.as_ref());

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
+
 use super::{CliError, Ctx};
 
 /// Stop tracking data with mlv; the data stays in the workspace.
@@ -20,6 +22,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Exclusive, "untrack")?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
     let report = mlv::ops::untrack::untrack(&repo, &paths)?;
     ctx.ui.json(&report);
@@ -50,6 +53,7 @@ pub struct UnprotectArgs {
 
 pub fn run_unprotect(ctx: &Ctx, args: UnprotectArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Exclusive, "unprotect")?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
     let report = mlv::ops::untrack::unprotect(&repo, &paths)?;
     ctx.ui.json(&report);

@@ -71,11 +71,14 @@ pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<Ad
         let previous = pointers.iter().find(|p| &p.data == path);
         let (pointer, hashed) = add_one(repo, path, scanned, &mut stat, &linker, progress)?;
         let changed = previous.is_none_or(|p| p.meta != pointer.meta);
+        crate::crash_point!("add.before_pointer");
         if changed {
             pointer.save(&repo.root)?;
         }
+        crate::crash_point!("add.after_pointer");
         let (ignore_file, line) = ignore_entry(path);
         add_ignore(&repo.root, &ignore_file, &line)?;
+        crate::crash_point!("add.after_ignore");
         git_paths.push(pointer.file.clone());
         git_paths.push(ignore_file);
         added.push(report_of(repo, &pointer, hashed, changed));
@@ -188,6 +191,7 @@ fn add_one(
             let (digest, mut fresh) =
                 file_digest(&abs, path.as_str(), Stat::of(&meta), stat, mode, progress)?;
             progress.finish();
+            crate::crash_point!("add.after_stage");
             repo.cache
                 .publish_staged(fresh.as_mut().and_then(|f| f.staged.take()).into_iter().collect())?;
             let exec = crate::fs::is_executable(&meta);
@@ -204,10 +208,12 @@ fn add_one(
     progress.start("hashing", items.len() as u64, bytes);
     let (entries, mut fresh) = entries_for(items, path, &abs, stat, HashMode::Insert(&repo.cache), progress)?;
     progress.finish();
+    crate::crash_point!("add.after_stage");
     repo.cache.publish_staged(take_staged(&mut fresh))?;
     let hashed = fresh.len() as u64;
     record_fresh(stat, fresh);
     let manifest = Manifest::new(entries);
+    crate::crash_point!("add.before_manifest");
     let digest = repo.cache.insert_bytes(&manifest.to_bytes())?;
     if linker.primary().shares_object() {
         let files: Vec<_> = manifest

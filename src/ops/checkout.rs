@@ -276,6 +276,7 @@ fn apply(
             prune_empty_parents(&abs, &base.to_path(&repo.root));
         }
     }
+    crate::crash_point!("checkout.after_remove");
     let places: Vec<(&String, &Digest, bool)> = steps
         .iter()
         .filter_map(|s| {
@@ -296,6 +297,7 @@ fn apply(
             let abs = rel.to_path(root);
             clear_dir_in_way(&abs)?;
             linker.place(d, &abs, *exec)?;
+            crate::crash_point!("checkout.after_place");
             progress.advance(1, 0);
             Ok((rel.as_str().to_string(), **d))
         })

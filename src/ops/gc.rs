@@ -192,6 +192,7 @@ pub fn gc(repo: &Repo, keep: &Referenced, opts: &GcOptions) -> Result<GcReport, 
             report.remove(digest, meta.len());
             if !opts.dry_run {
                 crate::fs::remove_file_if_exists(&obj.path())?;
+                crate::crash_point!("gc.after_remove");
             }
         }
         if !opts.dry_run {
@@ -199,6 +200,7 @@ pub fn gc(repo: &Repo, keep: &Referenced, opts: &GcOptions) -> Result<GcReport, 
         }
     }
     report.objects.sort_by_key(|o| o.digest);
+    crate::crash_point!("gc.before_temp_clean");
     report.temp_files = clean_temp(repo, cutoff, opts.dry_run)?;
     Ok(report)
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config;
 use crate::error::Error;
-use crate::fs::write_atomic;
+use crate::fs::write_atomic_in;
 use crate::gitutil::ensure_dir;
 use crate::repo::{discover_git, MLV_DIR};
 
@@ -22,10 +22,14 @@ pub struct InitReport {
 }
 
 /// The `.mlv/.gitignore`: everything but the committed config stays out of git.
-pub const MLV_GITIGNORE: &str = "# mlv: local cache, scratch space, state and machine-specific config\n/cache/\n/tmp/\n/state/\n/config.local.toml\n";
+pub const MLV_GITIGNORE: &str = "# mlv: local cache, scratch space, state and machine-specific config\n/cache/\n/tmp/\n/state/\n/config.local.toml\n/lock\n/lock.info\n";
 
 /// Creates `.mlv/` (idempotent: fills in whatever is missing).
-pub fn init(cwd: &Path) -> Result<InitReport, Error> {
+/// `lock` takes the repository lock once `.mlv/` exists; it is held while the rest is filled in.
+pub fn init(
+    cwd: &Path,
+    lock: &mut dyn FnMut(&Path) -> Result<crate::lock::RepoLock, Error>,
+) -> Result<InitReport, Error> {
     let cwd = cwd
         .canonicalize()
         .map_err(|e| crate::fs::IoError::new("cannot resolve", cwd, e))?;
@@ -37,12 +41,13 @@ pub fn init(cwd: &Path) -> Result<InitReport, Error> {
     for sub in ["cache", "tmp", "state"] {
         ensure_dir(&mlv.join(sub))?;
     }
+    let _lock = lock(&mlv)?;
     if config::write_if_missing(&mlv.join("config.toml"), &config::initial_text())? {
         created.push(format!("{MLV_DIR}/config.toml"));
     }
     let ignore = mlv.join(".gitignore");
     if !ignore.exists() {
-        write_atomic(&ignore, MLV_GITIGNORE.as_bytes())?;
+        write_atomic_in(&ignore, MLV_GITIGNORE.as_bytes(), &mlv.join("tmp"))?;
         created.push(format!("{MLV_DIR}/.gitignore"));
     }
     // Branches that both record runs merge the lineage file without a conflict.

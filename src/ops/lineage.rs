@@ -93,12 +93,13 @@ pub fn record(repo: &Repo, opts: &RecordOptions, progress: &dyn Progress) -> Res
 
 /// Runs `command` (inheriting stdio and environment, in the current directory). Records its
 /// lineage only if it succeeds; the inputs are resolved before it starts, the outputs hashed
-/// after it ends.
+/// after it ends, under the lock `lock` takes (not held while the command runs: it may run mlv).
 pub fn run(
     repo: &Repo,
     opts: &RecordOptions,
     command: &[String],
     progress: &dyn Progress,
+    lock: &mut dyn FnMut() -> Result<crate::lock::RepoLock, Error>,
 ) -> Result<RunOutcome, Error> {
     let Some((program, args)) = command.split_first() else {
         return Err(LineageError::NoCommand.into());
@@ -119,6 +120,7 @@ pub fn run(
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
         return Ok(RunOutcome::Failed { code });
     }
+    let _lock = lock()?;
     Ok(RunOutcome::Recorded(Box::new(finish(
         repo,
         opts,

@@ -210,6 +210,7 @@ pub async fn push(
         }
         manifests.push(t.pointer.meta.digest);
     }
+    crate::crash_point!("push.before_manifests");
     upload_missing(remote, repo, &manifests, progress, &mut report).await?;
     Ok(report)
 }
@@ -271,6 +272,7 @@ pub async fn fetch(
         &mut report,
         download(remote, repo, &manifests, &first, progress).await?,
     );
+    crate::crash_point!("fetch.before_files");
     let n = union(&Planner::new(repo).each(&targets)?);
     let files = repo.cache.missing(&n.files);
     add_down(&mut report, download(remote, repo, &files, &n, progress).await?);

@@ -40,6 +40,7 @@ pub(crate) fn put_object(root: &Path, cache: &Cache, digest: &Digest) -> Result<
         out.flush().at("cannot write", &staging)?;
         size
     };
+    crate::crash_point!("push.local_before_rename");
     let created = persist_content_addressed(tmp, &dest)?;
     Ok(created.then_some(size))
 }

@@ -184,7 +184,11 @@ impl Remote {
         let budget = Arc::new(Semaphore::new(budget_units(self.settings.memory_budget) as usize));
         let budget_ref = &budget;
         let results = self
-            .each_until_error(wanted, |d| self.upload_one(cache, d, progress, budget_ref))
+            .each_until_error(wanted, |d| async move {
+                let r = self.upload_one(cache, d, progress, budget_ref).await;
+                crate::crash_point!("push.after_object");
+                r
+            })
             .await;
         progress.finish();
         let mut report = UploadReport::default();
@@ -560,6 +564,7 @@ impl Remote {
         let batch = {
             let mut list = staged.lock().unwrap_or_else(|e| e.into_inner());
             list.push(cache.stage_verified(tmp, digest)?);
+            crate::crash_point!("fetch.after_object");
             (list.len() >= PUBLISH_BATCH).then(|| std::mem::take(&mut *list))
         };
         if let Some(batch) = batch {
@@ -597,6 +602,15 @@ impl Remote {
             });
         }
         let (file, hasher, buf) = sink.take().expect("sink is put back");
+        // Crash tests: half the last chunk is written, so a crash leaves a short temp file.
+        #[cfg(feature = "failpoints")]
+        let (file, hasher, buf) = {
+            let rest = buf[buf.len() / 2..].to_vec();
+            let head = buf[..buf.len() / 2].to_vec();
+            let (file, hasher, _) = write_hashing(file, hasher, head, &tmp_path).await?;
+            crate::crash_point!("fetch.mid_download");
+            (file, hasher, rest)
+        };
         let (_, hasher, _) = write_hashing(file, hasher, buf, &tmp_path).await?;
         Ok((tmp, hasher.finish(), size))
     }

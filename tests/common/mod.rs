@@ -254,8 +254,9 @@ impl Env {
         std::fs::write(self.path(".mlv/config.toml"), text).unwrap();
     }
 
-    /// Everything in the work tree (except `.git`, `.mlv/tmp` and the stat cache in
-    /// `.mlv/state`) plus the git index, to check that a refused command changed nothing.
+    /// Everything in the work tree (except `.git`, `.mlv/tmp`, the stat cache in `.mlv/state`
+    /// and the git-ignored lock files `.mlv/lock*`, which any command may create) plus the git
+    /// index, to check that a refused command changed nothing.
     pub fn snapshot(&self) -> Snapshot {
         let mut files = BTreeMap::new();
         let walker = walkdir::WalkDir::new(&self.root)
@@ -263,7 +264,7 @@ impl Env {
             .into_iter()
             .filter_entry(|e| {
                 let rel = e.path().strip_prefix(&self.root).unwrap();
-                ![".git", ".mlv/tmp", ".mlv/state"]
+                ![".git", ".mlv/tmp", ".mlv/state", ".mlv/lock", ".mlv/lock.info"]
                     .iter()
                     .any(|x| rel == Path::new(x))
             });
@@ -347,6 +348,15 @@ impl Cmd {
         self
     }
 
+    /// Starts the command in the background, its output captured.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.0
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot start command")
+    }
+
     /// Runs to completion.
     pub fn run(mut self) -> Output {
         let out = self.0.output().expect("cannot run command");
@@ -369,6 +379,19 @@ pub struct Output {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
+}
+
+impl Output {
+    /// The output of a spawned child, once it ends.
+    pub fn of_child(child: std::process::Child) -> Output {
+        let out = child.wait_with_output().expect("cannot wait for command");
+        Output {
+            command: "(spawned)".into(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 impl fmt::Display for Output {

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use mlv::lineage::query::{value_text, Filter, Node};
 use mlv::lineage::{ArtifactKind, LineageError};
+use mlv::lock::LockMode;
 
 use super::super::ui::Ui;
 use super::super::{CliError, Ctx};
@@ -88,6 +89,7 @@ fn kind_note(k: ArtifactKind) -> &'static str {
 
 pub fn show(ctx: &Ctx, args: ShowArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "lineage")?;
     let lineage = super::load(&repo)?;
     let report = mlv::ops::lineage::show(&repo, &lineage, &args.target, args.rev.as_deref())?;
     if !ctx.ui.json {
@@ -145,6 +147,7 @@ fn render_node(ui: &Ui, node: &Node, indent: usize) {
 
 pub fn uses(ctx: &Ctx, args: UsesArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "lineage")?;
     let lineage = super::load(&repo)?;
     let report = mlv::ops::lineage::uses(&repo, &lineage, &args.target, args.rev.as_deref())?;
     if !ctx.ui.json {
@@ -187,6 +190,7 @@ struct ListReport<'a> {
 
 pub fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "lineage")?;
     let lineage = super::load(&repo)?;
     let filters: Vec<Filter> = args
         .filter
@@ -249,6 +253,7 @@ pub fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode, CliError> {
 
 pub fn graph(ctx: &Ctx, args: GraphArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "lineage")?;
     let lineage = super::load(&repo)?;
     let g = mlv::lineage::query::graph(&lineage);
     if !ctx.ui.json {

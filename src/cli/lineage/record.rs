@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mlv::lock::LockMode;
 use mlv::ops::lineage::{RecordOptions, RecordReport};
 use mlv::repo::Repo;
 
@@ -72,6 +73,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Exclusive, "lineage record")?;
     let lineage = super::load(&repo)?;
     super::report_problems(&ctx.ui, &lineage.problems, "warning");
     let opts = args.record.options(ctx, &repo)?;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use mlv::lineage::query::value_text;
+use mlv::lock::LockMode;
 
 use super::super::error::code;
 use super::super::{CliError, Ctx};
@@ -38,6 +39,7 @@ pub struct DiffArgs {
 
 pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "lineage verify")?;
     let lineage = super::load(&repo)?;
     let progress = ctx.progress();
     // The cache, and behind it the default remote when one is set.
@@ -103,6 +105,7 @@ pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
 
 pub fn diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, LockMode::Shared, "lineage verify")?;
     let lineage = super::load(&repo)?;
     let report = mlv::ops::lineage::diff(&repo, &lineage, &args.left, &args.right)?;
     if !ctx.ui.json {
