@@ -276,7 +276,12 @@ impl Record {
 
     /// The id shortened for display.
     pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
+        // a damaged record's id may hold any text: cut on a character boundary
+        let end = (0..=self.id.len().min(12))
+            .rev()
+            .find(|i| self.id.is_char_boundary(*i))
+            .unwrap_or(0);
+        &self.id[..end]
     }
 
     /// The line written to the lineage file (without the newline).
@@ -483,6 +488,16 @@ mod tests {
         };
         r.id = r.compute_id();
         r
+    }
+
+    #[test]
+    fn a_damaged_id_with_multibyte_text_is_reported_not_a_panic() {
+        // found by tests/fuzz_parsers.rs: short_id cut inside a character
+        let mut r = sample(1);
+        r.id = "}=\t7\u{feff}\u{feff}\u{feff}\u{feff}".into();
+        let err = Record::parse_line(&r.to_line()).unwrap_err();
+        assert!(err.contains("does not match its content"), "{err}");
+        assert_eq!(r.short_id(), "}=\t7\u{feff}\u{feff}");
     }
 
     #[test]
