@@ -415,3 +415,21 @@ fn names_differing_only_in_case_are_kept_apart() {
     assert_eq!(env.read("data/readme"), b"lower");
     env.mlv(&["status", "--exit-code"]).ok();
 }
+
+#[test]
+fn add_never_ingests_data_through_a_link_to_the_outside() {
+    let env = Env::new();
+    let canary = Canary::new(&env);
+    env.symlink(canary.dir.to_str().unwrap(), "data");
+    env.symlink(canary.dir.to_str().unwrap(), "parent");
+    let before = env.snapshot();
+    env.mlv(&["add", "data"])
+        .refused("data: is a symbolic link", Some("add the link's target instead"));
+    env.mlv(&["add", "parent/canary"]).refused(
+        "parent: is a symbolic link",
+        Some("add the link's target instead"),
+    );
+    env.snapshot().assert_same(&before);
+    assert!(env.objects().is_empty(), "nothing was read into the cache");
+    canary.assert_untouched();
+}

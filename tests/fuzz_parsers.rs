@@ -6,7 +6,7 @@
 //! non-UTF-8, deep nesting). The property is the same everywhere: the parser returns `Ok` or
 //! `Err` and never panics, and what it accepts round-trips through the writer.
 //!
-//! In CI each test runs a modest number of cases (`PROPTEST_CASES`, default 64 here). For a
+//! In CI each test runs a modest number of cases (`PROPTEST_CASES`, default 512 here). For a
 //! long run set `MLV_FUZZ_SECS`: the test then draws fresh random cases until that many seconds
 //! have passed and prints how many it ran, e.g.
 //!
@@ -28,7 +28,7 @@ use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{json, Value};
 
 /// Cases per test in an ordinary (CI) run, unless `PROPTEST_CASES` says otherwise.
-const CI_CASES: u32 = 64;
+const CI_CASES: u32 = 512;
 /// Cases per batch in a long run; a fresh random seed is drawn for each batch.
 const LONG_BATCH: u32 = 2_000;
 
