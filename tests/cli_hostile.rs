@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use common::{b3, Env};
@@ -432,4 +433,29 @@ fn add_never_ingests_data_through_a_link_to_the_outside() {
     env.snapshot().assert_same(&before);
     assert!(env.objects().is_empty(), "nothing was read into the cache");
     canary.assert_untouched();
+}
+
+#[test]
+fn unprotect_never_rewrites_files_past_a_link() {
+    let env = Env::new();
+    let canary = Canary::new(&env);
+    let hardlink = [("MLV_CACHE_LINK", "hardlink,copy")];
+    env.write("data/a", b"a");
+    env.write("data/sub/b", b"b");
+    env.mlv_env(&hardlink, &["add", "data"]).ok();
+    // data/sub moves outside (its file still a hard link to the cache object) behind a link
+    std::fs::rename(env.path("data/sub"), canary.dir.join("sub")).unwrap();
+    env.symlink(canary.dir.join("sub").to_str().unwrap(), "data/sub");
+    let outside = Canary {
+        dir: canary.dir.clone(),
+        before: Canary::list(&canary.dir),
+    };
+    let ino = std::fs::metadata(canary.dir.join("sub/b")).unwrap().ino();
+    let out = env.mlv(&["unprotect", "data", "--json"]).ok();
+    assert_eq!(out.json()["copied"], 1, "only data/a\n{out}");
+    outside.assert_untouched();
+    assert_eq!(std::fs::metadata(canary.dir.join("sub/b")).unwrap().ino(), ino);
+    env.mlv(&["untrack", "data"]).ok();
+    outside.assert_untouched();
+    assert!(!env.exists("data.mlv"));
 }

@@ -234,21 +234,9 @@ fn plan(expected: &[Entry], actual: &[Entry]) -> (Vec<Step>, u64) {
 /// directory: writing there would write wherever the link leads, possibly outside the
 /// repository. (A file pointer's data may be a link: placing the file replaces the link.)
 fn refuse_links_in_path(repo: &Repo, data: &RelPath, kind: Kind) -> Result<(), Error> {
-    let is_link = |rel: &RelPath| {
-        std::fs::symlink_metadata(rel.to_path(&repo.root)).is_ok_and(|m| m.file_type().is_symlink())
-    };
-    let mut link = if kind == Kind::Dir && is_link(data) {
-        Some(data.clone())
-    } else {
-        None
-    };
-    let mut parent = data.parent();
-    while let Some(dir) = parent {
-        if is_link(&dir) {
-            link = Some(dir.clone());
-        }
-        parent = dir.parent();
-    }
+    let is_link =
+        std::fs::symlink_metadata(data.to_path(&repo.root)).is_ok_and(|m| m.file_type().is_symlink());
+    let link = super::link_above(repo, data).or_else(|| (kind == Kind::Dir && is_link).then(|| data.clone()));
     match link {
         None => Ok(()),
         Some(l) => Err(Refusal::LinkInPath {

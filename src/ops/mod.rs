@@ -80,3 +80,17 @@ pub fn load_manifest(repo: &Repo, pointer: &Pointer) -> Result<crate::manifest::
         })?;
     Ok(crate::manifest::Manifest::parse(&pointer.meta.digest, &bytes)?)
 }
+
+/// The outermost parent directory of `rel` that is a symbolic link, if any: writing at `rel`
+/// would write wherever that link leads.
+pub(crate) fn link_above(repo: &Repo, rel: &RelPath) -> Option<RelPath> {
+    let mut found = None;
+    let mut parent = rel.parent();
+    while let Some(dir) = parent {
+        if std::fs::symlink_metadata(dir.to_path(&repo.root)).is_ok_and(|m| m.file_type().is_symlink()) {
+            found = Some(dir.clone());
+        }
+        parent = dir.parent();
+    }
+    found
+}
