@@ -459,3 +459,26 @@ fn unprotect_never_rewrites_files_past_a_link() {
     outside.assert_untouched();
     assert!(!env.exists("data.mlv"));
 }
+
+#[test]
+fn checkout_replaces_a_link_at_a_tracked_file_path_instead_of_writing_through_it() {
+    let env = Env::new();
+    let canary = Canary::new(&env);
+    env.write("model.bin", b"weights");
+    env.mlv(&["add", "model.bin"]).ok();
+    std::fs::remove_file(env.path("model.bin")).unwrap();
+    env.symlink(canary.dir.join("canary").to_str().unwrap(), "model.bin");
+    // the link's target is not in the cache: replacing the link needs --force, like a file
+    env.mlv(&["checkout"])
+        .refused("hold data that is not in the cache", Some("--force"));
+    canary.assert_untouched();
+    env.mlv(&["checkout", "--force"])
+        .ok()
+        .stderr_has("model.bin: restored 1 file");
+    canary.assert_untouched();
+    assert!(!std::fs::symlink_metadata(env.path("model.bin"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(env.read("model.bin"), b"weights");
+}
