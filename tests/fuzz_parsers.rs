@@ -32,6 +32,16 @@ const CI_CASES: u32 = 512;
 /// Cases per batch in a long run; a fresh random seed is drawn for each batch.
 const LONG_BATCH: u32 = 2_000;
 
+thread_local! {
+    /// Inputs the parser under test accepted, in this test's thread (reported by long runs).
+    static ACCEPTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one accepted input.
+fn accepted() {
+    ACCEPTED.with(|a| a.set(a.get() + 1));
+}
+
 /// Runs `check` on inputs from `strategy`: `CI_CASES` of them, or for `MLV_FUZZ_SECS` seconds.
 /// A failure (a panic inside `check` included) fails the test with the shrunk input.
 fn fuzz<S>(name: &str, strategy: S, check: impl Fn(S::Value) -> Result<(), TestCaseError>)
@@ -67,8 +77,9 @@ where
         total += u64::from(LONG_BATCH);
     }
     eprintln!(
-        "fuzz {name}: {total} cases in {:.0} s, no failure",
-        start.elapsed().as_secs_f64()
+        "fuzz {name}: {total} cases in {:.0} s, {} accepted by the parser, no failure",
+        start.elapsed().as_secs_f64(),
+        ACCEPTED.with(|a| a.get())
     );
 }
 
@@ -231,6 +242,7 @@ fn pointer_parser_never_panics_and_round_trips() {
         let Ok(p) = Pointer::parse(&file, abs, &bytes) else {
             return Ok(());
         };
+        accepted();
         // What is accepted is a valid work-tree path inside the pointer's directory.
         prop_assert!(RelPath::new(p.data.as_str()).is_ok());
         prop_assert!(p.data.as_str().starts_with("sub/"), "{}", p.data);
@@ -315,6 +327,7 @@ fn manifest_parser_never_panics_and_round_trips() {
         let Ok(m) = Manifest::parse(&digest, &bytes) else {
             return Ok(());
         };
+        accepted();
         for e in &m.entries {
             prop_assert!(RelPath::new(&e.path).is_ok(), "{:?}", e.path);
         }
@@ -423,6 +436,9 @@ fn lineage_parser_never_panics_and_queries_hold() {
         (lineage_input(), "[0-9a-fé]{0,14}"),
         |(bytes, prefix)| {
             let lineage = Lineage::parse(&bytes);
+            if !lineage.records.is_empty() {
+                accepted();
+            }
             for r in &lineage.records {
                 prop_assert_eq!(&r.id, &r.compute_id());
                 prop_assert_eq!(Record::parse_line(&r.to_line()).unwrap(), r.clone());
@@ -506,6 +522,7 @@ fn config_parser_never_panics_and_layers_merge() {
         let (Ok(mut base), Ok(top)) = (parse(&low), parse(&high)) else {
             return Ok(());
         };
+        accepted();
         // Each layer valid on its own; the merge of two valid layers must load or fail cleanly.
         let single: Result<Config, _> = top.clone().try_into();
         prop_assert!(single.is_ok(), "{:?}", single);
