@@ -117,6 +117,16 @@ fn hostile_path() -> impl Strategy<Value = String> {
     })
 }
 
+/// A plain relative path, usually valid.
+fn plain_path() -> impl Strategy<Value = String> {
+    prop::collection::vec("[a-zA-Z0-9_.-]{1,8}", 1..4).prop_map(|parts| parts.join("/"))
+}
+
+/// A path: plain most of the time, so that inputs get past path checks, else hostile.
+fn some_path() -> impl Strategy<Value = String> {
+    prop_oneof![3 => plain_path(), 1 => hostile_path()]
+}
+
 fn digest_text() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => any::<[u8; 8]>().prop_map(|b| Digest::of_bytes(&b).to_string()),
@@ -195,14 +205,8 @@ fn pointer_text() -> impl Strategy<Value = String> {
     let key = prop::sample::select(vec![
         "version", "path", "type", "digest", "size", "files", "exec", "remote", "version",
     ]);
-    let good = (
-        hostile_path(),
-        digest_text(),
-        any::<bool>(),
-        0u64..10,
-        any::<bool>(),
-    )
-        .prop_map(|(path, digest, dir, size, exec)| {
+    let good = (some_path(), digest_text(), any::<bool>(), 0u64..10, any::<bool>()).prop_map(
+        |(path, digest, dir, size, exec)| {
             let kind = if dir { "dir" } else { "file" };
             let mut t = format!(
                 "version = 1\npath = {}\ntype = \"{kind}\"\ndigest = {}\nsize = {size}\n",
@@ -216,7 +220,8 @@ fn pointer_text() -> impl Strategy<Value = String> {
                 t.push_str("exec = true\n");
             }
             t
-        });
+        },
+    );
     let lines = prop::collection::vec((key, toml_scalar()), 0..9).prop_map(|kv| {
         let mut t = String::from("version = 1\n");
         for (k, v) in kv {
@@ -255,7 +260,26 @@ fn pointer_parser_never_panics_and_round_trips() {
 // ---------------------------------------------------------------------------------------------
 // Manifests
 
+/// A manifest entry whose fields fit its kind (the path may still be hostile).
+fn coherent_entry() -> impl Strategy<Value = Value> {
+    let file =
+        (some_path(), any::<[u8; 4]>(), big_number(), any::<bool>()).prop_map(|(path, seed, size, exec)| {
+            let size = if size.is_u64() { size } else { json!(7) };
+            json!({"path": path, "digest": Digest::of_bytes(&seed).to_string(), "size": size, "exec": exec})
+        });
+    let dir = some_path().prop_map(|path| json!({"path": path, "type": "dir"}));
+    let link = (some_path(), some_path())
+        .prop_map(|(path, target)| json!({"path": path, "type": "symlink", "target": target}));
+    prop_oneof![3 => file, 1 => dir, 1 => link]
+}
+
+/// Any entry: coherent most of the time, else with random fields.
 fn manifest_entry() -> impl Strategy<Value = Value> {
+    prop_oneof![4 => coherent_entry(), 1 => loose_entry()]
+}
+
+/// An entry with each field present or not, of the right type or not.
+fn loose_entry() -> impl Strategy<Value = Value> {
     let kind = prop::sample::select(vec![
         None,
         Some("file"),
@@ -295,20 +319,16 @@ fn manifest_entry() -> impl Strategy<Value = Value> {
 
 /// Manifest JSON: entries sorted (so the invariants are reached) or as generated.
 fn manifest_text() -> impl Strategy<Value = String> {
+    let version = prop_oneof![9 => Just(json!(1)), 1 => big_number()];
     (
         prop::collection::vec(manifest_entry(), 0..8),
-        any::<bool>(),
-        big_number(),
+        prop::bool::weighted(0.9),
+        version,
     )
         .prop_map(|(mut entries, sort, version)| {
             if sort {
                 entries.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
             }
-            let version = if version.is_u64() && version.as_u64() < Some(5) {
-                json!(1)
-            } else {
-                version
-            };
             json!({"version": version, "entries": entries}).to_string()
         })
 }
