@@ -490,6 +490,50 @@ fn config_value() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A config in the documented shape (values still drawn from hostile text), so that the
+/// merge and the conversion to `Config` are reached.
+fn coherent_config_text() -> impl Strategy<Value = String> {
+    let link = prop::collection::vec(
+        prop::sample::select(vec!["reflink", "hardlink", "symlink", "copy"]),
+        1..4,
+    );
+    let remote = (
+        "[a-z0-9_-]{1,6}",
+        any::<String>(),
+        prop::collection::btree_map("[a-z_]{1,10}", config_value(), 0..3),
+    );
+    (
+        prop::option::of(any::<bool>()),
+        prop::option::of("[a-z0-9]{0,6}"),
+        prop::option::of(some_path()),
+        prop::option::of(link),
+        prop::collection::vec(remote, 0..3),
+    )
+        .prop_map(|(autostage, default, dir, link, remotes)| {
+            let mut t = String::from("version = 1\n[core]\n");
+            if let Some(a) = autostage {
+                t.push_str(&format!("autostage = {a}\n"));
+            }
+            if let Some(d) = default {
+                t.push_str(&format!("remote = {}\n", toml_string(&d)));
+            }
+            t.push_str("[cache]\n");
+            if let Some(d) = dir {
+                t.push_str(&format!("dir = {}\n", toml_string(&d)));
+            }
+            if let Some(l) = link {
+                t.push_str(&format!("link = {l:?}\n"));
+            }
+            for (name, url, options) in remotes {
+                t.push_str(&format!("[remote.{name}]\nurl = {}\n", toml_string(&url)));
+                for (k, v) in options {
+                    t.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+            t
+        })
+}
+
 /// Config-like TOML: known tables and keys with typed or mistyped values.
 fn config_text() -> impl Strategy<Value = String> {
     let table = prop::sample::select(vec![
@@ -530,7 +574,8 @@ fn config_text() -> impl Strategy<Value = String> {
 }
 
 fn config_input() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
-    let one = prop_oneof![2 => config_text().prop_map(String::into_bytes), 1 => mangled(config_text())];
+    let text = prop_oneof![2 => coherent_config_text(), 1 => config_text()];
+    let one = prop_oneof![3 => text.clone().prop_map(String::into_bytes), 1 => mangled(text)];
     (one.clone(), one)
 }
 
