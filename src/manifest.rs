@@ -129,12 +129,14 @@ struct Wire {
 
 /// A manifest that does not parse or violates its invariants.
 #[derive(Debug, thiserror::Error)]
-#[error("malformed manifest {digest}: {reason}")]
+#[error("{}malformed manifest {digest}: {reason}", .data.as_ref().map(|d| format!("{d}: ")).unwrap_or_default())]
 pub struct ManifestError {
     /// The manifest object.
     pub digest: Digest,
     /// What is wrong.
     pub reason: String,
+    /// The tracked directory it describes, as displayed, when the caller knows it.
+    pub data: Option<String>,
 }
 
 impl Manifest {
@@ -171,6 +173,7 @@ impl Manifest {
         let err = |reason: String| ManifestError {
             digest: *digest,
             reason,
+            data: None,
         };
         let wire: Wire = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
         if wire.version != MANIFEST_VERSION {

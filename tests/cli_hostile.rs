@@ -117,7 +117,10 @@ fn checkout_refuses_hostile_manifest_entries_before_writing() {
             let out = env.mlv(args).fails(3);
             let errors = out.stderr_lines("error: ");
             assert_eq!(errors.len(), 1, "{path:?}\n{out}");
-            assert!(errors[0].contains("malformed manifest"), "{path:?}\n{out}");
+            assert!(
+                errors[0].starts_with("error: data: malformed manifest"),
+                "{path:?}\n{out}"
+            );
             assert!(errors[0].contains(what), "{path:?}: {what}\n{out}");
         }
         env.snapshot().assert_same(&before);

@@ -78,7 +78,10 @@ pub fn load_manifest(repo: &Repo, pointer: &Pointer) -> Result<crate::manifest::
             }),
             other => other.into(),
         })?;
-    Ok(crate::manifest::Manifest::parse(&pointer.meta.digest, &bytes)?)
+    crate::manifest::Manifest::parse(&pointer.meta.digest, &bytes).map_err(|mut e| {
+        e.data = Some(repo.display(&pointer.data));
+        e.into()
+    })
 }
 
 /// The outermost parent directory of `rel` that is a symbolic link, if any: writing at `rel`
