@@ -263,7 +263,7 @@ impl Refusal {
             Refusal::NotTracked { .. } => "`mlv status` lists what is tracked".into(),
             Refusal::SymlinkTarget { .. } => "add the link's target instead".into(),
             Refusal::LinkInPath { link, .. } => {
-                format!("remove the link {link} (or replace it with a real directory), then run the command again")
+                format!("remove the link {link} (or replace it with a real file or directory), then run the command again")
             }
             Refusal::LinkEscapes { .. } => {
                 "the directory's manifest is not safe to check out; restore its pointer from git history".into()

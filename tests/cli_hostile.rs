@@ -485,3 +485,28 @@ fn checkout_replaces_a_link_at_a_tracked_file_path_instead_of_writing_through_it
         .is_symlink());
     assert_eq!(env.read("model.bin"), b"weights");
 }
+
+#[test]
+fn a_gitignore_that_is_a_link_to_the_outside_is_never_read_or_written() {
+    let env = Env::new();
+    let canary = Canary::new(&env);
+    env.write("data/a", b"a");
+    env.symlink(canary.dir.join("canary").to_str().unwrap(), ".gitignore");
+    let before = env.snapshot();
+    env.mlv(&["add", "data"]).refused(
+        "data: .gitignore is a symbolic link; mlv does not write through links",
+        Some("remove the link .gitignore"),
+    );
+    env.snapshot().assert_same(&before);
+    canary.assert_untouched();
+    // untrack, which edits the same file, fails on the link instead of copying what it points to
+    std::fs::remove_file(env.path(".gitignore")).unwrap();
+    env.mlv(&["add", "data"]).ok();
+    std::fs::remove_file(env.path(".gitignore")).unwrap();
+    env.symlink(canary.dir.join("canary").to_str().unwrap(), ".gitignore");
+    let out = env.mlv(&["untrack", "data"]).fails(1);
+    assert!(out.stderr.contains("cannot read"), "{out}");
+    canary.assert_untouched();
+    let link = std::fs::symlink_metadata(env.path(".gitignore")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link is left as it was");
+}
