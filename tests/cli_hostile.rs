@@ -510,3 +510,15 @@ fn a_gitignore_that_is_a_link_to_the_outside_is_never_read_or_written() {
     let link = std::fs::symlink_metadata(env.path(".gitignore")).unwrap();
     assert!(link.file_type().is_symlink(), "the link is left as it was");
 }
+
+#[test]
+fn a_lineage_file_that_is_a_link_to_the_outside_is_never_appended_to() {
+    let env = Env::new();
+    let canary = Canary::new(&env);
+    env.write("data/a", b"a");
+    env.mlv(&["add", "data"]).ok();
+    env.symlink(canary.dir.join("canary").to_str().unwrap(), ".mlv/lineage.jsonl");
+    let out = env.mlv(&["lineage", "record", "-o", "data"]).fails(1);
+    assert!(out.stderr.contains("lineage.jsonl"), "{out}");
+    canary.assert_untouched();
+}

@@ -12,6 +12,7 @@ pub mod values;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -438,7 +439,7 @@ impl Lineage {
 /// Appends one record to the lineage file under `root` (creating it), as a single write.
 pub fn append(root: &Path, record: &Record) -> Result<(), LineageError> {
     let path = lineage_path(root);
-    let needs_newline = match std::fs::read(&path) {
+    let needs_newline = match crate::fs::read_nofollow_or_empty(&path) {
         Ok(b) => !b.is_empty() && !b.ends_with(b"\n"),
         Err(_) => false,
     };
@@ -448,9 +449,11 @@ pub fn append(root: &Path, record: &Record) -> Result<(), LineageError> {
     }
     line.push_str(&record.to_line());
     line.push('\n');
+    // never append through a link: the file is committed, and a link could lead anywhere
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .at("cannot open", &path)?;
     f.write_all(line.as_bytes()).at("cannot write", &path)?;
