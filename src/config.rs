@@ -228,7 +228,7 @@ pub fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
 }
 
 /// Parses one config file's text, checking it is valid on its own; `path` names it in errors.
-fn parse_table(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
+pub fn parse_table(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
     let parsed: Config = table
         .clone()

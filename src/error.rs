@@ -91,6 +91,24 @@ pub enum Refusal {
         /// The path as displayed.
         path: String,
     },
+    /// A symbolic link on the way to data mlv would write.
+    #[error("{path}: {link} is a symbolic link; mlv does not write through links")]
+    LinkInPath {
+        /// The data path as displayed.
+        path: String,
+        /// The link (the data path itself or one of its parents), as displayed.
+        link: String,
+    },
+    /// A manifest asks for a symbolic link that leads outside the repository.
+    #[error(
+        "{path}: the manifest asks for a symbolic link to {target:?}, which leads outside the repository"
+    )]
+    LinkEscapes {
+        /// The link's path as displayed.
+        path: String,
+        /// Its target text.
+        target: String,
+    },
     /// Not a regular file or directory.
     #[error("{path}: not a regular file or directory")]
     Special {
@@ -225,6 +243,10 @@ impl Error {
             Error::Workspace(WorkspaceError::SymlinkEscapes { .. }) => {
                 Some("replace the link with a copy of its target, or remove it".into())
             }
+            Error::Workspace(WorkspaceError::BadName { .. })
+            | Error::Workspace(WorkspaceError::NotUtf8 { .. }) => {
+                Some("rename the file; see docs/format.md, \"File names\"".into())
+            }
             Error::Workspace(WorkspaceError::Reserved { .. }) => {
                 Some("move it out of the tracked directory, or add the directory's other parts".into())
             }
@@ -286,6 +308,12 @@ impl Refusal {
             Refusal::NotInCache { .. } => "run `mlv pull` to download it from a remote".into(),
             Refusal::NotTracked { .. } => "`mlv status` lists what is tracked".into(),
             Refusal::SymlinkTarget { .. } => "add the link's target instead".into(),
+            Refusal::LinkInPath { link, .. } => {
+                format!("remove the link {link} (or replace it with a real file or directory), then run the command again")
+            }
+            Refusal::LinkEscapes { .. } => {
+                "the directory's manifest is not safe to check out; restore its pointer from git history".into()
+            }
             Refusal::UnknownRemote { .. } => "`mlv remote list` shows the configured remotes".into(),
             Refusal::RemoteExists { name } => format!("change it with `mlv remote modify {name} url URL`, or pick another name"),
             Refusal::NoDefaultRemote => {

@@ -145,6 +145,38 @@ pub fn read_to_string_or_empty(path: &Path) -> Result<String, IoError> {
     }
 }
 
+/// Like [`read_to_string_or_empty`], but refuses to follow a symbolic link at `path` (the
+/// error names it): for files in the work tree, such as `.gitignore`, that mlv rewrites and
+/// whose content must not come from outside the repository.
+pub fn read_to_string_nofollow_or_empty(path: &Path) -> Result<String, IoError> {
+    String::from_utf8(read_nofollow_or_empty(path)?).map_err(|_| {
+        IoError::new(
+            "cannot read",
+            path,
+            io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"),
+        )
+    })
+}
+
+/// The bytes of `path` (empty when it does not exist), refusing to follow a symbolic link.
+pub fn read_nofollow_or_empty(path: &Path) -> Result<Vec<u8>, IoError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    let mut bytes = Vec::new();
+    match file {
+        Ok(mut f) => f
+            .read_to_end(&mut bytes)
+            .map(|_| bytes)
+            .map_err(|e| IoError::new("cannot read", path, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(IoError::new("cannot read", path, e)),
+    }
+}
+
 /// Removes a file; a missing file is not an error.
 pub fn remove_file_if_exists(path: &Path) -> Result<(), IoError> {
     match std::fs::remove_file(path) {

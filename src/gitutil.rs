@@ -34,7 +34,7 @@ fn escape_glob(name: &str) -> String {
 /// Adds `line` to the `.gitignore` at `file`; returns whether it changed.
 pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
     let path = file.to_path(root);
-    let text = crate::fs::read_to_string_or_empty(&path)?;
+    let text = crate::fs::read_to_string_nofollow_or_empty(&path)?;
     if text.lines().any(|l| l.trim_end() == line) {
         return Ok(false);
     }
@@ -52,7 +52,7 @@ pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoErr
 /// is removed.
 pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
     let path = file.to_path(root);
-    let text = crate::fs::read_to_string_or_empty(&path)?;
+    let text = crate::fs::read_to_string_nofollow_or_empty(&path)?;
     let kept: Vec<&str> = text.lines().filter(|l| l.trim_end() != line).collect();
     if kept.len() == text.lines().count() {
         return Ok(false);

@@ -11,6 +11,8 @@
 //! ]}
 //! ```
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::hash::Digest;
@@ -127,12 +129,14 @@ struct Wire {
 
 /// A manifest that does not parse or violates its invariants.
 #[derive(Debug, thiserror::Error)]
-#[error("malformed manifest {digest}: {reason}")]
+#[error("{}malformed manifest {digest}: {reason}", .data.as_ref().map(|d| format!("{d}: ")).unwrap_or_default())]
 pub struct ManifestError {
     /// The manifest object.
     pub digest: Digest,
     /// What is wrong.
     pub reason: String,
+    /// The tracked directory it describes, as displayed, when the caller knows it.
+    pub data: Option<String>,
 }
 
 impl Manifest {
@@ -144,7 +148,7 @@ impl Manifest {
 
     /// Total bytes of the files.
     pub fn size(&self) -> u64 {
-        self.entries.iter().map(|e| e.size).sum()
+        self.entries.iter().fold(0, |t, e| t.saturating_add(e.size))
     }
 
     /// Number of regular files.
@@ -185,34 +189,63 @@ impl Manifest {
         let err = |reason: String| ManifestError {
             digest: *digest,
             reason,
+            data: None,
         };
         let wire: Wire = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
         if wire.version != MANIFEST_VERSION {
             return Err(err(format!("unsupported version {}", wire.version)));
         }
-        let mut prev: Option<&str> = None;
-        for e in &wire.entries {
-            RelPath::new(&e.path).map_err(|x| err(format!("entry {:?}: {x}", e.path)))?;
-            if prev.is_some_and(|p| p >= e.path.as_str()) {
-                return Err(err(format!("entries not sorted or duplicated at {:?}", e.path)));
-            }
-            prev = Some(&e.path);
-            let valid = match e.kind {
-                EntryKind::File => e.digest.is_some() && e.target.is_none(),
-                EntryKind::Dir => e.digest.is_none() && e.target.is_none() && e.size == 0 && !e.exec,
-                EntryKind::Symlink => e.digest.is_none() && e.target.is_some() && e.size == 0 && !e.exec,
-            };
-            if !valid {
-                return Err(err(format!(
-                    "entry {:?} has fields that do not fit its type",
-                    e.path
-                )));
-            }
-        }
+        check_entries(&wire.entries).map_err(err)?;
         Ok(Manifest {
             entries: wire.entries,
         })
     }
+}
+
+/// The invariants of a manifest's entries: valid work-tree paths, strictly sorted (so no
+/// duplicates), fields that fit each kind, nothing below a file or link, and a total size
+/// that fits in 64 bits.
+fn check_entries(entries: &[Entry]) -> Result<(), String> {
+    let mut prev: Option<&str> = None;
+    let mut leaves: HashSet<&str> = HashSet::new();
+    let mut total: u64 = 0;
+    for e in entries {
+        RelPath::new(&e.path).map_err(|x| format!("entry {:?}: {x}", e.path))?;
+        if prev.is_some_and(|p| p >= e.path.as_str()) {
+            return Err(format!("entries not sorted or duplicated at {:?}", e.path));
+        }
+        prev = Some(&e.path);
+        let valid = match e.kind {
+            EntryKind::File => e.digest.is_some() && e.target.is_none(),
+            EntryKind::Dir => e.digest.is_none() && e.target.is_none() && e.size == 0 && !e.exec,
+            EntryKind::Symlink => {
+                e.digest.is_none() && e.size == 0 && !e.exec && e.target.as_deref().is_some_and(valid_target)
+            }
+        };
+        if !valid {
+            return Err(format!("entry {:?} has fields that do not fit its type", e.path));
+        }
+        // `a` a file or link and `a/b` an entry: checkout would write through the link
+        let mut ancestors = e.path.match_indices('/').map(|(i, _)| &e.path[..i]);
+        if let Some(a) = ancestors.find(|a| leaves.contains(a)) {
+            return Err(format!(
+                "entry {:?} lies below {a:?}, which is not a directory",
+                e.path
+            ));
+        }
+        if e.kind != EntryKind::Dir {
+            leaves.insert(&e.path);
+        }
+        total = total
+            .checked_add(e.size)
+            .ok_or_else(|| format!("entry sizes add up past {} bytes", u64::MAX))?;
+    }
+    Ok(())
+}
+
+/// A link target a file system can hold: not empty, no NUL, at most `MAX_PATH` bytes.
+fn valid_target(t: &str) -> bool {
+    !t.is_empty() && !t.contains('\0') && t.len() <= crate::relpath::MAX_PATH
 }
 
 #[cfg(test)]
@@ -254,6 +287,13 @@ mod tests {
             r#"{"version":1,"entries":[{"path":"a","type":"symlink"}]}"#,
             r#"{"version":1,"entries":[{"path":".git/hooks/x","type":"dir"}]}"#,
             r#"{"version":1"#,
+            r#"{"version":1,"entries":[{"path":"a\nb","type":"dir"}]}"#,
+            r#"{"version":1,"entries":[{"path":"a\\b","type":"dir"}]}"#,
+            r#"{"version":1,"entries":[{"path":"/abs","type":"dir"}]}"#,
+            r#"{"version":1,"entries":[{"path":"a//b","type":"dir"}]}"#,
+            r#"{"version":1,"entries":[{"path":"x/.MLV/y","type":"dir"}]}"#,
+            r#"{"version":1,"entries":[{"path":"l","type":"symlink","target":"/tmp"},{"path":"l/x","type":"dir"}]}"#,
+            r#"{"version":1,"entries":[{"path":"l","type":"symlink","target":""}]}"#,
         ];
         for b in bad {
             assert!(Manifest::parse(&d, b.as_bytes()).is_err(), "{b}");

@@ -19,6 +19,8 @@ use crate::relpath::RelPath;
 
 /// The pointer format version this build writes and reads.
 pub const POINTER_VERSION: u32 = 1;
+/// The largest pointer file mlv reads (a real one is about 250 bytes).
+pub const MAX_POINTER_BYTES: u64 = 64 * 1024;
 /// The suffix of pointer files.
 pub const POINTER_SUFFIX: &str = ".mlv";
 
@@ -112,8 +114,20 @@ impl Pointer {
 
     /// Reads and validates the pointer file `file` under work-tree `root`.
     pub fn load(root: &Path, file: &RelPath) -> Result<Pointer, PointerError> {
+        use std::io::Read;
         let abs = file.to_path(root);
-        let text = std::fs::read(&abs).at("cannot read", &abs)?;
+        let f = std::fs::File::open(&abs).at("cannot read", &abs)?;
+        let mut text = Vec::new();
+        // read one byte past the limit to tell "at the limit" from "over it"
+        f.take(MAX_POINTER_BYTES + 1)
+            .read_to_end(&mut text)
+            .at("cannot read", &abs)?;
+        if text.len() as u64 > MAX_POINTER_BYTES {
+            return Err(PointerError::Malformed {
+                path: abs,
+                reason: format!("larger than {MAX_POINTER_BYTES} bytes; a pointer file is a few lines"),
+            });
+        }
         Self::parse(file, &abs, &text)
     }
 

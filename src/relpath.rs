@@ -29,6 +29,56 @@ pub enum RelPathError {
     /// Holds `..`, `.` or empty components, or a backslash.
     #[error("the path is not normalized")]
     NotNormal,
+    /// Holds a control character (NUL, CR, LF, ESC, ...).
+    #[error("the path holds a control character")]
+    Control,
+    /// A name longer than 255 bytes or a path longer than 4096 bytes.
+    #[error("the path or one of its names is too long")]
+    TooLong,
+}
+
+/// The longest name (path component) accepted, in bytes, as Linux's `NAME_MAX`.
+pub const MAX_NAME: usize = 255;
+/// The longest work-tree path accepted, in bytes, as Linux's `PATH_MAX`.
+pub const MAX_PATH: usize = 4096;
+
+/// Checks one name (a path component other than `.` and `..`): no `/`, backslash or control
+/// character, not `.git` or `.mlv` in any case (as git, since a case-insensitive file system
+/// would take `.GIT` for `.git`), not empty, at most [`MAX_NAME`] bytes.
+pub fn check_name(part: &str) -> Result<(), RelPathError> {
+    match part {
+        "" | "." => Err(RelPathError::NotNormal),
+        ".." => Err(RelPathError::Outside),
+        p if p.eq_ignore_ascii_case(".git") => Err(RelPathError::Reserved(".git")),
+        p if p.eq_ignore_ascii_case(".mlv") => Err(RelPathError::Reserved(".mlv")),
+        p if p.contains(['\\', '/']) => Err(RelPathError::NotNormal),
+        p if p.chars().any(|c| c.is_ascii_control()) => Err(RelPathError::Control),
+        p if p.len() > MAX_NAME => Err(RelPathError::TooLong),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a symbolic link at work-tree path `link` whose target text is `target` resolves,
+/// lexically, to a place inside the work tree and outside `.git` and `.mlv`.
+pub fn link_stays_inside(link: &str, target: &str) -> bool {
+    if target.is_empty() || target.starts_with('/') || target.contains('\0') {
+        return false;
+    }
+    let mut depth: Vec<&str> = link.split('/').collect();
+    depth.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            p if p.eq_ignore_ascii_case(".git") || p.eq_ignore_ascii_case(".mlv") => return false,
+            p => depth.push(p),
+        }
+    }
+    true
 }
 
 impl RelPath {
@@ -41,14 +91,10 @@ impl RelPath {
             return Err(RelPathError::Outside);
         }
         for part in s.split('/') {
-            match part {
-                "" | "." => return Err(RelPathError::NotNormal),
-                ".." => return Err(RelPathError::Outside),
-                ".git" => return Err(RelPathError::Reserved(".git")),
-                ".mlv" => return Err(RelPathError::Reserved(".mlv")),
-                p if p.contains('\\') || p.contains('\0') => return Err(RelPathError::NotNormal),
-                _ => {}
-            }
+            check_name(part)?;
+        }
+        if s.len() > MAX_PATH {
+            return Err(RelPathError::TooLong);
         }
         Ok(RelPath(s.to_string()))
     }
@@ -140,6 +186,36 @@ mod tests {
         assert_eq!(ok("../.git/config"), Err(RelPathError::Reserved(".git")));
         assert_eq!(ok("../.mlv"), Err(RelPathError::Reserved(".mlv")));
         assert_eq!(ok("/rx/a"), Err(RelPathError::Outside));
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        for (p, e) in [
+            ("a\nb", RelPathError::Control),
+            ("a/b\rc", RelPathError::Control),
+            ("nul\0", RelPathError::Control),
+            ("esc\u{1b}[31m", RelPathError::Control),
+            ("a\\b", RelPathError::NotNormal),
+            ("a//b", RelPathError::NotNormal),
+            ("a/", RelPathError::NotNormal),
+            ("a/../b", RelPathError::Outside),
+            ("x/.GIT", RelPathError::Reserved(".git")),
+        ] {
+            assert_eq!(RelPath::new(p), Err(e), "{p:?}");
+        }
+        assert_eq!(RelPath::new(&"n".repeat(256)), Err(RelPathError::TooLong));
+        assert!(RelPath::new(&"n".repeat(255)).is_ok());
+        assert_eq!(RelPath::new(&["d"; 2100].join("/")), Err(RelPathError::TooLong));
+    }
+
+    #[test]
+    fn links_that_leave_the_work_tree() {
+        assert!(link_stays_inside("data/l", "a/b"));
+        assert!(link_stays_inside("data/sub/l", "../../other"));
+        assert!(!link_stays_inside("data/sub/l", "../../../etc"));
+        assert!(!link_stays_inside("data/l", "/etc/passwd"));
+        assert!(!link_stays_inside("data/l", "../.git/config"));
+        assert!(!link_stays_inside("data/l", ""));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::fs::{is_executable, IoContext, IoError};
 use crate::hash::{hash_reader, Digest};
 use crate::manifest::Entry;
 use crate::progress::Progress;
-use crate::relpath::RelPath;
+use crate::relpath::{RelPath, RelPathError};
 use crate::state::{Stat, StatCache};
 
 /// Errors reading the workspace.
@@ -42,6 +42,14 @@ pub enum WorkspaceError {
     Reserved {
         /// The offending path.
         path: PathBuf,
+    },
+    /// A name a manifest cannot hold: a control character or backslash in it, or too long.
+    #[error("{}: mlv cannot track this file name: {reason}", .path.to_string_lossy().escape_debug())]
+    BadName {
+        /// The offending path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: RelPathError,
     },
     /// A socket, FIFO or device.
     #[error("{path}: not a regular file, directory or symbolic link")]
@@ -126,8 +134,17 @@ impl ScanCtx<'_> {
             let name = name
                 .to_str()
                 .ok_or_else(|| WorkspaceError::NotUtf8 { path: entry.path() })?;
-            if name == ".git" || name == ".mlv" {
-                return Err(WorkspaceError::Reserved { path: entry.path() });
+            match crate::relpath::check_name(name) {
+                Ok(()) => {}
+                Err(RelPathError::Reserved(_)) => {
+                    return Err(WorkspaceError::Reserved { path: entry.path() })
+                }
+                Err(reason) => {
+                    return Err(WorkspaceError::BadName {
+                        path: entry.path(),
+                        reason,
+                    })
+                }
             }
             let path = if prefix.is_empty() {
                 name.to_string()

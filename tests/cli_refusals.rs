@@ -37,6 +37,13 @@ fn malformed_pointers_fail_with_one_error_naming_the_file_and_a_hint() {
         ("binary.mlv", "not UTF-8"),
         ("unknown-field.mlv", "remote"),
         ("version2.mlv", "unsupported pointer format version 2"),
+        ("backslash.mlv", "must be relative and use `/`"),
+        ("newline.mlv", "control character"),
+        ("carriage-return.mlv", "control character"),
+        ("nul.mlv", "control character"),
+        ("empty-component.mlv", "empty or `.` component"),
+        ("dotgit-case.mlv", "`.git`"),
+        ("dotmlv.mlv", "`.mlv`"),
     ];
     for (name, what) in cases {
         let env = with_pointer(name);

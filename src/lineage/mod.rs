@@ -12,6 +12,7 @@ pub mod values;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -276,7 +277,12 @@ impl Record {
 
     /// The id shortened for display.
     pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
+        // a damaged record's id may hold any text: cut on a character boundary
+        let end = (0..=self.id.len().min(12))
+            .rev()
+            .find(|i| self.id.is_char_boundary(*i))
+            .unwrap_or(0);
+        &self.id[..end]
     }
 
     /// The line written to the lineage file (without the newline).
@@ -433,7 +439,7 @@ impl Lineage {
 /// Appends one record to the lineage file under `root` (creating it), as a single write.
 pub fn append(root: &Path, record: &Record) -> Result<(), LineageError> {
     let path = lineage_path(root);
-    let needs_newline = match std::fs::read(&path) {
+    let needs_newline = match crate::fs::read_nofollow_or_empty(&path) {
         Ok(b) => !b.is_empty() && !b.ends_with(b"\n"),
         Err(_) => false,
     };
@@ -443,9 +449,11 @@ pub fn append(root: &Path, record: &Record) -> Result<(), LineageError> {
     }
     line.push_str(&record.to_line());
     line.push('\n');
+    // never append through a link: the file is committed, and a link could lead anywhere
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .at("cannot open", &path)?;
     f.write_all(line.as_bytes()).at("cannot write", &path)?;
@@ -483,6 +491,16 @@ mod tests {
         };
         r.id = r.compute_id();
         r
+    }
+
+    #[test]
+    fn a_damaged_id_with_multibyte_text_is_reported_not_a_panic() {
+        // found by tests/fuzz_parsers.rs: short_id cut inside a character
+        let mut r = sample(1);
+        r.id = "}=\t7\u{feff}\u{feff}\u{feff}\u{feff}".into();
+        let err = Record::parse_line(&r.to_line()).unwrap_err();
+        assert!(err.contains("does not match its content"), "{err}");
+        assert_eq!(r.short_id(), "}=\t7\u{feff}\u{feff}");
     }
 
     #[test]

@@ -136,6 +136,16 @@ fn check_addable(repo: &Repo, pointers: &[Pointer], path: &RelPath) -> Result<()
         }
         parent = p.parent();
     }
+    // the .gitignore mlv will edit must not be a link either (its target's text would be
+    // copied into the repository)
+    let (ignore_file, _) = ignore_entry(path);
+    if std::fs::symlink_metadata(ignore_file.to_path(&repo.root)).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Refusal::LinkInPath {
+            path: shown(),
+            link: repo.display(&ignore_file),
+        }
+        .into());
+    }
     if tracked_by_git(&repo.git, path)? {
         return Err(Refusal::TrackedByGit { path: shown() }.into());
     }

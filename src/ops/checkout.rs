@@ -98,7 +98,8 @@ pub fn checkout(
                 unchanged,
                 error: None,
             },
-            Err(e) if paths.len() == 1 && targets.len() == 1 => return Err(e),
+            // one target: its error is the whole story
+            Err(e) if targets.len() == 1 => return Err(e),
             Err(e) => CheckedOut {
                 path: shown,
                 restored: 0,
@@ -122,6 +123,7 @@ fn checkout_one(
 ) -> Result<(u64, u64, u64), Error> {
     let p = &t.pointer;
     let abs = p.data.to_path(&repo.root);
+    refuse_links_in_path(repo, &p.data, p.meta.kind)?;
     let (expected, base) = match p.meta.kind {
         Kind::Dir => (super::load_manifest(repo, p)?.entries, p.data.clone()),
         Kind::File => (
@@ -142,6 +144,7 @@ fn checkout_one(
     let expected: Vec<Entry> = expected.into_iter().filter(|e| keep(&e.path)).collect();
     let actual: Vec<Entry> = actual.into_iter().filter(|e| keep(&e.path)).collect();
     let (steps, unchanged) = plan(&expected, &actual);
+    refuse_escaping_links(repo, &base, &steps)?;
     if !opts.force {
         refuse_data_loss(repo, &base, &actual, &steps)?;
     }
@@ -225,6 +228,41 @@ fn plan(expected: &[Entry], actual: &[Entry]) -> (Vec<Step>, u64) {
         });
     }
     (steps, unchanged)
+}
+
+/// Refuses when a parent of `data` is a symbolic link, or `data` itself is one and tracks a
+/// directory: writing there would write wherever the link leads, possibly outside the
+/// repository. (A file pointer's data may be a link: placing the file replaces the link.)
+fn refuse_links_in_path(repo: &Repo, data: &RelPath, kind: Kind) -> Result<(), Error> {
+    let is_link =
+        std::fs::symlink_metadata(data.to_path(&repo.root)).is_ok_and(|m| m.file_type().is_symlink());
+    let link = super::link_above(repo, data).or_else(|| (kind == Kind::Dir && is_link).then(|| data.clone()));
+    match link {
+        None => Ok(()),
+        Some(l) => Err(Refusal::LinkInPath {
+            path: repo.display(data),
+            link: repo.display(&l),
+        }
+        .into()),
+    }
+}
+
+/// Refuses symbolic links in a manifest whose target leads outside the work tree, or into
+/// `.git` or `.mlv`.
+fn refuse_escaping_links(repo: &Repo, base: &RelPath, steps: &[Step]) -> Result<(), Error> {
+    for s in steps {
+        if let Step::Link(p, target) = s {
+            let rel = entry_rel(base, p);
+            if !crate::relpath::link_stays_inside(rel.as_str(), target) {
+                return Err(Refusal::LinkEscapes {
+                    path: repo.display(&rel),
+                    target: target.clone(),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses when a file about to be overwritten or removed holds content not in the cache.

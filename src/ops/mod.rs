@@ -79,5 +79,22 @@ pub fn load_manifest(repo: &Repo, pointer: &Pointer) -> Result<crate::manifest::
             }),
             other => other.into(),
         })?;
-    Ok(crate::manifest::Manifest::parse(&pointer.meta.digest, &bytes)?)
+    crate::manifest::Manifest::parse(&pointer.meta.digest, &bytes).map_err(|mut e| {
+        e.data = Some(repo.display(&pointer.data));
+        e.into()
+    })
+}
+
+/// The outermost parent directory of `rel` that is a symbolic link, if any: writing at `rel`
+/// would write wherever that link leads.
+pub(crate) fn link_above(repo: &Repo, rel: &RelPath) -> Option<RelPath> {
+    let mut found = None;
+    let mut parent = rel.parent();
+    while let Some(dir) = parent {
+        if std::fs::symlink_metadata(dir.to_path(&repo.root)).is_ok_and(|m| m.file_type().is_symlink()) {
+            found = Some(dir.clone());
+        }
+        parent = dir.parent();
+    }
+    found
 }

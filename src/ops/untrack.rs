@@ -103,6 +103,9 @@ fn unprotect_pointer(
     let mut n = 0;
     for (rel, digest, exec) in files {
         let abs = rel.to_path(&repo.root);
+        if super::link_above(repo, &rel).is_some() {
+            continue; // what lies past a symbolic link is not ours to rewrite
+        }
         let Ok(meta) = std::fs::symlink_metadata(&abs) else {
             continue;
         };
