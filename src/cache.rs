@@ -250,6 +250,16 @@ impl Cache {
         Ok(size)
     }
 
+    /// Copies an object into `out`, verifying it on the way (large objects through the
+    /// pipelined copy: read, hash on every core, and write overlap). Returns its size.
+    pub fn copy_out_to_file(&self, digest: &Digest, out: &mut File) -> Result<u64, CacheError> {
+        let (mut f, path) = self.open_object(digest)?;
+        let len = f.metadata().at("cannot stat", &path)?.len();
+        let (actual, size) = copy_file_hashing(&mut f, out, len).at("cannot copy", &path)?;
+        check(digest, path, actual)?;
+        Ok(size)
+    }
+
     /// Opens an object for reading; a missing one is `CacheError::Missing`.
     fn open_object(&self, digest: &Digest) -> Result<(File, PathBuf), CacheError> {
         let path = self.object_path(digest);

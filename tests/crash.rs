@@ -4,7 +4,7 @@
 //!
 //! Two tests drive the real binary (built with the `failpoints` feature):
 //! - `every_crash_point_is_safe`: each command runs once with `MLV_CRASH_LOG` to learn which
-//!   named crash points it reaches, then is killed at each of them (first and middle hit); every
+//!   named crash points it reaches, then is killed at each of them (first hit and one a quarter in); every
 //!   point of `mlv::crash::POINTS` must be reached by some command.
 //! - `random_kill_campaign`: `MLV_CRASH_RUNS` (default 200) runs, each a random command killed
 //!   with SIGKILL after a random delay (seeded: `MLV_CRASH_SEED`, printed on failure).
@@ -638,7 +638,10 @@ fn every_crash_point_is_safe() {
             reached.insert(point.clone());
             let mut targets = vec![format!("{point}:1")];
             if *count > 2 {
-                targets.push(format!("{point}:{}", count / 2 + 1));
+                // A hit inside the run; a quarter in, not the middle: `prepare` removes a random
+                // half of a remote's objects, so a push may reach the point about half as often
+                // as the learning run did.
+                targets.push(format!("{point}:{}", count / 4 + 1));
             }
             for target in targets {
                 let v = lab.prepare(k, &mut rng);

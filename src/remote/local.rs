@@ -4,7 +4,7 @@
 //! `ROOT/ab/<digest>` without replacing an existing object. Reads, listings and HEADs still go
 //! through `LocalFileSystem`.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -33,14 +33,40 @@ pub(crate) fn put_object(root: &Path, cache: &Cache, digest: &Digest) -> Result<
     let staging = root.join(STAGING_DIR);
     std::fs::create_dir_all(&staging).at("cannot create directory", &staging)?;
     let mut tmp = NamedTempFile::new_in(&staging).at("cannot create a temporary file in", &staging)?;
-    let size = {
-        let mut out = io::BufWriter::with_capacity(crate::hash::BUF_SIZE, tmp.as_file_mut());
-        // Verifies the cache object while copying; on failure `tmp` is dropped (deleted).
-        let size = cache.copy_out_verified(digest, &mut out)?;
-        out.flush().at("cannot write", &staging)?;
-        size
-    };
+    // Verifies the cache object while copying; on failure `tmp` is dropped (deleted).
+    let size = cache.copy_out_to_file(digest, tmp.as_file_mut())?;
     crate::crash_point!("push.local_before_rename");
     let created = persist_content_addressed(tmp, &dest)?;
     Ok(created.then_some(size))
+}
+
+/// Copies one object out of the remote directory into a new cache temporary file, hashing it
+/// on the way; the caller compares the digest with the name before installing anything.
+/// `None` when the remote has no such object. The file is opened without following a
+/// symbolic link. Blocking: run on a blocking thread.
+///
+/// This bypasses `LocalFileSystem::get`, whose stream hands out small chunks (one blocking task
+/// each): a gigabyte object is one pipelined copy here instead of a hundred thousand tasks.
+pub(crate) fn get_object(
+    root: &Path,
+    cache: &Cache,
+    digest: &Digest,
+) -> Result<Option<(NamedTempFile, Digest, u64)>, RemoteError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let src_path = object_path(root, digest);
+    let mut src = match std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&src_path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(crate::fs::IoError::new("cannot read", &src_path, e).into()),
+    };
+    let len = src.metadata().at("cannot stat", &src_path)?.len();
+    let mut tmp = cache.temp_file()?;
+    let (actual, size) = crate::hash::copy_file_hashing(&mut src, tmp.as_file_mut(), len)
+        .map_err(|e| crate::fs::temp_write_error(tmp.path(), e))?;
+    crate::crash_point!("fetch.mid_download");
+    Ok(Some((tmp, actual, size)))
 }

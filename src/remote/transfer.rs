@@ -535,15 +535,10 @@ impl Remote {
         let key = self.object_key(&digest);
         let mut attempt = 1;
         let (tmp, size) = loop {
-            let got = match self.store.get(&key).await {
-                Ok(g) => g,
-                Err(e) if kind_of(&e) == Kind::NotFound => {
-                    progress.advance(1, 0);
-                    return Ok(Down::Missing(digest));
-                }
-                Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
+            let Some((tmp, actual, size)) = self.fetch_body(cache, &key, digest, progress).await? else {
+                progress.advance(1, 0);
+                return Ok(Down::Missing(digest));
             };
-            let (tmp, actual, size) = self.receive(cache, got, &key, progress).await?;
             if actual == digest {
                 break (tmp, size);
             }
@@ -576,6 +571,31 @@ impl Remote {
 
     /// Streams a response body into a cache temporary file, hashing it; returns the file, what
     /// the bytes hash to, and how many there were.
+    /// Downloads one object into a cache temporary file, hashing it; `None` if it is missing.
+    async fn fetch_body(
+        &self,
+        cache: &Cache,
+        key: &ObjectPath,
+        digest: Digest,
+        progress: &dyn Progress,
+    ) -> Result<Option<(tempfile::NamedTempFile, Digest, u64)>, RemoteError> {
+        if let Some(root) = &self.local_root {
+            let (root, cache) = (root.clone(), cache.clone());
+            let got =
+                join(tokio::task::spawn_blocking(move || local::get_object(&root, &cache, &digest)).await)?;
+            if let Some((_, _, size)) = &got {
+                progress.advance(0, *size);
+            }
+            return Ok(got);
+        }
+        let got = match self.store.get(key).await {
+            Ok(g) => g,
+            Err(e) if kind_of(&e) == Kind::NotFound => return Ok(None),
+            Err(e) => return Err(self.store_error(&e, "download", Some(key))),
+        };
+        Ok(Some(self.receive(cache, got, key, progress).await?))
+    }
+
     async fn receive(
         &self,
         cache: &Cache,
