@@ -99,13 +99,8 @@ impl<'a> Linker<'a> {
     }
 
     fn copy_to(&self, digest: &Digest, tmp: &Path, exec: bool) -> Result<(), CacheError> {
-        let file = std::fs::File::create(tmp).at("cannot create", tmp)?;
-        let mut out = std::io::BufWriter::with_capacity(crate::hash::BUF_SIZE, file);
-        let res = self.cache.copy_out_verified(digest, &mut out).and_then(|_| {
-            use std::io::Write;
-            out.flush().at("cannot write", tmp).map_err(CacheError::from)
-        });
-        if let Err(e) = res {
+        let mut file = std::fs::File::create(tmp).at("cannot create", tmp)?;
+        if let Err(e) = self.cache.copy_out_to_file(digest, &mut file) {
             let _ = std::fs::remove_file(tmp);
             return Err(e);
         }

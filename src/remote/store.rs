@@ -58,7 +58,7 @@ impl Default for RemoteSettings {
             jobs: None,
             multipart_threshold: 16 * MIB,
             part_size: 8 * MIB,
-            memory_budget: 64 * MIB,
+            memory_budget: 32 * MIB,
         }
     }
 }
