@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{b3, Env, Output, MLV};
+use common::{b3, noise, Env, Output, MLV};
 
 const KIB: usize = 1024;
 const MIB: usize = 1 << 20;
@@ -27,19 +27,6 @@ fn cannot(reason: &str) -> Option<std::convert::Infallible> {
     assert!(!in_ci(), "{reason}; CI must run the disk-fault tests (as root)");
     eprintln!("\n**********\n*** skipping: {reason}\n**********\n");
     None
-}
-
-/// Deterministic pseudo-random bytes (incompressible, all distinct objects).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// A size-limited tmpfs mounted on a fresh directory; unmounted when dropped.

@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{b3, Env, Output, MLV};
+use common::{b3, noise, Env, Output, MLV};
 use support::fault_proxy::{read_body, read_head, Fault, FaultProxy, Rule};
 use support::{closed_port, Moto};
 
@@ -22,19 +22,6 @@ const SECRET: &str = "moto-secret-faults-31d7";
 const REMOTE: &str = "s3://mlv-faults/proj";
 /// The remote's idle timeout in seconds; stalls last longer.
 const TIMEOUT: u64 = 2;
-
-/// Deterministic pseudo-random bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// moto, the proxy in front of it, and a repository whose default remote goes through the proxy.
 struct Rig {
