@@ -123,6 +123,16 @@ fn azure_options(endpoint: &str) -> Vec<(String, String)> {
     o
 }
 
+/// An Azure backend on `az` without credentials of its own: the test supplies them.
+fn azure_without_key(az: &Azurite) -> Backend {
+    let mut b = local_backend();
+    b.url = format!("az://mlv-e2e/{PREFIX}");
+    b.display = b.url.clone();
+    b.dir = None;
+    b.options = azure_options(&az.endpoint());
+    b
+}
+
 fn azure_backend() -> Option<Backend> {
     let az = Azurite::start("mlv-e2e")?;
     Some(Backend {
@@ -412,23 +422,11 @@ fn tamper_local(b: &Backend, hex: &str, bytes: Option<&[u8]>) {
 
 /// Through the object_store crate with the test's (valid) keys, as another client would.
 fn tamper_s3(b: &Backend, hex: &str, bytes: Option<&[u8]>) {
-    use object_store::aws::AmazonS3Builder;
-    use object_store::{ClientOptions, ObjectStoreExt, PutPayload};
-    let store = AmazonS3Builder::new()
-        .with_endpoint(format!("http://127.0.0.1:{}", b.port.unwrap()))
-        .with_bucket_name(BUCKET)
-        .with_region("us-east-1")
-        .with_access_key_id(S3_KEY_ID)
-        .with_secret_access_key(S3_SECRET)
-        .with_client_options(ClientOptions::new().with_allow_http(true))
-        .build()
-        .unwrap();
+    use object_store::{ObjectStoreExt, PutPayload};
+    let endpoint = format!("http://127.0.0.1:{}", b.port.unwrap());
+    let store = support::s3_client(&endpoint, BUCKET, S3_KEY_ID, S3_SECRET);
     let key = object_store::path::Path::from(format!("{PREFIX}/{}", object_name(hex)));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    support::block_on(async {
         match bytes {
             Some(bytes) => {
                 store.put(&key, PutPayload::from(bytes.to_vec())).await.unwrap();
@@ -678,11 +676,7 @@ fn azure_wrong_key_is_reported_without_the_secret() {
     let Some(az) = Azurite::start("mlv-e2e") else {
         return;
     };
-    let mut b = local_backend();
-    b.url = format!("az://mlv-e2e/{PREFIX}");
-    b.display = b.url.clone();
-    b.dir = None;
-    b.options = azure_options(&az.endpoint());
+    let b = azure_without_key(&az);
     let src = origin(&b);
     // Base64 of a wrong key.
     let secret = "d3Jvbmcta2V5LWZvci1henVyaXRlLXRlc3Q=";
@@ -716,11 +710,7 @@ fn azure_credentials_from_the_azure_cli_variables() {
     let Some(az) = Azurite::start("mlv-e2e") else {
         return;
     };
-    let mut b = local_backend();
-    b.url = format!("az://mlv-e2e/{PREFIX}");
-    b.display = b.url.clone();
-    b.dir = None;
-    b.options = azure_options(&az.endpoint());
+    let mut b = azure_without_key(&az);
     b.options.retain(|(k, _)| k != "account");
     b.env = pairs(&[
         ("AZURE_STORAGE_ACCOUNT", AZURITE_ACCOUNT),

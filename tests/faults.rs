@@ -83,23 +83,10 @@ impl Rig {
 
     /// Reads an object straight from moto (bypassing the proxy); `None` if absent.
     fn remote_object(&self, hex: &str) -> Option<Vec<u8>> {
-        use object_store::aws::AmazonS3Builder;
-        use object_store::{ClientOptions, ObjectStoreExt};
-        let store = AmazonS3Builder::new()
-            .with_endpoint(self.moto.proc.url())
-            .with_bucket_name(BUCKET)
-            .with_region("us-east-1")
-            .with_access_key_id(KEY_ID)
-            .with_secret_access_key(SECRET)
-            .with_client_options(ClientOptions::new().with_allow_http(true))
-            .build()
-            .unwrap();
+        use object_store::ObjectStoreExt;
+        let store = support::s3_client(&self.moto.proc.url(), BUCKET, KEY_ID, SECRET);
         let key = object_store::path::Path::from(format!("{PREFIX}/{}/{hex}", &hex[..2]));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        support::block_on(async {
             match store.get(&key).await {
                 Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
                 Err(object_store::Error::NotFound { .. }) => None,

@@ -176,6 +176,21 @@ enum Op {
     Contains,
 }
 
+impl Op {
+    /// Whether `a OP b` holds for an ordering comparison (`Contains` is textual: the caller's).
+    fn holds<T: PartialOrd + ?Sized>(self, a: &T, b: &T) -> bool {
+        match self {
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+            Op::Contains => false,
+        }
+    }
+}
+
 /// A parsed `--filter` expression: `KEY OP VALUE`.
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -264,29 +279,15 @@ impl Filter {
 
     fn compare_value(&self, v: &Value) -> bool {
         match (v.as_f64(), self.value.parse::<f64>().ok()) {
-            (Some(a), Some(b)) if self.op != Op::Contains => match self.op {
-                Op::Eq => a == b,
-                Op::Ne => a != b,
-                Op::Lt => a < b,
-                Op::Le => a <= b,
-                Op::Gt => a > b,
-                Op::Ge => a >= b,
-                Op::Contains => unreachable!(),
-            },
+            (Some(a), Some(b)) if self.op != Op::Contains => self.op.holds(&a, &b),
             _ => self.compare_text(&value_text(v)),
         }
     }
 
     fn compare_text(&self, a: &str) -> bool {
-        let b = self.value.as_str();
         match self.op {
-            Op::Eq => a == b,
-            Op::Ne => a != b,
-            Op::Lt => a < b,
-            Op::Le => a <= b,
-            Op::Gt => a > b,
-            Op::Ge => a >= b,
-            Op::Contains => a.contains(b),
+            Op::Contains => a.contains(self.value.as_str()),
+            op => op.holds(a, self.value.as_str()),
         }
     }
 }

@@ -191,23 +191,10 @@ impl TestRemote {
         F: FnOnce(std::sync::Arc<dyn object_store::ObjectStore>, object_store::path::Path) -> Fut,
         Fut: std::future::Future<Output = ()> + 'a,
     {
-        use object_store::aws::AmazonS3Builder;
-        use object_store::ClientOptions;
-        let store = AmazonS3Builder::new()
-            .with_endpoint(format!("http://127.0.0.1:{}", self.port.unwrap()))
-            .with_bucket_name(BUCKET)
-            .with_region("us-east-1")
-            .with_access_key_id(S3_KEY_ID)
-            .with_secret_access_key(S3_SECRET)
-            .with_client_options(ClientOptions::new().with_allow_http(true))
-            .build()
-            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{}", self.port.unwrap());
+        let store = crate::support::s3_client(&endpoint, BUCKET, S3_KEY_ID, S3_SECRET);
         let key = object_store::path::Path::from(format!("{PREFIX}/{}/{hex}", &hex[..2]));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(f(std::sync::Arc::new(store), key));
+        crate::support::block_on(f(std::sync::Arc::new(store), key));
     }
 }
 

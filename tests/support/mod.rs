@@ -326,3 +326,26 @@ impl GcsFake {
         )
     }
 }
+
+/// An object_store client of `bucket` on a local S3 emulator, as another client would use it
+/// (to read, plant or damage objects behind mlv's back).
+pub fn s3_client(endpoint: &str, bucket: &str, key_id: &str, secret: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(endpoint)
+        .with_bucket_name(bucket)
+        .with_region("us-east-1")
+        .with_access_key_id(key_id)
+        .with_secret_access_key(secret)
+        .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
+        .build()
+        .unwrap()
+}
+
+/// Runs `f` to completion on a fresh single-threaded runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
