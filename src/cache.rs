@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
-use crate::fs::{persist_content_addressed, IoContext, IoError};
+use crate::fs::{persist_content_addressed, publish_batch, IoContext, IoError, Pending};
 use crate::hash::{copy_file_hashing, hash_reader, Digest};
 
 /// Errors from the cache.
@@ -164,49 +164,15 @@ impl Cache {
     }
 
     fn publish_with(&self, staged: Vec<Staged>, replace: bool) -> Result<usize, CacheError> {
-        if staged.is_empty() {
-            return Ok(0);
-        }
-        let batch = staged.len() > SMALL_BATCH;
-        if batch {
-            sync_fs(&self.tmp)?;
-        } else {
-            for s in &staged {
-                File::open(&s.tmp)
-                    .and_then(|f| f.sync_all())
-                    .at("cannot sync", &s.tmp)?;
-            }
-        }
-        let mut dirs = std::collections::BTreeSet::new();
-        let mut created = 0;
-        for s in staged {
-            let dest = self.object_path(&s.digest);
-            let dir = dest.parent().expect("objects live in fan-out directories");
-            if dirs.insert(dir.to_path_buf()) {
-                fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
-            }
-            let persisted = if replace {
-                s.tmp.persist(&dest)
-            } else {
-                s.tmp.persist_noclobber(&dest)
-            };
-            match persisted {
-                Ok(()) => {
-                    created += 1;
-                    crate::crash_point!("cache.mid_publish");
-                }
-                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(IoError::new("cannot publish", dest, e.error).into()),
-            }
-        }
-        if batch {
-            sync_fs(&self.root)?;
-        } else {
-            for d in &dirs {
-                File::open(d).and_then(|f| f.sync_all()).at("cannot sync", d)?;
-            }
-        }
-        Ok(created)
+        let pending = staged
+            .into_iter()
+            .map(|s| Pending {
+                dest: self.object_path(&s.digest),
+                tmp: s.tmp,
+            })
+            .collect();
+        let created = publish_batch(pending, replace, || crate::crash_point!("cache.mid_publish"))?;
+        Ok(created.into_iter().filter(|c| *c).count())
     }
 
     /// Stores a small object held in memory (a manifest).
@@ -274,30 +240,11 @@ fn check(digest: &Digest, path: PathBuf, actual: Digest) -> Result<(), CacheErro
     }
 }
 
-/// Batches larger than this are synced with one `syncfs` instead of one `fsync` per object.
-const SMALL_BATCH: usize = 16;
-
 /// An object written to a temporary file: neither durable nor visible yet.
 #[derive(Debug)]
 pub struct Staged {
     digest: Digest,
     tmp: tempfile::TempPath,
-}
-
-/// Flushes every dirty page of the file system holding `dir` (Linux `syncfs`).
-fn sync_fs(dir: &Path) -> Result<(), IoError> {
-    use std::os::fd::AsRawFd;
-    let f = File::open(dir).at("cannot open", dir)?;
-    // SAFETY: `f` is an open file descriptor for the duration of the call.
-    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if rc != 0 {
-        return Err(IoError::new(
-            "cannot sync the file system of",
-            dir,
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
 }
 
 fn io_error_of_copy(e: io::Error, origin: &Path, tmp: &Path) -> IoError {

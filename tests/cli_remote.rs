@@ -979,3 +979,39 @@ fn pull_restores_what_it_can_when_an_object_is_missing() {
     assert_eq!(tree(&clone, "data"), tree(&src, "data"));
     assert!(!clone.exists("model.bin"));
 }
+
+/// A local remote receives objects in batches (one file-system sync per batch): a push larger
+/// than a few batches lands every object, read-only and intact, leaves nothing in the staging
+/// directory, and a fresh clone pulls it back byte for byte.
+#[test]
+fn local_push_of_many_objects_in_batches() {
+    let b = local_backend();
+    let env = Env::new();
+    for i in 0..1300 {
+        env.write(&format!("data/d{}/f{i}", i % 7), format!("object number {i}\n"));
+    }
+    env.mlv(&["add", "data"]).ok();
+    configure(&env, &b, "origin", true);
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "data"]);
+
+    let push = mlv(&env, &b, false, &[], &["push", "--json"]).ok();
+    assert_eq!(push.json()["uploaded"], 1301, "{push}");
+    let dir = b.dir.as_ref().unwrap();
+    let staging: Vec<_> = std::fs::read_dir(dir.join(".mlv-tmp")).unwrap().collect();
+    assert!(staging.is_empty(), "staging directory not empty: {staging:?}");
+    for i in [0, 641, 1299] {
+        let obj = dir.join(object_name(&b3(format!("object number {i}\n").as_bytes())));
+        assert_eq!(
+            std::fs::metadata(&obj).unwrap().permissions().mode() & 0o222,
+            0,
+            "{obj:?}"
+        );
+    }
+    let again = mlv(&env, &b, false, &[], &["push", "--json"]).ok();
+    assert_eq!(again.json()["uploaded"], 0, "{again}");
+
+    let clone = Env::clone_of(&env);
+    mlv(&clone, &b, true, &[], &["pull"]).ok();
+    assert_eq!(tree(&clone, "data"), tree(&env, "data"));
+}

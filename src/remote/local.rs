@@ -1,7 +1,8 @@
 //! Uploads to a local-directory remote bypass object_store's `LocalFileSystem` (which neither
 //! fsyncs nor refuses symlinks): each object is copied from the cache into a temporary file in
-//! `ROOT/.mlv-tmp/`, verified while copying, made read-only, fsynced and renamed into
-//! `ROOT/ab/<digest>` without replacing an existing object. Reads, listings and HEADs still go
+//! `ROOT/.mlv-tmp/`, verified while copying and made read-only; batches of them are made
+//! durable with one file-system sync and renamed into `ROOT/ab/<digest>` without replacing an
+//! existing object. Reads, listings and HEADs still go
 //! through `LocalFileSystem`.
 
 use std::io;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
 use crate::cache::Cache;
-use crate::fs::{persist_content_addressed, IoContext};
+use crate::fs::{publish_batch, set_readonly, IoContext, Pending};
 use crate::hash::Digest;
 
 use super::error::RemoteError;
@@ -23,9 +24,14 @@ pub(crate) fn object_path(root: &Path, digest: &Digest) -> PathBuf {
     root.join(digest.fanout()).join(digest.to_string())
 }
 
-/// Copies one cache object into the remote directory. Returns `Some(size)` if this call
-/// created it, `None` if it was already there. Blocking: run on a blocking thread.
-pub(crate) fn put_object(root: &Path, cache: &Cache, digest: &Digest) -> Result<Option<u64>, RemoteError> {
+/// Copies one cache object into a temporary file of the remote directory, verifying it while
+/// copying, for [`publish`]. Returns `None` if the remote already has it. Blocking: run on a
+/// blocking thread.
+pub(crate) fn stage_object(
+    root: &Path,
+    cache: &Cache,
+    digest: &Digest,
+) -> Result<Option<(Pending, u64)>, RemoteError> {
     let dest = object_path(root, digest);
     if dest.is_file() {
         return Ok(None);
@@ -35,9 +41,22 @@ pub(crate) fn put_object(root: &Path, cache: &Cache, digest: &Digest) -> Result<
     let mut tmp = NamedTempFile::new_in(&staging).at("cannot create a temporary file in", &staging)?;
     // Verifies the cache object while copying; on failure `tmp` is dropped (deleted).
     let size = cache.copy_out_to_file(digest, tmp.as_file_mut())?;
+    set_readonly(tmp.as_file()).at("cannot set permissions on", tmp.path())?;
     crate::crash_point!("push.local_before_rename");
-    let created = persist_content_addressed(tmp, &dest)?;
-    Ok(created.then_some(size))
+    Ok(Some((
+        Pending {
+            tmp: tmp.into_temp_path(),
+            dest,
+        },
+        size,
+    )))
+}
+
+/// Publishes staged objects: durable first (one file-system sync per batch), then renamed into
+/// place without replacing an existing object. Returns, in order, whether each was created.
+/// Blocking: run on a blocking thread.
+pub(crate) fn publish(staged: Vec<Pending>) -> Result<Vec<bool>, RemoteError> {
+    Ok(publish_batch(staged, false, || ())?)
 }
 
 /// Copies one object out of the remote directory into a new cache temporary file, hashing it

@@ -181,6 +181,11 @@ impl Remote {
             })
             .sum();
         progress.start("uploading", wanted.len() as u64, total);
+        if let Some(root) = &self.local_root {
+            let report = self.upload_local(root, cache, wanted, progress).await;
+            progress.finish();
+            return report;
+        }
         let budget = Arc::new(Semaphore::new(budget_units(self.settings.memory_budget) as usize));
         let budget_ref = &budget;
         let results = self
@@ -213,19 +218,6 @@ impl Remote {
         progress: &dyn Progress,
         budget: &Arc<Semaphore>,
     ) -> Result<Up, RemoteError> {
-        if let Some(root) = &self.local_root {
-            let (root, cache) = (root.clone(), cache.clone());
-            let created =
-                join(tokio::task::spawn_blocking(move || local::put_object(&root, &cache, &digest)).await)?;
-            progress.advance(1, created.unwrap_or(0));
-            return Ok(match created {
-                Some(bytes) => Up::Sent {
-                    bytes,
-                    multipart: false,
-                },
-                None => Up::Present,
-            });
-        }
         let path = cache.object_path(&digest);
         let size = match tokio::fs::metadata(&path).await {
             Ok(m) => m.len(),
@@ -239,6 +231,50 @@ impl Remote {
         };
         progress.advance(1, 0);
         Ok(up)
+    }
+
+    /// Uploads to a local directory: objects are copied into its staging directory, `jobs` at a
+    /// time, and published in batches (one file-system sync each instead of one fsync per
+    /// object). Whatever was staged is published even if another object failed.
+    async fn upload_local(
+        &self,
+        root: &Path,
+        cache: &Cache,
+        wanted: Vec<Digest>,
+        progress: &dyn Progress,
+    ) -> Result<UploadReport, RemoteError> {
+        let staged = std::sync::Mutex::new(LocalBatch::default());
+        let staged = &staged;
+        let results = self
+            .each_until_error(wanted, |digest| async move {
+                let (root, cache) = (root.to_path_buf(), cache.clone());
+                let got = join(
+                    tokio::task::spawn_blocking(move || local::stage_object(&root, &cache, &digest)).await,
+                )?;
+                crate::crash_point!("push.after_object");
+                let Some((pending, size)) = got else {
+                    progress.advance(1, 0);
+                    return Ok(1);
+                };
+                progress.advance(1, size);
+                let full = {
+                    let mut batch = staged.lock().unwrap_or_else(|e| e.into_inner());
+                    batch.push(pending, size);
+                    (batch.len() >= PUBLISH_BATCH).then(|| std::mem::take(&mut *batch))
+                };
+                if let Some(full) = full {
+                    let published = full.publish().await?;
+                    staged.lock().unwrap_or_else(|e| e.into_inner()).merge(published);
+                }
+                Ok(0)
+            })
+            .await;
+        let rest = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut report = rest.publish().await?.report;
+        for r in results {
+            report.already_present += r?.unwrap_or(0);
+        }
+        Ok(report)
     }
 
     async fn upload_single(
@@ -643,6 +679,55 @@ const CORRUPT_ATTEMPTS: u32 = 2;
 
 /// Downloaded objects are published this many at a time.
 const PUBLISH_BATCH: usize = 512;
+
+/// Objects staged in a local remote, waiting for one file-system sync, and what was published.
+#[derive(Default)]
+struct LocalBatch {
+    pending: Vec<crate::fs::Pending>,
+    sizes: Vec<u64>,
+    report: UploadReport,
+}
+
+impl LocalBatch {
+    fn push(&mut self, pending: crate::fs::Pending, size: u64) {
+        self.pending.push(pending);
+        self.sizes.push(size);
+    }
+
+    fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn merge(&mut self, published: LocalBatch) {
+        let (mine, theirs) = (&mut self.report, published.report);
+        mine.uploaded += theirs.uploaded;
+        mine.uploaded_bytes += theirs.uploaded_bytes;
+        mine.already_present += theirs.already_present;
+    }
+
+    /// Publishes the staged objects off the async threads; returns an empty batch holding the
+    /// report of what was created.
+    async fn publish(self) -> Result<LocalBatch, RemoteError> {
+        let LocalBatch {
+            pending,
+            sizes,
+            mut report,
+        } = self;
+        let created = join(tokio::task::spawn_blocking(move || local::publish(pending)).await)?;
+        for (new, size) in created.into_iter().zip(sizes) {
+            if new {
+                report.uploaded += 1;
+                report.uploaded_bytes += size;
+            } else {
+                report.already_present += 1;
+            }
+        }
+        Ok(LocalBatch {
+            report,
+            ..LocalBatch::default()
+        })
+    }
+}
 
 /// Publishes verified downloads into the cache off the async threads.
 async fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>, replace: bool) -> Result<(), RemoteError> {
