@@ -582,6 +582,26 @@ class Bench:
 
     # -----------------------------------------------------------------------------------------
 
+    def discard(self, path):
+        """Moves a tree out of the way instead of deleting it: on ext4 without a journal (this
+        machine) creating a file right after many deletions is slow and erratic (the inode
+        allocator skips inodes freed in the last 30 s, reading each one's inode block), so no
+        timed step or anchor may follow a mass deletion. The trash is emptied between passes."""
+        if not os.path.lexists(path):
+            return
+        self.trash_n = getattr(self, "trash_n", 0) + 1
+        os.makedirs(self.trash, exist_ok=True)
+        os.rename(path, os.path.join(self.trash, str(self.trash_n)))
+
+    def settle(self, paths):
+        """Deletes `paths` and the trash, syncs, and waits for the freed inodes to age out."""
+        for path in paths + [self.trash]:
+            shutil.rmtree(path, ignore_errors=True)
+        subprocess.run(["sync"], check=False)
+        if self.args.settle > 0:
+            log(f"waiting {self.args.settle:g} s for deleted inodes to age out (--settle)")
+            time.sleep(self.args.settle)
+
     def run_dataset(self, name):
         src, spec = generate_dataset(name, self.args.quick, self.home)
         nbytes = tree_bytes(src)
@@ -589,7 +609,8 @@ class Bench:
         tools = [t for t in self.tools if not (name == "huge-count" and t.name not in self.args.huge_tools)]
         full_verify = spec["n"] <= 100_000
         dwork = os.path.join(self.out, "work", name)
-        shutil.rmtree(dwork, ignore_errors=True)
+        self.trash = os.path.join(self.out, "work", "trash")
+        self.settle([dwork])
         os.makedirs(dwork)
         logpath = os.path.join(self.out, "logs", f"{name}.log")
         os.makedirs(os.path.dirname(logpath), exist_ok=True)
@@ -617,6 +638,7 @@ class Bench:
             self.run_anchors(name, src, dwork, p, git_anchor, logpath)
             for srv in self.servers.values():
                 srv.reset()
+            self.settle([] if self.args.keep else [os.path.join(dwork, f"pass{p}")])
         if not self.args.keep:
             shutil.rmtree(dwork, ignore_errors=True)
 
@@ -715,13 +737,14 @@ class Bench:
         def pull_into(label, remote):
             def fn(t, c):
                 clone = os.path.join(c["base"], "clone-" + label)
-                shutil.rmtree(clone, ignore_errors=True)
+                self.discard(clone)
                 git(["clone", "-q", c["repo"], clone], c["base"], env, logpath)
                 c["cwd"] = clone
 
                 def post(t, c, r):
                     msg = verify(os.path.join(clone, "data"), expected, full_verify) if r.ok else ""
-                    shutil.rmtree(clone, ignore_errors=True)
+                    if not self.args.keep:
+                        self.discard(clone)
                     return msg
                 c["post"] = post
                 return t.pull(remote)
@@ -732,14 +755,12 @@ class Bench:
             step(f"pull S3 ({kind})", need_remote(pull_into(kind, srv.rclone_name())), needs="pull")
 
         def do_checkout(t, c):
-            shutil.rmtree(os.path.join(c["repo"], "data"), ignore_errors=True)
+            self.discard(os.path.join(c["repo"], "data"))
             c["post"] = lambda t, c, r: verify(os.path.join(c["repo"], "data"), expected, full_verify) if r.ok else ""
             return t.checkout()
         step("checkout (data deleted)", do_checkout)
 
         step("gc", lambda t, c: t.gc(), needs="gc")
-        if not self.args.keep:
-            shutil.rmtree(os.path.join(dwork, f"pass{p}"), ignore_errors=True)
 
     def run_anchors(self, name, src, dwork, p, git_anchor, logpath):
         env = self.env
@@ -754,15 +775,15 @@ class Bench:
         if "cp" in a:
             dst = os.path.join(adir, "cp")
             self.record(name, "cp -r", "anchor", run(["cp", "-r", src, dst], adir, env, logpath))
-            shutil.rmtree(dst, ignore_errors=True)
+            self.discard(dst)
             # mlv makes its cache durable (fsync/syncfs); cp -r alone leaves dirty pages behind.
             self.record(name, "cp -r + sync", "anchor",
                         sh(f"cp -r {src} {dst} && sync -f {dst}", adir, env, logpath))
-            shutil.rmtree(dst, ignore_errors=True)
+            self.discard(dst)
             # A second copy anchor: cp's per-file cost is erratic on this kind of machine.
             self.record(name, "tar-pipe copy", "anchor",
                         sh(f"mkdir {dst} && tar -C {src} -cf - . | tar -C {dst} -xf -", adir, env, logpath))
-            shutil.rmtree(dst, ignore_errors=True)
+            self.discard(dst)
         if "read" in a:
             self.record(name, "read all files", "anchor",
                         sh(f"find {leaf} -type f -print0 | xargs -0 cat > /dev/null", parent, env, logpath))
@@ -778,9 +799,9 @@ class Bench:
                 dst = os.path.join(adir, "rclone-down")
                 self.record(name, f"rclone down ({kind})", "anchor",
                             run(["rclone", "copy"] + flags + [remote, dst], adir, renv, logpath))
-                shutil.rmtree(dst, ignore_errors=True)
+                self.discard(dst)
                 srv.clear_prefix(f"rclone-{name}-p{p}")
-        shutil.rmtree(adir, ignore_errors=True)
+        self.discard(adir)
 
     # -----------------------------------------------------------------------------------------
 
@@ -931,6 +952,8 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--home", default=None)
     ap.add_argument("--keep", action="store_true", help="keep work directories")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="seconds to wait after each pass's deletions (default 35; 0 in quick mode)")
     args = ap.parse_args()
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.tools = [t for t in args.tools.split(",") if t]
@@ -942,6 +965,8 @@ def main():
     HUGE_FILES = args.huge_files
     if args.passes is None:
         args.passes = 1 if args.quick else 3
+    if args.settle is None:
+        args.settle = 0 if args.quick else 35
     if args.s3 is None:
         args.s3 = "s3s-fs,moto" if args.quick else "s3s-fs"
     s3 = [s for s in args.s3.split(",") if s]

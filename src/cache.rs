@@ -96,9 +96,7 @@ impl Cache {
 
     /// A new temporary file on the cache's file system, for an object being written.
     pub fn temp_file(&self) -> Result<NamedTempFile, CacheError> {
-        fs_err::create_dir_all(&self.tmp)
-            .map_err(|e| IoError::new("cannot create directory", &self.tmp, e))?;
-        Ok(NamedTempFile::new_in(&self.tmp).at("cannot create a temporary file in", &self.tmp)?)
+        Ok(crate::fs::temp_file_in(&self.tmp)?)
     }
 
     /// Publishes a temp file whose content the caller has hashed to `digest`.

@@ -107,6 +107,18 @@ pub fn persist_content_addressed(tmp: NamedTempFile, dest: &Path) -> Result<bool
     }
 }
 
+/// A new temporary file in `dir`, creating the directory on first use only (not one `mkdir`
+/// per object).
+pub fn temp_file_in(dir: &Path) -> Result<NamedTempFile, IoError> {
+    match NamedTempFile::new_in(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+            NamedTempFile::new_in(dir).at("cannot create a temporary file in", dir)
+        }
+        r => r.at("cannot create a temporary file in", dir),
+    }
+}
+
 /// A finished temporary file and the content-addressed name it is to be published under.
 #[derive(Debug)]
 pub struct Pending {

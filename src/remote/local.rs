@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
 use crate::cache::Cache;
-use crate::fs::{publish_batch, set_readonly, IoContext, Pending};
+use crate::fs::{publish_batch, set_readonly, temp_file_in, IoContext, Pending};
 use crate::hash::Digest;
 
 use super::error::RemoteError;
@@ -36,9 +36,7 @@ pub(crate) fn stage_object(
     if dest.is_file() {
         return Ok(None);
     }
-    let staging = root.join(STAGING_DIR);
-    std::fs::create_dir_all(&staging).at("cannot create directory", &staging)?;
-    let mut tmp = NamedTempFile::new_in(&staging).at("cannot create a temporary file in", &staging)?;
+    let mut tmp = temp_file_in(&root.join(STAGING_DIR))?;
     // Verifies the cache object while copying; on failure `tmp` is dropped (deleted).
     let size = cache.copy_out_to_file(digest, tmp.as_file_mut())?;
     set_readonly(tmp.as_file()).at("cannot set permissions on", tmp.path())?;
