@@ -310,14 +310,14 @@ class S3Server:
         req = urllib.request.Request(f"{self.endpoint}/{BUCKET}", method="PUT", data=b"")
         urllib.request.urlopen(req, timeout=30).read()
 
-    def clear_prefix(self, prefix):
+    def clear_prefix(self, prefix, discard):
         if self.kind == "s3s-fs":
-            shutil.rmtree(os.path.join(self.root, BUCKET, prefix), ignore_errors=True)
+            discard(os.path.join(self.root, BUCKET, prefix))
 
-    def reset(self):
+    def reset(self, discard):
         """Drops everything (between passes)."""
         if self.kind == "s3s-fs":
-            shutil.rmtree(os.path.join(self.root, BUCKET), ignore_errors=True)
+            discard(os.path.join(self.root, BUCKET))
             os.makedirs(os.path.join(self.root, BUCKET))
         else:
             req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST", data=b"")
@@ -583,23 +583,29 @@ class Bench:
     # -----------------------------------------------------------------------------------------
 
     def discard(self, path):
-        """Moves a tree out of the way instead of deleting it: on ext4 without a journal (this
-        machine) creating a file right after many deletions is slow and erratic (the inode
-        allocator skips inodes freed in the last 30 s, reading each one's inode block), so no
-        timed step or anchor may follow a mass deletion. The trash is emptied between passes."""
+        """Removes a tree that a later step or anchor no longer needs. On ext4 without a journal
+        (this machine) the inode allocator checks every inode freed in the last 30 s (5.5 min
+        while its inode-table block is dirty) before reusing it, reading its block: creating
+        files after a mass deletion costs up to 30x more, for minutes. So on many-file datasets
+        nothing is deleted while the dataset runs: trees are moved to a trash emptied when the
+        dataset ends."""
         if not os.path.lexists(path):
+            return
+        if not self.keep_trash:
+            shutil.rmtree(path, ignore_errors=True)
             return
         self.trash_n = getattr(self, "trash_n", 0) + 1
         os.makedirs(self.trash, exist_ok=True)
         os.rename(path, os.path.join(self.trash, str(self.trash_n)))
 
-    def settle(self, paths):
-        """Deletes `paths` and the trash, syncs, and waits for the freed inodes to age out."""
+    def empty_trash(self, paths, wait):
+        """Deletes `paths` and the trash and syncs; then, if `wait`, waits `--settle` seconds
+        for the freed inodes to age out before a many-file dataset."""
         for path in paths + [self.trash]:
             shutil.rmtree(path, ignore_errors=True)
         subprocess.run(["sync"], check=False)
-        if self.args.settle > 0:
-            log(f"waiting {self.args.settle:g} s for deleted inodes to age out (--settle)")
+        if wait and self.args.settle > 0:
+            log(f"waiting {self.args.settle:g} s for freed inodes to age out (--settle)")
             time.sleep(self.args.settle)
 
     def run_dataset(self, name):
@@ -610,7 +616,8 @@ class Bench:
         full_verify = spec["n"] <= 100_000
         dwork = os.path.join(self.out, "work", name)
         self.trash = os.path.join(self.out, "work", "trash")
-        self.settle([dwork])
+        self.keep_trash = 1000 <= spec["n"] <= 100_000
+        self.empty_trash([dwork], wait=self.keep_trash)
         os.makedirs(dwork)
         logpath = os.path.join(self.out, "logs", f"{name}.log")
         os.makedirs(os.path.dirname(logpath), exist_ok=True)
@@ -637,10 +644,10 @@ class Bench:
             self.run_pass(name, spec, src, dwork, p, order, expected, full_verify, logpath)
             self.run_anchors(name, src, dwork, p, git_anchor, logpath)
             for srv in self.servers.values():
-                srv.reset()
-            self.settle([] if self.args.keep else [os.path.join(dwork, f"pass{p}")])
-        if not self.args.keep:
-            shutil.rmtree(dwork, ignore_errors=True)
+                srv.reset(self.discard)
+            if not self.args.keep:
+                self.discard(os.path.join(dwork, f"pass{p}"))
+        self.empty_trash([] if self.args.keep else [dwork], wait=False)
 
     def run_pass(self, name, spec, src, dwork, p, order, expected, full_verify, logpath):
         env = self.env
@@ -800,7 +807,7 @@ class Bench:
                 self.record(name, f"rclone down ({kind})", "anchor",
                             run(["rclone", "copy"] + flags + [remote, dst], adir, renv, logpath))
                 self.discard(dst)
-                srv.clear_prefix(f"rclone-{name}-p{p}")
+                srv.clear_prefix(f"rclone-{name}-p{p}", self.discard)
         self.discard(adir)
 
     # -----------------------------------------------------------------------------------------
@@ -953,7 +960,8 @@ def main():
     ap.add_argument("--home", default=None)
     ap.add_argument("--keep", action="store_true", help="keep work directories")
     ap.add_argument("--settle", type=float, default=None,
-                    help="seconds to wait after each pass's deletions (default 35; 0 in quick mode)")
+                    help="seconds to wait before a many-file dataset for earlier deletions to age out "
+                         "(default 330; 0 in quick mode)")
     args = ap.parse_args()
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.tools = [t for t in args.tools.split(",") if t]
@@ -966,7 +974,7 @@ def main():
     if args.passes is None:
         args.passes = 1 if args.quick else 3
     if args.settle is None:
-        args.settle = 0 if args.quick else 35
+        args.settle = 0 if args.quick else 330
     if args.s3 is None:
         args.s3 = "s3s-fs,moto" if args.quick else "s3s-fs"
     s3 = [s for s in args.s3.split(",") if s]
