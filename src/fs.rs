@@ -128,14 +128,18 @@ pub struct Pending {
     pub dest: PathBuf,
 }
 
-/// Batches larger than this are synced with one `syncfs` instead of one `fsync` per file.
+/// Batches larger than this are synced with one `syncfs` instead of one `fsync` per file...
 const SMALL_BATCH: usize = 16;
+/// ... unless their files average at least this size: then the per-file cost of fsync is
+/// small next to the data, and `syncfs` would also write back every other program's dirty
+/// pages on the file system.
+const LARGE_FILES: u64 = 1 << 20;
 
-/// Makes finished temporary files durable and visible: one file-system sync for the whole
-/// batch (one fsync per file for small batches), then an atomic rename of each (without
-/// replacing an existing file unless `replace`), then a sync of the directories. A file is
-/// never visible before its bytes are durable. `after_each` runs after each rename (crash
-/// points). Returns, in order, whether each file was created by this call.
+/// Makes finished temporary files durable and visible: one file-system sync for a batch of
+/// many small files, one fsync per file (two at a time) otherwise; then an atomic rename of
+/// each (without replacing an existing file unless `replace`), then a sync of the directories.
+/// A file is never visible before its bytes are durable. `after_each` runs after each rename
+/// (crash points). Returns, in order, whether each file was created by this call.
 pub fn publish_batch(
     pending: Vec<Pending>,
     replace: bool,
@@ -145,15 +149,16 @@ pub fn publish_batch(
         return Ok(Vec::new());
     };
     let fs_dir = parent_dir(&first.tmp).to_path_buf();
-    let batch = pending.len() > SMALL_BATCH;
+    let batch = pending.len() > SMALL_BATCH && !large_files(&pending);
     if batch {
         sync_fs(&fs_dir)?;
     } else {
-        for p in &pending {
+        use rayon::prelude::*;
+        pending.par_iter().try_for_each(|p| {
             std::fs::File::open(&p.tmp)
                 .and_then(|f| f.sync_all())
-                .at("cannot sync", &p.tmp)?;
-        }
+                .at("cannot sync", &p.tmp)
+        })?;
     }
     let mut dirs = std::collections::BTreeSet::new();
     let mut created = Vec::with_capacity(pending.len());
@@ -186,6 +191,15 @@ pub fn publish_batch(
         }
     }
     Ok(created)
+}
+
+/// Whether the files average at least [`LARGE_FILES`] bytes.
+fn large_files(pending: &[Pending]) -> bool {
+    let bytes: u64 = pending
+        .iter()
+        .map(|p| std::fs::metadata(&p.tmp).map_or(0, |m| m.len()))
+        .sum();
+    bytes / pending.len() as u64 >= LARGE_FILES
 }
 
 /// Flushes every dirty page of the file system holding `dir` (Linux `syncfs`).
@@ -286,6 +300,36 @@ pub fn remove_file_if_exists(path: &Path) -> Result<(), IoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Batches of many small files take the `syncfs` path, batches of large files the
+    /// file-by-file one; both publish every file once, intact, and never replace one.
+    #[test]
+    fn publish_batch_small_and_large_files() {
+        for (count, size) in [(40usize, 10usize), (20, (LARGE_FILES as usize) + 1)] {
+            let dir = tempfile::tempdir().unwrap();
+            let stage = |n: usize| -> Vec<Pending> {
+                (0..n)
+                    .map(|i| {
+                        let mut t = NamedTempFile::new_in(dir.path()).unwrap();
+                        t.write_all(&vec![i as u8; size]).unwrap();
+                        Pending {
+                            tmp: t.into_temp_path(),
+                            dest: dir.path().join(format!("fan{}", i % 3)).join(format!("obj{i}")),
+                        }
+                    })
+                    .collect()
+            };
+            let mut renamed = 0;
+            let created = publish_batch(stage(count), false, || renamed += 1).unwrap();
+            assert_eq!((created.iter().filter(|c| **c).count(), renamed), (count, count));
+            for i in 0..count {
+                let path = dir.path().join(format!("fan{}", i % 3)).join(format!("obj{i}"));
+                assert_eq!(std::fs::read(path).unwrap(), vec![i as u8; size]);
+            }
+            let again = publish_batch(stage(count), false, || ()).unwrap();
+            assert!(again.iter().all(|c| !c), "an existing file is never replaced");
+        }
+    }
 
     #[test]
     fn atomic_write_replaces() {

@@ -176,18 +176,26 @@ fn copy_with(
 
 /// Files at least this large are copied by [`copy_file_hashing`]'s pipeline.
 const PIPELINE_MIN: u64 = 16 << 20;
+/// Smaller copies are handed to the disk when complete (larger ones buffer by buffer).
+const WRITEBACK_MIN: u64 = 1 << 20;
 /// The pipeline's buffer size (two are in use per file).
 const PIPELINE_BUF: usize = 4 << 20;
 
 /// Copies `src` to `dst`, hashing every byte once. Large files go through a pipeline: while
-/// one buffer is hashed (on several threads) and written, the next is read.
+/// one buffer is hashed (on several threads) and written, the next is read; each buffer
+/// written is handed to the disk at once (writeback starts without waiting for it), so that
+/// the fsync which publishes a large object finds little left to write.
 pub fn copy_file_hashing(
     src: &mut std::fs::File,
     dst: &mut std::fs::File,
     size_hint: u64,
 ) -> io::Result<(Digest, u64)> {
     if size_hint < PIPELINE_MIN {
-        return copy_hashing(src, Some(dst));
+        let copied = copy_hashing(src, Some(&mut *dst))?;
+        if copied.1 >= WRITEBACK_MIN {
+            start_writeback(dst, 0, 0);
+        }
+        return Ok(copied);
     }
     let mut hasher = Hasher::new();
     let mut cur = vec![0u8; PIPELINE_BUF];
@@ -204,11 +212,26 @@ pub fn copy_file_hashing(
             },
         );
         wrote?;
+        start_writeback(dst, size, n);
         size += n as u64;
         n = read?;
         std::mem::swap(&mut cur, &mut next);
     }
     Ok((hasher.finish(), size))
+}
+
+/// Asks the kernel to start writing a range of `file` to disk, without waiting (Linux
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`; a `len` of 0 means to the end of the file). Only a
+/// hint: durability still comes from fsync.
+fn start_writeback(file: &std::fs::File, offset: u64, len: usize) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for the duration of the call; errors are ignored (hint).
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /// Hashes everything `reader` yields.

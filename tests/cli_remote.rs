@@ -987,7 +987,8 @@ fn pull_restores_what_it_can_when_an_object_is_missing() {
 fn local_push_of_many_objects_in_batches() {
     let b = local_backend();
     let env = Env::new();
-    for i in 0..1300 {
+    // More than one batch of 4,096 objects.
+    for i in 0..4500 {
         env.write(&format!("data/d{}/f{i}", i % 7), format!("object number {i}\n"));
     }
     env.mlv(&["add", "data"]).ok();
@@ -996,11 +997,11 @@ fn local_push_of_many_objects_in_batches() {
     env.git(&["commit", "-qm", "data"]);
 
     let push = mlv(&env, &b, false, &[], &["push", "--json"]).ok();
-    assert_eq!(push.json()["uploaded"], 1301, "{push}");
+    assert_eq!(push.json()["uploaded"], 4501, "{push}");
     let dir = b.dir.as_ref().unwrap();
     let staging: Vec<_> = std::fs::read_dir(dir.join(".mlv-tmp")).unwrap().collect();
     assert!(staging.is_empty(), "staging directory not empty: {staging:?}");
-    for i in [0, 641, 1299] {
+    for i in [0, 4095, 4499] {
         let obj = dir.join(object_name(&b3(format!("object number {i}\n").as_bytes())));
         assert_eq!(
             std::fs::metadata(&obj).unwrap().permissions().mode() & 0o222,

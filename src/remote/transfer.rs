@@ -260,7 +260,7 @@ impl Remote {
                 let full = {
                     let mut batch = staged.lock().unwrap_or_else(|e| e.into_inner());
                     batch.push(pending, size);
-                    (batch.len() >= PUBLISH_BATCH).then(|| std::mem::take(&mut *batch))
+                    batch.is_full().then(|| std::mem::take(&mut *batch))
                 };
                 if let Some(full) = full {
                     let published = full.publish().await?;
@@ -494,13 +494,13 @@ impl Remote {
     ) -> Result<DownloadReport, RemoteError> {
         let wanted = dedup(digests);
         progress.start("downloading", wanted.len() as u64, 0);
-        let staged = std::sync::Mutex::new(Vec::new());
+        let staged = std::sync::Mutex::new((Vec::new(), 0));
         let staged = &staged;
         let results = self
             .each_until_error(wanted, |d| self.download_one(cache, d, progress, staged, replace))
             .await;
         // Whatever was verified is installed even if another object failed: a rerun converges.
-        let rest = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
+        let (rest, _) = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
         publish(cache, rest, replace).await?;
         progress.finish();
         let mut report = DownloadReport::default();
@@ -561,7 +561,7 @@ impl Remote {
         cache: &Cache,
         digest: Digest,
         progress: &dyn Progress,
-        staged: &std::sync::Mutex<Vec<crate::cache::Staged>>,
+        staged: &std::sync::Mutex<(Vec<crate::cache::Staged>, u64)>,
         replace: bool,
     ) -> Result<Down, RemoteError> {
         if !replace && cache.contains(&digest) {
@@ -593,10 +593,15 @@ impl Remote {
         // Verified objects are made durable and visible in batches (one file-system sync per
         // batch instead of one fsync per object).
         let batch = {
-            let mut list = staged.lock().unwrap_or_else(|e| e.into_inner());
+            let mut guard = staged.lock().unwrap_or_else(|e| e.into_inner());
+            let (list, bytes) = &mut *guard;
             list.push(cache.stage_verified(tmp, digest)?);
+            *bytes += size;
             crate::crash_point!("fetch.after_object");
-            (list.len() >= PUBLISH_BATCH).then(|| std::mem::take(&mut *list))
+            batch_full(list.len(), *bytes).then(|| {
+                *bytes = 0;
+                std::mem::take(list)
+            })
         };
         if let Some(batch) = batch {
             publish(cache, batch, replace).await?;
@@ -677,14 +682,20 @@ impl Remote {
 /// goes away on a second try, a damaged remote copy does not.
 const CORRUPT_ATTEMPTS: u32 = 2;
 
-/// Downloaded objects are published this many at a time.
-const PUBLISH_BATCH: usize = 512;
+/// Objects received are published (one file-system sync) once this many are waiting, or this
+/// many bytes: a sync costs milliseconds, and a crash loses at most one batch of work.
+const PUBLISH_BATCH: (usize, u64) = (4096, 512 << 20);
+
+fn batch_full(objects: usize, bytes: u64) -> bool {
+    objects >= PUBLISH_BATCH.0 || bytes >= PUBLISH_BATCH.1
+}
 
 /// Objects staged in a local remote, waiting for one file-system sync, and what was published.
 #[derive(Default)]
 struct LocalBatch {
     pending: Vec<crate::fs::Pending>,
     sizes: Vec<u64>,
+    bytes: u64,
     report: UploadReport,
 }
 
@@ -692,10 +703,11 @@ impl LocalBatch {
     fn push(&mut self, pending: crate::fs::Pending, size: u64) {
         self.pending.push(pending);
         self.sizes.push(size);
+        self.bytes += size;
     }
 
-    fn len(&self) -> usize {
-        self.pending.len()
+    fn is_full(&self) -> bool {
+        batch_full(self.pending.len(), self.bytes)
     }
 
     fn merge(&mut self, published: LocalBatch) {
@@ -712,6 +724,7 @@ impl LocalBatch {
             pending,
             sizes,
             mut report,
+            ..
         } = self;
         let created = join(tokio::task::spawn_blocking(move || local::publish(pending)).await)?;
         for (new, size) in created.into_iter().zip(sizes) {
