@@ -4,12 +4,14 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
 use crate::fs::{persist_content_addressed, publish_batch, IoContext, IoError, Pending};
 use crate::hash::{copy_file_hashing, hash_reader, Digest};
+use crate::pack::{ObjectReader, PackIndex, PackSet, PackWriter, PACK_DIR};
 
 /// Errors from the cache.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +26,10 @@ pub enum CacheError {
         digest: Digest,
     },
     /// An object's bytes do not hash to its name.
-    #[error("cache object {path} is corrupt: its content hashes to {actual}")]
+    #[error(
+        "cache object {} is corrupt: its content hashes to {actual}",
+        place(digest, path)
+    )]
     Corrupt {
         /// The object's name.
         digest: Digest,
@@ -35,20 +40,63 @@ pub enum CacheError {
     },
 }
 
-/// The local object cache.
+/// Names where an object lies: its own file, or a pack file holding it.
+fn place(digest: &Digest, path: &Path) -> String {
+    match path.file_name().and_then(|n| n.to_str()) == Some(digest.to_string().as_str()) {
+        true => path.display().to_string(),
+        false => format!("{digest} in pack {}", path.display()),
+    }
+}
+
+/// The local object cache: loose objects, one file each, and packs of many small objects.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
     tmp: PathBuf,
+    packs: Arc<PackSet>,
+    pack_min: usize,
 }
+
+/// An `add` or `fetch` storing at least this many new objects packs the small ones (the
+/// `cache.pack_min_objects` setting).
+pub const DEFAULT_PACK_MIN: usize = 512;
 
 impl Cache {
     /// A cache with objects under `root` and temporary files in `tmp` (same file system).
     pub fn new(root: impl Into<PathBuf>, tmp: impl Into<PathBuf>) -> Self {
+        let root = root.into();
         Cache {
-            root: root.into(),
+            packs: Arc::new(PackSet::new(root.join(PACK_DIR))),
+            root,
             tmp: tmp.into(),
+            pack_min: DEFAULT_PACK_MIN,
         }
+    }
+
+    /// Packs small objects when at least `n` new objects are stored at once (0: never).
+    pub fn with_pack_min(mut self, n: usize) -> Self {
+        self.pack_min = n;
+        self
+    }
+
+    /// Whether storing `new_objects` objects at once should pack the small ones.
+    pub fn packs_for(&self, new_objects: usize) -> bool {
+        self.pack_min > 0 && new_objects >= self.pack_min
+    }
+
+    /// The cache's packs.
+    pub fn packs(&self) -> &PackSet {
+        &self.packs
+    }
+
+    /// A new pack, to append small objects to and publish with [`Cache::publish_pack`].
+    pub fn pack_writer(&self) -> Result<PackWriter, CacheError> {
+        Ok(PackWriter::new(&self.tmp)?)
+    }
+
+    /// Makes a pack durable and its objects visible; returns how many it holds.
+    pub fn publish_pack(&self, pack: PackWriter) -> Result<usize, CacheError> {
+        Ok(pack.finish(&self.packs)?)
     }
 
     /// The directory holding the fan-out directories.
@@ -64,7 +112,25 @@ impl Cache {
 
     /// Whether the object is present (not verified).
     pub fn contains(&self, digest: &Digest) -> bool {
+        self.packs.contains(digest) || self.is_loose(digest)
+    }
+
+    /// Whether the object is present as a file of its own (which links can share).
+    pub fn is_loose(&self, digest: &Digest) -> bool {
         self.object_path(digest).is_file()
+    }
+
+    /// The size of an object in the cache.
+    pub fn object_len(&self, digest: &Digest) -> Result<u64, CacheError> {
+        match std::fs::metadata(self.object_path(digest)) {
+            Ok(m) => return Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(IoError::new("cannot stat", self.object_path(digest), e).into()),
+        }
+        match self.packs.find(digest) {
+            Some((_, _, len)) => Ok(len),
+            None => Err(CacheError::Missing { digest: *digest }),
+        }
     }
 
     /// Those of `digests` that are not in the cache, in order. Past a few hundred digests the
@@ -72,8 +138,13 @@ impl Cache {
     /// looking up every object's path: a fraction of the system calls on large trees.
     pub fn missing(&self, digests: &[Digest]) -> Vec<Digest> {
         const LIST_FROM: usize = 256;
+        let digests: Vec<Digest> = digests
+            .iter()
+            .filter(|d| !self.packs.contains(d))
+            .copied()
+            .collect();
         if digests.len() < LIST_FROM {
-            return digests.iter().filter(|d| !self.contains(d)).copied().collect();
+            return digests.into_iter().filter(|d| !self.is_loose(d)).collect();
         }
         let fans: std::collections::BTreeSet<String> = digests.iter().map(Digest::fanout).collect();
         let present: std::collections::HashSet<Digest> = fans
@@ -137,6 +208,37 @@ impl Cache {
         ))
     }
 
+    /// Reads the `len` bytes of a small workspace file (its size when it was scanned: a file
+    /// that shrank since is an error), hashes them and appends them to `pack` unless the cache
+    /// has the object. Returns the digest.
+    pub fn pack_file(
+        &self,
+        src: &Path,
+        len: u64,
+        pack: &std::sync::Mutex<PackWriter>,
+    ) -> Result<Digest, CacheError> {
+        SMALL.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            buf.resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
+            File::open(src)
+                .and_then(|mut f| f.read_exact(&mut buf))
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::UnexpectedEof => {
+                        io::Error::other("the file shrank while it was read; add it again")
+                    }
+                    _ => e,
+                })
+                .at("cannot read", src)?;
+            let digest = Digest::of_bytes(&buf);
+            if !self.contains(&digest) {
+                pack.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .append(digest, &buf)?;
+            }
+            Ok(digest)
+        })
+    }
+
     /// Stages a temp file (from [`Cache::temp_file`]) whose content the caller has verified to
     /// hash to `digest`, for a later [`Cache::publish_staged`].
     pub fn stage_verified(&self, tmp: NamedTempFile, digest: Digest) -> Result<Staged, CacheError> {
@@ -187,42 +289,111 @@ impl Cache {
         Ok(digest)
     }
 
-    /// Reads a whole object and checks its digest (for manifests; data objects are streamed).
+    /// Reads a whole object and checks its digest (manifests, small objects to upload).
     pub fn read_verified(&self, digest: &Digest) -> Result<Vec<u8>, CacheError> {
-        let (mut f, path) = self.open_object(digest)?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).at("cannot read", &path)?;
-        check(digest, path, Digest::of_bytes(&bytes))?;
-        Ok(bytes)
+        read_all_verified(self.open(digest)?, digest)
     }
 
     /// Re-hashes an object; returns its size if intact.
     pub fn verify(&self, digest: &Digest) -> Result<u64, CacheError> {
-        let (mut f, path) = self.open_object(digest)?;
-        let (actual, size) = hash_reader(&mut f).at("cannot read", &path)?;
-        check(digest, path, actual)?;
+        let mut object = self.open(digest)?;
+        let (actual, size) = hash_reader(&mut object.reader).at("cannot read", &object.path)?;
+        check(digest, object.path, actual)?;
         Ok(size)
     }
 
     /// Copies an object into `out`, verifying it on the way (large objects through the
     /// pipelined copy: read, hash on every core, and write overlap). Returns its size.
     pub fn copy_out_to_file(&self, digest: &Digest, out: &mut File) -> Result<u64, CacheError> {
-        let (mut f, path) = self.open_object(digest)?;
-        let len = f.metadata().at("cannot stat", &path)?.len();
-        let (actual, size) = copy_file_hashing(&mut f, out, len).at("cannot copy", &path)?;
-        check(digest, path, actual)?;
+        let mut object = self.open(digest)?;
+        let (actual, size) =
+            copy_file_hashing(&mut object.reader, out, object.len).at("cannot copy", &object.path)?;
+        check(digest, object.path, actual)?;
         Ok(size)
     }
 
-    /// Opens an object for reading; a missing one is `CacheError::Missing`.
-    fn open_object(&self, digest: &Digest) -> Result<(File, PathBuf), CacheError> {
+    /// Opens an object for reading (not verified: the caller hashes what it reads); a loose
+    /// copy is preferred to a packed one. A missing object is `CacheError::Missing`.
+    pub fn open(&self, digest: &Digest) -> Result<Object, CacheError> {
+        if let Some(object) = self.open_loose(digest)? {
+            return Ok(object);
+        }
+        match self.packs.find(digest) {
+            Some((pack, _, _)) => self.open_packed(&pack, digest),
+            None => Err(CacheError::Missing { digest: *digest }),
+        }
+    }
+
+    fn open_loose(&self, digest: &Digest) -> Result<Option<Object>, CacheError> {
         let path = self.object_path(digest);
         match File::open(&path) {
-            Ok(f) => Ok((f, path)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CacheError::Missing { digest: *digest }),
+            Ok(f) => {
+                let len = f.metadata().at("cannot stat", &path)?.len();
+                Ok(Some(Object {
+                    reader: ObjectReader::new(f, 0, len),
+                    len,
+                    path,
+                }))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(IoError::new("cannot read", path, e).into()),
         }
     }
+
+    fn open_packed(&self, pack: &PackIndex, digest: &Digest) -> Result<Object, CacheError> {
+        let (offset, len) = pack.find(digest).ok_or(CacheError::Missing { digest: *digest })?;
+        let path = pack.path().to_path_buf();
+        let f = File::open(&path).at("cannot read", &path)?;
+        Ok(Object {
+            reader: ObjectReader::new(f, offset, len),
+            len,
+            path,
+        })
+    }
+
+    /// Reads an object out of one particular pack, verified.
+    pub fn read_packed(&self, pack: &PackIndex, digest: &Digest) -> Result<Vec<u8>, CacheError> {
+        read_all_verified(self.open_packed(pack, digest)?, digest)
+    }
+
+    /// Whether an intact copy of the object exists other than in pack `besides`: a loose one,
+    /// or one in another pack (each candidate re-hashed).
+    pub fn intact_elsewhere(&self, digest: &Digest, besides: &Path) -> bool {
+        if let Ok(Some(loose)) = self.open_loose(digest) {
+            if read_all_verified(loose, digest).is_ok() {
+                return true;
+            }
+        }
+        self.packs
+            .packs()
+            .iter()
+            .any(|p| p.path() != besides && p.find(digest).is_some() && self.read_packed(p, digest).is_ok())
+    }
+}
+
+fn read_all_verified(mut object: Object, digest: &Digest) -> Result<Vec<u8>, CacheError> {
+    let mut bytes = Vec::with_capacity(usize::try_from(object.len).unwrap_or(0));
+    object
+        .reader
+        .read_to_end(&mut bytes)
+        .at("cannot read", &object.path)?;
+    check(digest, object.path, Digest::of_bytes(&bytes))?;
+    Ok(bytes)
+}
+
+/// An object opened for reading.
+pub struct Object {
+    /// Its bytes.
+    pub reader: ObjectReader,
+    /// How many there are.
+    pub len: u64,
+    /// The file holding it (a loose object or a pack), for messages.
+    pub path: PathBuf,
+}
+
+thread_local! {
+    /// One reusable buffer per thread for reading small files whole.
+    static SMALL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Fails with `CacheError::Corrupt` unless the object at `path` hashed to its name.

@@ -93,6 +93,10 @@ pub struct CacheConfig {
     /// Link kinds to try in order when materializing workspace files.
     #[serde(default = "default_links")]
     pub link: Vec<LinkKind>,
+    /// An `add` or `fetch` storing at least this many new objects writes the small ones into
+    /// one pack file (0: never pack).
+    #[serde(default = "default_pack_min", skip_serializing_if = "is_default_pack_min")]
+    pub pack_min_objects: usize,
 }
 
 impl Default for CacheConfig {
@@ -100,8 +104,17 @@ impl Default for CacheConfig {
         CacheConfig {
             dir: None,
             link: default_links(),
+            pack_min_objects: default_pack_min(),
         }
     }
+}
+
+fn default_pack_min() -> usize {
+    crate::cache::DEFAULT_PACK_MIN
+}
+
+fn is_default_pack_min(n: &usize) -> bool {
+    *n == default_pack_min()
 }
 
 fn default_links() -> Vec<LinkKind> {

@@ -21,6 +21,8 @@ pub const POINTS: &[&str] = &[
     "add.after_ignore",
     // the cache: some objects of a batch published, the rest not
     "cache.mid_publish",
+    // a pack written and synced, not yet renamed into place
+    "pack.before_publish",
     // the stat cache
     "stat.before_save",
     "stat.after_save",

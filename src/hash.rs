@@ -29,6 +29,11 @@ impl Digest {
         Digest(*blake3::hash(bytes).as_bytes())
     }
 
+    /// The digest with these raw 32 bytes.
+    pub fn from_raw(bytes: [u8; 32]) -> Digest {
+        Digest(bytes)
+    }
+
     /// The raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
@@ -186,7 +191,7 @@ const PIPELINE_BUF: usize = 4 << 20;
 /// written is handed to the disk at once (writeback starts without waiting for it), so that
 /// the fsync which publishes a large object finds little left to write.
 pub fn copy_file_hashing(
-    src: &mut std::fs::File,
+    src: &mut (impl Read + Send),
     dst: &mut std::fs::File,
     size_hint: u64,
 ) -> io::Result<(Digest, u64)> {

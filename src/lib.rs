@@ -16,6 +16,7 @@ pub mod link;
 pub mod lock;
 pub mod manifest;
 pub mod ops;
+pub mod pack;
 pub mod pointer;
 pub mod progress;
 pub mod relpath;

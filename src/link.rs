@@ -68,6 +68,10 @@ impl<'a> Linker<'a> {
     fn link_to(&self, digest: &Digest, tmp: &Path, exec: bool) -> Result<LinkKind, CacheError> {
         let object = self.cache.object_path(digest);
         for &kind in self.kinds.iter().filter(|k| self.applicable(**k, exec)) {
+            // a packed object has no file of its own to share: it is copied out
+            if kind != LinkKind::Copy && !self.cache.is_loose(digest) {
+                continue;
+            }
             match kind {
                 LinkKind::Reflink => {
                     if reflink_copy::reflink(&object, tmp).is_err() {

@@ -210,14 +210,17 @@ impl Repo {
 
 /// The cache a configuration selects.
 pub fn cache_for(root: &Path, config: &Config) -> Cache {
-    match &config.cache.dir {
+    let cache = match &config.cache.dir {
         Some(dir) => {
             let dir = root.join(dir);
             let tmp = dir.join("tmp");
             Cache::new(dir, tmp)
         }
         None => Cache::new(root.join(MLV_DIR).join("cache"), root.join(MLV_DIR).join("tmp")),
-    }
+    };
+    // Workspace files that are links share a loose object: never pack for them.
+    let links = config.cache.link.first().is_some_and(|k| k.shares_object());
+    cache.with_pack_min(if links { 0 } else { config.cache.pack_min_objects })
 }
 
 /// `rel` (under `root`) as seen from `cwd`.

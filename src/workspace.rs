@@ -3,6 +3,7 @@
 
 use std::fs::Metadata;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -10,6 +11,7 @@ use crate::cache::{Cache, CacheError, Staged};
 use crate::fs::{is_executable, IoContext, IoError};
 use crate::hash::{hash_reader, Digest};
 use crate::manifest::Entry;
+use crate::pack::{PackWriter, MAX_PACKED_OBJECT};
 use crate::progress::Progress;
 use crate::relpath::{RelPath, RelPathError};
 use crate::state::{Stat, StatCache};
@@ -265,8 +267,25 @@ pub fn total_bytes(items: &[Item]) -> u64 {
 pub enum HashMode<'a> {
     /// Copy them into the cache while hashing (`add`).
     Insert(&'a Cache),
+    /// Like `Insert`, but small files go into a pack (an `add` of many new files).
+    Pack(&'a Cache, &'a Mutex<PackWriter>),
     /// Only hash them (`status`, `checkout`).
     HashOnly,
+}
+
+/// How many of `items` are small files the stat cache does not know: the objects an `add`
+/// of them may have to store, to decide whether to pack them.
+pub fn new_small_files(items: &[Item], base: &RelPath, stat: &StatCache) -> usize {
+    items
+        .iter()
+        .filter(|i| match i {
+            Item::File { path, stat: now, .. } => {
+                now.len() <= MAX_PACKED_OBJECT
+                    && stat.lookup(&format!("{}/{path}", base.as_str()), now).is_none()
+            }
+            _ => false,
+        })
+        .count()
 }
 
 /// A file whose digest was computed now, to record in the stat cache.
@@ -353,7 +372,7 @@ pub fn file_digest(
 ) -> Result<(Digest, Option<Fresh>), WorkspaceError> {
     if let Some(d) = stat.lookup(rel, &now) {
         let usable = match mode {
-            HashMode::Insert(cache) => cache.contains(&d),
+            HashMode::Insert(cache) | HashMode::Pack(cache, _) => cache.contains(&d),
             HashMode::HashOnly => true,
         };
         if usable {
@@ -362,7 +381,10 @@ pub fn file_digest(
         }
     }
     let (digest, staged) = match mode {
-        HashMode::Insert(cache) => {
+        HashMode::Pack(cache, pack) if now.len() <= MAX_PACKED_OBJECT => {
+            (cache.pack_file(abs, now.len(), pack)?, None)
+        }
+        HashMode::Insert(cache) | HashMode::Pack(cache, _) => {
             let (d, _, staged) = cache.stage_file(abs)?;
             (d, staged)
         }

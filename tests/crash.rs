@@ -161,7 +161,7 @@ struct Lab {
     /// Directory manifests of both versions.
     manifests: Vec<String>,
     /// Objects the cache holds after `gc --workspace` per version.
-    kept: [usize; 2],
+    kept: [BTreeSet<String>; 2],
     /// A copy of a full cache (both versions), to refill the gc repository.
     master: PathBuf,
     repos: BTreeMap<Kind, Env>,
@@ -257,6 +257,8 @@ impl Lab {
     fn new() -> Lab {
         let trees = [tree(0), tree(1)];
         let fixture = Env::new();
+        // the small files of each version go into a pack (add, fetch, gc's rewrites)
+        fixture.set_pack_min(50);
         let remote = fixture.base.join("remote");
         fixture
             .mlv(&["remote", "add", "origin", remote.to_str().unwrap(), "--default"])
@@ -296,7 +298,7 @@ impl Lab {
             refs,
             known,
             manifests,
-            kept: [0, 0],
+            kept: [BTreeSet::new(), BTreeSet::new()],
             master,
             repos: BTreeMap::new(),
             at: HashMap::new(),
@@ -355,14 +357,14 @@ impl Lab {
     }
 
     /// How many objects `gc --workspace` keeps at version `v` (counted from a clean gc).
-    fn objects_for(&self, v: usize) -> usize {
+    fn objects_for(&self, v: usize) -> BTreeSet<String> {
         let env = &self.repos[&Kind::Gc];
         env.git(&["checkout", "-q", "--detach", &format!("v{v}")]);
         self.refill_cache(env);
         env.mlv(&Kind::Gc.args()).ok();
-        let n = env.objects().len();
+        let kept = stored_objects(env);
         self.refill_cache(env);
-        n
+        kept
     }
 
     /// Puts back every object of the master copy the cache lacks (hard links: objects are
@@ -392,7 +394,13 @@ impl Lab {
             env.git(&["checkout", "-q", "--detach", &format!("v{v}")]);
         }
         match k {
-            Kind::Add => write_tree(env, &self.trees[v]),
+            Kind::Add => {
+                write_tree(env, &self.trees[v]);
+                // as after a gc: the add has to store the packed objects again
+                for pack in env.packs() {
+                    std::fs::remove_file(pack).unwrap();
+                }
+            }
             Kind::Push => {
                 let dir = env.base.join("pushremote");
                 for e in walkdir::WalkDir::new(&dir).into_iter().flatten() {
@@ -525,11 +533,12 @@ impl Lab {
                 if all.len() != 3 || all.iter().any(|p| p["in_cache"] != true) {
                     return Err(format!("not everything is in the cache: {json}"));
                 }
-                if k == Kind::Gc && env.objects().len() != self.kept[v] {
+                let kept = stored_objects(env);
+                if k == Kind::Gc && kept != self.kept[v] {
                     return Err(format!(
                         "gc kept {} objects, {} expected",
-                        env.objects().len(),
-                        self.kept[v]
+                        kept.len(),
+                        self.kept[v].len()
                     ));
                 }
             }
@@ -546,9 +555,25 @@ fn expect_ok(out: Output) -> Result<(), String> {
     }
 }
 
+/// The objects in the cache, loose or packed, by name.
+fn stored_objects(env: &Env) -> BTreeSet<String> {
+    let mut all: BTreeSet<String> = env
+        .objects()
+        .into_iter()
+        .filter(|o| !o.starts_with("packs/"))
+        .map(|o| o.rsplit('/').next().unwrap().to_string())
+        .collect();
+    for pack in env.packs() {
+        all.extend(common::read_pack(&pack).unwrap().into_keys());
+    }
+    all
+}
+
+/// Removes every pack (the fetch must store its objects again, in a pack) and `percent` of the
+/// loose objects.
 fn drop_objects(env: &Env, rng: &mut Rng, percent: u64) {
     for o in env.objects() {
-        if rng.chance(percent) {
+        if o.starts_with("packs/") || rng.chance(percent) {
             std::fs::remove_file(env.path(&format!(".mlv/cache/{o}"))).unwrap();
         }
     }
@@ -565,7 +590,8 @@ fn names_in(dir: &Path) -> BTreeSet<String> {
 }
 
 /// Every file under a content-addressed store (`ab/<digest>`) is a whole object under its
-/// name; directories in `skip` (staging) are not looked at.
+/// name, and every pack (`packs/<digest>.pack`) is complete with intact objects; directories
+/// in `skip` (staging) are not looked at.
 fn check_store(dir: &Path, skip: &[&str]) -> Result<(), String> {
     let Ok(fans) = std::fs::read_dir(dir) else {
         return Ok(());
@@ -574,6 +600,12 @@ fn check_store(dir: &Path, skip: &[&str]) -> Result<(), String> {
         let fan = fan.unwrap();
         let fan_name = fan.file_name().to_str().unwrap().to_string();
         if skip.contains(&fan_name.as_str()) {
+            continue;
+        }
+        if fan_name == "packs" {
+            for pack in std::fs::read_dir(fan.path()).unwrap() {
+                common::read_pack(&pack.unwrap().path())?;
+            }
             continue;
         }
         if !fan.file_type().unwrap().is_dir() {

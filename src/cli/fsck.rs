@@ -84,6 +84,9 @@ fn render(ctx: &Ctx, report: &FsckReport) {
             "unchecked: {dir}: its manifest cannot be read, so its files were not checked"
         ));
     }
+    for pack in &report.damaged_packs {
+        ctx.ui.out(&format!("damaged: {pack}"));
+    }
     let mut summary = format!(
         "checked {} ({}) in the cache",
         plural(report.objects, "object", "objects"),
@@ -100,7 +103,7 @@ fn render(ctx: &Ctx, report: &FsckReport) {
             plural(report.repaired, "object", "objects")
         ));
     }
-    if left > 0 || !report.unlisted.is_empty() {
+    if left > 0 || !report.unlisted.is_empty() || !report.damaged_packs.is_empty() {
         summary.push_str(&format!("; {} left", plural(left, "problem", "problems")));
     } else if report.repaired == 0 {
         summary.push_str("; no problems");

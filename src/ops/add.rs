@@ -12,7 +12,8 @@ use crate::relpath::RelPath;
 use crate::repo::Repo;
 use crate::state::{Stat, StatCache};
 use crate::workspace::{
-    entries_for, file_digest, record_fresh, scan_dir, take_staged, total_bytes, HashMode, Item,
+    entries_for, file_digest, new_small_files, record_fresh, scan_dir, take_staged, total_bytes, HashMode,
+    Item,
 };
 
 /// One path that was added.
@@ -215,11 +216,24 @@ fn add_one(
         }
     };
     let bytes = total_bytes(&items);
+    // many new small files go into one pack: one file to create and sync instead of thousands
+    let pack = match repo.cache.packs_for(new_small_files(&items, path, stat)) {
+        true => Some(std::sync::Mutex::new(repo.cache.pack_writer()?)),
+        false => None,
+    };
+    let mode = match &pack {
+        Some(p) => HashMode::Pack(&repo.cache, p),
+        None => HashMode::Insert(&repo.cache),
+    };
     progress.start("hashing", items.len() as u64, bytes);
-    let (entries, mut fresh) = entries_for(items, path, &abs, stat, HashMode::Insert(&repo.cache), progress)?;
+    let (entries, mut fresh) = entries_for(items, path, &abs, stat, mode, progress)?;
     progress.finish();
     crate::crash_point!("add.after_stage");
     repo.cache.publish_staged(take_staged(&mut fresh))?;
+    if let Some(p) = pack {
+        repo.cache
+            .publish_pack(p.into_inner().unwrap_or_else(|e| e.into_inner()))?;
+    }
     let hashed = fresh.len() as u64;
     record_fresh(stat, fresh);
     let manifest = Manifest::new(entries);

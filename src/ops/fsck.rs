@@ -101,6 +101,9 @@ pub struct FsckReport {
     /// Tracked directories whose files could not be checked because their manifest could not
     /// be read from the cache or the remote.
     pub unlisted: Vec<String>,
+    /// Pack files in the cache whose index is unusable (their objects count as missing),
+    /// each with what is wrong.
+    pub damaged_packs: Vec<String>,
     /// Problems repaired.
     pub repaired: u64,
     /// Whether nothing is left wrong.
@@ -170,6 +173,13 @@ pub async fn fsck(
         read_data: opts.read_data && opts.check_remote,
         problems: Vec::new(),
         unlisted: Vec::new(),
+        damaged_packs: repo
+            .cache
+            .packs()
+            .damaged()
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
         repaired: 0,
         clean: true,
     };
@@ -207,7 +217,9 @@ pub async fn fsck(
         add_problems(&mut report, &inv, r.display_name(), bad);
     }
     report.repaired = report.problems.iter().filter(|p| p.repaired).count() as u64;
-    report.clean = report.unlisted.is_empty() && report.problems.iter().all(|p| p.repaired);
+    report.clean = report.unlisted.is_empty()
+        && report.damaged_packs.is_empty()
+        && report.problems.iter().all(|p| p.repaired);
     Ok(report)
 }
 
@@ -386,16 +398,23 @@ fn check_cache_object(
         Ok(size) => (size, None),
         Err(CacheError::Missing { .. }) => (0, found(ProblemKind::Missing, "not in the cache".into())),
         Err(CacheError::Corrupt { actual, path, .. }) => {
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let size = cache.object_len(d).unwrap_or(0);
+            let packed = match path.starts_with(cache.packs().dir()) {
+                true => format!(", in pack {}", path.display()),
+                false => String::new(),
+            };
             match expected.filter(|e| *e != size) {
                 Some(e) => (
                     size,
                     found(
                         ProblemKind::WrongSize,
-                        format!("{size} bytes instead of {e} (hashes to {actual})"),
+                        format!("{size} bytes instead of {e} (hashes to {actual}{packed})"),
                     ),
                 ),
-                None => (size, found(ProblemKind::Corrupt, format!("hashes to {actual}"))),
+                None => (
+                    size,
+                    found(ProblemKind::Corrupt, format!("hashes to {actual}{packed}")),
+                ),
             }
         }
         Err(CacheError::Io(e)) => (0, found(ProblemKind::Missing, format!("unreadable: {e}"))),

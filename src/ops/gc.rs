@@ -164,9 +164,26 @@ pub fn gc(repo: &Repo, keep: &Referenced, opts: &GcOptions) -> Result<GcReport, 
     let keep = &keep.keep;
     let cutoff = cutoff(opts.grace);
     let mut report = GcReport::new(opts);
+    let loose = gc_loose(repo, keep, cutoff, opts.dry_run, &mut report)?;
+    gc_packs(repo, keep, &loose, cutoff, opts.dry_run, &mut report)?;
+    report.objects.sort_by_key(|o| o.digest);
+    crate::crash_point!("gc.before_temp_clean");
+    report.temp_files = clean_temp(repo, cutoff, opts.dry_run)?;
+    Ok(report)
+}
+
+/// Removes unreferenced loose objects older than the cutoff; returns the loose objects left.
+fn gc_loose(
+    repo: &Repo,
+    keep: &HashSet<Digest>,
+    cutoff: SystemTime,
+    dry_run: bool,
+    report: &mut GcReport,
+) -> Result<HashSet<Digest>, Error> {
+    let mut left = HashSet::new();
     let root = repo.cache.root();
     let Ok(fanouts) = std::fs::read_dir(root) else {
-        return Ok(report);
+        return Ok(left);
     };
     for fan in fanouts {
         let fan = fan.at("cannot read directory", root)?;
@@ -182,27 +199,87 @@ pub fn gc(repo: &Repo, keep: &Referenced, opts: &GcOptions) -> Result<GcReport, 
             };
             if keep.contains(&digest) {
                 report.kept += 1;
+                left.insert(digest);
                 continue;
             }
             let meta = obj.metadata().at("cannot stat", &obj.path())?;
             if meta.modified().is_ok_and(|m| m > cutoff) {
                 report.kept_recent += 1;
+                left.insert(digest);
                 continue;
             }
             report.remove(digest, meta.len());
-            if !opts.dry_run {
+            if !dry_run {
                 crate::fs::remove_file_if_exists(&obj.path())?;
                 crate::crash_point!("gc.after_remove");
             }
         }
-        if !opts.dry_run {
+        if !dry_run {
             let _ = std::fs::remove_dir(&dir); // only if now empty
         }
     }
-    report.objects.sort_by_key(|o| o.digest);
-    crate::crash_point!("gc.before_temp_clean");
-    report.temp_files = clean_temp(repo, cutoff, opts.dry_run)?;
-    Ok(report)
+    Ok(left)
+}
+
+/// Packs older than the cutoff lose their unreferenced objects, and copies of objects kept
+/// elsewhere (loose, or in a pack seen before) once that other copy is checked intact: a pack
+/// with nothing left is deleted, one with some is rewritten with only those (each verified as
+/// it is copied), published before the old one goes. A pack within the grace period is kept
+/// whole.
+fn gc_packs(
+    repo: &Repo,
+    keep: &HashSet<Digest>,
+    loose: &HashSet<Digest>,
+    cutoff: SystemTime,
+    dry_run: bool,
+    report: &mut GcReport,
+) -> Result<(), Error> {
+    let cache = &repo.cache;
+    let mut stored: HashSet<Digest> = HashSet::new();
+    for pack in cache.packs().packs() {
+        let (mut needed, mut copies, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        for (d, _, len) in pack.entries() {
+            if !keep.contains(&d) {
+                dead.push((d, len));
+            } else if stored.contains(&d) || loose.contains(&d) {
+                copies.push(d);
+            } else {
+                needed.push(d);
+            }
+        }
+        let meta = std::fs::metadata(pack.path()).at("cannot stat", pack.path())?;
+        let recent = meta.modified().is_ok_and(|m| m > cutoff);
+        if (dead.is_empty() && copies.is_empty()) || recent {
+            report.kept += needed.len() as u64;
+            report.kept_recent += dead.len() as u64;
+            stored.extend(needed);
+            continue;
+        }
+        needed.extend(
+            copies
+                .into_iter()
+                .filter(|d| !cache.intact_elsewhere(d, pack.path())),
+        );
+        report.kept += needed.len() as u64;
+        for (d, len) in dead {
+            report.remove(d, len);
+        }
+        if dry_run {
+            stored.extend(needed);
+            continue;
+        }
+        if !needed.is_empty() {
+            let mut rewritten = cache.pack_writer()?;
+            for d in &needed {
+                rewritten.append(*d, &cache.read_packed(&pack, d)?)?;
+            }
+            cache.publish_pack(rewritten)?;
+        }
+        stored.extend(needed);
+        cache.packs().remove(pack.path())?;
+        crate::crash_point!("gc.after_remove");
+    }
+    Ok(())
 }
 
 fn cutoff(grace: Duration) -> SystemTime {

@@ -8,13 +8,15 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use std::io::Read;
 
 use crate::cache::Cache;
 use crate::fs::{publish_batch, set_readonly, temp_file_in, IoContext, Pending};
 use crate::hash::Digest;
 
 use super::error::RemoteError;
+use super::transfer::Body;
+use crate::pack::MAX_PACKED_OBJECT;
 
 /// Name of the staging directory inside a local remote.
 pub(crate) const STAGING_DIR: &str = ".mlv-tmp";
@@ -88,7 +90,8 @@ pub(crate) fn get_object(
     root: &Path,
     cache: &Cache,
     digest: &Digest,
-) -> Result<Option<(NamedTempFile, Digest, u64)>, RemoteError> {
+    to_memory: bool,
+) -> Result<Option<(Body, Digest, u64)>, RemoteError> {
     use std::os::unix::fs::OpenOptionsExt;
     let src_path = object_path(root, digest);
     let mut src = match std::fs::File::options()
@@ -101,9 +104,15 @@ pub(crate) fn get_object(
         Err(e) => return Err(crate::fs::IoError::new("cannot read", &src_path, e).into()),
     };
     let len = src.metadata().at("cannot stat", &src_path)?.len();
+    if to_memory && len <= MAX_PACKED_OBJECT {
+        let mut bytes = Vec::with_capacity(len as usize);
+        src.read_to_end(&mut bytes).at("cannot read", &src_path)?;
+        let (actual, size) = (Digest::of_bytes(&bytes), bytes.len() as u64);
+        return Ok(Some((Body::Memory(bytes), actual, size)));
+    }
     let mut tmp = cache.temp_file()?;
     let (actual, size) = crate::hash::copy_file_hashing(&mut src, tmp.as_file_mut(), len)
         .map_err(|e| crate::fs::temp_write_error(tmp.path(), e))?;
     crate::crash_point!("fetch.mid_download");
-    Ok(Some((tmp, actual, size)))
+    Ok(Some((Body::File(tmp), actual, size)))
 }

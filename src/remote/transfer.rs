@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use crate::cache::{Cache, CacheError};
 use crate::fs::{IoContext, IoError};
 use crate::hash::{Digest, Hasher};
+use crate::pack::{ObjectReader, PackWriter, MAX_PACKED_OBJECT};
 use crate::progress::Progress;
 
 use super::error::{is_ambiguous, kind_of, Kind, RemoteError};
@@ -172,14 +173,7 @@ impl Remote {
         progress: &dyn Progress,
     ) -> Result<UploadReport, RemoteError> {
         let wanted = dedup(digests);
-        let total: u64 = wanted
-            .iter()
-            .map(|d| {
-                std::fs::metadata(cache.object_path(d))
-                    .map(|m| m.len())
-                    .unwrap_or(0)
-            })
-            .sum();
+        let total: u64 = wanted.iter().map(|d| cache.object_len(d).unwrap_or(0)).sum();
         progress.start("uploading", wanted.len() as u64, total);
         if let Some(root) = &self.local_root {
             let report = self.upload_local(root, cache, wanted, progress).await;
@@ -218,16 +212,12 @@ impl Remote {
         progress: &dyn Progress,
         budget: &Arc<Semaphore>,
     ) -> Result<Up, RemoteError> {
-        let path = cache.object_path(&digest);
-        let size = match tokio::fs::metadata(&path).await {
-            Ok(m) => m.len(),
-            Err(e) => return Err(cache_read_error(e, &path, digest)),
-        };
+        let size = cache.object_len(&digest)?;
         let up = if size >= self.settings.multipart_threshold {
-            self.upload_multipart(&path, digest, size, progress, budget)
+            self.upload_multipart(cache, digest, size, progress, budget)
                 .await?
         } else {
-            self.upload_single(&path, digest, size, progress, budget).await?
+            self.upload_single(cache, digest, size, progress, budget).await?
         };
         progress.advance(1, 0);
         Ok(up)
@@ -279,7 +269,7 @@ impl Remote {
 
     async fn upload_single(
         &self,
-        path: &Path,
+        cache: &Cache,
         digest: Digest,
         size: u64,
         progress: &dyn Progress,
@@ -289,18 +279,9 @@ impl Remote {
             .acquire_many(budget_units(size).min(budget_units(self.settings.memory_budget)))
             .await
             .expect("the budget semaphore is never closed");
-        let owned = path.to_path_buf();
-        let read = join(
-            tokio::task::spawn_blocking(move || -> io::Result<(Vec<u8>, Digest)> {
-                let data = std::fs::read(&owned)?;
-                let mut h = Hasher::new();
-                h.update(&data);
-                Ok((data, h.finish()))
-            })
-            .await,
-        );
-        let (data, actual) = read.map_err(|e| cache_read_error(e, path, digest))?;
-        check_cache_digest(digest, actual, path)?;
+        let cache = cache.clone();
+        // verified as it is read: a corrupt cache object is never sent
+        let data = join(tokio::task::spawn_blocking(move || cache.read_verified(&digest)).await)?;
         let bytes = data.len() as u64;
         let key = self.object_key(&digest);
         let payload = PutPayload::from(Bytes::from(data));
@@ -367,7 +348,7 @@ impl Remote {
 
     async fn upload_multipart(
         &self,
-        path: &Path,
+        cache: &Cache,
         digest: Digest,
         size: u64,
         progress: &dyn Progress,
@@ -385,7 +366,7 @@ impl Remote {
             .map_err(|e| self.store_error(&e, "start a multipart upload of", Some(&key)))?;
         let part_size = part_size_for(size, self.settings.part_size);
         let sent = self
-            .send_parts(upload.as_mut(), path, digest, part_size, progress, budget)
+            .send_parts(upload.as_mut(), cache, digest, part_size, progress, budget)
             .await;
         let completed = match sent {
             Ok(()) => upload
@@ -413,7 +394,7 @@ impl Remote {
     async fn send_parts(
         &self,
         upload: &mut dyn MultipartUpload,
-        path: &Path,
+        cache: &Cache,
         digest: Digest,
         part_size: u64,
         progress: &dyn Progress,
@@ -421,8 +402,9 @@ impl Remote {
     ) -> Result<(), RemoteError> {
         let key = self.object_key(&digest);
         let part_err = |e: object_store::Error| self.store_error(&e, "upload a part of", Some(&key));
-        let file = std::fs::File::open(path).map_err(|e| cache_read_error(e, path, digest))?;
-        let mut state = Some((file, Hasher::new()));
+        let object = cache.open(&digest)?;
+        let path = object.path.as_path();
+        let mut state = Some((object.reader, Hasher::new()));
         let mut in_flight: JoinSet<Result<u64, object_store::Error>> = JoinSet::new();
         let permits = budget_units(part_size).min(budget_units(self.settings.memory_budget));
         loop {
@@ -494,14 +476,25 @@ impl Remote {
     ) -> Result<DownloadReport, RemoteError> {
         let wanted = dedup(digests);
         progress.start("downloading", wanted.len() as u64, 0);
-        let staged = std::sync::Mutex::new((Vec::new(), 0));
-        let staged = &staged;
+        // many objects: the small ones go into packs (a pack replaces nothing: not for repairs)
+        let pack = match !replace && cache.packs_for(wanted.len()) {
+            true => Some(cache.pack_writer()?),
+            false => None,
+        };
+        let received = std::sync::Mutex::new(Received {
+            pack,
+            ..Received::default()
+        });
+        let received = &received;
         let results = self
-            .each_until_error(wanted, |d| self.download_one(cache, d, progress, staged, replace))
+            .each_until_error(wanted, |d| {
+                self.download_one(cache, d, progress, received, replace)
+            })
             .await;
         // Whatever was verified is installed even if another object failed: a rerun converges.
-        let (rest, _) = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
-        publish(cache, rest, replace).await?;
+        let rest = std::mem::take(&mut *lock(received));
+        publish(cache, rest.loose, replace).await?;
+        publish_pack(cache, rest.pack).await?;
         progress.finish();
         let mut report = DownloadReport::default();
         let mut missing = Vec::new();
@@ -561,7 +554,7 @@ impl Remote {
         cache: &Cache,
         digest: Digest,
         progress: &dyn Progress,
-        staged: &std::sync::Mutex<(Vec<crate::cache::Staged>, u64)>,
+        received: &std::sync::Mutex<Received>,
         replace: bool,
     ) -> Result<Down, RemoteError> {
         if !replace && cache.contains(&digest) {
@@ -569,14 +562,16 @@ impl Remote {
             return Ok(Down::Present);
         }
         let key = self.object_key(&digest);
+        let to_memory = lock(received).pack.is_some();
         let mut attempt = 1;
-        let (tmp, size) = loop {
-            let Some((tmp, actual, size)) = self.fetch_body(cache, &key, digest, progress).await? else {
+        let (body, size) = loop {
+            let fetched = self.fetch_body(cache, &key, digest, to_memory, progress).await?;
+            let Some((body, actual, size)) = fetched else {
                 progress.advance(1, 0);
                 return Ok(Down::Missing(digest));
             };
             if actual == digest {
-                break (tmp, size);
+                break (body, size);
             }
             // `tmp` is dropped here: nothing is installed.
             if attempt >= CORRUPT_ATTEMPTS {
@@ -591,20 +586,12 @@ impl Remote {
             attempt += 1;
         };
         // Verified objects are made durable and visible in batches (one file-system sync per
-        // batch instead of one fsync per object).
-        let batch = {
-            let mut guard = staged.lock().unwrap_or_else(|e| e.into_inner());
-            let (list, bytes) = &mut *guard;
-            list.push(cache.stage_verified(tmp, digest)?);
-            *bytes += size;
-            crate::crash_point!("fetch.after_object");
-            batch_full(list.len(), *bytes).then(|| {
-                *bytes = 0;
-                std::mem::take(list)
-            })
-        };
-        if let Some(batch) = batch {
-            publish(cache, batch, replace).await?;
+        // batch of loose objects, one pack per batch of small ones).
+        let batch = lock(received).add(cache, body, digest, size)?;
+        match batch {
+            Some(Batch::Loose(batch)) => publish(cache, batch, replace).await?,
+            Some(Batch::Pack(pack)) => publish_pack(cache, Some(pack)).await?,
+            None => {}
         }
         progress.advance(1, 0);
         Ok(Down::Received(size))
@@ -613,17 +600,22 @@ impl Remote {
     /// Streams a response body into a cache temporary file, hashing it; returns the file, what
     /// the bytes hash to, and how many there were.
     /// Downloads one object into a cache temporary file, hashing it; `None` if it is missing.
+    /// Small objects come back in memory when `to_memory` (for a pack), others in a cache
+    /// temporary file.
     async fn fetch_body(
         &self,
         cache: &Cache,
         key: &ObjectPath,
         digest: Digest,
+        to_memory: bool,
         progress: &dyn Progress,
-    ) -> Result<Option<(tempfile::NamedTempFile, Digest, u64)>, RemoteError> {
+    ) -> Result<Option<(Body, Digest, u64)>, RemoteError> {
         if let Some(root) = &self.local_root {
             let (root, cache) = (root.clone(), cache.clone());
-            let got =
-                join(tokio::task::spawn_blocking(move || local::get_object(&root, &cache, &digest)).await)?;
+            let got = join(
+                tokio::task::spawn_blocking(move || local::get_object(&root, &cache, &digest, to_memory))
+                    .await,
+            )?;
             if let Some((_, _, size)) = &got {
                 progress.advance(0, *size);
             }
@@ -634,7 +626,35 @@ impl Remote {
             Err(e) if kind_of(&e) == Kind::NotFound => return Ok(None),
             Err(e) => return Err(self.store_error(&e, "download", Some(key))),
         };
-        Ok(Some(self.receive(cache, got, key, progress).await?))
+        if to_memory && got.meta.size <= MAX_PACKED_OBJECT {
+            return Ok(Some(self.receive_small(got, key, progress).await?));
+        }
+        let (tmp, actual, size) = self.receive(cache, got, key, progress).await?;
+        Ok(Some((Body::File(tmp), actual, size)))
+    }
+
+    /// Reads a small response body into memory, hashing it. A body longer than announced is
+    /// cut there (its digest then fails to match).
+    async fn receive_small(
+        &self,
+        got: object_store::GetResult,
+        key: &object_store::path::Path,
+        progress: &dyn Progress,
+    ) -> Result<(Body, Digest, u64), RemoteError> {
+        let announced = got.meta.size;
+        let mut buf = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+        let mut body = got.into_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.store_error(&e, "download", Some(key)))?;
+            progress.advance(0, chunk.len() as u64);
+            buf.extend_from_slice(&chunk);
+            if buf.len() as u64 > announced {
+                break;
+            }
+        }
+        let digest = Digest::of_bytes(&buf);
+        let size = buf.len() as u64;
+        Ok((Body::Memory(buf), digest, size))
     }
 
     async fn receive(
@@ -688,6 +708,65 @@ const PUBLISH_BATCH: (usize, u64) = (4096, 512 << 20);
 
 fn batch_full(objects: usize, bytes: u64) -> bool {
     objects >= PUBLISH_BATCH.0 || bytes >= PUBLISH_BATCH.1
+}
+
+/// A verified download: a cache temporary file, or the bytes of a small object for a pack.
+pub(crate) enum Body {
+    File(tempfile::NamedTempFile),
+    Memory(Vec<u8>),
+}
+
+/// Verified downloads not yet published: loose objects and the pack being written.
+#[derive(Default)]
+struct Received {
+    loose: Vec<crate::cache::Staged>,
+    loose_bytes: u64,
+    pack: Option<PackWriter>,
+}
+
+/// A full batch of verified downloads, to publish.
+enum Batch {
+    Loose(Vec<crate::cache::Staged>),
+    Pack(PackWriter),
+}
+
+impl Received {
+    /// Adds a verified object; returns a batch to publish once one is full.
+    fn add(
+        &mut self,
+        cache: &Cache,
+        body: Body,
+        digest: Digest,
+        size: u64,
+    ) -> Result<Option<Batch>, RemoteError> {
+        let batch = match body {
+            Body::File(tmp) => {
+                self.loose.push(cache.stage_verified(tmp, digest)?);
+                self.loose_bytes += size;
+                batch_full(self.loose.len(), self.loose_bytes).then(|| {
+                    self.loose_bytes = 0;
+                    Batch::Loose(std::mem::take(&mut self.loose))
+                })
+            }
+            Body::Memory(bytes) => {
+                let pack = self
+                    .pack
+                    .as_mut()
+                    .expect("objects come in memory only for a pack");
+                pack.append(digest, &bytes)?;
+                match batch_full(pack.objects(), pack.bytes()) {
+                    true => Some(Batch::Pack(std::mem::replace(pack, cache.pack_writer()?))),
+                    false => None,
+                }
+            }
+        };
+        crate::crash_point!("fetch.after_object");
+        Ok(batch)
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Objects staged in a local remote, waiting for one file-system sync, and what was published.
@@ -759,6 +838,16 @@ async fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>, replace: bool)
     Ok(())
 }
 
+/// Publishes a pack of verified downloads off the async threads.
+async fn publish_pack(cache: &Cache, pack: Option<PackWriter>) -> Result<(), RemoteError> {
+    let Some(pack) = pack else {
+        return Ok(());
+    };
+    let cache = cache.clone();
+    join(tokio::task::spawn_blocking(move || cache.publish_pack(pack)).await)?;
+    Ok(())
+}
+
 /// Distinct digests in first-seen order.
 fn dedup(digests: &[Digest]) -> Vec<Digest> {
     let mut seen = HashSet::with_capacity(digests.len());
@@ -818,10 +907,10 @@ fn is_unsupported(e: &object_store::Error) -> bool {
 
 /// Reads up to `len` bytes, feeding them to the hasher. Blocking.
 fn read_part(
-    mut file: std::fs::File,
+    mut file: ObjectReader,
     mut hasher: Hasher,
     len: usize,
-) -> io::Result<(std::fs::File, Hasher, Vec<u8>)> {
+) -> io::Result<(ObjectReader, Hasher, Vec<u8>)> {
     let mut buf = Vec::with_capacity(len);
     (&mut file).take(len as u64).read_to_end(&mut buf)?;
     hasher.update(&buf);

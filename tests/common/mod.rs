@@ -235,6 +235,28 @@ impl Env {
         out
     }
 
+    /// The pack files in the cache.
+    pub fn packs(&self) -> Vec<PathBuf> {
+        let Ok(dir) = std::fs::read_dir(self.path(".mlv/cache/packs")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+        out.sort();
+        out
+    }
+
+    /// Sets `cache.pack_min_objects` in the committed configuration.
+    pub fn set_pack_min(&self, n: usize) {
+        let path = self.path(".mlv/config.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\n[cache]\n"),
+            "set_pack_min expects a [cache] table"
+        );
+        text = text.replace("\n[cache]\n", &format!("\n[cache]\npack_min_objects = {n}\n"));
+        std::fs::write(&path, text).unwrap();
+    }
+
     /// Parses a pointer file as TOML.
     pub fn pointer(&self, rel: &str) -> toml::Table {
         toml::from_str(&self.read_str(rel)).unwrap()
@@ -468,6 +490,47 @@ impl Output {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
     }
+}
+
+/// The objects of a pack file, read by the layout in docs/format.md (independently of mlv's
+/// own reader): digest -> (offset, bytes). Fails unless the file is a complete pack named by
+/// the digest of its index whose every object hashes to its name.
+pub fn read_pack(path: &Path) -> Result<BTreeMap<String, (u64, Vec<u8>)>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let fail = |why: &str| format!("{}: {why}", path.display());
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    if bytes.len() < 64 || &bytes[..8] != b"MLVPACK1" || &bytes[bytes.len() - 8..] != b"MLVPEND1" {
+        return Err(fail("not a complete pack"));
+    }
+    let foot = bytes.len() - 56;
+    let (count, index_at) = (u64_at(foot) as usize, u64_at(foot + 8) as usize);
+    if index_at + count * 48 != foot {
+        return Err(fail("footer does not match the size"));
+    }
+    let index = &bytes[index_at..foot];
+    let name = path.file_stem().unwrap().to_str().unwrap();
+    if b3(index) != name || hex_of(&bytes[foot + 16..foot + 48]) != name {
+        return Err(fail("index does not hash to the pack's name"));
+    }
+    let mut out = BTreeMap::new();
+    for e in index.chunks(48) {
+        let digest = hex_of(&e[..32]);
+        let off = u64::from_le_bytes(e[32..40].try_into().unwrap());
+        let len = u64::from_le_bytes(e[40..48].try_into().unwrap());
+        let body = bytes
+            .get(off as usize..(off + len) as usize)
+            .filter(|_| off >= 8 && (off + len) as usize <= index_at)
+            .ok_or_else(|| fail("an object lies outside the object area"))?;
+        if b3(body) != digest {
+            return Err(fail(&format!("object {digest} holds other content")));
+        }
+        out.insert(digest, (off, body.to_vec()));
+    }
+    Ok(out)
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Deterministic incompressible bytes (xorshift), for data that must not dedupe or compress.
