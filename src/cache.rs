@@ -276,6 +276,26 @@ impl Cache {
         Ok(created.into_iter().filter(|c| *c).count())
     }
 
+    /// Stores the object that `write` writes, hashing it as it goes (a manifest of a million
+    /// files is never held in memory as bytes). Returns its digest.
+    pub fn insert_written(
+        &self,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<Digest, CacheError> {
+        let tmp = self.temp_file()?;
+        let mut out = HashingWriter {
+            out: io::BufWriter::with_capacity(1 << 16, tmp.as_file()),
+            hasher: crate::hash::Hasher::new(),
+        };
+        write(&mut out)
+            .and_then(|()| out.out.flush())
+            .map_err(|e| crate::fs::temp_write_error(tmp.path(), e))?;
+        let digest = out.hasher.finish();
+        drop(out);
+        self.publish(tmp, &digest)?;
+        Ok(digest)
+    }
+
     /// Stores a small object held in memory (a manifest).
     pub fn insert_bytes(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
         let digest = Digest::of_bytes(bytes);
@@ -391,6 +411,24 @@ fn read_all_verified(mut object: Object, digest: &Digest) -> Result<Vec<u8>, Cac
         .at("cannot read", &object.path)?;
     check(digest, object.path, Digest::of_bytes(&bytes))?;
     Ok(bytes)
+}
+
+/// Writes through, hashing what it writes.
+struct HashingWriter<W: Write> {
+    out: W,
+    hasher: crate::hash::Hasher,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// An object opened for reading.

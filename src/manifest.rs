@@ -175,7 +175,7 @@ impl Manifest {
     }
 
     /// Writes the canonical bytes.
-    fn write_to(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+    pub fn write_to(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
         out.write_all(b"{\"version\":1,\"entries\":[")?;
         for (i, e) in self.entries.iter().enumerate() {
             out.write_all(if i == 0 { b"\n" } else { b",\n" })?;

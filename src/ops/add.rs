@@ -238,7 +238,7 @@ fn add_one(
     record_fresh(stat, fresh);
     let manifest = Manifest::new(entries);
     crate::crash_point!("add.before_manifest");
-    let digest = repo.cache.insert_bytes(&manifest.to_bytes())?;
+    let digest = repo.cache.insert_written(|out| manifest.write_to(out))?;
     if linker.primary().shares_object() {
         let files: Vec<_> = manifest
             .entries
