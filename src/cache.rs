@@ -11,6 +11,7 @@ use tempfile::NamedTempFile;
 
 use crate::fs::{persist_content_addressed, publish_batch, IoContext, IoError, Pending};
 use crate::hash::{copy_file_hashing, copy_into_new_file, hash_reader, Digest};
+use crate::manifest::{Manifest, ManifestError};
 use crate::pack::{ObjectReader, PackIndex, PackSet, PackWriter, PACK_DIR};
 
 /// Errors from the cache.
@@ -315,6 +316,27 @@ impl Cache {
         read_all_verified(self.open(digest)?, digest)
     }
 
+    /// Reads and parses a directory manifest, hashing its bytes as they are parsed (those of a
+    /// manifest of a million files are never held whole). A corrupt object is refused as
+    /// `CacheError::Corrupt` whatever it parses to; the inner result is the parse.
+    pub fn read_manifest(&self, digest: &Digest) -> Result<Result<Manifest, ManifestError>, CacheError> {
+        let object = self.open(digest)?;
+        let path = object.path;
+        // buffered outside the hashing: the parser reads a byte at a time
+        let mut reader = io::BufReader::with_capacity(
+            1 << 16,
+            HashingReader {
+                inner: object.reader,
+                hasher: crate::hash::Hasher::new(),
+            },
+        );
+        let parsed = Manifest::parse_reader(digest, &mut reader);
+        // what the parser left (or could not parse) is hashed too
+        io::copy(&mut reader, &mut io::sink()).at("cannot read", &path)?;
+        check(digest, path, reader.into_inner().hasher.finish())?;
+        Ok(parsed)
+    }
+
     /// Re-hashes an object; returns its size if intact.
     pub fn verify(&self, digest: &Digest) -> Result<u64, CacheError> {
         let mut object = self.open(digest)?;
@@ -428,6 +450,20 @@ impl<W: Write> Write for HashingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// Reads through, hashing what it reads.
+struct HashingReader<R: Read> {
+    inner: R,
+    hasher: crate::hash::Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 

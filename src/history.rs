@@ -34,8 +34,8 @@ impl ObjectSource for Cache {
     }
 
     fn manifest(&self, digest: &Digest) -> Result<Option<Manifest>, Error> {
-        match self.read_verified(digest) {
-            Ok(bytes) => Ok(Some(Manifest::parse(digest, &bytes)?)),
+        match self.read_manifest(digest) {
+            Ok(parsed) => Ok(Some(parsed?)),
             Err(CacheError::Missing { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }

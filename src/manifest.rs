@@ -186,12 +186,21 @@ impl Manifest {
 
     /// Parses and validates manifest bytes.
     pub fn parse(digest: &Digest, bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        Manifest::checked(digest, serde_json::from_slice(bytes))
+    }
+
+    /// Parses and validates a manifest as it is read (the caller checks what the bytes hash to).
+    pub fn parse_reader(digest: &Digest, reader: impl std::io::Read) -> Result<Manifest, ManifestError> {
+        Manifest::checked(digest, serde_json::from_reader(reader))
+    }
+
+    fn checked(digest: &Digest, wire: serde_json::Result<Wire>) -> Result<Manifest, ManifestError> {
         let err = |reason: String| ManifestError {
             digest: *digest,
             reason,
             data: None,
         };
-        let wire: Wire = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+        let wire = wire.map_err(|e| err(e.to_string()))?;
         if wire.version != MANIFEST_VERSION {
             return Err(err(format!("unsupported version {}", wire.version)));
         }

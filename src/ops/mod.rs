@@ -69,9 +69,9 @@ pub fn resolve_targets(repo: &Repo, paths: &[RelPath]) -> Result<Vec<Target>, Er
 
 /// Reads and verifies a directory manifest from the cache.
 pub fn load_manifest(repo: &Repo, pointer: &Pointer) -> Result<crate::manifest::Manifest, Error> {
-    let bytes = repo
+    let parsed = repo
         .cache
-        .read_verified(&pointer.meta.digest)
+        .read_manifest(&pointer.meta.digest)
         .map_err(|e| match e {
             crate::cache::CacheError::Missing { digest } => Error::Refused(Refusal::NotInCache {
                 path: repo.display(&pointer.data),
@@ -79,7 +79,7 @@ pub fn load_manifest(repo: &Repo, pointer: &Pointer) -> Result<crate::manifest::
             }),
             other => other.into(),
         })?;
-    crate::manifest::Manifest::parse(&pointer.meta.digest, &bytes).map_err(|mut e| {
+    parsed.map_err(|mut e| {
         e.data = Some(repo.display(&pointer.data));
         e.into()
     })
