@@ -54,55 +54,114 @@ impl Stat {
 }
 
 /// The stat cache of one repository.
+///
+/// Memory matters (a million files): entries are kept in one vector sorted by path, 80 bytes
+/// each plus the path, instead of a hash map of twice that. Paths recorded that were not known
+/// yet wait in `pending` until the next save; a lookup does not see them (it only costs a
+/// hash).
 #[derive(Debug)]
 pub struct StatCache {
     path: PathBuf,
-    entries: HashMap<String, (Stat, Digest)>,
+    entries: Vec<Rec>,
+    /// Where each path's record is, by a 64-bit hash of the path: one probe instead of a
+    /// binary search's twenty cache misses. A path whose hash another path took is found by
+    /// binary search.
+    index: HashMap<u64, u32>,
+    pending: Vec<Rec>,
     dirty: bool,
+}
+
+/// One remembered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rec {
+    path: Box<str>,
+    stat: Stat,
+    digest: Digest,
 }
 
 impl StatCache {
     /// Loads the stat cache; a missing or unreadable one is empty (it is only a cache).
     pub fn load(state_dir: &Path) -> StatCache {
         let path = state_dir.join("stat");
-        let entries = std::fs::File::open(&path)
+        let mut entries = std::fs::File::open(&path)
             .ok()
             .and_then(|f| parse(std::io::BufReader::new(f)).ok())
             .unwrap_or_default();
+        // written sorted; an older or edited file is sorted once and saved again
+        let unsorted = !entries.is_sorted_by(|a, b| a.path < b.path);
+        if unsorted {
+            sort_dedup(&mut entries);
+        }
+        let index = index_of(&entries);
         StatCache {
             path,
             entries,
-            dirty: false,
+            index,
+            pending: Vec::new(),
+            dirty: unsorted,
         }
+    }
+
+    fn find(&self, rel: &str) -> Result<usize, usize> {
+        if let Some(&i) = self.index.get(&path_hash(rel)) {
+            if *self.entries[i as usize].path == *rel {
+                return Ok(i as usize);
+            }
+        }
+        self.entries.binary_search_by(|r| (*r.path).cmp(rel))
     }
 
     /// The recorded digest of `rel`, if its stat fields still match.
     pub fn lookup(&self, rel: &str, now: &Stat) -> Option<Digest> {
-        let (stat, digest) = self.entries.get(rel)?;
-        (stat == now).then_some(*digest)
+        let r = &self.entries[self.find(rel).ok()?];
+        (r.stat == *now).then_some(r.digest)
     }
 
     /// Records the digest of `rel` as of `stat`.
     pub fn record(&mut self, rel: String, stat: Stat, digest: Digest) {
-        if self.entries.get(&rel) != Some(&(stat, digest)) {
-            self.entries.insert(rel, (stat, digest));
-            self.dirty = true;
+        match self.find(&rel) {
+            Ok(i) => {
+                let r = &mut self.entries[i];
+                if (r.stat, r.digest) != (stat, digest) {
+                    (r.stat, r.digest) = (stat, digest);
+                    self.dirty = true;
+                }
+            }
+            Err(_) => {
+                self.pending.push(Rec {
+                    path: rel.into_boxed_str(),
+                    stat,
+                    digest,
+                });
+                self.dirty = true;
+            }
         }
     }
 
     /// Forgets every entry under `prefix` (a file or a directory).
     pub fn forget_under(&mut self, prefix: &str) {
-        let before = self.entries.len();
-        self.entries.retain(|k, _| {
-            !(k == prefix || (k.starts_with(prefix) && k.as_bytes().get(prefix.len()) == Some(&b'/')))
-        });
-        self.dirty |= self.entries.len() != before;
+        let under = |r: &Rec| {
+            let k = &*r.path;
+            k == prefix || (k.starts_with(prefix) && k.as_bytes().get(prefix.len()) == Some(&b'/'))
+        };
+        let before = self.entries.len() + self.pending.len();
+        self.entries.retain(|r| !under(r));
+        self.pending.retain(|r| !under(r));
+        if self.entries.len() + self.pending.len() != before {
+            self.index = index_of(&self.entries);
+            self.dirty = true;
+        }
     }
 
     /// Writes the stat cache atomically if it changed, leaving out racy entries.
     pub fn save(&mut self) -> Result<(), IoError> {
         if !self.dirty {
             return Ok(());
+        }
+        if !self.pending.is_empty() {
+            self.entries.append(&mut self.pending);
+            sort_dedup(&mut self.entries);
+            self.index = index_of(&self.entries);
         }
         crate::crash_point!("stat.before_save");
         let dir = self.path.parent().expect("state file has a parent");
@@ -120,19 +179,54 @@ impl StatCache {
     }
 }
 
+fn path_hash(path: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(path)
+}
+
+fn index_of(entries: &[Rec]) -> HashMap<u64, u32> {
+    let mut index = HashMap::with_capacity(entries.len());
+    for (i, r) in entries.iter().enumerate() {
+        // a cache of more than 4 billion files is searched, not indexed
+        if let Ok(i) = u32::try_from(i) {
+            index.entry(path_hash(&r.path)).or_insert(i);
+        }
+    }
+    index
+}
+
+/// Sorts records by path; of several for one path, the last one stays.
+fn sort_dedup(entries: &mut Vec<Rec>) {
+    // stable: records for one path keep their order, the latest last
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut out: Vec<Rec> = Vec::with_capacity(entries.len());
+    for r in entries.drain(..) {
+        match out.last_mut() {
+            Some(last) if last.path == r.path => *last = r,
+            _ => out.push(r),
+        }
+    }
+    *entries = out;
+}
+
 impl StatCache {
     /// Writes the entries that are not racy (mtime before `now`), streaming: the file of a
     /// million entries is never held in memory.
     fn write_to(&self, file: &std::fs::File, now: i64) -> std::io::Result<()> {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
         writeln!(out, "{HEADER}")?;
-        for (rel, (s, d)) in &self.entries {
-            if s.mtime_ns >= now || rel.contains('\n') {
+        for Rec {
+            path,
+            stat: s,
+            digest: d,
+        } in &self.entries
+        {
+            if s.mtime_ns >= now || path.contains('\n') {
                 continue;
             }
             writeln!(
                 out,
-                "{d} {} {} {} {} {rel}",
+                "{d} {} {} {} {} {path}",
                 s.size, s.mtime_ns, s.ctime_ns, s.ino
             )?;
         }
@@ -141,9 +235,9 @@ impl StatCache {
 }
 
 /// Reads a stat cache line by line; a file with another header is an empty cache.
-fn parse(mut input: impl std::io::BufRead) -> std::io::Result<HashMap<String, (Stat, Digest)>> {
+fn parse(mut input: impl std::io::BufRead) -> std::io::Result<Vec<Rec>> {
     let mut line = String::new();
-    let mut entries = HashMap::new();
+    let mut entries = Vec::new();
     input.read_line(&mut line)?;
     if line.trim_end_matches('\n') != HEADER {
         return Ok(entries);
@@ -153,13 +247,13 @@ fn parse(mut input: impl std::io::BufRead) -> std::io::Result<HashMap<String, (S
         if input.read_line(&mut line)? == 0 {
             return Ok(entries);
         }
-        if let Some((rel, v)) = parse_line(line.trim_end_matches('\n')) {
-            entries.insert(rel, v);
+        if let Some(rec) = parse_line(line.trim_end_matches('\n')) {
+            entries.push(rec);
         }
     }
 }
 
-fn parse_line(line: &str) -> Option<(String, (Stat, Digest))> {
+fn parse_line(line: &str) -> Option<Rec> {
     let mut it = line.splitn(6, ' ');
     let digest = it.next()?.parse().ok()?;
     let stat = Stat {
@@ -168,7 +262,11 @@ fn parse_line(line: &str) -> Option<(String, (Stat, Digest))> {
         ctime_ns: it.next()?.parse().ok()?,
         ino: it.next()?.parse().ok()?,
     };
-    Some((it.next()?.to_string(), (stat, digest)))
+    Some(Rec {
+        path: it.next()?.into(),
+        stat,
+        digest,
+    })
 }
 
 #[cfg(test)]
