@@ -297,12 +297,16 @@ pub struct Fresh {
     /// The digest.
     pub digest: Digest,
     /// Its new cache object, written but not yet published (`HashMode::Insert`).
-    pub staged: Option<Staged>,
+    pub staged: Option<Box<Staged>>,
 }
 
 /// Takes the staged cache objects out of freshly hashed files, for publishing.
 pub fn take_staged(fresh: &mut [Fresh]) -> Vec<Staged> {
-    fresh.iter_mut().filter_map(|f| f.staged.take()).collect()
+    fresh
+        .iter_mut()
+        .filter_map(|f| f.staged.take())
+        .map(|b| *b)
+        .collect()
 }
 
 /// Turns scanned items into manifest entries (new cache objects are staged in the returned
@@ -386,7 +390,8 @@ pub fn file_digest(
         }
         HashMode::Insert(cache) | HashMode::Pack(cache, _) => {
             let (d, _, staged) = cache.stage_file(abs)?;
-            (d, staged)
+            // boxed: a million fresh records mostly hold none
+            (d, staged.map(Box::new))
         }
         HashMode::HashOnly => {
             let mut f = std::fs::File::open(abs).at("cannot read", abs)?;

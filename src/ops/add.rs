@@ -203,8 +203,13 @@ fn add_one(
                 file_digest(&abs, path.as_str(), Stat::of(&meta), stat, mode, progress)?;
             progress.finish();
             crate::crash_point!("add.after_stage");
-            repo.cache
-                .publish_staged(fresh.as_mut().and_then(|f| f.staged.take()).into_iter().collect())?;
+            repo.cache.publish_staged(
+                fresh
+                    .as_mut()
+                    .and_then(|f| f.staged.take())
+                    .map(|b| vec![*b])
+                    .unwrap_or_default(),
+            )?;
             let exec = crate::fs::is_executable(&meta);
             let hashed = u64::from(fresh.is_some());
             record_fresh(stat, fresh.into_iter().collect());
