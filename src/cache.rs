@@ -190,12 +190,12 @@ impl Cache {
     /// [`Cache::publish_staged`]. Returns `None` for the staged part if the object exists.
     pub fn stage_file(&self, src: &Path) -> Result<(Digest, u64, Option<Staged>), CacheError> {
         let mut input = File::open(src).at("cannot read", src)?;
-        let mut tmp = self.temp_file()?;
-        let tmp_path = tmp.path().to_path_buf();
+        let (file, tmp_path) = self.temp_file()?.into_parts();
         let size_hint = input.metadata().map(|m| m.len()).unwrap_or(0);
-        // through the page cache: a checkout or push may read the object soon
-        let (digest, size) = copy_file_hashing(&mut input, tmp.as_file_mut(), size_hint)
+        let (file, digest, size) = copy_into_new_file(&mut input, file, size_hint)
             .map_err(|e| io_error_of_copy(e, src, &tmp_path))?;
+        let tmp = NamedTempFile::from_parts(file, tmp_path);
+        let tmp_path = tmp.path().to_path_buf();
         if self.contains(&digest) {
             return Ok((digest, size, None));
         }

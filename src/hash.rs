@@ -238,10 +238,9 @@ impl Sink for std::fs::File {
 }
 
 /// Copies `src` into the new, empty file `dst` as [`copy_file_hashing`] does; from
-/// `DIRECT_MIN` bytes on past the page cache ([`crate::fs::DirectWriter`]), for copies this
-/// machine will not read again soon (a local remote's): filling fresh page-cache pages costs
-/// more than the disk write on a virtual machine, and reading them back later would cost as
-/// much again. Returns the file (not synced), digest and size.
+/// `DIRECT_MIN` bytes on past the page cache ([`crate::fs::DirectWriter`]): a large object
+/// written into the cache is not read again soon, and filling fresh page-cache pages costs more
+/// than the disk write on a virtual machine. Returns the file (not synced), digest and size.
 pub fn copy_into_new_file(
     src: &mut (impl Read + Send),
     mut dst: std::fs::File,

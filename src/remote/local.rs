@@ -113,10 +113,13 @@ pub(crate) fn get_object(
         let (actual, size) = (Digest::of_bytes(&bytes), bytes.len() as u64);
         return Ok(Some((Body::Memory(bytes), actual, size)));
     }
-    // through the page cache: the checkout of a pull reads the object right away
-    let mut tmp = cache.temp_file()?;
-    let (actual, size) = crate::hash::copy_file_hashing(&mut src, tmp.as_file_mut(), len)
-        .map_err(|e| crate::fs::temp_write_error(tmp.path(), e))?;
+    let (file, path) = cache.temp_file()?.into_parts();
+    let (file, actual, size) = crate::hash::copy_into_new_file(&mut src, file, len)
+        .map_err(|e| crate::fs::temp_write_error(&path, e))?;
     crate::crash_point!("fetch.mid_download");
-    Ok(Some((Body::File(tmp), actual, size)))
+    Ok(Some((
+        Body::File(NamedTempFile::from_parts(file, path)),
+        actual,
+        size,
+    )))
 }
