@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
 use crate::fs::{persist_content_addressed, publish_batch, IoContext, IoError, Pending};
-use crate::hash::{copy_file_hashing, copy_into_new_file, hash_reader, Digest};
+use crate::hash::{copy_file_hashing, hash_reader, Digest};
 use crate::manifest::{Manifest, ManifestError};
 use crate::pack::{ObjectReader, PackIndex, PackSet, PackWriter, PACK_DIR};
 
@@ -190,12 +190,11 @@ impl Cache {
     /// [`Cache::publish_staged`]. Returns `None` for the staged part if the object exists.
     pub fn stage_file(&self, src: &Path) -> Result<(Digest, u64, Option<Staged>), CacheError> {
         let mut input = File::open(src).at("cannot read", src)?;
-        let (file, tmp_path) = self.temp_file()?.into_parts();
-        let size_hint = input.metadata().map(|m| m.len()).unwrap_or(0);
-        let (file, digest, size) = copy_into_new_file(&mut input, file, size_hint)
-            .map_err(|e| io_error_of_copy(e, src, &tmp_path))?;
-        let tmp = NamedTempFile::from_parts(file, tmp_path);
+        let mut tmp = self.temp_file()?;
         let tmp_path = tmp.path().to_path_buf();
+        let size_hint = input.metadata().map(|m| m.len()).unwrap_or(0);
+        let (digest, size) = copy_file_hashing(&mut input, tmp.as_file_mut(), size_hint)
+            .map_err(|e| io_error_of_copy(e, src, &tmp_path))?;
         if self.contains(&digest) {
             return Ok((digest, size, None));
         }
@@ -353,17 +352,6 @@ impl Cache {
             copy_file_hashing(&mut object.reader, out, object.len).at("cannot copy", &object.path)?;
         check(digest, object.path, actual)?;
         Ok(size)
-    }
-
-    /// Copies an object into the new, empty file `out` as [`Cache::copy_out_to_file`] does,
-    /// large objects past the page cache (for a copy nobody reads soon: a local remote's).
-    /// Returns the file (not synced) and the size.
-    pub fn copy_out_to_new_file(&self, digest: &Digest, out: File) -> Result<(File, u64), CacheError> {
-        let mut object = self.open(digest)?;
-        let (file, actual, size) =
-            copy_into_new_file(&mut object.reader, out, object.len).at("cannot copy", &object.path)?;
-        check(digest, object.path, actual)?;
-        Ok((file, size))
     }
 
     /// Opens an object for reading (not verified: the caller hashes what it reads); a loose

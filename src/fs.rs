@@ -260,7 +260,7 @@ impl DirectWriter {
     }
 
     /// Appends `bytes`.
-    pub fn append(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+    pub fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             let n = (DIRECT_CHUNK - self.filled).min(bytes.len());
             let at = self.start + self.filled;
@@ -310,21 +310,6 @@ impl DirectWriter {
         Ok(self.file)
     }
 }
-
-impl Write for DirectWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.append(buf)?;
-        Ok(buf.len())
-    }
-
-    /// Buffered bytes stay buffered until [`DirectWriter::finish`] (a direct write is whole
-    /// blocks).
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl crate::hash::Sink for DirectWriter {}
 
 /// Turns `O_DIRECT` on or off for an open file; whether it is now on.
 fn set_direct(file: &std::fs::File, on: bool) -> bool {
@@ -468,7 +453,7 @@ mod tests {
             let mut w = DirectWriter::new(std::fs::File::create(&path).unwrap());
             let data: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
             for piece in data.chunks(777) {
-                w.append(piece).unwrap();
+                w.write_all(piece).unwrap();
             }
             drop(w.finish().unwrap());
             assert_eq!(std::fs::read(&path).unwrap(), data, "{len} bytes");

@@ -192,13 +192,13 @@ const PIPELINE_BUF: usize = 4 << 20;
 /// the fsync which publishes a large object finds little left to write.
 pub fn copy_file_hashing(
     src: &mut (impl Read + Send),
-    dst: &mut impl Sink,
+    dst: &mut std::fs::File,
     size_hint: u64,
 ) -> io::Result<(Digest, u64)> {
     if size_hint < PIPELINE_MIN {
         let copied = copy_hashing(src, Some(&mut *dst))?;
         if copied.1 >= WRITEBACK_MIN {
-            dst.written(0, 0);
+            start_writeback(dst, 0, 0);
         }
         return Ok(copied);
     }
@@ -217,46 +217,13 @@ pub fn copy_file_hashing(
             },
         );
         wrote?;
-        dst.written(size, n);
+        start_writeback(dst, size, n);
         size += n as u64;
         n = read?;
         std::mem::swap(&mut cur, &mut next);
     }
     Ok((hasher.finish(), size))
 }
-
-/// Where [`copy_file_hashing`] writes: a file, or a writer past the page cache.
-pub trait Sink: Write + Send {
-    /// `len` bytes from `offset` on were written (0: to the end); a hint to start writeback.
-    fn written(&self, _offset: u64, _len: usize) {}
-}
-
-impl Sink for std::fs::File {
-    fn written(&self, offset: u64, len: usize) {
-        start_writeback(self, offset, len);
-    }
-}
-
-/// Copies `src` into the new, empty file `dst` as [`copy_file_hashing`] does; from
-/// `DIRECT_MIN` bytes on past the page cache ([`crate::fs::DirectWriter`]): a large object
-/// written into the cache is not read again soon, and filling fresh page-cache pages costs more
-/// than the disk write on a virtual machine. Returns the file (not synced), digest and size.
-pub fn copy_into_new_file(
-    src: &mut (impl Read + Send),
-    mut dst: std::fs::File,
-    size_hint: u64,
-) -> io::Result<(std::fs::File, Digest, u64)> {
-    if size_hint < DIRECT_MIN {
-        let (digest, size) = copy_file_hashing(src, &mut dst, size_hint)?;
-        return Ok((dst, digest, size));
-    }
-    let mut direct = crate::fs::DirectWriter::new(dst);
-    let (digest, size) = copy_file_hashing(src, &mut direct, size_hint)?;
-    Ok((direct.finish()?, digest, size))
-}
-
-/// Copies at least this large go past the page cache in [`copy_into_new_file`].
-const DIRECT_MIN: u64 = PIPELINE_MIN;
 
 /// Asks the kernel to start writing a range of `file` to disk, without waiting (Linux
 /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`; a `len` of 0 means to the end of the file). Only a

@@ -331,7 +331,7 @@ impl PackWriter {
         let tmp = crate::fs::temp_file_in(tmp_dir)?;
         let (file, tmp) = tmp.into_parts();
         let mut out = DirectWriter::new(file);
-        out.append(HEAD_MAGIC)
+        out.write_all(HEAD_MAGIC)
             .map_err(|e| crate::fs::temp_write_error(&tmp, e))?;
         Ok(PackWriter {
             out,
@@ -349,7 +349,7 @@ impl PackWriter {
             return Ok(());
         }
         self.out
-            .append(bytes)
+            .write_all(bytes)
             .map_err(|e| crate::fs::temp_write_error(&self.tmp, e))?;
         self.entries.push((digest, self.offset, bytes.len() as u64));
         self.offset += bytes.len() as u64;
@@ -388,8 +388,8 @@ impl PackWriter {
         foot.extend_from_slice(FOOT_MAGIC);
         let tmp = self.tmp;
         let write_err = |e| crate::fs::temp_write_error(&tmp, e);
-        self.out.append(&index).map_err(write_err)?;
-        self.out.append(&foot).map_err(write_err)?;
+        self.out.write_all(&index).map_err(write_err)?;
+        self.out.write_all(&foot).map_err(write_err)?;
         let file = self.out.finish().map_err(write_err)?;
         crate::fs::set_readonly(&file).at("cannot set permissions on", &tmp)?;
         file.sync_all().at("cannot sync", &tmp)?;

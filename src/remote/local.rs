@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use std::io::Read;
 
-use tempfile::NamedTempFile;
-
 use crate::cache::Cache;
 use crate::fs::{publish_batch, set_readonly, temp_file_in, IoContext, Pending};
 use crate::hash::Digest;
@@ -40,10 +38,9 @@ pub(crate) fn stage_object(
     if dest.is_file() {
         return Ok(None);
     }
-    let (file, path) = temp_file_in(&root.join(STAGING_DIR))?.into_parts();
-    // Verifies the cache object while copying; on failure the file is deleted.
-    let (file, size) = cache.copy_out_to_new_file(digest, file)?;
-    let tmp = NamedTempFile::from_parts(file, path);
+    let mut tmp = temp_file_in(&root.join(STAGING_DIR))?;
+    // Verifies the cache object while copying; on failure `tmp` is dropped (deleted).
+    let size = cache.copy_out_to_file(digest, tmp.as_file_mut())?;
     set_readonly(tmp.as_file()).at("cannot set permissions on", tmp.path())?;
     if size >= SYNC_AT_ONCE {
         // A large object is made durable at once, overlapping the copies of the others, and its
@@ -113,13 +110,9 @@ pub(crate) fn get_object(
         let (actual, size) = (Digest::of_bytes(&bytes), bytes.len() as u64);
         return Ok(Some((Body::Memory(bytes), actual, size)));
     }
-    let (file, path) = cache.temp_file()?.into_parts();
-    let (file, actual, size) = crate::hash::copy_into_new_file(&mut src, file, len)
-        .map_err(|e| crate::fs::temp_write_error(&path, e))?;
+    let mut tmp = cache.temp_file()?;
+    let (actual, size) = crate::hash::copy_file_hashing(&mut src, tmp.as_file_mut(), len)
+        .map_err(|e| crate::fs::temp_write_error(tmp.path(), e))?;
     crate::crash_point!("fetch.mid_download");
-    Ok(Some((
-        Body::File(NamedTempFile::from_parts(file, path)),
-        actual,
-        size,
-    )))
+    Ok(Some((Body::File(tmp), actual, size)))
 }
