@@ -11,7 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{b3, Env, Output, MLV};
+use common::{b3, noise, Env, Output, MLV};
+use support::fault_proxy::FaultProxy;
 use support::{closed_port, Azurite, GcsFake, Moto, AZURITE_ACCOUNT, AZURITE_KEY};
 
 const BUCKET: &str = "mlv-e2e";
@@ -401,6 +402,118 @@ fn gcs_roundtrip() {
     if let Some(b) = gcs_backend() {
         roundtrip(b);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Large objects come down in parallel ranges, on every object store.
+
+const MIB: usize = 1 << 20;
+
+/// Sends the backend's requests through `proxy` (to see them): every option naming the
+/// emulator's address, and the GCS key file, point at the proxy instead.
+fn through(b: &mut Backend, proxy: &FaultProxy) {
+    let (from, to) = (
+        format!("127.0.0.1:{}", b.port.unwrap()),
+        format!("127.0.0.1:{}", proxy.port),
+    );
+    for (k, v) in &mut b.options {
+        if k == "service_account" {
+            let key = std::fs::read_to_string(&*v).unwrap();
+            std::fs::write(&*v, key.replace(&from, &to)).unwrap();
+        }
+        *v = v.replace(&from, &to);
+    }
+}
+
+/// With `multipart_threshold` and `part_size` set to 5 MiB by `remote modify`, objects of more
+/// than 5 MiB are pulled as one plain GET (the first part, and the size) plus one ranged GET per
+/// further part, and arrive byte for byte; small objects keep their single GET.
+fn ranged_roundtrip(mut b: Backend) {
+    let proxy = FaultProxy::start(b.port.unwrap());
+    through(&mut b, &proxy);
+    b.options
+        .extend(pairs(&[("multipart_threshold", "5MiB"), ("part_size", "5MiB")]));
+    let src = origin(&b);
+    // Three parts with a short last one, and three whole parts.
+    let big = [
+        ("big/a.bin", noise(12 * MIB + 12_345, 1)),
+        ("big/b.bin", noise(15 * MIB, 2)),
+    ];
+    for (rel, bytes) in &big {
+        src.write(rel, bytes);
+    }
+    src.mlv(&["add", "big"]).ok();
+    src.git(&["add", "-A"]);
+    src.git(&["commit", "-qm", "big"]);
+    mlv(&src, &b, false, &[], &["push"]).ok();
+
+    let dst = Env::clone_of(&src);
+    let before = proxy.seen().len();
+    let pull = mlv(&dst, &b, true, &[], &["pull", "--json"]).ok();
+    for (rel, bytes) in &big {
+        assert!(
+            dst.read(rel) == *bytes,
+            "{}: {rel} differs after pull\n{pull}",
+            b.name
+        );
+        let hex = b3(bytes);
+        let gets: Vec<_> = proxy.seen()[before..]
+            .iter()
+            .filter(|s| s.method == "GET" && s.path.contains(&hex))
+            .map(|s| s.range.clone())
+            .collect();
+        assert_eq!(gets.len(), 3, "{}: {rel}: {gets:?}", b.name);
+        assert_eq!(
+            gets.iter().filter(|r| r.is_some()).count(),
+            2,
+            "{}: {rel}: one plain GET, then two ranges: {gets:?}",
+            b.name
+        );
+    }
+    assert_eq!(tree(&dst, "data"), tree(&src, "data"), "{}", b.name);
+    let small = b3(&files()[4].1);
+    assert_eq!(proxy.count("GET", &small), 1, "{}", b.name);
+    assert_eq!(proxy.count_ranged("GET", &small), 0, "{}", b.name);
+    mlv(&dst, &b, true, &[], &["status", "--exit-code"]).ok();
+}
+
+#[test]
+fn s3_ranged_roundtrip() {
+    if let Some(b) = s3_backend() {
+        ranged_roundtrip(b);
+    }
+}
+
+#[test]
+fn azure_ranged_roundtrip() {
+    if let Some(b) = azure_backend() {
+        ranged_roundtrip(b);
+    }
+}
+
+#[test]
+fn gcs_ranged_roundtrip() {
+    if let Some(b) = gcs_backend() {
+        ranged_roundtrip(b);
+    }
+}
+
+#[test]
+fn part_options_are_checked() {
+    let env = Env::new();
+    env.mlv(&["remote", "add", "origin", "s3://bucket/prefix", "--default"])
+        .ok();
+    env.mlv(&["remote", "modify", "origin", "part_size", "16MiB"])
+        .ok();
+    env.mlv(&["remote", "modify", "origin", "multipart_threshold", "64M"])
+        .ok();
+    let list = env.mlv(&["remote", "list", "-v"]).ok();
+    assert!(list.stdout.contains("part_size = 16MiB"), "{list}");
+    env.mlv(&["remote", "modify", "origin", "part_size", "1MiB"])
+        .refused("5MiB", None);
+    env.mlv(&["remote", "add", "nas", "../nas-store"]).ok();
+    env.mlv(&["remote", "modify", "nas", "part_size", "8MiB"])
+        .refused("unknown option", None);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -546,3 +546,131 @@ fn a_dropped_multipart_completion_reply_converges() {
     let again = rig.mlv(&rig.src, &["push", "big.bin", "--json"]).ok();
     assert_eq!(again.json()["already_present"], 1, "{again}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ranged downloads (objects of 16 MiB and more come down as one GET for the first 8 MiB and
+// ranged GETs for the rest, several at once).
+
+/// Adds and commits the 17 MiB `big.bin` (a plain GET, then two ranges), pushes it, and returns
+/// its digest.
+fn pushed_big(rig: &Rig) -> String {
+    let hex = add_big(rig);
+    rig.src.git(&["add", "-A"]);
+    rig.src.git(&["commit", "-qm", "big"]);
+    rig.mlv(&rig.src, &["push", "big.bin"]).ok();
+    hex
+}
+
+#[test]
+fn damaged_ranges_are_never_installed() {
+    let Some(rig) = Rig::new() else { return };
+    let hex = pushed_big(&rig);
+    let dst = rig.clone();
+    for fault in [
+        Fault::FlipByte,
+        Fault::ShortBody,
+        Fault::LongBody,
+        Fault::OtherSize,
+    ] {
+        rig.proxy.clear();
+        rig.proxy
+            .add(Rule::new(fault.clone()).method("GET").path(&hex).ranged());
+        let out = rig.mlv(&dst, &["pull", "big.bin"]);
+        one_line_failure(&out, 3, &hex);
+        assert!(out.stderr.contains("corrupt"), "{fault:?}\n{out}");
+        not_installed(&dst, &hex);
+        assert!(!dst.exists("big.bin"), "{fault:?}: checked out\n{out}");
+        // Downloaded twice before it is reported, each time with damaged ranges.
+        assert!(rig.proxy.fired(&fault) >= 2, "{fault:?}: {:?}", rig.proxy.seen());
+    }
+    // Damage in the last range only (16 MiB to the end): the earlier ones arrived whole.
+    for fault in [Fault::ShortBody, Fault::OtherSize] {
+        rig.proxy.clear();
+        rig.proxy.add(
+            Rule::new(fault.clone())
+                .method("GET")
+                .path(&hex)
+                .range(&format!("bytes={}-", 16 << 20)),
+        );
+        let before = rig.proxy.fired(&fault);
+        let out = rig.mlv(&dst, &["pull", "big.bin"]);
+        one_line_failure(&out, 3, &hex);
+        not_installed(&dst, &hex);
+        assert_eq!(rig.proxy.fired(&fault) - before, 2, "{fault:?}: tried twice");
+    }
+    rig.proxy.clear();
+    rig.mlv(&dst, &["pull", "big.bin"]).ok();
+    assert_eq!(b3(&dst.read("big.bin")), hex);
+}
+
+#[test]
+fn a_range_damaged_once_is_downloaded_again() {
+    let Some(rig) = Rig::new() else { return };
+    let hex = pushed_big(&rig);
+    for fault in [Fault::FlipByte, Fault::ShortBody, Fault::OtherSize] {
+        rig.proxy.clear();
+        rig.proxy
+            .add(Rule::new(fault.clone()).method("GET").path(&hex).ranged().once());
+        let dst = rig.clone();
+        let before = rig.proxy.count("GET", &hex);
+        let out = rig.mlv(&dst, &["pull", "big.bin"]);
+        assert_eq!(out.code, Some(0), "{fault:?}\n{out}");
+        assert_eq!(b3(&dst.read("big.bin")), hex, "{fault:?}");
+        assert_eq!(rig.proxy.fired(&fault), 1, "{fault:?}");
+        let gets = rig.proxy.count("GET", &hex) - before;
+        assert!(
+            (4..=6).contains(&gets),
+            "{fault:?}: {gets} GETs: a damaged try, then 3"
+        );
+    }
+}
+
+#[test]
+fn transient_range_faults_are_retried() {
+    let Some(rig) = Rig::new() else { return };
+    let hex = pushed_big(&rig);
+    for fault in [
+        Fault::Status(503),
+        Fault::Reset,
+        Fault::Truncate,
+        Fault::StallBody(Duration::from_secs(TIMEOUT + 2)),
+    ] {
+        rig.proxy.clear();
+        rig.proxy
+            .add(Rule::new(fault.clone()).method("GET").path(&hex).ranged().once());
+        let dst = rig.clone();
+        let start = Instant::now();
+        let out = rig.mlv(&dst, &["pull", "big.bin"]);
+        assert_eq!(out.code, Some(0), "{fault:?}\n{out}");
+        assert_eq!(b3(&dst.read("big.bin")), hex, "{fault:?}");
+        assert_eq!(rig.proxy.fired(&fault), 1, "{fault:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{fault:?} took {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn persistent_range_faults_fail_with_one_line() {
+    let Some(rig) = Rig::new() else { return };
+    let hex = pushed_big(&rig);
+    let dst = rig.clone();
+    for fault in [Fault::Status(503), Fault::Reset] {
+        rig.proxy.clear();
+        rig.proxy
+            .add(Rule::new(fault.clone()).method("GET").path(&hex).ranged());
+        let start = Instant::now();
+        let out = rig.mlv(&dst, &["pull", "big.bin"]);
+        one_line_failure(&out, 1, &hex);
+        assert!(!out.stderr.contains(SECRET), "{out}");
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "{fault:?} took {:?}",
+            start.elapsed()
+        );
+        not_installed(&dst, &hex);
+        assert!(!dst.exists("big.bin"), "{fault:?}: checked out\n{out}");
+    }
+}

@@ -468,6 +468,49 @@ async fn gcs_fake() {
     all_scenarios(&make).await;
 }
 
+/// Large objects downloading at once share the download memory budget (1 MiB per part in
+/// flight). With room for one or two parts only, four objects of three ranges each all arrive
+/// intact: waiting for the budget never deadlocks, however the parts of different objects
+/// interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranged_downloads_share_a_small_budget() {
+    let Some(gcs) = GcsFake::start(BUCKET) else { return };
+    let key = gcs.service_account_key();
+    let opts = [("service_account_key", key.as_str()), ("allow_http", "true")];
+    let (_src, cache) = empty_cache();
+    let blobs: Vec<Vec<u8>> = (0..4)
+        .map(|i| noise(11 * MIB + i * 1000, 40 + i as u64))
+        .collect();
+    let digests: Vec<Digest> = blobs.iter().map(|b| cache.insert_bytes(b).unwrap()).collect();
+    for budget in [1, 2] {
+        let settings = RemoteSettings {
+            multipart_threshold: 5 * MIB as u64,
+            part_size: 5 * MIB as u64,
+            memory_budget: budget * MIB as u64,
+            ..settings()
+        };
+        let remote = Remote::open(&spec(&format!("gs://{BUCKET}/budget{budget}"), &opts), &settings).unwrap();
+        remote.upload(&cache, &digests, &NoProgress).await.unwrap();
+        let (dir, fresh) = empty_cache();
+        let down = tokio::time::timeout(
+            Duration::from_secs(120),
+            remote.download(&fresh, &digests, &NoProgress),
+        )
+        .await
+        .expect("the downloads finish")
+        .unwrap();
+        assert_eq!(down.downloaded, 4, "{down:?}");
+        assert_eq!(
+            down.downloaded_bytes,
+            blobs.iter().map(|b| b.len() as u64).sum::<u64>()
+        );
+        for (d, b) in digests.iter().zip(&blobs) {
+            assert_eq!(&fresh.read_verified(d).unwrap(), b);
+        }
+        assert!(tmp_is_empty(&dir));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A dead remote fails fast, whatever the backend.
 

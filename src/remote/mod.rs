@@ -3,6 +3,7 @@
 //! - [`spec`]: remote URLs and options (`RemoteSpec`), which keys exist and which are secret;
 //! - [`store`]: `Remote::open` builds an object_store client with bounded timeouts and retries;
 //! - [`transfer`]: `missing`, `upload`, `download` with verification and bounded concurrency;
+//! - `ranged`: large downloads as parallel ranged GETs, hashed in order;
 //! - [`maintain`]: sizes and ages of objects, re-reading and deleting them (fsck, gc);
 //! - [`redact`]: keeping credentials out of every message;
 //! - [`error`]: `RemoteError`, with hints.
@@ -14,6 +15,7 @@ pub mod aws_profile;
 pub mod error;
 mod local;
 pub mod maintain;
+mod ranged;
 pub mod redact;
 pub mod spec;
 pub mod store;

@@ -46,7 +46,16 @@ impl Scheme {
             Scheme::Gcs => GCS_KEYS,
             Scheme::Azure => AZURE_KEYS,
         };
-        let mut keys: Vec<&str> = GENERIC_KEYS.iter().chain(specific).copied().collect();
+        let parts: &[&str] = match self {
+            Scheme::Local => &[],
+            Scheme::S3 | Scheme::Gcs | Scheme::Azure => PART_KEYS,
+        };
+        let mut keys: Vec<&str> = GENERIC_KEYS
+            .iter()
+            .chain(specific)
+            .chain(parts)
+            .copied()
+            .collect();
         keys.sort_unstable();
         keys
     }
@@ -77,6 +86,8 @@ impl FromStr for Scheme {
 
 /// Options every remote accepts.
 const GENERIC_KEYS: &[&str] = &["connect_timeout", "jobs", "retries", "retry_timeout", "timeout"];
+/// Options of the object stores: how large objects are split for uploads and downloads.
+const PART_KEYS: &[&str] = &["multipart_threshold", "part_size"];
 const S3_KEYS: &[&str] = &[
     "access_key_id",
     "allow_http",
@@ -138,6 +149,7 @@ pub fn validate_option(scheme: Scheme, key: &str, value: &str) -> Result<(), Spe
         "timeout" | "connect_timeout" | "retry_timeout" => parse_seconds(key, value).map(|_| ()),
         "retries" => parse_count(key, value, 0).map(|_| ()),
         "jobs" => parse_count(key, value, 1).map(|_| ()),
+        "multipart_threshold" | "part_size" => parse_size(key, value).map(|_| ()),
         "allow_http" | "path_style" | "virtual_hosted_style" | "use_emulator" => {
             parse_bool(key, value).map(|_| ())
         }
@@ -307,6 +319,11 @@ impl RemoteSpec {
     /// A count option (validated at parse time).
     pub(crate) fn count_option(&self, key: &str) -> Option<usize> {
         self.option(key).and_then(|v| parse_count(key, v, 0).ok())
+    }
+
+    /// A size option in bytes (validated at parse time).
+    pub(crate) fn size_option(&self, key: &str) -> Option<u64> {
+        self.option(key).and_then(|v| parse_size(key, v).ok())
     }
 
     /// The values of secret options, for scrubbing error text.
@@ -607,6 +624,40 @@ pub(crate) fn parse_count(key: &str, value: &str, min: usize) -> Result<usize, S
     }
 }
 
+/// The smallest and largest part sizes and multipart thresholds: S3 (and GCS's XML API) refuse
+/// parts under 5 MiB, except the last, and over 5 GiB.
+const SIZE_LIMITS: (u64, u64) = (5 << 20, 5 << 30);
+
+/// A size in bytes: a whole number with an optional binary unit (`K`/`KiB`, `M`/`MiB`,
+/// `G`/`GiB`), e.g. `8MiB` or `16777216`, from 5 MiB to 5 GiB.
+pub(crate) fn parse_size(key: &str, value: &str) -> Result<u64, SpecError> {
+    let v = value.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(digits);
+    let scale: Option<u64> = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => Some(1),
+        "k" | "kib" => Some(1 << 10),
+        "m" | "mib" => Some(1 << 20),
+        "g" | "gib" => Some(1 << 30),
+        _ => None,
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .zip(scale)
+        .and_then(|(n, s)| n.checked_mul(s));
+    match bytes {
+        Some(b) if (SIZE_LIMITS.0..=SIZE_LIMITS.1).contains(&b) => Ok(b),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: format!(
+                "expected a size from 5MiB to 5GiB (bytes, or with a unit K, M, G, KiB, MiB, GiB), got `{}`",
+                shown_value(key, value)
+            ),
+        }),
+    }
+}
+
 fn shown_value(key: &str, value: &str) -> String {
     if is_secret(key) {
         redact::MASK.to_string()
@@ -746,6 +797,33 @@ mod tests {
         }
         assert!(validate_option(Scheme::S3, "endpoint", "http://u:p@127.0.0.1:9000").is_ok());
         assert!(is_secret("secret_access_key") && !is_secret("region"));
+    }
+
+    #[test]
+    fn sizes() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(parse_size("part_size", "8MiB").unwrap(), 8 * MIB);
+        assert_eq!(parse_size("part_size", " 5 M ").unwrap(), 5 * MIB);
+        assert_eq!(parse_size("part_size", "6144k").unwrap(), 6 * MIB);
+        assert_eq!(parse_size("part_size", "1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("part_size", "16777216").unwrap(), 16 * MIB);
+        for bad in [
+            "4MiB",
+            "6GiB",
+            "8MB",
+            "8.5MiB",
+            "-8M",
+            "MiB",
+            "",
+            "99999999999999999999G",
+        ] {
+            let e = parse_size("part_size", bad).unwrap_err().to_string();
+            assert!(e.contains("part_size") && e.contains("5MiB"), "{bad}: {e}");
+        }
+        assert!(validate_option(Scheme::S3, "multipart_threshold", "64M").is_ok());
+        assert!(validate_option(Scheme::Gcs, "part_size", "1k").is_err());
+        assert!(validate_key(Scheme::Azure, "part_size").is_ok());
+        assert!(validate_key(Scheme::Local, "part_size").is_err());
     }
 
     #[test]

@@ -24,8 +24,8 @@ use super::spec::{Location, RemoteSpec, Scheme};
 const MIB: u64 = 1 << 20;
 
 /// Network and transfer settings. `Default` gives the CLI defaults; `apply_options` lays a
-/// remote's generic options (`timeout`, `connect_timeout`, `retries`, `retry_timeout`, `jobs`)
-/// on top.
+/// remote's generic options (`timeout`, `connect_timeout`, `retries`, `retry_timeout`, `jobs`,
+/// and for object stores `multipart_threshold`, `part_size`) on top.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RemoteSettings {
     /// Idle timeout of one request: sending a request (at most one part or one small object)
@@ -40,11 +40,12 @@ pub struct RemoteSettings {
     pub retry_timeout: Duration,
     /// Concurrent object transfers; `None` means 8 for cloud remotes and 4 for local ones.
     pub jobs: Option<usize>,
-    /// Objects at least this large are uploaded in parts.
+    /// Objects at least this large are uploaded in parts, and downloaded in parallel ranges.
     pub multipart_threshold: u64,
-    /// Size of each uploaded part (grown for objects that would need more than 10,000 parts).
+    /// Size of each uploaded part (grown for objects that would need more than 10,000 parts)
+    /// and of each downloaded range.
     pub part_size: u64,
-    /// Upper bound on bytes buffered in memory by uploads at once.
+    /// Upper bound on bytes buffered in memory at once by uploads, and separately by downloads.
     pub memory_budget: u64,
 }
 
@@ -88,6 +89,12 @@ impl RemoteSettings {
         if let Some(n) = spec.count_option("jobs") {
             self.jobs = Some(n.max(1));
         }
+        if let Some(n) = spec.size_option("multipart_threshold") {
+            self.multipart_threshold = n;
+        }
+        if let Some(n) = spec.size_option("part_size") {
+            self.part_size = n;
+        }
     }
 
     fn retry_config(&self) -> RetryConfig {
@@ -122,6 +129,8 @@ pub struct Remote {
     pub(crate) settings: RemoteSettings,
     /// Cleared when the store rejects create-only puts (some S3-compatible stores).
     pub(crate) conditional_put: AtomicBool,
+    /// `memory_budget` for ranged downloads, in KiB: each part in flight holds 1 MiB of it.
+    pub(crate) download_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -247,6 +256,9 @@ impl Remote {
             secrets,
             settings: settings.clone(),
             conditional_put: AtomicBool::new(true),
+            download_budget: Arc::new(tokio::sync::Semaphore::new(super::transfer::budget_units(
+                settings.memory_budget,
+            ) as usize)),
         })
     }
 
@@ -487,6 +499,11 @@ mod tests {
         assert_eq!(s.connect_timeout, Duration::from_secs(1));
         assert_eq!((s.retries, s.jobs), (0, Some(2)));
         assert_eq!(s.retry_timeout, Duration::from_secs(9));
+        let parts = RemoteSettings::from_spec(&spec(
+            "s3://b",
+            &[("multipart_threshold", "5MiB"), ("part_size", "6M")],
+        ));
+        assert_eq!((parts.multipart_threshold, parts.part_size), (5 * MIB, 6 * MIB));
         let d = RemoteSettings::default();
         assert_eq!(
             (d.retries, d.timeout, d.connect_timeout),

@@ -40,7 +40,7 @@ pub const HEAD_LIMIT: usize = 64;
 /// S3's (and GCS XML's) limit on parts per multipart upload.
 const MAX_PARTS: u64 = 10_000;
 /// Parts of one object in flight at once.
-const PARTS_IN_FLIGHT: usize = 4;
+pub(super) const PARTS_IN_FLIGHT: usize = 4;
 /// Downloads are written to disk in chunks of this size.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -629,7 +629,11 @@ impl Remote {
         if to_memory && got.meta.size <= MAX_PACKED_OBJECT {
             return Ok(Some(self.receive_small(got, key, progress).await?));
         }
-        let (tmp, actual, size) = self.receive(cache, got, key, progress).await?;
+        let (tmp, actual, size) = if self.wants_ranges(&got) {
+            self.receive_ranged(cache, got, key, progress).await?
+        } else {
+            self.receive(cache, got, key, progress).await?
+        };
         Ok(Some((Body::File(tmp), actual, size)))
     }
 
@@ -855,7 +859,7 @@ fn dedup(digests: &[Digest]) -> Vec<Digest> {
 }
 
 /// The memory budget counts KiB so that large budgets fit the semaphore's u32.
-fn budget_units(bytes: u64) -> u32 {
+pub(super) fn budget_units(bytes: u64) -> u32 {
     u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX >> 4)
 }
 
@@ -868,7 +872,7 @@ pub(crate) fn part_size_for(size: u64, configured: u64) -> u64 {
 }
 
 /// Unwraps a finished blocking task, resuming a panic if it panicked.
-fn join<T>(r: Result<T, tokio::task::JoinError>) -> T {
+pub(super) fn join<T>(r: Result<T, tokio::task::JoinError>) -> T {
     match r {
         Ok(v) => v,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

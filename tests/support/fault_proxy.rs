@@ -9,9 +9,9 @@
 //! fault is applied. Response bodies reach the client with a Content-Length (chunked upstream
 //! bodies are decoded first).
 //!
-//! Rules are matched in order; the first rule whose method and path match and whose turn has
-//! come fires. A rule counts the requests it matches: `.nth(3)` fires from the 3rd on, `.times(1)`
-//! fires once (the default is every time).
+//! Rules are matched in order; the first rule whose method and path (and, with `.ranged()` or
+//! `.range(..)`, Range header) match and whose turn has come fires. A rule counts the requests it matches:
+//! `.nth(3)` fires from the 3rd on, `.times(1)` fires once (the default is every time).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -32,8 +32,14 @@ pub enum Fault {
     /// Forward; send half the body with a Content-Length that matches it (a short but
     /// well-formed response).
     ShortBody,
+    /// Forward; send the body with bytes appended and a Content-Length that matches (a long
+    /// but well-formed response).
+    LongBody,
     /// Forward; flip one bit in the middle of the response body.
     FlipByte,
+    /// Forward; report an object size one byte larger in the Content-Range header of a
+    /// partial response (as if the object changed between two ranged requests).
+    OtherSize,
     /// Do not answer for this long, then close without a response.
     Stall(Duration),
     /// Forward; send the headers and half the body, stall this long, then close.
@@ -47,6 +53,7 @@ pub enum Fault {
 pub struct Rule {
     method: Option<String>,
     path: Option<String>,
+    range: Option<String>,
     from: usize,
     times: usize,
     fault: Fault,
@@ -60,6 +67,7 @@ impl Rule {
         Rule {
             method: None,
             path: None,
+            range: None,
             from: 1,
             times: usize::MAX,
             fault,
@@ -80,6 +88,17 @@ impl Rule {
         self
     }
 
+    /// Only requests with a Range header (ranged GETs).
+    pub fn ranged(self) -> Rule {
+        self.range("")
+    }
+
+    /// Only requests whose Range header contains `s`, e.g. `bytes=16777216-`.
+    pub fn range(mut self, s: &str) -> Rule {
+        self.range = Some(s.to_string());
+        self
+    }
+
     /// Fire from the `n`th matching request on (1-based).
     pub fn nth(mut self, n: usize) -> Rule {
         self.from = n.max(1);
@@ -97,11 +116,15 @@ impl Rule {
         self.times(1)
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
+    fn matches(&self, method: &str, path: &str, range: Option<&str>) -> bool {
         self.method
             .as_deref()
             .is_none_or(|m| m.eq_ignore_ascii_case(method))
             && self.path.as_deref().is_none_or(|p| path.contains(p))
+            && self
+                .range
+                .as_deref()
+                .is_none_or(|want| range.is_some_and(|r| r.contains(want)))
     }
 }
 
@@ -112,6 +135,8 @@ pub struct Seen {
     pub method: String,
     /// The path with query.
     pub path: String,
+    /// The Range header, if any.
+    pub range: Option<String>,
     /// The fault applied, if any.
     pub fault: Option<Fault>,
 }
@@ -124,9 +149,9 @@ struct State {
 
 impl State {
     /// Counts the request against every matching rule; returns the fault of the first that fires.
-    fn decide(&mut self, method: &str, path: &str) -> Option<Fault> {
+    fn decide(&mut self, method: &str, path: &str, range: Option<&str>) -> Option<Fault> {
         let mut chosen = None;
-        for r in self.rules.iter_mut().filter(|r| r.matches(method, path)) {
+        for r in self.rules.iter_mut().filter(|r| r.matches(method, path, range)) {
             r.seen += 1;
             if chosen.is_none() && r.seen >= r.from && r.fired < r.times {
                 r.fired += 1;
@@ -136,6 +161,7 @@ impl State {
         self.log.push(Seen {
             method: method.to_string(),
             path: path.to_string(),
+            range: range.map(str::to_string),
             fault: chosen.clone(),
         });
         chosen
@@ -199,6 +225,15 @@ impl FaultProxy {
             .log
             .iter()
             .filter(|s| s.fault.as_ref() == Some(fault))
+            .count()
+    }
+
+    /// How many requests with a Range header matched `method` and contained `path`.
+    pub fn count_ranged(&self, method: &str, path: &str) -> usize {
+        self.lock()
+            .log
+            .iter()
+            .filter(|s| s.method == method && s.path.contains(path) && s.range.is_some())
             .count()
     }
 
@@ -354,7 +389,7 @@ fn serve(client: TcpStream, upstream: u16, state: &Mutex<State>) -> io::Result<(
         let fault = state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .decide(&method, &path);
+            .decide(&method, &path, head.get("range"));
         let keep = match fault {
             Some(Fault::Status(code)) => {
                 send_status(&mut out, code, method == "HEAD")?;
@@ -468,6 +503,29 @@ fn deliver(
         Some(Fault::ShortBody) => {
             out.write_all(&resp.render(&framing, &[("Content-Length", half.to_string())]))?;
             out.write_all(&body[..half])?;
+            Ok(true)
+        }
+        Some(Fault::LongBody) => {
+            body.extend_from_slice(b"and some more bytes");
+            out.write_all(&resp.render(&framing, &[("Content-Length", body.len().to_string())]))?;
+            out.write_all(&body)?;
+            Ok(true)
+        }
+        Some(Fault::OtherSize) => {
+            let mut resized = Head {
+                line: resp.line.clone(),
+                headers: resp.headers.clone(),
+            };
+            for (k, v) in &mut resized.headers {
+                if k.eq_ignore_ascii_case("content-range") {
+                    if let Some((range, total)) = v.rsplit_once('/') {
+                        let total: u64 = total.trim().parse().unwrap_or(0);
+                        *v = format!("{range}/{}", total + 1);
+                    }
+                }
+            }
+            out.write_all(&resized.render(&framing, &[("Content-Length", full.to_string())]))?;
+            out.write_all(&body)?;
             Ok(true)
         }
         other => {
