@@ -930,7 +930,8 @@ async fn write_hashing(
 ) -> Result<(std::fs::File, Hasher, Vec<u8>), RemoteError> {
     let r = tokio::task::spawn_blocking(move || -> io::Result<_> {
         let (mut file, mut hasher, mut buf) = (file, hasher, buf);
-        hasher.update(&buf);
+        // downloads run `jobs` at a time: one thread each
+        hasher.update_here(&buf);
         file.write_all(&buf)?;
         buf.clear();
         Ok((file, hasher, buf))
