@@ -273,15 +273,18 @@ pub enum HashMode<'a> {
     HashOnly,
 }
 
-/// How many of `items` are small files the stat cache does not know: the objects an `add`
-/// of them may have to store, to decide whether to pack them.
-pub fn new_small_files(items: &[Item], base: &RelPath, stat: &StatCache) -> usize {
+/// How many of `items` are small files whose object the cache may lack (the stat cache does
+/// not know them, or knows an object the cache does not have): the objects an `add` of them
+/// may have to store, to decide whether to pack them.
+pub fn new_small_files(items: &[Item], base: &RelPath, stat: &StatCache, cache: &Cache) -> usize {
     items
         .iter()
         .filter(|i| match i {
             Item::File { path, stat: now, .. } => {
                 now.len() <= MAX_PACKED_OBJECT
-                    && stat.lookup(&format!("{}/{path}", base.as_str()), now).is_none()
+                    && stat
+                        .lookup(&format!("{}/{path}", base.as_str()), now)
+                        .is_none_or(|d| !cache.contains(&d))
             }
             _ => false,
         })

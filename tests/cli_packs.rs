@@ -108,6 +108,12 @@ fn many_small_files_go_into_one_pack() {
     env.write("data/d0/e0/f0.txt", content(0, 0));
     env.mlv(&["add", "data"]).ok();
     assert_eq!(env.packs(), packs);
+
+    // unchanged files whose objects were lost are stored again, packed
+    std::fs::remove_file(&packs[0]).unwrap();
+    env.mlv(&["add", "data"]).ok();
+    assert_eq!(packed(&env).len(), FILES);
+    assert_eq!(loose(&env).len(), 2);
 }
 
 #[test]

@@ -222,7 +222,10 @@ fn add_one(
     };
     let bytes = total_bytes(&items);
     // many new small files go into one pack: one file to create and sync instead of thousands
-    let pack = match repo.cache.packs_for(new_small_files(&items, path, stat)) {
+    let pack = match repo
+        .cache
+        .packs_for(new_small_files(&items, path, stat, &repo.cache))
+    {
         true => Some(std::sync::Mutex::new(repo.cache.pack_writer()?)),
         false => None,
     };
