@@ -526,7 +526,9 @@ fn tamper_local(b: &Backend, hex: &str, bytes: Option<&[u8]>) {
     let p = b.dir.as_ref().unwrap().join(object_name(hex));
     match bytes {
         Some(bytes) => {
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
             std::fs::write(&p, bytes).unwrap();
         }
         None => std::fs::remove_file(&p).unwrap(),
@@ -595,6 +597,17 @@ fn damaged(b: Backend, tamper: &Tamper) {
     assert!(out.stderr.contains(&inner), "{out}");
     assert!(!dst.exists("data/a.txt"), "{out}");
     assert!(!dst.objects().iter().any(|o| o.ends_with(&inner)), "{out}");
+    // A file inside a directory missing: its path inside the directory is named.
+    tamper(&b, &inner, None);
+    mlv(&dst, &b, true, &[], &["pull", "data"])
+        .refused("data/a.txt", Some("push"))
+        .stderr_has(&b.display);
+    let st = mlv(&dst, &b, true, &[], &["status", "data", "--remote", "--json"]).ok();
+    assert_eq!(
+        st.json()["not_pushed"][0]["missing_paths"],
+        serde_json::json!(["data/a.txt"]),
+        "{st}"
+    );
     tamper(&b, &inner, Some(&files()[0].1));
 
     // Missing: exit 1, naming the data paths that need it.

@@ -16,32 +16,13 @@ use crate::repo::Repo;
 
 use super::{resolve_targets, Target};
 
-/// The objects some targets need, with the data paths that need each (for messages).
+/// The objects some targets need.
 #[derive(Debug, Default)]
 pub struct Needed {
     /// Directory manifests.
     pub manifests: Vec<Digest>,
     /// File contents.
     pub files: Vec<Digest>,
-    /// Which paths need each object, as displayed.
-    pub paths: HashMap<Digest, Vec<String>>,
-}
-
-impl Needed {
-    fn note(&mut self, d: Digest, path: String) {
-        self.paths.entry(d).or_default().push(path);
-    }
-
-    /// Paths that need any of `digests`, sorted, deduplicated.
-    pub fn paths_of(&self, digests: &[Digest]) -> Vec<String> {
-        let mut v: Vec<String> = digests
-            .iter()
-            .flat_map(|d| self.paths.get(d).cloned().unwrap_or_default())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    }
 }
 
 /// Works out what targets need, reading each directory manifest from the cache (and
@@ -66,31 +47,57 @@ impl<'a> Planner<'a> {
     }
 
     fn one(&mut self, t: &Target) -> Result<Needed, Error> {
-        let repo = self.repo;
         let p = &t.pointer;
         let mut n = Needed::default();
-        let shown = repo.display(&p.data);
         if p.meta.kind == Kind::File {
             n.files.push(p.meta.digest);
-            n.note(p.meta.digest, shown);
             return Ok(n);
         }
         n.manifests.push(p.meta.digest);
-        n.note(p.meta.digest, shown);
-        if !repo.cache.contains(&p.meta.digest) {
-            return Ok(n);
-        }
-        let manifest = match self.loaded.entry(p.meta.digest) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(super::load_manifest(repo, p)?),
-        };
-        for e in selected(manifest, t.sub.as_deref()) {
-            if let Some(d) = e.digest {
-                n.files.push(d);
-                n.note(d, repo.display(&p.data.join(&e.path)));
-            }
+        if let Some(manifest) = self.manifest(p)? {
+            n.files
+                .extend(selected(manifest, t.sub.as_deref()).filter_map(|e| e.digest));
         }
         Ok(n)
+    }
+
+    /// A directory's manifest, if the cache has it.
+    fn manifest(&mut self, p: &crate::pointer::Pointer) -> Result<Option<&Manifest>, Error> {
+        if !self.repo.cache.contains(&p.meta.digest) {
+            return Ok(None);
+        }
+        Ok(Some(match self.loaded.entry(p.meta.digest) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(super::load_manifest(self.repo, p)?),
+        }))
+    }
+
+    /// The data paths (as displayed) of the targets that need any of `digests`: the pointer's
+    /// path for its own object, the file's path inside a directory for a file's content.
+    /// Sorted, without duplicates. Only for messages: the paths are never kept per object.
+    fn paths_needing(&mut self, targets: &[Target], digests: &[Digest]) -> Vec<String> {
+        let wanted: std::collections::HashSet<&Digest> = digests.iter().collect();
+        let mut v = Vec::new();
+        for t in targets {
+            let p = &t.pointer;
+            if wanted.contains(&p.meta.digest) {
+                v.push(self.repo.display(&p.data));
+            }
+            if p.meta.kind != Kind::Dir {
+                continue;
+            }
+            let repo = self.repo;
+            if let Ok(Some(m)) = self.manifest(p) {
+                v.extend(
+                    selected(m, t.sub.as_deref())
+                        .filter(|e| e.digest.as_ref().is_some_and(|d| wanted.contains(d)))
+                        .map(|e| repo.display(&p.data.join(&e.path))),
+                );
+            }
+        }
+        v.sort();
+        v.dedup();
+        v
     }
 }
 
@@ -100,9 +107,6 @@ fn union<'n>(parts: impl IntoIterator<Item = &'n Needed>) -> Needed {
     for part in parts {
         n.manifests.extend(&part.manifests);
         n.files.extend(&part.files);
-        for (d, paths) in &part.paths {
-            n.paths.entry(*d).or_default().extend(paths.iter().cloned());
-        }
     }
     n.manifests.sort();
     n.manifests.dedup();
@@ -111,16 +115,16 @@ fn union<'n>(parts: impl IntoIterator<Item = &'n Needed>) -> Needed {
     n
 }
 
-/// The manifests the targets name (none is read), with their data paths.
-fn manifests_of(repo: &Repo, targets: &[Target]) -> Needed {
-    let mut n = Needed::default();
-    for t in targets.iter().filter(|t| t.pointer.meta.kind == Kind::Dir) {
-        n.manifests.push(t.pointer.meta.digest);
-        n.note(t.pointer.meta.digest, repo.display(&t.pointer.data));
-    }
-    n.manifests.sort();
-    n.manifests.dedup();
-    n
+/// The manifests the targets name (none is read).
+fn manifests_of(targets: &[Target]) -> Vec<Digest> {
+    let mut v: Vec<Digest> = targets
+        .iter()
+        .filter(|t| t.pointer.meta.kind == Kind::Dir)
+        .map(|t| t.pointer.meta.digest)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 pub(crate) fn selected<'a>(
@@ -166,7 +170,7 @@ pub async fn push(
     let all: Vec<Digest> = n.manifests.iter().chain(&n.files).copied().collect();
     let absent = repo.cache.missing(&all);
     if !absent.is_empty() {
-        let p = n.paths_of(&absent);
+        let p = planner.paths_needing(&targets, &absent);
         return Err(Refusal::IncompleteCache {
             count: p.len(),
             examples: p.into_iter().take(5).collect(),
@@ -261,21 +265,22 @@ pub async fn fetch(
         remote: remote.display_name().to_string(),
         ..FetchReport::default()
     };
-    let first = manifests_of(repo, &targets);
-    let manifests: Vec<Digest> = first
-        .manifests
-        .iter()
+    let manifests: Vec<Digest> = manifests_of(&targets)
+        .into_iter()
         .filter(|d| !repo.cache.contains(d))
-        .copied()
         .collect();
     add_down(
         &mut report,
-        download(remote, repo, &manifests, &first, progress).await?,
+        download(remote, repo, &manifests, &targets, progress).await?,
     );
     crate::crash_point!("fetch.before_files");
+    // The manifests are not kept while the files download (a million entries take ~150 MB).
     let n = union(&Planner::new(repo).each(&targets)?);
     let files = repo.cache.missing(&n.files);
-    add_down(&mut report, download(remote, repo, &files, &n, progress).await?);
+    add_down(
+        &mut report,
+        download(remote, repo, &files, &targets, progress).await?,
+    );
     report.objects = (n.manifests.len() + n.files.len()) as u64;
     report.already_present = report.objects - report.downloaded;
     Ok(report)
@@ -290,7 +295,7 @@ async fn download(
     remote: &Remote,
     repo: &Repo,
     digests: &[Digest],
-    n: &Needed,
+    targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<DownloadReport, Error> {
     if digests.is_empty() {
@@ -299,14 +304,14 @@ async fn download(
     remote
         .download(&repo.cache, digests, progress)
         .await
-        .map_err(|e| missing_as_paths(e, n))
+        .map_err(|e| missing_as_paths(e, repo, targets))
 }
 
 /// Names the paths that need objects a remote lacks.
-fn missing_as_paths(e: RemoteError, n: &Needed) -> Error {
+fn missing_as_paths(e: RemoteError, repo: &Repo, targets: &[Target]) -> Error {
     match e {
         RemoteError::MissingObjects { remote, digests } => {
-            let p = n.paths_of(&digests);
+            let p = Planner::new(repo).paths_needing(targets, &digests);
             Refusal::MissingOnRemote {
                 remote,
                 objects: digests.len(),
@@ -345,12 +350,9 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
     let targets = resolve_targets(repo, paths)?;
     // Manifests the cache lacks are read from the remote (verified), so the files they list
     // are checked too; a manifest the remote lacks is reported below.
-    let first = manifests_of(repo, &targets);
-    let absent: Vec<Digest> = first
-        .manifests
-        .iter()
+    let absent: Vec<Digest> = manifests_of(&targets)
+        .into_iter()
         .filter(|d| !repo.cache.contains(d))
-        .copied()
         .collect();
     match remote
         .download(&repo.cache, &absent, &crate::progress::NoProgress)
@@ -359,7 +361,8 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
         Ok(_) | Err(RemoteError::MissingObjects { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let each = Planner::new(repo).each(&targets)?;
+    let mut planner = Planner::new(repo);
+    let each = planner.each(&targets)?;
     let n = union(&each);
     let all: Vec<Digest> = n.manifests.iter().chain(&n.files).copied().collect();
     let missing: std::collections::HashSet<Digest> = remote.missing(&all).await?.into_iter().collect();
@@ -376,7 +379,7 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
             not_pushed.push(RemoteGap {
                 path: repo.display(&t.pointer.data),
                 missing: gone.len() as u64,
-                missing_paths: own.paths_of(&gone),
+                missing_paths: planner.paths_needing(std::slice::from_ref(t), &gone),
             });
         }
     }

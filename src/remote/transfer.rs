@@ -182,27 +182,27 @@ impl Remote {
         }
         let budget = Arc::new(Semaphore::new(budget_units(self.settings.memory_budget) as usize));
         let budget_ref = &budget;
-        let results = self
-            .each_until_error(wanted, |d| async move {
-                let r = self.upload_one(cache, d, progress, budget_ref).await;
-                crate::crash_point!("push.after_object");
-                r
-            })
+        let mut report = UploadReport::default();
+        let done = self
+            .each_until_error(
+                wanted,
+                |d| async move {
+                    let r = self.upload_one(cache, d, progress, budget_ref).await;
+                    crate::crash_point!("push.after_object");
+                    r
+                },
+                |up| match up {
+                    Up::Sent { bytes, multipart } => {
+                        report.uploaded += 1;
+                        report.uploaded_bytes += bytes;
+                        report.multipart += u64::from(multipart);
+                    }
+                    Up::Present => report.already_present += 1,
+                },
+            )
             .await;
         progress.finish();
-        let mut report = UploadReport::default();
-        for r in results {
-            match r? {
-                Some(Up::Sent { bytes, multipart }) => {
-                    report.uploaded += 1;
-                    report.uploaded_bytes += bytes;
-                    report.multipart += u64::from(multipart);
-                }
-                Some(Up::Present) => report.already_present += 1,
-                None => {}
-            }
-        }
-        Ok(report)
+        done.map(|()| report)
     }
 
     async fn upload_one(
@@ -235,35 +235,40 @@ impl Remote {
     ) -> Result<UploadReport, RemoteError> {
         let staged = std::sync::Mutex::new(LocalBatch::default());
         let staged = &staged;
-        let results = self
-            .each_until_error(wanted, |digest| async move {
-                let (root, cache) = (root.to_path_buf(), cache.clone());
-                let got = join(
-                    tokio::task::spawn_blocking(move || local::stage_object(&root, &cache, &digest)).await,
-                )?;
-                crate::crash_point!("push.after_object");
-                let Some((pending, size)) = got else {
-                    progress.advance(1, 0);
-                    return Ok(1);
-                };
-                progress.advance(1, size);
-                let full = {
-                    let mut batch = staged.lock().unwrap_or_else(|e| e.into_inner());
-                    batch.push(pending, size);
-                    batch.is_full().then(|| std::mem::take(&mut *batch))
-                };
-                if let Some(full) = full {
-                    let published = full.publish().await?;
-                    staged.lock().unwrap_or_else(|e| e.into_inner()).merge(published);
-                }
-                Ok(0)
-            })
+        let mut present = 0;
+        let done = self
+            .each_until_error(
+                wanted,
+                |digest| async move {
+                    let (root, cache) = (root.to_path_buf(), cache.clone());
+                    let got = join(
+                        tokio::task::spawn_blocking(move || local::stage_object(&root, &cache, &digest))
+                            .await,
+                    )?;
+                    crate::crash_point!("push.after_object");
+                    let Some((pending, size)) = got else {
+                        progress.advance(1, 0);
+                        return Ok(1);
+                    };
+                    progress.advance(1, size);
+                    let full = {
+                        let mut batch = staged.lock().unwrap_or_else(|e| e.into_inner());
+                        batch.push(pending, size);
+                        batch.is_full().then(|| std::mem::take(&mut *batch))
+                    };
+                    if let Some(full) = full {
+                        let published = full.publish().await?;
+                        staged.lock().unwrap_or_else(|e| e.into_inner()).merge(published);
+                    }
+                    Ok(0)
+                },
+                |n| present += n,
+            )
             .await;
         let rest = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
         let mut report = rest.publish().await?.report;
-        for r in results {
-            report.already_present += r?.unwrap_or(0);
-        }
+        done?;
+        report.already_present += present;
         Ok(report)
     }
 
@@ -486,29 +491,28 @@ impl Remote {
             ..Received::default()
         });
         let received = &received;
-        let results = self
-            .each_until_error(wanted, |d| {
-                self.download_one(cache, d, progress, received, replace)
-            })
+        let mut report = DownloadReport::default();
+        let mut missing = Vec::new();
+        let done = self
+            .each_until_error(
+                wanted,
+                |d| self.download_one(cache, d, progress, received, replace),
+                |down| match down {
+                    Down::Received(bytes) => {
+                        report.downloaded += 1;
+                        report.downloaded_bytes += bytes;
+                    }
+                    Down::Present => report.already_present += 1,
+                    Down::Missing(d) => missing.push(d),
+                },
+            )
             .await;
         // Whatever was verified is installed even if another object failed: a rerun converges.
         let rest = std::mem::take(&mut *lock(received));
         publish(cache, rest.loose, replace).await?;
         publish_pack(cache, rest.pack).await?;
         progress.finish();
-        let mut report = DownloadReport::default();
-        let mut missing = Vec::new();
-        for r in results {
-            match r? {
-                Some(Down::Received(bytes)) => {
-                    report.downloaded += 1;
-                    report.downloaded_bytes += bytes;
-                }
-                Some(Down::Present) => report.already_present += 1,
-                Some(Down::Missing(d)) => missing.push(d),
-                None => {}
-            }
-        }
+        done?;
         if missing.is_empty() {
             Ok(report)
         } else {
@@ -520,20 +524,22 @@ impl Remote {
         }
     }
 
-    /// Runs `f` on each digest, `jobs` at a time; after the first error no new one starts
-    /// (those come back as `Ok(None)`).
+    /// Runs `f` on each digest, `jobs` at a time, handing each result to `each` as it comes
+    /// (nothing is kept per object); after the first error no new one starts, and that error
+    /// is returned once the running ones are done.
     async fn each_until_error<T, F, Fut>(
         &self,
         digests: Vec<Digest>,
         f: F,
-    ) -> Vec<Result<Option<T>, RemoteError>>
+        mut each: impl FnMut(T),
+    ) -> Result<(), RemoteError>
     where
         F: Fn(Digest) -> Fut,
         Fut: std::future::Future<Output = Result<T, RemoteError>>,
     {
         let stop = AtomicBool::new(false);
         let (stop, f) = (&stop, &f);
-        stream::iter(digests)
+        let mut results = stream::iter(digests)
             .map(|d| async move {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);
@@ -544,9 +550,18 @@ impl Remote {
                 }
                 r.map(Some)
             })
-            .buffer_unordered(self.jobs())
-            .collect()
-            .await
+            .buffer_unordered(self.jobs());
+        let mut first = None;
+        while let Some(r) = results.next().await {
+            match r {
+                Ok(Some(t)) => each(t),
+                Ok(None) => {}
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     async fn download_one(
