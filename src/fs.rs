@@ -311,6 +311,20 @@ impl DirectWriter {
     }
 }
 
+/// Asks the kernel to start writing a range of `file` to disk, without waiting (Linux
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`; a `len` of 0 means to the end of the file). Only a
+/// hint: durability still comes from fsync.
+pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for the duration of the call; errors are ignored (hint).
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
 /// Turns `O_DIRECT` on or off for an open file; whether it is now on.
 fn set_direct(file: &std::fs::File, on: bool) -> bool {
     use std::os::fd::AsRawFd;

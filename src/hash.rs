@@ -204,7 +204,7 @@ pub fn copy_file_hashing(
     if size_hint < PIPELINE_MIN {
         let copied = copy_hashing(src, Some(&mut *dst))?;
         if copied.1 >= WRITEBACK_MIN {
-            start_writeback(dst, 0, 0);
+            crate::fs::start_writeback(dst, 0, 0);
         }
         return Ok(copied);
     }
@@ -223,26 +223,12 @@ pub fn copy_file_hashing(
             },
         );
         wrote?;
-        start_writeback(dst, size, n);
+        crate::fs::start_writeback(dst, size, n as u64);
         size += n as u64;
         n = read?;
         std::mem::swap(&mut cur, &mut next);
     }
     Ok((hasher.finish(), size))
-}
-
-/// Asks the kernel to start writing a range of `file` to disk, without waiting (Linux
-/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`; a `len` of 0 means to the end of the file). Only a
-/// hint: durability still comes from fsync.
-fn start_writeback(file: &std::fs::File, offset: u64, len: usize) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: the descriptor is open for the duration of the call; errors are ignored (hint).
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-    }
 }
 
 /// Hashes everything `reader` yields.

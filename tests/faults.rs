@@ -299,6 +299,22 @@ fn transient_download_faults_are_retried() {
     }
 }
 
+/// Pulls `path` into `dst` while `fault` persists: one line of error, exit 1, within the
+/// retry budget, and nothing of the object `hex` installed or checked out.
+fn pull_fails(rig: &Rig, dst: &Env, fault: &Fault, path: &str, hex: &str) -> Output {
+    let start = Instant::now();
+    let out = rig.mlv(dst, &["pull", path]);
+    one_line_failure(&out, 1, hex);
+    assert!(
+        start.elapsed() < Duration::from_secs(40),
+        "{fault:?} took {:?}",
+        start.elapsed()
+    );
+    not_installed(dst, hex);
+    assert!(!dst.exists(path), "{fault:?}: checked out\n{out}");
+    out
+}
+
 /// Pulls into a fresh clone while `fault` is set up to fire once: the pull succeeds, the fault
 /// fired, and the retry did not wait out more than the timeouts.
 fn pull_despite(rig: &Rig, fault: &Fault, args: &[&str]) -> Env {
@@ -397,16 +413,7 @@ fn persistent_download_faults_fail_and_install_nothing() {
     ] {
         rig.proxy.clear();
         rig.proxy.add(Rule::new(fault.clone()).method("GET").path(&hex));
-        let start = Instant::now();
-        let out = rig.mlv(&dst, &["pull", "model.bin"]);
-        one_line_failure(&out, 1, &hex);
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "{fault:?} took {:?}",
-            start.elapsed()
-        );
-        not_installed(&dst, &hex);
-        assert!(!dst.exists("model.bin"), "{fault:?}: checked out\n{out}");
+        pull_fails(&rig, &dst, &fault, "model.bin", &hex);
     }
     rig.proxy.clear();
     rig.mlv(&dst, &["pull"]).ok();
@@ -659,16 +666,7 @@ fn persistent_range_faults_fail_with_one_line() {
         rig.proxy.clear();
         rig.proxy
             .add(Rule::new(fault.clone()).method("GET").path(&hex).ranged());
-        let start = Instant::now();
-        let out = rig.mlv(&dst, &["pull", "big.bin"]);
-        one_line_failure(&out, 1, &hex);
+        let out = pull_fails(&rig, &dst, &fault, "big.bin", &hex);
         assert!(!out.stderr.contains(SECRET), "{out}");
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "{fault:?} took {:?}",
-            start.elapsed()
-        );
-        not_installed(&dst, &hex);
-        assert!(!dst.exists("big.bin"), "{fault:?}: checked out\n{out}");
     }
 }

@@ -188,25 +188,13 @@ impl Hashed {
                 at += n as u64;
             }
             h.len = range.end;
-            start_writeback(&file, range);
+            // hashed: start writing it to disk, so that the fsync publishing the object
+            // finds little left to write
+            crate::fs::start_writeback(&file, range.start, range.end - range.start);
             Ok(h)
         })
         .await;
         Ok(join(r)?)
-    }
-}
-
-/// Asks the kernel to start writing a hashed part to disk, without waiting, so that the fsync
-/// which publishes the object finds little left to write (Linux `sync_file_range`; a hint only,
-/// errors are ignored).
-fn start_writeback(file: &std::fs::File, range: Range<u64>) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(range.start), i64::try_from(range.end - range.start)) else {
-        return;
-    };
-    // SAFETY: the descriptor is open for the duration of the call.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 
