@@ -265,10 +265,7 @@ pub async fn fetch(
         remote: remote.display_name().to_string(),
         ..FetchReport::default()
     };
-    let manifests: Vec<Digest> = manifests_of(&targets)
-        .into_iter()
-        .filter(|d| !repo.cache.contains(d))
-        .collect();
+    let manifests = repo.cache.missing(&manifests_of(&targets));
     add_down(
         &mut report,
         download(remote, repo, &manifests, &targets, progress).await?,
@@ -350,10 +347,7 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
     let targets = resolve_targets(repo, paths)?;
     // Manifests the cache lacks are read from the remote (verified), so the files they list
     // are checked too; a manifest the remote lacks is reported below.
-    let absent: Vec<Digest> = manifests_of(&targets)
-        .into_iter()
-        .filter(|d| !repo.cache.contains(d))
-        .collect();
+    let absent = repo.cache.missing(&manifests_of(&targets));
     match remote
         .download(&repo.cache, &absent, &crate::progress::NoProgress)
         .await

@@ -248,24 +248,24 @@ impl Remote {
                     crate::crash_point!("push.after_object");
                     let Some((pending, size)) = got else {
                         progress.advance(1, 0);
-                        return Ok(1);
+                        return Ok(true);
                     };
                     progress.advance(1, size);
                     let full = {
-                        let mut batch = staged.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut batch = lock(staged);
                         batch.push(pending, size);
                         batch.is_full().then(|| std::mem::take(&mut *batch))
                     };
                     if let Some(full) = full {
                         let published = full.publish().await?;
-                        staged.lock().unwrap_or_else(|e| e.into_inner()).merge(published);
+                        lock(staged).merge(published);
                     }
-                    Ok(0)
+                    Ok(false)
                 },
-                |n| present += n,
+                |was_present| present += u64::from(was_present),
             )
             .await;
-        let rest = std::mem::take(&mut *staged.lock().unwrap_or_else(|e| e.into_inner()));
+        let rest = std::mem::take(&mut *lock(staged));
         let mut report = rest.publish().await?.report;
         done?;
         report.already_present += present;
