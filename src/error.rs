@@ -192,6 +192,35 @@ pub enum Refusal {
         /// The first few paths that need them.
         examples: Vec<String>,
     },
+    /// `gc` could not read the manifest of a directory it keeps, so it cannot tell that
+    /// directory's files from garbage.
+    #[error("cannot read the manifest {digest} of {path} (kept by {kept_by}) {place}; gc would delete files it still needs, so it removes nothing")]
+    UnreadableManifest {
+        /// The directory's data path, as displayed.
+        path: String,
+        /// The manifest.
+        digest: Digest,
+        /// What keeps it (`the workspace`, `HEAD`, a ref name, ...).
+        kept_by: String,
+        /// Where it was looked for and why it could not be read.
+        place: String,
+    },
+    /// `gc --remote` with a scope that leaves out refs whose data others may still need.
+    #[error("gc --remote with this scope would delete data that {first}{} still refers to, and the remote is shared", if *.more > 0 { format!(" (and {} more)", .more) } else { String::new() })]
+    ScopeIgnoresRefs {
+        /// The first ref left out.
+        first: String,
+        /// How many more.
+        more: usize,
+    },
+    /// A cache directory that is not mlv's alone.
+    #[error("{dir} cannot be the cache directory: {reason}")]
+    NotCacheDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A path that mlv cannot handle as given.
     #[error("{path}: {reason}")]
     BadPath {
@@ -327,6 +356,15 @@ impl Refusal {
             }
             Refusal::MissingOnRemote { .. } => {
                 "push them from a clone whose cache has them (`mlv push`), or try another remote with -r".into()
+            }
+            Refusal::UnreadableManifest { path, .. } => format!(
+                "get it with `mlv fetch {path}` (or `mlv fsck --remote` to see what is missing), then run gc again"
+            ),
+            Refusal::ScopeIgnoresRefs { .. } => {
+                "use the default scope (no -w/-T), or add --all-branches (-a) or --all-commits (-A); or leave out --remote to collect only the cache".into()
+            }
+            Refusal::NotCacheDir { .. } => {
+                "point `cache.dir` (or MLV_CACHE_DIR) at a directory of its own, e.g. an empty one: mlv deletes what it does not need there".into()
             }
             _ => return None,
         })

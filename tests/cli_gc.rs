@@ -328,3 +328,177 @@ fn remote_gc_respects_the_grace_period_by_last_modified_time() {
     assert_eq!(json["remote"]["kept_recent"], 1, "{json}");
     assert!(!old.exists());
 }
+
+/// Issue 12: a branch that exists in a fresh clone only as `origin/feature` keeps its data on
+/// the shared remote (default scope and -a); a scope that would ignore it is refused for a
+/// remote, and the dry run says what keeps it.
+#[test]
+fn remote_tracking_branches_keep_their_data() {
+    let r = local_remote();
+    let env = Env::new();
+    r.configure(&env, "origin");
+    env.write("m", b"on main");
+    env.mlv(&["add", "m"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "main"]);
+    env.git(&["checkout", "-qb", "feature"]);
+    env.write("m", b"on feature");
+    env.mlv(&["add", "m"]).ok();
+    env.git(&["commit", "-qam", "feature"]);
+    r.mlv(&env, &["push"]).ok();
+    env.git(&["checkout", "-q", "main"]);
+    env.mlv(&["checkout", "--force"]).ok();
+    r.mlv(&env, &["push"]).ok();
+    assert_eq!(r.objects().len(), 2);
+
+    let clone = Env::clone_of(&env);
+    assert!(clone.git(&["branch", "-a"]).contains("remotes/origin/feature"));
+    r.mlv(&clone, &["pull"]).ok();
+    let feature = b3(b"on feature");
+    for args in [&["--dry-run"][..], &["-a", "--dry-run"], &["-A", "--dry-run"]] {
+        let mut all = vec!["gc", "--json", "--remote", "--grace", "0"];
+        all.extend_from_slice(args);
+        let json = r.mlv(&clone, &all).ok().json();
+        assert_eq!(json["remote"]["removed"], 0, "{args:?} {json}");
+    }
+    // the dry run names what keeps it
+    let out = r.mlv(&clone, &["gc", "--remote", "--grace", "0"]).ok();
+    assert!(
+        out.stderr
+            .contains("kept because of refs/remotes/origin/feature: 1 object"),
+        "{out}"
+    );
+    let json = r.mlv(&clone, &["gc", "--json", "-r", "--grace", "0"]).ok().json();
+    let kept_by = json["remote"]["kept_by"].as_array().unwrap();
+    assert!(
+        kept_by
+            .iter()
+            .any(|k| k["source"] == "refs/remotes/origin/feature" && k["objects"] == 1),
+        "{json}"
+    );
+    // scopes that leave remote-tracking branches out are refused on a remote, nothing deleted
+    for scope in ["-w", "-T"] {
+        r.mlv(&clone, &["gc", scope, "--remote", "--grace", "0", "-f"])
+            .refused("refs/remotes/origin/feature", Some("--all-branches"));
+    }
+    r.mlv(&clone, &["gc", "--remote", "--grace", "0", "-f"]).ok();
+    r.mlv(&clone, &["gc", "-a", "--remote", "--grace", "0", "-f"])
+        .ok();
+    assert!(r.objects().contains(&feature), "the teammate's data is kept");
+    // the cache too: -a keeps origin/feature's object once fetched
+    clone.git(&["checkout", "-q", "feature"]);
+    r.mlv(&clone, &["pull"]).ok();
+    clone.git(&["checkout", "-q", "main"]);
+    clone.git(&["branch", "-qD", "feature"]);
+    clone.mlv(&["checkout", "--force"]).ok();
+    let json = gc(&clone, &["-a", "--grace", "0"]);
+    assert_eq!(json["removed"], 0, "{json}");
+    assert!(clone.object_path(b"on feature").exists());
+}
+
+/// Issue 12: every stash entry (not only the top) keeps its data in the default scope and with
+/// -a/-T/-A; only --workspace ignores it (and is refused on a remote).
+#[test]
+fn stash_entries_keep_their_data() {
+    let r = local_remote();
+    let env = Env::new();
+    r.configure(&env, "origin");
+    env.write("m", b"committed");
+    env.mlv(&["add", "m"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "one"]);
+    for content in [&b"stashed first"[..], b"stashed second"] {
+        env.write("m", content);
+        env.mlv(&["add", "m"]).ok();
+        r.mlv(&env, &["push"]).ok();
+        env.git(&["stash", "-q"]);
+    }
+    env.mlv(&["checkout", "--force"]).ok();
+    assert_eq!(env.git(&["stash", "list"]).lines().count(), 2);
+    let stashed = set(&[b"stashed first", b"stashed second"]);
+    for scope in [&[][..], &["-a"], &["-T"], &["-A"]] {
+        let mut args = vec!["--grace", "0", "--dry-run"];
+        args.extend_from_slice(scope);
+        let json = gc(&env, &args);
+        assert_eq!(json["removed"], 0, "{scope:?} {json}");
+    }
+    let json = gc(&env, &["--grace", "0", "--dry-run"]);
+    let by: Vec<String> = json["cache"]["kept_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["source"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(by, ["stash@{0}", "stash@{1}"], "{json}");
+    let out = env.mlv(&["gc", "--grace", "0"]).ok();
+    assert!(
+        out.stderr.contains("kept because of stash@{1}: 1 object"),
+        "{out}"
+    );
+    r.mlv(&env, &["gc", "-w", "-r", "--grace", "0", "-f"])
+        .refused("stash@{0} (and 1 more)", None);
+    gc(&env, &["--grace", "0"]);
+    r.mlv(&env, &["gc", "-r", "--grace", "0", "-f"]).ok();
+    for d in &stashed {
+        assert!(r.objects().contains(d));
+        assert!(env.path(&format!(".mlv/cache/{}/{d}", &d[..2])).exists());
+    }
+    // --workspace on the cache alone is the user's explicit choice
+    assert_eq!(listed(&gc(&env, &["-w", "--grace", "0"]), "cache"), stashed);
+}
+
+/// Issue 12: another worktree's HEAD (a detached commit only it has) and its uncommitted
+/// pointers keep their data on the shared remote.
+#[test]
+fn other_worktrees_keep_their_data() {
+    let r = local_remote();
+    let env = Env::new();
+    r.configure(&env, "origin");
+    env.write("m", b"main");
+    env.mlv(&["add", "m"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "one"]);
+    let wt_dir = env.base.join("wt");
+    env.git(&["worktree", "add", "-q", "--detach", wt_dir.to_str().unwrap()]);
+    let run = |args: &[&str]| r.mlv(&env, args);
+    let in_wt = |args: &[&str]| {
+        let mut c = env.command(common::MLV, args).cwd(&wt_dir);
+        for (k, v) in maint_support::metadata_env() {
+            c = c.env(&k, &v);
+        }
+        c.run()
+    };
+    std::fs::write(wt_dir.join("m"), b"detached").unwrap();
+    in_wt(&["add", "m"]).ok();
+    in_wt(&["push"]).ok();
+    env.command("git", &["commit", "-qam", "detached"])
+        .cwd(&wt_dir)
+        .run()
+        .ok();
+    std::fs::write(wt_dir.join("n"), b"uncommitted").unwrap();
+    in_wt(&["add", "n"]).ok();
+    in_wt(&["push"]).ok();
+    run(&["gc", "-r", "--grace", "0", "-f"]).ok();
+    let left = r.objects();
+    assert!(left.contains(&b3(b"detached")), "{left:?}");
+    assert!(left.contains(&b3(b"uncommitted")), "{left:?}");
+    let json = run(&["gc", "--json", "-r", "--grace", "0"]).ok().json();
+    let by: BTreeSet<String> = json["remote"]["kept_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["source"].as_str().unwrap().to_string())
+        .collect();
+    let shown = wt_dir.display();
+    assert_eq!(
+        by,
+        [
+            format!("HEAD of worktree {shown}"),
+            format!("workspace of worktree {shown}")
+        ]
+        .into_iter()
+        .collect(),
+        "{json}"
+    );
+    run(&["gc", "-w", "-r", "--grace", "0", "-f"]).refused("the worktree", None);
+}

@@ -15,9 +15,12 @@ use super::{CliError, Ctx};
 /// Without --force this is a dry run: it lists what would be removed and the bytes freed.
 ///
 /// Keeps what the workspace's pointers refer to, and by default what the pointers committed at
-/// HEAD and at the tip of every local branch and tag refer to. --all-branches, --all-tags and
-/// --all-commits (combinable) replace that default: the workspace and HEAD plus the chosen refs
-/// (or every commit reachable from any ref); --workspace keeps only the workspace's. Objects
+/// HEAD (of every worktree), at every stash entry and at the tip of every ref (local and
+/// remote-tracking branches, tags, any other) refer to. --all-branches, --all-tags and
+/// --all-commits (combinable) replace that default: the workspace, HEAD and the stash plus the
+/// chosen refs (or every commit reachable from any ref); --workspace keeps only the
+/// workspace's. With --remote, a scope that leaves out remote-tracking branches, stash entries
+/// or other worktrees is refused: teammates may still need their data. Objects
 /// younger than the grace period (`[gc] grace` in .mlv/config.toml, 4h by default) are always
 /// kept, since an `mlv add` or `mlv push` may be running. With --remote, the remote (the
 /// default one, or NAME) is collected too, by the same rules and its objects' last-modified time.
@@ -28,7 +31,7 @@ pub struct Args {
     /// Keep only what the workspace's pointers refer to.
     #[arg(short, long, conflicts_with_all = ["all_branches", "all_tags", "all_commits"])]
     workspace: bool,
-    /// Keep what the tip of every local branch refers to.
+    /// Keep what the tip of every local and remote-tracking branch refers to.
     #[arg(short = 'a', long)]
     all_branches: bool,
     /// Keep what every tag refers to.
@@ -72,10 +75,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         )?),
         None => None,
     };
-    let keep = mlv::ops::gc::referenced(&repo, opts.scope)?;
+    let mut keep = mlv::ops::gc::referenced(&repo, opts.scope)?;
     // The remote first: if it fails, the cache still holds everything it had.
     let remote_report = match &remote {
-        Some(r) => Some(super::runtime()?.block_on(mlv::ops::gc::gc_remote(r, &keep, &opts))?),
+        Some(r) => Some(super::runtime()?.block_on(mlv::ops::gc::gc_remote(r, &mut keep, &opts))?),
         None => None,
     };
     let report = mlv::ops::gc::gc(&repo, &keep, &opts)?;
@@ -91,13 +94,6 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     render(ctx, &report, "cache");
     if let Some(r) = &remote_report {
         render(ctx, &r.report, &r.remote);
-        if r.unreadable_manifests > 0 {
-            ctx.ui.info(&format!(
-                "warning: {} kept on {} could not be read, so only the objects other pointers need were kept for them",
-                plural(r.unreadable_manifests, "directory manifest", "directory manifests"),
-                r.remote
-            ));
-        }
     }
     if report.dry_run {
         ctx.ui
@@ -117,6 +113,8 @@ fn scope(args: &Args) -> Scope {
         head: true,
         branches: args.all_branches,
         tags: args.all_tags,
+        stash: true,
+        other_refs: false,
         all_commits: args.all_commits,
     }
 }
@@ -125,6 +123,22 @@ fn render(ctx: &Ctx, report: &GcReport, place: &str) {
     if report.dry_run || ctx.ui.verbose {
         for GcObject { digest, size } in &report.objects {
             ctx.ui.out(&format!("{digest}  {size:>12}  {place}"));
+        }
+    }
+    if report.dry_run || ctx.ui.verbose {
+        const SHOWN: usize = 10;
+        for k in report.kept_by.iter().take(SHOWN) {
+            ctx.ui.info(&format!(
+                "{place}: kept because of {}: {}",
+                k.source,
+                plural(k.objects, "object", "objects")
+            ));
+        }
+        if report.kept_by.len() > SHOWN {
+            ctx.ui.info(&format!(
+                "{place}: kept because of {} more (see --json)",
+                plural((report.kept_by.len() - SHOWN) as u64, "source", "sources")
+            ));
         }
     }
     let verb = if report.dry_run { "would remove" } else { "removed" };

@@ -10,16 +10,17 @@
 //! from the cache are read from the remote — and unreferenced manifests are deleted before any
 //! file: an interrupted gc never leaves a manifest whose files are gone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::error::Refusal;
 use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
-use crate::history::pointers_in_tree;
+use crate::history::{head_commit, pointers_in_tree};
 use crate::manifest::Manifest;
 use crate::pointer::{Kind, Pointer};
 use crate::remote::{Remote, RemoteError, RemoteObject};
@@ -28,13 +29,18 @@ use crate::repo::{git_err, Repo};
 /// Which pointers keep their objects, besides the workspace's (always kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Scope {
-    /// The commit HEAD points to.
+    /// The commit HEAD points to, and the HEAD and workspace of every other worktree of the
+    /// repository (`git worktree`).
     pub head: bool,
-    /// The tip of every local branch.
+    /// The tip of every branch: local (`refs/heads`) and remote-tracking (`refs/remotes`).
     pub branches: bool,
     /// Every tag.
     pub tags: bool,
-    /// Every commit reachable from any ref (and HEAD).
+    /// Every stash entry (`stash@{N}`: its work tree, index and untracked files).
+    pub stash: bool,
+    /// The tip of every other ref (`refs/notes`, `refs/pull/...`, `refs/original`, ...).
+    pub other_refs: bool,
+    /// Every commit reachable from any ref, stash entry or worktree HEAD.
     pub all_commits: bool,
 }
 
@@ -44,19 +50,20 @@ impl Scope {
         head: false,
         branches: false,
         tags: false,
+        stash: false,
+        other_refs: false,
         all_commits: false,
     };
-    /// The default: the workspace, HEAD, and the tips of all local branches and tags.
+    /// The default: the workspace, HEAD (of every worktree), every stash entry and the tip of
+    /// every ref (local and remote-tracking branches, tags, any other).
     pub const REFS: Scope = Scope {
         head: true,
         branches: true,
         tags: true,
+        stash: true,
+        other_refs: true,
         all_commits: false,
     };
-
-    fn needs_git(self) -> bool {
-        self != Scope::WORKSPACE
-    }
 }
 
 /// Options of `gc`.
@@ -98,6 +105,9 @@ pub struct GcReport {
     pub grace_seconds: u64,
     /// The objects removed (or to remove), by digest.
     pub objects: Vec<GcObject>,
+    /// What keeps objects beyond the workspace and HEAD: per source in scope, the objects of
+    /// this store it keeps that neither refers to.
+    pub kept_by: Vec<KeptBy>,
 }
 
 impl GcReport {
@@ -129,31 +139,136 @@ pub struct RemoteGcReport {
     pub unreadable_manifests: u64,
 }
 
-/// The objects in scope.
+/// The objects in scope, and which source (the workspace, HEAD, a ref, a stash entry, another
+/// worktree) keeps which.
 pub struct Referenced {
     keep: HashSet<Digest>,
+    /// What the workspace and HEAD refer to.
+    base: HashSet<Digest>,
+    /// Every other source in scope and the digests its pointers name.
+    sources: Vec<(String, Vec<Digest>)>,
+    /// The files of each kept manifest that could be read.
+    manifests: HashMap<Digest, Vec<Digest>>,
     /// Kept manifests the cache cannot provide.
-    unread: Vec<Digest>,
+    unread: Vec<Unread>,
+    /// Refs a shared remote must not be collected without (remote-tracking branches, stash
+    /// entries, other worktrees' HEADs) that the scope leaves out.
+    ignored: Vec<String>,
+}
+
+/// A kept directory whose manifest the cache lacks.
+struct Unread {
+    digest: Digest,
+    path: String,
+    kept_by: String,
+}
+
+/// How many objects of one store a source of the scope keeps that the workspace and HEAD do
+/// not refer to (an object kept by several sources counts for each).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptBy {
+    /// A ref (`refs/remotes/origin/feature`), `stash@{N}`, `HEAD of worktree PATH`,
+    /// `workspace of worktree PATH`, or `history` (with --all-commits: commits below the tips).
+    pub source: String,
+    /// Objects present in the store that only a source other than the workspace and HEAD keeps.
+    pub objects: u64,
+}
+
+impl Referenced {
+    fn expand<'a>(&'a self, digests: &'a [Digest]) -> impl Iterator<Item = Digest> + 'a {
+        digests.iter().flat_map(move |d| {
+            std::iter::once(*d).chain(self.manifests.get(d).into_iter().flatten().copied())
+        })
+    }
+
+    fn add_manifest(&mut self, digest: Digest, files: Vec<Digest>) {
+        self.keep.extend(files.iter().copied());
+        self.manifests.insert(digest, files);
+    }
+
+    /// Per source beyond the workspace and HEAD, the objects of a store it alone keeps.
+    fn kept_by(&self, present: &dyn Fn(&Digest) -> bool) -> Vec<KeptBy> {
+        let mut out = Vec::new();
+        for (source, digests) in &self.sources {
+            let mine: HashSet<Digest> = self
+                .expand(digests)
+                .filter(|d| !self.base.contains(d) && present(d))
+                .collect();
+            if !mine.is_empty() {
+                out.push(KeptBy {
+                    source: source.clone(),
+                    objects: mine.len() as u64,
+                });
+            }
+        }
+        out
+    }
+
+    /// Refuses when a kept manifest could not be read, so its files would look like garbage.
+    fn refuse_unread(&self, place: &str) -> Result<(), Error> {
+        match self.unread.first() {
+            Some(u) => Err(Refusal::UnreadableManifest {
+                path: u.path.clone(),
+                digest: u.digest,
+                kept_by: u.kept_by.clone(),
+                place: place.to_string(),
+            }
+            .into()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Works out what the pointers in scope refer to (once, for the cache and a remote).
 pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
-    let mut pointers = repo.pointers()?;
-    if scope.needs_git() {
-        for tree_id in trees(repo, scope)? {
-            let tree = repo.git.find_tree(tree_id).map_err(git_err("reading a tree"))?;
-            pointers.extend(pointers_in_tree(&repo.git, &tree)?);
-        }
-    }
     let mut r = Referenced {
         keep: HashSet::new(),
+        base: HashSet::new(),
+        sources: Vec::new(),
+        manifests: HashMap::new(),
         unread: Vec::new(),
+        ignored: Vec::new(),
     };
-    let mut seen_manifests = HashSet::new();
-    for p in &pointers {
-        r.keep.insert(p.meta.digest);
-        if p.meta.kind == Kind::Dir && seen_manifests.insert(p.meta.digest) {
-            keep_manifest_files(repo, p, &mut r)?;
+    let mut sources = vec![Source {
+        name: "the workspace".into(),
+        base: true,
+        pointers: repo.pointers()?,
+    }];
+    // also for --workspace: it notes the refs a remote gc would ignore
+    sources.extend(git_sources(repo, scope, &mut r.ignored)?);
+    let mut unread_seen = HashSet::new();
+    for source in sources {
+        let mut digests = Vec::new();
+        let mut seen = HashSet::new();
+        for p in &source.pointers {
+            let d = p.meta.digest;
+            if !seen.insert(d) {
+                continue;
+            }
+            digests.push(d);
+            if p.meta.kind != Kind::Dir || r.manifests.contains_key(&d) || unread_seen.contains(&d) {
+                continue;
+            }
+            match super::load_manifest(repo, p) {
+                Ok(m) => r.add_manifest(d, m.entries.iter().filter_map(|e| e.digest).collect()),
+                // not cached: a remote may hold it (gc --remote reads it there)
+                Err(Error::Refused(Refusal::NotInCache { .. })) => {
+                    unread_seen.insert(d);
+                    r.unread.push(Unread {
+                        digest: d,
+                        path: repo.display(&p.data),
+                        kept_by: source.name.clone(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let all: Vec<Digest> = r.expand(&digests).collect();
+        r.keep.extend(all.iter().copied());
+        if source.base {
+            r.base.extend(all);
+        } else {
+            r.sources.push((source.name, digests));
         }
     }
     Ok(r)
@@ -161,12 +276,23 @@ pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
 
 /// Collects garbage in the cache.
 pub fn gc(repo: &Repo, keep: &Referenced, opts: &GcOptions) -> Result<GcReport, Error> {
+    let referenced = keep;
     let keep = &keep.keep;
     let cutoff = cutoff(opts.grace);
+    if !referenced.unread.is_empty() {
+        // Only when something would go: an empty or partly fetched cache loses nothing.
+        let mut trial = GcReport::new(opts);
+        let loose = gc_loose(repo, keep, cutoff, true, &mut trial)?;
+        gc_packs(repo, keep, &loose, cutoff, true, &mut trial)?;
+        if trial.removed > 0 {
+            referenced.refuse_unread("from the cache")?;
+        }
+    }
     let mut report = GcReport::new(opts);
     let loose = gc_loose(repo, keep, cutoff, opts.dry_run, &mut report)?;
     gc_packs(repo, keep, &loose, cutoff, opts.dry_run, &mut report)?;
     report.objects.sort_by_key(|o| o.digest);
+    report.kept_by = referenced.kept_by(&|d| repo.cache.contains(d));
     crate::crash_point!("gc.before_temp_clean");
     report.temp_files = clean_temp(repo, cutoff, opts.dry_run)?;
     Ok(report)
@@ -293,28 +419,48 @@ fn cutoff(grace: Duration) -> SystemTime {
 /// time, and deletes the rest, manifests first.
 pub async fn gc_remote(
     remote: &Remote,
-    keep: &Referenced,
+    keep: &mut Referenced,
     opts: &GcOptions,
 ) -> Result<RemoteGcReport, Error> {
-    let mut keep_all = keep.keep.clone();
-    let mut unreadable = 0;
-    for d in &keep.unread {
-        match remote.read_verified(d).await {
-            Ok(Some(bytes)) => match Manifest::parse(d, &bytes) {
-                Ok(m) => keep_all.extend(m.entries.iter().filter_map(|e| e.digest)),
-                Err(_) => unreadable += 1,
-            },
-            Ok(None) | Err(RemoteError::Corrupt { .. }) => unreadable += 1,
-            Err(e) => return Err(e.into()),
+    if let Some(first) = keep.ignored.first() {
+        return Err(Refusal::ScopeIgnoresRefs {
+            first: first.clone(),
+            more: keep.ignored.len() - 1,
         }
+        .into());
     }
+    let mut still = Vec::new();
+    for u in std::mem::take(&mut keep.unread) {
+        let why = match remote.read_verified(&u.digest).await {
+            Ok(Some(bytes)) => match Manifest::parse(&u.digest, &bytes) {
+                Ok(m) => {
+                    keep.add_manifest(u.digest, m.entries.iter().filter_map(|e| e.digest).collect());
+                    continue;
+                }
+                Err(_) => "is not a valid manifest on",
+            },
+            Ok(None) => "is missing from",
+            Err(RemoteError::Corrupt { .. }) => "is corrupt on",
+            Err(e) => return Err(e.into()),
+        };
+        still.push((u, why));
+    }
+    if let Some((u, why)) = still.into_iter().next() {
+        keep.unread = vec![u];
+        keep.refuse_unread(&format!(
+            "(not in the cache, and it {why} {})",
+            remote.display_name()
+        ))?;
+    }
+    let unreadable = 0;
     let cutoff = cutoff(opts.grace);
     let mut report = GcReport::new(opts);
     let mut listed: Vec<(Digest, RemoteObject)> = remote.list_objects().await?.into_iter().collect();
     listed.sort_by_key(|(d, _)| *d);
+    let listed_set: HashSet<Digest> = listed.iter().map(|(d, _)| *d).collect();
     let mut doomed = Vec::new();
     for (d, o) in listed {
-        if keep_all.contains(&d) {
+        if keep.keep.contains(&d) {
             report.kept += 1;
         } else if o.modified > cutoff {
             report.kept_recent += 1;
@@ -323,6 +469,7 @@ pub async fn gc_remote(
             doomed.push((d, o.size));
         }
     }
+    report.kept_by = keep.kept_by(&|d| listed_set.contains(d));
     if !opts.dry_run {
         delete_manifests_first(remote, doomed).await?;
     }
@@ -362,45 +509,155 @@ async fn delete_manifests_first(remote: &Remote, doomed: Vec<(Digest, u64)>) -> 
     Ok(())
 }
 
-fn keep_manifest_files(repo: &Repo, p: &Pointer, r: &mut Referenced) -> Result<(), Error> {
-    match super::load_manifest(repo, p) {
-        Ok(m) => r.keep.extend(m.entries.iter().filter_map(|e| e.digest)),
-        // not cached: a remote may hold it (gc --remote reads it there)
-        Err(Error::Refused(crate::error::Refusal::NotInCache { .. })) => r.unread.push(p.meta.digest),
-        Err(e) => return Err(e),
-    }
-    Ok(())
+/// A source of pointers: the workspace, a commit's tree, a stash entry, another worktree.
+struct Source {
+    name: String,
+    /// The workspace or HEAD: what every scope but `--workspace` keeps.
+    base: bool,
+    pointers: Vec<Pointer>,
 }
 
-/// The trees whose pointers are in scope.
-fn trees(repo: &Repo, scope: Scope) -> Result<Vec<git2::Oid>, Error> {
+/// The sources in scope besides this workspace; notes in `ignored` the refs a shared remote
+/// needs that the scope leaves out.
+fn git_sources(repo: &Repo, scope: Scope, ignored: &mut Vec<String>) -> Result<Vec<Source>, Error> {
     let git = &repo.git;
-    let mut tips = Vec::new();
-    if let (true, Ok(head)) = (scope.head || scope.all_commits, git.head()) {
-        tips.extend(head.peel_to_commit().ok().map(|c| c.id()));
+    let take = |wanted: bool| wanted || scope.all_commits;
+    // (name, base, commits whose trees count)
+    let mut tips: Vec<(String, bool, Vec<git2::Oid>)> = Vec::new();
+    let mut out = Vec::new();
+    if let Some(c) = head_commit(git) {
+        if take(scope.head) {
+            tips.push(("HEAD".into(), true, vec![c.id()]));
+        }
+    }
+    for (dir, head) in other_worktrees(repo) {
+        let shown = dir.display().to_string();
+        if !take(scope.head) {
+            ignored.push(format!("the worktree {shown}"));
+            continue;
+        }
+        if let Some(c) = head {
+            tips.push((format!("HEAD of worktree {shown}"), false, vec![c]));
+        }
+        if let Ok(other) = Repo::open(&dir) {
+            out.push(Source {
+                name: format!("workspace of worktree {shown}"),
+                base: false,
+                pointers: other.pointers()?,
+            });
+        }
     }
     for r in git.references().map_err(git_err("listing references"))?.flatten() {
-        let wanted = (scope.branches && r.is_branch()) || (scope.tags && r.is_tag()) || scope.all_commits;
-        if let (true, Ok(c)) = (wanted, r.peel_to_commit()) {
-            tips.push(c.id());
+        if r.kind() == Some(git2::ReferenceType::Symbolic) {
+            continue; // its target is listed too
+        }
+        let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
+        if name == STASH_REF {
+            continue; // every entry below, not only the top
+        }
+        let (wanted, shared) = if r.is_branch() {
+            (scope.branches, false)
+        } else if r.is_remote() {
+            (scope.branches, true)
+        } else if r.is_tag() {
+            (scope.tags, false)
+        } else {
+            (scope.other_refs, false)
+        };
+        let Ok(c) = r.peel_to_commit() else { continue };
+        if take(wanted) {
+            tips.push((name, false, vec![c.id()]));
+        } else if shared {
+            ignored.push(name);
         }
     }
-    let commits: Vec<git2::Oid> = if scope.all_commits {
-        let mut walk = git.revwalk().map_err(git_err("walking history"))?;
-        for t in &tips {
-            walk.push(*t).map_err(git_err("walking history"))?;
+    if let Ok(log) = git.reflog(STASH_REF) {
+        for (i, e) in log.iter().enumerate() {
+            let name = format!("stash@{{{i}}}");
+            if !take(scope.stash) {
+                ignored.push(name);
+                continue;
+            }
+            // the work tree, and the index and untracked files (its other parents)
+            let Ok(c) = git.find_commit(e.id_new()) else {
+                continue;
+            };
+            let mut commits = vec![c.id()];
+            commits.extend(c.parent_ids().skip(1));
+            tips.push((name, false, commits));
         }
-        walk.filter_map(Result::ok).collect()
-    } else {
-        tips
+    }
+    let mut history = Vec::new();
+    if scope.all_commits {
+        let mut walk = git.revwalk().map_err(git_err("walking history"))?;
+        let mut tip_set = HashSet::new();
+        for (_, _, commits) in &tips {
+            for c in commits {
+                walk.push(*c).map_err(git_err("walking history"))?;
+                tip_set.insert(*c);
+            }
+        }
+        history = walk
+            .filter_map(Result::ok)
+            .filter(|c| !tip_set.contains(c))
+            .collect();
+    }
+    if !history.is_empty() {
+        tips.push(("history".into(), false, history));
+    }
+    let mut by_tree: HashMap<git2::Oid, Vec<Pointer>> = HashMap::new();
+    for (name, base, commits) in tips {
+        let mut pointers = Vec::new();
+        let mut trees: Vec<git2::Oid> = commits
+            .iter()
+            .filter_map(|c| git.find_commit(*c).ok().map(|c| c.tree_id()))
+            .collect();
+        trees.sort();
+        trees.dedup();
+        for t in trees {
+            if !by_tree.contains_key(&t) {
+                let tree = git.find_tree(t).map_err(git_err("reading a tree"))?;
+                by_tree.insert(t, pointers_in_tree(git, &tree)?);
+            }
+            pointers.extend(by_tree[&t].iter().cloned());
+        }
+        out.push(Source { name, base, pointers });
+    }
+    Ok(out)
+}
+
+/// The ref whose reflog holds the stash entries.
+const STASH_REF: &str = "refs/stash";
+
+/// Every other worktree of the repository (the main one when this is a linked one, and every
+/// linked one whose directory still exists): its directory and the commit its HEAD points to.
+fn other_worktrees(repo: &Repo) -> Vec<(std::path::PathBuf, Option<git2::Oid>)> {
+    let git = &repo.git;
+    let mut out = Vec::new();
+    let mut add = |r: &git2::Repository| {
+        let Some(dir) = r.workdir().and_then(|d| d.canonicalize().ok()) else {
+            return;
+        };
+        if dir != repo.root {
+            out.push((dir, head_commit(r).map(|c| c.id())));
+        }
     };
-    let mut trees: Vec<git2::Oid> = commits
-        .iter()
-        .filter_map(|c| git.find_commit(*c).ok().map(|c| c.tree_id()))
-        .collect();
-    trees.sort();
-    trees.dedup();
-    Ok(trees)
+    if git.is_worktree() {
+        if let Ok(main) = git2::Repository::open(git.commondir()) {
+            add(&main);
+        }
+    }
+    let Ok(names) = git.worktrees() else { return out };
+    for name in names.iter().flatten().flatten() {
+        let Ok(wt) = git.find_worktree(name) else { continue };
+        if wt.validate().is_err() {
+            continue; // its directory is gone (`git worktree prune` material)
+        }
+        if let Ok(r) = git2::Repository::open_from_worktree(&wt) {
+            add(&r);
+        }
+    }
+    out
 }
 
 /// Removes temporary files older than the cutoff (left by interrupted commands).
