@@ -502,3 +502,37 @@ fn other_worktrees_keep_their_data() {
     );
     run(&["gc", "-w", "-r", "--grace", "0", "-f"]).refused("the worktree", None);
 }
+
+/// Issue 12: a kept directory whose manifest is missing from the cache makes gc refuse
+/// (naming the manifest and the directory) instead of collecting its files; with --remote, a
+/// manifest missing from both the cache and the remote does too, and nothing is deleted.
+#[test]
+fn an_unreadable_kept_manifest_is_refused_not_collected() {
+    let r = local_remote();
+    let env = two_versions();
+    r.configure(&env, "origin");
+    r.mlv(&env, &["push"]).ok();
+    let manifest = digest_of(&env, "data.mlv");
+    std::fs::remove_file(env.path(&format!(".mlv/cache/{}/{manifest}", &manifest[..2]))).unwrap();
+    let before = env.objects();
+    for args in [&["-f"][..], &[]] {
+        let mut all = vec!["gc", "--grace", "0"];
+        all.extend_from_slice(args);
+        let out = env.mlv(&all).refused(&manifest, Some("mlv fetch data"));
+        assert!(out.stderr.contains("data (kept by the workspace)"), "{out}");
+    }
+    assert_eq!(env.objects(), before, "nothing removed");
+    // the remote has it: gc --remote reads it there and keeps the files in both stores
+    r.mlv(&env, &["gc", "-r", "--grace", "0", "-f"]).ok();
+    assert!(env.object_path(b"version two").exists());
+    assert!(r.objects().contains(&b3(b"version two")));
+    // gone from the remote too: refused before anything is deleted there
+    r.tamper(&manifest, None);
+    let remote_before = r.objects();
+    let out = r
+        .mlv(&env, &["gc", "-r", "--grace", "0", "-f"])
+        .refused(&manifest, Some("mlv fetch data"));
+    assert!(out.stderr.contains("is missing from"), "{out}");
+    assert_eq!(r.objects(), remote_before);
+    assert!(env.object_path(b"version two").exists());
+}
