@@ -253,6 +253,7 @@ impl Error {
         match self {
             Error::Repo(RepoError::NotGit { .. }) => Some("run `git init` first, or use -C DIR".into()),
             Error::Repo(RepoError::NotInitialized { .. }) => Some("run `mlv init` in the repository".into()),
+            Error::Repo(RepoError::CacheDir { .. }) => Some(CACHE_DIR_HINT.into()),
             Error::Pointer(PointerError::UnsupportedVersion { .. })
             | Error::Repo(RepoError::Pointer(PointerError::UnsupportedVersion { .. }))
             | Error::Repo(RepoError::Config(ConfigError::Invalid { .. }))
@@ -363,13 +364,15 @@ impl Refusal {
             Refusal::ScopeIgnoresRefs { .. } => {
                 "use the default scope (no -w/-T), or add --all-branches (-a) or --all-commits (-A); or leave out --remote to collect only the cache".into()
             }
-            Refusal::NotCacheDir { .. } => {
-                "point `cache.dir` (or MLV_CACHE_DIR) at a directory of its own, e.g. an empty one: mlv deletes what it does not need there".into()
-            }
+            Refusal::NotCacheDir { .. } => CACHE_DIR_HINT.into(),
             _ => return None,
         })
     }
 }
+
+/// What to do about a cache directory that is not mlv's alone.
+const CACHE_DIR_HINT: &str =
+    "point `cache.dir` (or MLV_CACHE_DIR) at a directory of its own, e.g. an empty one: mlv deletes what it does not need there";
 
 /// Shorthand for results of the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

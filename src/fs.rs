@@ -69,6 +69,7 @@ pub fn write_atomic_in(path: &Path, bytes: &[u8], scratch: &Path) -> Result<(), 
     let dir = if same_fs { scratch } else { beside };
     let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
     let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)
         .at("cannot create a temporary file in", dir)?;
@@ -107,13 +108,44 @@ pub fn persist_content_addressed(tmp: NamedTempFile, dest: &Path) -> Result<bool
     }
 }
 
+/// What the name of every temporary file mlv creates starts with, so that cleaning up (`gc`,
+/// the start of a writing command) removes only mlv's own files from a directory it may share.
+pub const TEMP_PREFIX: &str = ".mlv-tmp-";
+
+/// Whether `name` is one of mlv's temporary files. With `legacy`, also the names older
+/// versions used (`.tmpXXXXXX`, `place-PID-N`), for directories only mlv writes (`.mlv/tmp`).
+pub fn is_temp_name(name: &str, legacy: bool) -> bool {
+    if name.starts_with(TEMP_PREFIX) {
+        return true;
+    }
+    if !legacy {
+        return false;
+    }
+    let tempfile_style = name
+        .strip_prefix(".tmp")
+        .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let place_style = name.strip_prefix("place-").is_some_and(|r| {
+        r.split_once('-').is_some_and(|(a, b)| {
+            [a, b]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+    });
+    tempfile_style || place_style
+}
+
+/// A new temporary file in `dir` named with [`TEMP_PREFIX`].
+pub fn new_temp_in(dir: &Path) -> io::Result<NamedTempFile> {
+    tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)
+}
+
 /// A new temporary file in `dir`, creating the directory on first use only (not one `mkdir`
 /// per object).
 pub fn temp_file_in(dir: &Path) -> Result<NamedTempFile, IoError> {
-    match NamedTempFile::new_in(dir) {
+    match new_temp_in(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
-            NamedTempFile::new_in(dir).at("cannot create a temporary file in", dir)
+            new_temp_in(dir).at("cannot create a temporary file in", dir)
         }
         r => r.at("cannot create a temporary file in", dir),
     }
@@ -419,6 +451,27 @@ pub fn remove_file_if_exists(path: &Path) -> Result<(), IoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_names_are_recognized_and_nothing_else() {
+        let t = new_temp_in(&std::env::temp_dir()).unwrap();
+        let name = t.path().file_name().unwrap().to_str().unwrap().to_string();
+        assert!(is_temp_name(&name, false), "{name}");
+        for legacy in [".tmpAb12Cd", "place-12-0"] {
+            assert!(is_temp_name(legacy, true) && !is_temp_name(legacy, false));
+        }
+        for other in [
+            "notes.txt",
+            ".tmp",
+            ".tmpfile.bak",
+            "place-1",
+            "place-a-2",
+            "tmp",
+            ".mlv-tmp",
+        ] {
+            assert!(!is_temp_name(other, true), "{other}");
+        }
+    }
 
     /// Batches of many small files take the `syncfs` path, batches of large files the
     /// file-by-file one; both publish every file once, intact, and never replace one.

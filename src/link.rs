@@ -127,7 +127,11 @@ impl<'a> Linker<'a> {
 
     fn tmp_name(&self) -> PathBuf {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        self.tmp_dir.join(format!("place-{}-{n}", std::process::id()))
+        self.tmp_dir.join(format!(
+            "{}place-{}-{n}",
+            crate::fs::TEMP_PREFIX,
+            std::process::id()
+        ))
     }
 }
 

@@ -48,6 +48,13 @@ pub enum RepoError {
         /// libgit2's message.
         message: String,
     },
+    /// `cache.dir` names the work tree or a directory above it: objects would land among the
+    /// user's files, and gc would delete what it does not know.
+    #[error("{dir} cannot be the cache directory: it is the work tree or a directory above it")]
+    CacheDir {
+        /// The configured cache directory.
+        dir: PathBuf,
+    },
     /// Configuration could not be loaded.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -104,6 +111,13 @@ impl Repo {
         }
         let config = config::load(&mlv_dir)?;
         let cache = cache_for(&root, &config);
+        if config.cache.dir.is_some() {
+            if let Ok(dir) = cache.root().canonicalize() {
+                if root.starts_with(&dir) {
+                    return Err(RepoError::CacheDir { dir });
+                }
+            }
+        }
         Ok(Repo {
             root,
             cwd,

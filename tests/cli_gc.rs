@@ -536,3 +536,75 @@ fn an_unreadable_kept_manifest_is_refused_not_collected() {
     assert_eq!(r.objects(), remote_before);
     assert!(env.object_path(b"version two").exists());
 }
+
+/// Makes a file look `hours` old.
+fn age(path: &std::path::Path, hours: u64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+/// Issue 12: with `cache.dir` elsewhere, gc removes from `<cache dir>/tmp` only the temporary
+/// files mlv created (listed by the dry run), never other files there; a cache directory that
+/// is the work tree or holds other files is refused, deleting nothing.
+#[test]
+fn gc_removes_only_its_own_temporary_files_and_refuses_a_foreign_cache_dir() {
+    let env = two_versions();
+    let cache = env.base.join("shared-cache");
+    let cache_str = cache.to_str().unwrap();
+    let with_cache = |args: &[&str]| env.mlv_env(&[("MLV_CACHE_DIR", cache_str)], args);
+    with_cache(&["add", "data"]).ok();
+    let tmp = cache.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let foreign = tmp.join("report.txt");
+    std::fs::write(&foreign, b"not mlv's").unwrap();
+    let ours = tmp.join(".mlv-tmp-Ab12Cd");
+    std::fs::write(&ours, b"left by a crash").unwrap();
+    let scratch = env.path(".mlv/tmp/.mlv-tmp-Xy98Zw");
+    std::fs::write(&scratch, b"").unwrap();
+    for f in [&foreign, &ours, &scratch] {
+        age(f, 10);
+    }
+    let out = with_cache(&["gc"]).ok();
+    let listed_temp: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.ends_with("temporary file"))
+        .collect();
+    assert_eq!(listed_temp.len(), 2, "{out}");
+    assert!(out.stdout.contains(ours.to_str().unwrap()), "{out}");
+    assert!(!out.stdout.contains("report.txt"), "{out}");
+    assert!(out.stderr.contains("and 2 temporary files"), "{out}");
+    let json = with_cache(&["gc", "--json", "-f"]).ok().json();
+    assert_eq!(json["cache"]["temp_files"], 2, "{json}");
+    assert!(!ours.exists() && !scratch.exists());
+    assert!(foreign.exists(), "a file mlv did not create is kept");
+
+    // a cache directory holding other files, or the work tree itself, is refused
+    std::fs::write(cache.join("notes.txt"), b"mine").unwrap();
+    age(&cache.join("notes.txt"), 10);
+    with_cache(&["gc", "-f", "--grace", "0"]).refused("notes.txt", Some("cache.dir"));
+    env.write("tmp/tracked.txt", b"source");
+    env.git(&["add", "tmp/tracked.txt"]);
+    age(&env.path("tmp/tracked.txt"), 10);
+    std::fs::write(
+        env.path(".mlv/config.toml"),
+        env.read_str(".mlv/config.toml")
+            .replace("[cache]", "[cache]\ndir = \".\""),
+    )
+    .unwrap();
+    for args in [
+        &["gc"][..],
+        &["gc", "-f", "--grace", "0"],
+        &["add", "data"],
+        &["status"],
+    ] {
+        env.mlv(args).refused("is the work tree", Some("cache.dir"));
+    }
+    assert_eq!(env.read("tmp/tracked.txt"), b"source");
+    assert!(cache.join("notes.txt").exists());
+}

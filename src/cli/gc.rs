@@ -141,9 +141,19 @@ fn render(ctx: &Ctx, report: &GcReport, place: &str) {
             ));
         }
     }
+    if report.dry_run || ctx.ui.verbose {
+        for t in &report.temp {
+            ctx.ui
+                .out(&format!("{}  {:>12}  temporary file", t.path.display(), t.size));
+        }
+    }
     let verb = if report.dry_run { "would remove" } else { "removed" };
+    let temp = match report.temp_files {
+        0 => String::new(),
+        n => format!(" and {}", plural(n, "temporary file", "temporary files")),
+    };
     ctx.ui.info(&format!(
-        "{place}: {verb} {} ({}); kept {} in use and {} recent",
+        "{place}: {verb} {} ({}){temp}; kept {} in use and {} recent",
         plural(report.removed, "object", "objects"),
         human_bytes(report.removed_bytes),
         report.kept,

@@ -11,6 +11,7 @@
 //! file: an interrupted gc never leaves a manifest whose files are gone.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -86,6 +87,15 @@ pub struct GcObject {
     pub size: u64,
 }
 
+/// A stale temporary file removed (or to remove).
+#[derive(Debug, Clone, Serialize)]
+pub struct GcTemp {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
 /// What `gc` did (or would do) in one store.
 #[derive(Debug, Serialize, Default)]
 pub struct GcReport {
@@ -105,6 +115,8 @@ pub struct GcReport {
     pub grace_seconds: u64,
     /// The objects removed (or to remove), by digest.
     pub objects: Vec<GcObject>,
+    /// The stale temporary files removed (or to remove).
+    pub temp: Vec<GcTemp>,
     /// What keeps objects beyond the workspace and HEAD: per source in scope, the objects of
     /// this store it keeps that neither refers to.
     pub kept_by: Vec<KeptBy>,
@@ -221,6 +233,8 @@ impl Referenced {
 
 /// Works out what the pointers in scope refer to (once, for the cache and a remote).
 pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
+    // gc deletes in the cache: refuse one that is not mlv's before anything else
+    check_cache_dir(repo)?;
     let mut r = Referenced {
         keep: HashSet::new(),
         base: HashSet::new(),
@@ -294,7 +308,8 @@ pub fn gc(repo: &Repo, keep: &Referenced, opts: &GcOptions) -> Result<GcReport, 
     report.objects.sort_by_key(|o| o.digest);
     report.kept_by = referenced.kept_by(&|d| repo.cache.contains(d));
     crate::crash_point!("gc.before_temp_clean");
-    report.temp_files = clean_temp(repo, cutoff, opts.dry_run)?;
+    report.temp = clean_temp(repo, cutoff, opts.dry_run)?;
+    report.temp_files = report.temp.len() as u64;
     Ok(report)
 }
 
@@ -660,30 +675,97 @@ fn other_worktrees(repo: &Repo) -> Vec<(std::path::PathBuf, Option<git2::Oid>)> 
     out
 }
 
-/// Removes temporary files older than the cutoff (left by interrupted commands).
-fn clean_temp(repo: &Repo, cutoff: SystemTime, dry_run: bool) -> Result<u64, IoError> {
-    let mut n = 0;
-    let mut dirs = vec![repo.tmp_dir()];
+/// Removes mlv's temporary files (by name, see [`crate::fs::is_temp_name`]) older than the
+/// cutoff, left by interrupted commands, from `.mlv/tmp` and the cache's `tmp/`; returns them.
+fn clean_temp(repo: &Repo, cutoff: SystemTime, dry_run: bool) -> Result<Vec<GcTemp>, IoError> {
+    let mut out = Vec::new();
+    // `.mlv/tmp` is mlv's alone: files older versions named differently go too.
+    let mut dirs = vec![(repo.tmp_dir(), true)];
     if repo.config.cache.dir.is_some() {
-        dirs.push(repo.cache.root().join("tmp"));
+        dirs.push((repo.cache.root().join("tmp"), false));
     }
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let old = e
-                .metadata()
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .is_some_and(|m| m <= cutoff);
-            if old && e.file_type().is_ok_and(|t| t.is_file()) {
-                n += 1;
-                if !dry_run {
-                    crate::fs::remove_file_if_exists(&e.path())?;
-                }
-            }
+    for (dir, legacy) in dirs {
+        out.extend(stale_temp_files(&dir, legacy, cutoff));
+    }
+    if !dry_run {
+        for t in &out {
+            crate::fs::remove_file_if_exists(&t.path)?;
         }
     }
-    Ok(n)
+    Ok(out)
+}
+
+/// mlv's temporary files directly in `dir` last modified before `cutoff` (none if `dir` is
+/// missing or a link).
+pub fn stale_temp_files(dir: &Path, legacy: bool, cutoff: SystemTime) -> Vec<GcTemp> {
+    let mut out = Vec::new();
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return out;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let ours = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| crate::fs::is_temp_name(n, legacy));
+        let Ok(meta) = e.metadata() else { continue };
+        let old = meta.modified().is_ok_and(|m| m <= cutoff);
+        if ours && old && meta.is_file() {
+            out.push(GcTemp {
+                path: e.path(),
+                size: meta.len(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Refuses a cache directory that is not mlv's alone: gc deletes there what it does not need.
+/// It must not be the work tree or a directory above it, and may hold at its top level only
+/// object directories (two hex digits), `packs/`, `tmp/` (not a link) and `lost+found`. So
+/// must `.mlv/tmp` be a directory, not a link.
+pub fn check_cache_dir(repo: &Repo) -> Result<(), Error> {
+    let refuse = |dir: &Path, reason: String| -> Result<(), Error> {
+        Err(Refusal::NotCacheDir {
+            dir: dir.to_path_buf(),
+            reason,
+        }
+        .into())
+    };
+    let scratch = repo.tmp_dir();
+    if std::fs::symlink_metadata(&scratch).is_ok_and(|m| !m.is_dir()) {
+        return Err(Refusal::BadPath {
+            path: scratch,
+            reason: "mlv's scratch directory is not a directory (a link?); remove it, mlv recreates it"
+                .into(),
+        }
+        .into());
+    }
+    let root = repo.cache.root();
+    let Ok(canonical) = root.canonicalize() else {
+        return Ok(()); // not created yet
+    };
+    if repo.root.starts_with(&canonical) {
+        return refuse(root, "it is the work tree or a directory above it".into());
+    }
+    let entries = std::fs::read_dir(root).at("cannot read directory", root)?;
+    for e in entries {
+        let e = e.at("cannot read directory", root)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let object_dir = name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        let known = object_dir || name == "tmp" || name == crate::pack::PACK_DIR || name == "lost+found";
+        if !(known && is_dir) {
+            return refuse(
+                root,
+                format!(
+                    "it holds {name:?}, which is not mlv's (a cache holds only object directories, packs/ and tmp/)"
+                ),
+            );
+        }
+    }
+    Ok(())
 }
