@@ -134,6 +134,27 @@ pub fn is_temp_name(name: &str, legacy: bool) -> bool {
     tempfile_style || place_style
 }
 
+/// mlv's temporary files directly in `dir` (see [`is_temp_name`]) last modified at or before
+/// `cutoff`, with their sizes, sorted; none if `dir` is missing or a link.
+pub fn temp_files_in(dir: &Path, legacy: bool, cutoff: std::time::SystemTime) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return out;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let ours = e.file_name().to_str().is_some_and(|n| is_temp_name(n, legacy));
+        let Ok(meta) = e.metadata() else { continue };
+        if ours && meta.is_file() && meta.modified().is_ok_and(|m| m <= cutoff) {
+            out.push((e.path(), meta.len()));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A new temporary file in `dir` named with [`TEMP_PREFIX`].
 pub fn new_temp_in(dir: &Path) -> io::Result<NamedTempFile> {
     tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)

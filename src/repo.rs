@@ -137,6 +137,19 @@ impl Repo {
         self.root.join(MLV_DIR).join("tmp")
     }
 
+    /// Removes mlv's temporary files from `.mlv/tmp`, which commands interrupted by a signal
+    /// (Ctrl-C) or a crash leave behind; returns how many. Only for a command holding the
+    /// repository lock exclusive: then no other mlv process is writing there. The cache's
+    /// `tmp/` elsewhere (`cache.dir`) may be shared with other repositories: `gc` cleans it after
+    /// the grace period.
+    pub fn clean_scratch(&self) -> usize {
+        let found = crate::fs::temp_files_in(&self.tmp_dir(), true, std::time::SystemTime::now());
+        found
+            .iter()
+            .filter(|(p, _)| crate::fs::remove_file_if_exists(p).is_ok())
+            .count()
+    }
+
     /// Local state such as the stat cache (`.mlv/state`).
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(MLV_DIR).join("state")

@@ -211,3 +211,34 @@ fn lock_files_are_ignored_by_git_even_in_older_repositories() {
         "/cache/\n/tmp/\n/state/\n/config.local.toml\n/lock\n/lock.info\n"
     );
 }
+
+/// Issue 12: Ctrl-C (SIGINT) kills a command without running its destructors, leaving its
+/// temporary files in `.mlv/tmp`; the next command that takes the lock exclusive removes them
+/// (a reader leaves them: a writer may be running).
+#[test]
+fn temporary_files_left_by_ctrl_c_are_removed_by_the_next_writer() {
+    let env = Env::new();
+    env.write("big.bin", vec![7u8; 1 << 20]);
+    env.write("other.bin", b"other");
+    let scratch = env.path(".mlv/tmp");
+    let left = || -> Vec<String> {
+        std::fs::read_dir(&scratch)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let child = paused(&env, "add.after_stage", &["add", "big.bin"]);
+    assert!(!left().is_empty(), "the staged object is a temporary file");
+    signal(&child, libc::SIGINT);
+    let out = resume(child);
+    assert_eq!(out.code, None, "killed by SIGINT\n{out}");
+    assert!(!left().is_empty(), "SIGINT left them");
+    env.mlv(&["status"]).ok();
+    assert!(!left().is_empty(), "a reader does not touch them");
+    env.mlv(&["add", "other.bin"]).ok();
+    assert_eq!(left(), Vec::<String>::new());
+    env.mlv(&["add", "big.bin"]).ok();
+    assert_eq!(left(), Vec::<String>::new());
+}

@@ -104,7 +104,12 @@ impl Ctx {
         command: &str,
     ) -> Result<mlv::lock::RepoLock, CliError> {
         let timeout = mlv::lock::timeout_of(&repo.config);
-        Ok(self.lock_dir(&repo.mlv_dir(), timeout, mode, command)?)
+        let lock = self.lock_dir(&repo.mlv_dir(), timeout, mode, command)?;
+        // What an interrupted command left in `.mlv/tmp` (gc --force reports what it removes).
+        if mode == mlv::lock::LockMode::Exclusive && command != "gc" {
+            repo.clean_scratch();
+        }
+        Ok(lock)
     }
 
     /// Takes the lock of the repository whose `.mlv/` is `mlv_dir`.

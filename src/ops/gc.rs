@@ -685,7 +685,8 @@ fn clean_temp(repo: &Repo, cutoff: SystemTime, dry_run: bool) -> Result<Vec<GcTe
         dirs.push((repo.cache.root().join("tmp"), false));
     }
     for (dir, legacy) in dirs {
-        out.extend(stale_temp_files(&dir, legacy, cutoff));
+        let found = crate::fs::temp_files_in(&dir, legacy, cutoff);
+        out.extend(found.into_iter().map(|(path, size)| GcTemp { path, size }));
     }
     if !dry_run {
         for t in &out {
@@ -693,34 +694,6 @@ fn clean_temp(repo: &Repo, cutoff: SystemTime, dry_run: bool) -> Result<Vec<GcTe
         }
     }
     Ok(out)
-}
-
-/// mlv's temporary files directly in `dir` last modified before `cutoff` (none if `dir` is
-/// missing or a link).
-pub fn stale_temp_files(dir: &Path, legacy: bool, cutoff: SystemTime) -> Vec<GcTemp> {
-    let mut out = Vec::new();
-    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
-        return out;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let ours = e
-            .file_name()
-            .to_str()
-            .is_some_and(|n| crate::fs::is_temp_name(n, legacy));
-        let Ok(meta) = e.metadata() else { continue };
-        let old = meta.modified().is_ok_and(|m| m <= cutoff);
-        if ours && old && meta.is_file() {
-            out.push(GcTemp {
-                path: e.path(),
-                size: meta.len(),
-            });
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
 }
 
 /// Refuses a cache directory that is not mlv's alone: gc deletes there what it does not need.
