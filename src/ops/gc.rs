@@ -1,9 +1,11 @@
 //! `mlv gc`: remove cache (and, with a remote, remote) objects that nothing in scope refers to.
 //!
 //! Safe by default: objects referred to by the workspace's pointers, and by the pointers
-//! committed at the tip of every local branch and tag (and HEAD), are kept; so is every object
-//! younger than the grace period, which may belong to an `add` or `push` still running in
-//! another process. Stale temporary files are removed too.
+//! committed at HEAD, at every stash entry, at the tip of every ref (local and remote-tracking
+//! branches, tags, others) and in every other worktree, are kept; so is every object younger
+//! than the grace period, which may belong to an `add` or `push` still running in another
+//! process. Stale temporary files mlv created (by name) are removed too. A kept manifest that
+//! cannot be read, or a cache directory that is not mlv's alone, stops gc before it deletes.
 //!
 //! On a remote, a directory manifest promises its files (push skips the files of a directory
 //! whose manifest is there), so the files of every kept manifest are kept — manifests missing
@@ -202,8 +204,14 @@ impl Referenced {
     fn kept_by(&self, present: &dyn Fn(&Digest) -> bool) -> Vec<KeptBy> {
         let mut out = Vec::new();
         for (source, digests) in &self.sources {
+            // a directory the base keeps has all its files kept by the base too
+            let beyond: Vec<Digest> = digests
+                .iter()
+                .filter(|d| !self.base.contains(d))
+                .copied()
+                .collect();
             let mine: HashSet<Digest> = self
-                .expand(digests)
+                .expand(&beyond)
                 .filter(|d| !self.base.contains(d) && present(d))
                 .collect();
             if !mine.is_empty() {
@@ -251,6 +259,7 @@ pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
     // also for --workspace: it notes the refs a remote gc would ignore
     sources.extend(git_sources(repo, scope, &mut r.ignored)?);
     let mut unread_seen = HashSet::new();
+    let mut expanded = HashSet::new();
     for source in sources {
         let mut digests = Vec::new();
         let mut seen = HashSet::new();
@@ -277,9 +286,12 @@ pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
                 Err(e) => return Err(e),
             }
         }
-        let all: Vec<Digest> = r.expand(&digests).collect();
-        r.keep.extend(all.iter().copied());
+        // each pointer digest (a directory: all its files) once, though many refs name it
+        let fresh: Vec<Digest> = digests.iter().filter(|d| expanded.insert(**d)).copied().collect();
+        let added: Vec<Digest> = r.expand(&fresh).collect();
+        r.keep.extend(added);
         if source.base {
+            let all: Vec<Digest> = r.expand(&digests).collect();
             r.base.extend(all);
         } else {
             r.sources.push((source.name, digests));
@@ -630,11 +642,14 @@ fn git_sources(repo: &Repo, scope: Scope, ignored: &mut Vec<String>) -> Result<V
         trees.sort();
         trees.dedup();
         for t in trees {
-            if !by_tree.contains_key(&t) {
-                let tree = git.find_tree(t).map_err(git_err("reading a tree"))?;
-                by_tree.insert(t, pointers_in_tree(git, &tree)?);
-            }
-            pointers.extend(by_tree[&t].iter().cloned());
+            let found = match by_tree.entry(t) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let tree = git.find_tree(t).map_err(git_err("reading a tree"))?;
+                    e.insert(pointers_in_tree(git, &tree)?)
+                }
+            };
+            pointers.extend(found.iter().cloned());
         }
         out.push(Source { name, base, pointers });
     }
