@@ -584,6 +584,18 @@ fn gc_removes_only_its_own_temporary_files_and_refuses_a_foreign_cache_dir() {
     assert!(!ours.exists() && !scratch.exists());
     assert!(foreign.exists(), "a file mlv did not create is kept");
 
+    // `.mlv/tmp` replaced by a link to another directory: refused, nothing there removed
+    let elsewhere = env.base.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join(".mlv-tmp-Qq11Ww"), b"someone's").unwrap();
+    age(&elsewhere.join(".mlv-tmp-Qq11Ww"), 10);
+    std::fs::remove_dir_all(env.path(".mlv/tmp")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, env.path(".mlv/tmp")).unwrap();
+    with_cache(&["gc", "-f", "--grace", "0"]).refused(".mlv/tmp", None);
+    env.mlv(&["add", "data"]).ok();
+    assert!(elsewhere.join(".mlv-tmp-Qq11Ww").exists());
+    std::fs::remove_file(env.path(".mlv/tmp")).unwrap();
+
     // a cache directory holding other files, or the work tree itself, is refused
     std::fs::write(cache.join("notes.txt"), b"mine").unwrap();
     age(&cache.join("notes.txt"), 10);
