@@ -247,6 +247,9 @@ impl Error {
             | Error::Workspace(WorkspaceError::NotUtf8 { .. }) => {
                 Some("rename the file; see docs/format.md, \"File names\"".into())
             }
+            Error::Workspace(WorkspaceError::Changed { .. }) => Some(
+                "something is writing it: run the command again once it is done".into(),
+            ),
             Error::Workspace(WorkspaceError::Reserved { .. }) => {
                 Some("move it out of the tracked directory, or add the directory's other parts".into())
             }

@@ -137,7 +137,7 @@ fn pointer_status(
             State::Missing
         }
         (Kind::File, Some(m)) if m.is_file() => {
-            let (d, fresh) = file_digest(
+            let (d, _size, fresh) = file_digest(
                 &abs,
                 pointer.data.as_str(),
                 Stat::of(&m),

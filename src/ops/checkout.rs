@@ -187,7 +187,7 @@ fn current_entries(
         // for a file pointer, a directory's entries are all in the way (none has an empty path)
         return workspace_entries(repo, base, stat, progress);
     }
-    let (digest, fresh) = crate::workspace::file_digest(
+    let (digest, size, fresh) = crate::workspace::file_digest(
         &abs,
         base.as_str(),
         Stat::of(&meta),
@@ -201,7 +201,7 @@ fn current_entries(
     Ok(vec![Entry::file(
         String::new(),
         digest,
-        meta.len(),
+        size,
         crate::fs::is_executable(&meta),
     )])
 }
