@@ -829,8 +829,8 @@ fn add_while_growing(env: &Env, target: &str, file: &str, times: usize) -> Outpu
         .command(MLV, &["add", target])
         .env("MLV_PAUSE_AT", &points.join(","))
         .spawn();
-    for n in 0..times {
-        wait_stopped(&child, &points[n]);
+    for (n, point) in points.iter().enumerate() {
+        wait_stopped(&child, point);
         append(env, file, &bytes(n as u64 + 99, 1000));
         resume(&child);
     }
