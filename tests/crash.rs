@@ -668,6 +668,13 @@ fn every_crash_point_is_safe() {
         eprintln!("{k:?} reaches {hits:?}");
         for (point, count) in &hits {
             reached.insert(point.clone());
+            if point == "workspace.before_read" && k != Kind::Add {
+                // checkout hashes only the files its stat cache does not know, which the
+                // random preparation varies: the point may not be reached again. (Nothing is
+                // written before a read; add, which always reads the files it is given after
+                // `prepare` changed them, is killed there.)
+                continue;
+            }
             let mut targets = vec![format!("{point}:1")];
             if *count > 2 {
                 // A hit inside the run; a quarter in, not the middle: `prepare` removes a random
