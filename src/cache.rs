@@ -190,10 +190,20 @@ impl Cache {
     /// [`Cache::publish_staged`]. Returns `None` for the staged part if the object exists.
     pub fn stage_file(&self, src: &Path) -> Result<(Digest, u64, Option<Staged>), CacheError> {
         let mut input = File::open(src).at("cannot read", src)?;
+        self.stage_open(&mut input, src)
+    }
+
+    /// [`Cache::stage_file`] from a file the caller opened (`src` names it in errors), so that
+    /// the caller can compare its metadata before and after the read.
+    pub fn stage_open(
+        &self,
+        input: &mut File,
+        src: &Path,
+    ) -> Result<(Digest, u64, Option<Staged>), CacheError> {
         let mut tmp = self.temp_file()?;
         let tmp_path = tmp.path().to_path_buf();
         let size_hint = input.metadata().map(|m| m.len()).unwrap_or(0);
-        let (digest, size) = copy_file_hashing(&mut input, tmp.as_file_mut(), size_hint)
+        let (digest, size) = copy_file_hashing(input, tmp.as_file_mut(), size_hint)
             .map_err(|e| io_error_of_copy(e, src, &tmp_path))?;
         if self.contains(&digest) {
             return Ok((digest, size, None));
@@ -209,11 +219,13 @@ impl Cache {
         ))
     }
 
-    /// Reads the `len` bytes of a small workspace file (its size when it was scanned: a file
-    /// that shrank since is an error), hashes them and appends them to `pack` unless the cache
-    /// has the object. Returns the digest.
+    /// Reads the `len` bytes of a small workspace file opened by the caller (its size when it
+    /// was scanned: a file that shrank since is an error; the caller checks that it did not
+    /// grow), hashes them and appends them to `pack` unless the cache has the object. Returns
+    /// the digest. `src` names the file in errors.
     pub fn pack_file(
         &self,
+        input: &mut File,
         src: &Path,
         len: u64,
         pack: &std::sync::Mutex<PackWriter>,
@@ -221,8 +233,8 @@ impl Cache {
         SMALL.with(|cell| {
             let mut buf = cell.borrow_mut();
             buf.resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
-            File::open(src)
-                .and_then(|mut f| f.read_exact(&mut buf))
+            input
+                .read_exact(&mut buf)
                 .map_err(|e| match e.kind() {
                     io::ErrorKind::UnexpectedEof => {
                         io::Error::other("the file shrank while it was read; add it again")

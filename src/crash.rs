@@ -6,7 +6,8 @@
 //! - `MLV_CRASH_AT=NAME` or `NAME:N` kills the process with SIGKILL at the first (or N-th)
 //!   hit of the point, exactly like `kill -9`;
 //! - `MLV_PAUSE_AT=NAME[:N]` stops the process with SIGSTOP there (a test resumes it with
-//!   SIGCONT), e.g. to hold the repository lock while another command runs;
+//!   SIGCONT), e.g. to hold the repository lock while another command runs; several points
+//!   separated by commas (`NAME:1,NAME:2`) pause at each;
 //! - `MLV_CRASH_LOG=FILE` appends the name of every point hit to FILE, so tests can check that
 //!   each point in [`POINTS`] is reached by some scenario.
 
@@ -19,6 +20,8 @@ pub const POINTS: &[&str] = &[
     "add.before_pointer",
     "add.after_pointer",
     "add.after_ignore",
+    // reading a workspace file to hash it (add, status, checkout, diff)
+    "workspace.before_read",
     // the cache: some objects of a batch published, the rest not
     "cache.mid_publish",
     // a pack written and synced, not yet renamed into place
@@ -73,24 +76,31 @@ mod imp {
 
     struct Setup {
         crash: Option<(String, u64)>,
-        pause: Option<(String, u64)>,
+        pause: Vec<(String, u64)>,
         log: Option<Mutex<std::fs::File>>,
         counts: Mutex<HashMap<&'static str, u64>>,
     }
 
     fn target(var: &str) -> Option<(String, u64)> {
-        let v = std::env::var(var).ok().filter(|v| !v.is_empty())?;
-        Some(match v.rsplit_once(':') {
-            Some((name, n)) => (name.to_string(), n.parse().unwrap_or(1)),
-            None => (v, 1),
-        })
+        targets(var).into_iter().next()
+    }
+
+    fn targets(var: &str) -> Vec<(String, u64)> {
+        let v = std::env::var(var).unwrap_or_default();
+        v.split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| match t.rsplit_once(':') {
+                Some((name, n)) => (name.to_string(), n.parse().unwrap_or(1)),
+                None => (t.to_string(), 1),
+            })
+            .collect()
     }
 
     fn setup() -> &'static Setup {
         static SETUP: OnceLock<Setup> = OnceLock::new();
         SETUP.get_or_init(|| Setup {
             crash: target("MLV_CRASH_AT"),
-            pause: target("MLV_PAUSE_AT"),
+            pause: targets("MLV_PAUSE_AT"),
             log: std::env::var_os("MLV_CRASH_LOG").and_then(|p| {
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -119,12 +129,12 @@ mod imp {
             let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
             let _ = f.write_all(format!("{name}\n").as_bytes());
         }
-        let matches = |t: &Option<(String, u64)>| t.as_ref().is_some_and(|(p, k)| p == name && *k == n);
-        if matches(&s.crash) {
+        let matches = |t: Option<&(String, u64)>| t.is_some_and(|(p, k)| p == name && *k == n);
+        if matches(s.crash.as_ref()) {
             // SAFETY: sending a signal to ourselves.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         }
-        if matches(&s.pause) {
+        if s.pause.iter().any(|t| matches(Some(t))) {
             // SAFETY: sending a signal to ourselves; the test resumes us with SIGCONT.
             unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
         }

@@ -137,6 +137,21 @@ pub enum Refusal {
         /// The missing object.
         digest: Digest,
     },
+    /// A pointer or a directory manifest records a size that is not its content's: it was
+    /// edited, or written by an mlv that recorded a file growing while it was read.
+    #[error("{path}: {what} records {recorded} bytes, but its content {digest} has {actual}")]
+    WrongSize {
+        /// The data path as displayed.
+        path: String,
+        /// `the pointer` or `the manifest`.
+        what: &'static str,
+        /// The size recorded.
+        recorded: u64,
+        /// The size of the content (the object's, or the workspace file's that hashes to it).
+        actual: u64,
+        /// The content's digest.
+        digest: Digest,
+    },
     /// Some targets failed; each was reported.
     #[error("{failed} of {total} target(s) failed")]
     Partial {
@@ -277,6 +292,9 @@ impl Error {
             | Error::Workspace(WorkspaceError::NotUtf8 { .. }) => {
                 Some("rename the file; see docs/format.md, \"File names\"".into())
             }
+            Error::Workspace(WorkspaceError::Changed { .. }) => Some(
+                "something is writing it: run the command again once it is done".into(),
+            ),
             Error::Workspace(WorkspaceError::Reserved { .. }) => {
                 Some("move it out of the tracked directory, or add the directory's other parts".into())
             }
@@ -304,6 +322,7 @@ impl Error {
                 | Error::Manifest(_)
                 | Error::Remote(RemoteError::Corrupt { .. })
                 | Error::Remote(RemoteError::Cache(CacheError::Corrupt { .. }))
+                | Error::Refused(Refusal::WrongSize { .. })
         )
     }
 }
@@ -337,6 +356,10 @@ impl Refusal {
             }
             Refusal::NotInCache { .. } => "run `mlv pull` to download it from a remote".into(),
             Refusal::NotTracked { .. } => "`mlv status` lists what is tracked".into(),
+            Refusal::WrongSize { .. } => {
+                "restore the pointer file from git (`git checkout -- FILE.mlv`), or add the data again; `mlv fsck` lists every such size"
+                    .into()
+            }
             Refusal::SymlinkTarget { .. } => "add the link's target instead".into(),
             Refusal::LinkInPath { link, .. } => {
                 format!("remove the link {link} (or replace it with a real file or directory), then run the command again")

@@ -456,7 +456,7 @@ fn workspace_side(
             entries: Some(m.entries),
         }));
     }
-    let (d, fresh) = file_digest(
+    let (d, size, fresh) = file_digest(
         &abs,
         pointer.data.as_str(),
         Stat::of(&meta),
@@ -467,7 +467,7 @@ fn workspace_side(
     record_fresh(stat, fresh.into_iter().collect());
     artifact.kind = ArtifactKind::File;
     artifact.digest = d;
-    artifact.size = meta.len();
+    artifact.size = size;
     artifact.files = None;
     Ok(Some(Side {
         artifact,

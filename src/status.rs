@@ -71,6 +71,10 @@ pub struct PointerStatus {
     /// Changes inside a directory (empty for files).
     #[serde(flatten)]
     pub changes: Changes,
+    /// Sizes recorded (by the pointer, or by the manifest for a file in a directory) that are
+    /// not their content's, each as `PATH: recorded N bytes, content has M`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wrong_sizes: Vec<String>,
 }
 
 /// What `status` found.
@@ -100,7 +104,9 @@ pub fn status(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result
     // Status refreshes the stat cache like `git status` refreshes the index; failing to save
     // it only costs time later.
     let _ = stat.save();
-    let clean = pointers.iter().all(|p| p.state == State::UpToDate && p.in_cache);
+    let clean = pointers
+        .iter()
+        .all(|p| p.state == State::UpToDate && p.in_cache && p.wrong_sizes.is_empty());
     Ok(StatusReport { pointers, clean })
 }
 
@@ -131,13 +137,14 @@ fn pointer_status(
     let meta = data_meta(&abs, repo.cache.root()).ok();
     let mut changes = Changes::default();
     let mut needed: Vec<Digest> = Vec::new();
+    let mut sizes = WrongSizes::new(repo, pointer);
     let state = match (pointer.meta.kind, meta) {
         (_, None) => {
-            needed = all_objects(repo, pointer);
+            needed = all_objects(repo, pointer, &mut sizes);
             State::Missing
         }
         (Kind::File, Some(m)) if m.is_file() => {
-            let (d, fresh) = file_digest(
+            let (d, size, fresh) = file_digest(
                 &abs,
                 pointer.data.as_str(),
                 Stat::of(&m),
@@ -147,6 +154,10 @@ fn pointer_status(
             )?;
             record_fresh(stat, fresh.into_iter().collect());
             needed.push(pointer.meta.digest);
+            match d == pointer.meta.digest {
+                true => sizes.file(&pointer.data, pointer.meta.size, size),
+                false => sizes.object(&pointer.data, pointer.meta.digest, pointer.meta.size),
+            }
             if d == pointer.meta.digest && crate::fs::is_executable(&m) == pointer.meta.exec {
                 State::UpToDate
             } else {
@@ -159,17 +170,20 @@ fn pointer_status(
             if ws.digest() == pointer.meta.digest {
                 // the workspace's entries are the manifest's: no need to read it from the cache
                 needed.extend(ws.entries.iter().filter_map(|e| e.digest));
+                sizes.total(&ws);
                 State::UpToDate
             } else {
                 if let Ok(manifest) = crate::ops::load_manifest(repo, pointer) {
                     changes = diff_entries(&manifest.entries, &ws.entries);
                     needed.extend(needed_for(&manifest.entries, &changes));
+                    sizes.total(&manifest);
+                    sizes.entries(&manifest.entries, &ws.entries);
                 }
                 State::Modified
             }
         }
         (_, Some(_)) => {
-            needed = all_objects(repo, pointer);
+            needed = all_objects(repo, pointer, &mut sizes);
             State::Modified
         }
     };
@@ -182,16 +196,87 @@ fn pointer_status(
         in_cache: missing_objects == 0,
         missing_objects,
         changes,
+        wrong_sizes: sizes.found,
     })
 }
 
-/// Every object a pointer needs (for a directory: the manifest and, if it is cached, its files).
-fn all_objects(repo: &Repo, pointer: &Pointer) -> Vec<Digest> {
-    let mut out = vec![pointer.meta.digest];
-    if pointer.meta.kind == Kind::Dir {
-        if let Ok(m) = crate::ops::load_manifest(repo, pointer) {
-            out.extend(m.entries.iter().filter_map(|e| e.digest));
+/// Sizes recorded for a pointer's data that are not its content's.
+struct WrongSizes<'a> {
+    repo: &'a Repo,
+    pointer: &'a Pointer,
+    found: Vec<String>,
+}
+
+impl<'a> WrongSizes<'a> {
+    fn new(repo: &'a Repo, pointer: &'a Pointer) -> Self {
+        WrongSizes {
+            repo,
+            pointer,
+            found: Vec::new(),
         }
+    }
+
+    /// A file whose content is known to have `actual` bytes, recorded with `recorded`.
+    fn file(&mut self, path: &RelPath, recorded: u64, actual: u64) {
+        if recorded != actual {
+            let shown = self.repo.display(path);
+            self.found.push(format!(
+                "{shown}: recorded {recorded} bytes, content has {actual}"
+            ));
+        }
+    }
+
+    /// A file whose object may be in the cache. An object of another length is re-hashed: a
+    /// damaged one says nothing about the record (fsck reports it).
+    fn object(&mut self, path: &RelPath, digest: Digest, recorded: u64) {
+        if self
+            .repo
+            .cache
+            .object_len(&digest)
+            .is_ok_and(|len| len != recorded)
+        {
+            if let Ok(actual) = self.repo.cache.verify(&digest) {
+                self.file(path, recorded, actual);
+            }
+        }
+    }
+
+    /// A directory pointer's size and file count against its manifest's.
+    fn total(&mut self, m: &Manifest) {
+        let meta = &self.pointer.meta;
+        if meta.files.is_some_and(|f| f != m.file_count()) {
+            let shown = self.repo.display(&self.pointer.data);
+            let (recorded, actual) = (meta.files.unwrap_or(0), m.file_count());
+            self.found.push(format!(
+                "{shown}: recorded {recorded} files, content has {actual}"
+            ));
+        }
+        self.file(&self.pointer.data, meta.size, m.size());
+    }
+
+    /// Manifest entries whose content the workspace holds, but with another size.
+    fn entries(&mut self, expected: &[Entry], actual: &[Entry]) {
+        let by_path: HashMap<&str, &Entry> = actual.iter().map(|e| (e.path.as_str(), e)).collect();
+        for e in expected {
+            if let Some(a) = by_path.get(e.path.as_str()).filter(|a| a.same_content(e)) {
+                self.file(&self.pointer.data.join(&e.path), e.size, a.size);
+            }
+        }
+    }
+}
+
+/// Every object a pointer needs (for a directory: the manifest and, if it is cached, its
+/// files), noting the sizes recorded wrongly that the cache shows.
+fn all_objects(repo: &Repo, pointer: &Pointer, sizes: &mut WrongSizes<'_>) -> Vec<Digest> {
+    let mut out = vec![pointer.meta.digest];
+    match pointer.meta.kind {
+        Kind::Dir => {
+            if let Ok(m) = crate::ops::load_manifest(repo, pointer) {
+                sizes.total(&m);
+                out.extend(m.entries.iter().filter_map(|e| e.digest));
+            }
+        }
+        Kind::File => sizes.object(&pointer.data, pointer.meta.digest, pointer.meta.size),
     }
     out
 }

@@ -53,6 +53,12 @@ pub enum WorkspaceError {
         /// What is wrong with it.
         reason: RelPathError,
     },
+    /// A file that changed each time it was read (something is writing it).
+    #[error("{path}: changed while mlv was reading it, twice")]
+    Changed {
+        /// The file (work-tree relative).
+        path: PathBuf,
+    },
     /// A socket, FIFO or device.
     #[error("{path}: not a regular file, directory or symbolic link")]
     Special {
@@ -341,11 +347,12 @@ pub fn entries_for(
             } => {
                 let rel = format!("{}/{path}", base.as_str());
                 match file_digest(&base_abs.join(&path), &rel, now, stat, mode, progress) {
-                    Ok((digest, f)) => {
+                    Ok((digest, size, f)) => {
                         if let Some(f) = f {
                             lock(&fresh).push(f);
                         }
-                        Entry::file(path, digest, now.len(), exec)
+                        // the size of what was hashed: the object's, whatever the scan saw
+                        Entry::file(path, digest, size, exec)
                     }
                     Err(e) => {
                         lock(&failure).get_or_insert(e);
@@ -367,8 +374,15 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The digest of one workspace file: from the stat cache if unchanged (and, when inserting,
-/// present in the cache), otherwise by reading it once.
+/// The digest and size of one workspace file: from the stat cache if unchanged (and, when
+/// inserting, present in the cache), otherwise by reading it once.
+///
+/// A file that changes while it is read (its metadata after the read differs from `now`, or
+/// the bytes read are not `now`'s size) would get a digest of bytes that may never have been
+/// its content, or a size that is not its object's: it is read again, once, with the metadata
+/// seen after the first read; if it changes again, the result is [`WorkspaceError::Changed`].
+/// The size returned is that of the bytes hashed, and the `Fresh` record's stat is the one
+/// they match.
 pub fn file_digest(
     abs: &Path,
     rel: &str,
@@ -376,7 +390,7 @@ pub fn file_digest(
     stat: &StatCache,
     mode: HashMode<'_>,
     progress: &dyn Progress,
-) -> Result<(Digest, Option<Fresh>), WorkspaceError> {
+) -> Result<(Digest, u64, Option<Fresh>), WorkspaceError> {
     if let Some(d) = stat.lookup(rel, &now) {
         let usable = match mode {
             HashMode::Insert(cache) | HashMode::Pack(cache, _) => cache.contains(&d),
@@ -384,31 +398,43 @@ pub fn file_digest(
         };
         if usable {
             progress.advance(1, now.len());
-            return Ok((d, None));
+            return Ok((d, now.len(), None));
         }
     }
-    let (digest, staged) = match mode {
-        HashMode::Pack(cache, pack) if now.len() <= MAX_PACKED_OBJECT => {
-            (cache.pack_file(abs, now.len(), pack)?, None)
+    let mut now = now;
+    for _attempt in 0..2 {
+        crate::crash_point!("workspace.before_read");
+        let mut f = std::fs::File::open(abs).at("cannot read", abs)?;
+        let (digest, size, staged) = match mode {
+            HashMode::Pack(cache, pack) if now.len() <= MAX_PACKED_OBJECT => {
+                (cache.pack_file(&mut f, abs, now.len(), pack)?, now.len(), None)
+            }
+            HashMode::Insert(cache) | HashMode::Pack(cache, _) => {
+                let (d, size, staged) = cache.stage_open(&mut f, abs)?;
+                // boxed: a million fresh records mostly hold none
+                (d, size, staged.map(Box::new))
+            }
+            HashMode::HashOnly => {
+                let (d, size) = hash_reader(&mut f).at("cannot read", abs)?;
+                (d, size, None)
+            }
+        };
+        let after = Stat::of(&f.metadata().at("cannot stat", abs)?);
+        if after == now && size == now.len() {
+            progress.advance(1, size);
+            let fresh = Fresh {
+                rel: rel.to_string(),
+                stat: now,
+                digest,
+                staged,
+            };
+            return Ok((digest, size, Some(fresh)));
         }
-        HashMode::Insert(cache) | HashMode::Pack(cache, _) => {
-            let (d, _, staged) = cache.stage_file(abs)?;
-            // boxed: a million fresh records mostly hold none
-            (d, staged.map(Box::new))
-        }
-        HashMode::HashOnly => {
-            let mut f = std::fs::File::open(abs).at("cannot read", abs)?;
-            (hash_reader(&mut f).at("cannot read", abs)?.0, None)
-        }
-    };
-    progress.advance(1, now.len());
-    let fresh = Fresh {
-        rel: rel.to_string(),
-        stat: now,
-        digest,
-        staged,
-    };
-    Ok((digest, Some(fresh)))
+        // changed while it was read: what was hashed is dropped (a staged object with it)
+        drop(staged);
+        now = after;
+    }
+    Err(WorkspaceError::Changed { path: rel.into() })
 }
 
 /// Records freshly hashed files in the stat cache.

@@ -323,3 +323,69 @@ fn a_file_that_became_a_directory_and_back() {
     assert_eq!(env.read("data/inner"), b"now a dir");
     env.mlv(&["status", "--exit-code"]).ok();
 }
+
+// Issue 12, item 7: a size recorded wrongly (by a hand edit, or by an mlv that recorded the
+// size of a file growing while it was read) is an integrity error: nothing is written.
+
+#[test]
+fn a_pointer_whose_size_is_not_its_objects_is_refused() {
+    let env = Env::new();
+    env.write("model.pt", b"weights");
+    env.mlv(&["add", "model.pt"]).ok();
+    let digest = env.pointer("model.pt.mlv")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.set_pointer_size("model.pt.mlv", 6);
+    // the workspace holds the content: its size shows the record is wrong
+    let out = env.mlv(&["checkout", "model.pt"]).fails(3);
+    assert_eq!(
+        out.stderr_lines("error:"),
+        [format!("error: model.pt: the pointer records 6 bytes, but its content {digest} has 7").as_str()],
+        "{out}"
+    );
+    assert!(
+        out.stderr_lines("hint:")[0].contains("git checkout -- FILE.mlv"),
+        "{out}"
+    );
+    // absent from the workspace: the cache object's size shows it, and nothing is written
+    std::fs::remove_file(env.path("model.pt")).unwrap();
+    env.mlv(&["checkout", "model.pt"]).fails(3);
+    assert!(!env.exists("model.pt"));
+    env.set_pointer_size("model.pt.mlv", 7);
+    env.mlv(&["checkout", "model.pt"]).ok();
+    assert_eq!(env.read("model.pt"), b"weights");
+}
+
+#[test]
+fn a_manifest_entry_or_directory_total_that_is_wrong_is_refused() {
+    let env = Env::new();
+    env.write("data/a.csv", "a,b\n");
+    env.write("data/b.csv", "c,d\n");
+    env.mlv(&["add", "data"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "data"]);
+    env.forge_entry_size("data.mlv", "a.csv", 3);
+    std::fs::remove_dir_all(env.path("data")).unwrap();
+    let out = env.mlv(&["checkout", "data"]).fails(3);
+    assert_eq!(out.stderr_lines("error:").len(), 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("error: data/a.csv: the manifest records 3 bytes, but its content"),
+        "{out}"
+    );
+    assert!(!env.exists("data"), "{out}");
+    // the pointer's total
+    env.git(&["checkout", "--", "data.mlv"]);
+    env.set_pointer_size("data.mlv", 1);
+    let out = env.mlv(&["checkout", "data"]).fails(3);
+    assert!(
+        out.stderr
+            .contains("error: data: the pointer records 1 bytes, but its content"),
+        "{out}"
+    );
+    assert!(!env.exists("data"), "{out}");
+    env.git(&["checkout", "--", "data.mlv"]);
+    env.mlv(&["checkout", "data"]).ok();
+    assert_eq!(env.read("data/a.csv"), b"a,b\n");
+}

@@ -288,3 +288,119 @@ fn a_fresh_clone_repairs_into_an_empty_cache_and_reads_manifests_from_the_remote
     assert_eq!(json["repaired"], 4, "{json}");
     assert_eq!(std::fs::read(dst.object_path(A)).unwrap(), A);
 }
+
+// Issue 12: sizes recorded wrongly (items 6 and 7) and unreadable objects (item 11).
+
+#[test]
+fn a_size_recorded_wrongly_is_a_pointer_or_manifest_problem() {
+    let env = repo();
+    env.set_pointer_size("model.bin.mlv", MODEL.len() as u64 + 3);
+    env.forge_entry_size("data.mlv", "a.txt", A.len() as u64 - 1);
+    let json = fsck(&env, None, &[], 4);
+    assert_eq!(
+        problems(&json),
+        vec![
+            one("wrong_recorded_size", "manifest", &["data/a.txt"]),
+            one("wrong_recorded_size", "pointer", &["model.bin"]),
+        ],
+        "{json}"
+    );
+    let text = env.mlv(&["fsck"]).fails(4);
+    assert!(
+        text.stdout.contains(&format!(
+            "wrong recorded size in pointer: {} (records {} bytes; the object hashes right and has {})",
+            hex(MODEL),
+            MODEL.len() + 3,
+            MODEL.len()
+        )),
+        "{text}"
+    );
+    // a directory pointer whose total is not its manifest's
+    let env = repo();
+    env.set_pointer_size("data.mlv", 1);
+    let json = fsck(&env, None, &[], 4);
+    assert_eq!(
+        problems(&json),
+        vec![one("wrong_recorded_size", "pointer", &["data"])],
+        "{json}"
+    );
+}
+
+#[test]
+fn repair_never_replaces_a_remote_copy_that_hashes_right() {
+    // A pointer recording the wrong size for an intact object: `fsck --remote --repair` used to
+    // report the remote copy as wrong-size, delete it and upload it again, on every run.
+    let r = local_remote();
+    let env = pushed(&r);
+    env.set_pointer_size("model.bin.mlv", MODEL.len() as u64 + 3);
+    let remote_copy = r.dir.as_ref().unwrap().join(&hex(MODEL)[..2]).join(hex(MODEL));
+    let ino = |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = ino(&remote_copy);
+    for args in [
+        &["--remote", "--repair"][..],
+        &["--remote", "--read-data", "--repair"],
+    ] {
+        let json = fsck(&env, Some(&r), args, 4);
+        assert_eq!(
+            problems(&json),
+            vec![one("wrong_recorded_size", "pointer", &["model.bin"])],
+            "{args:?}: {json}"
+        );
+        assert_eq!(
+            ino(&remote_copy),
+            before,
+            "{args:?}: the remote copy was replaced"
+        );
+    }
+    // A fresh clone (nothing in the cache to tell the true size): the remote copy is re-read,
+    // found intact, and left alone.
+    let dst = Env::clone_of(&env);
+    r.configure(&dst, "origin");
+    dst.set_pointer_size("model.bin.mlv", MODEL.len() as u64 + 3);
+    let json = fsck(&dst, Some(&r), &["--remote"], 4);
+    let name = json["remote"].as_str().unwrap().to_string();
+    let mut found = problems(&json);
+    found.retain(|p| p.0 != "missing" || p.1 != "cache");
+    assert_eq!(
+        found,
+        vec![one("wrong_recorded_size", &name, &["model.bin"])],
+        "{json}"
+    );
+    fsck(&dst, Some(&r), &["--remote", "--repair"], 4);
+    assert_eq!(ino(&remote_copy), before, "the remote copy was replaced");
+    assert_eq!(r.read(&hex(MODEL)).unwrap(), MODEL);
+}
+
+#[test]
+fn an_unreadable_object_is_reported_as_unreadable_not_missing() {
+    // Tests run as root, which reads any file: a directory in the object's place makes the
+    // read fail (EISDIR) as a permission or I/O error would.
+    let env = repo();
+    let object = cache_object(&env, &hex(MODEL));
+    std::fs::remove_file(&object).unwrap();
+    std::fs::create_dir(&object).unwrap();
+    let json = fsck(&env, None, &[], 4);
+    assert_eq!(
+        problems(&json),
+        vec![one("unreadable", "cache", &["model.bin"])],
+        "{json}"
+    );
+    let detail = json["problems"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(object.to_str().unwrap()) && detail.contains("Is a directory"),
+        "{detail}"
+    );
+    env.mlv(&["fsck"]).fails(4).stdout_has("unreadable in cache:");
+    // --repair does not stop at it
+    let r = local_remote();
+    let env = pushed(&r);
+    let object = cache_object(&env, &hex(MODEL));
+    std::fs::remove_file(&object).unwrap();
+    std::fs::create_dir(&object).unwrap();
+    let json = r.mlv(&env, &["fsck", "--repair", "--json"]).fails(4).json();
+    assert_eq!(
+        problems(&json),
+        vec![one("unreadable", "cache", &["model.bin"])],
+        "{json}"
+    );
+}

@@ -155,3 +155,57 @@ fn one_missing_file_object_makes_a_directory_not_in_cache() {
     let json = env.mlv(&["status", "--json", "data"]).ok().json();
     assert_eq!(json["pointers"][0]["missing_objects"], 1);
 }
+
+#[test]
+fn a_size_recorded_wrongly_is_reported() {
+    // Issue 12, item 7: a hand-edited size (or a manifest entry an older mlv wrote with the
+    // size of a file that grew while it was read) is not believed.
+    let env = tracked();
+    env.set_pointer_size("model.pt.mlv", 5);
+    env.forge_entry_size("data.mlv", "a", 7);
+    let out = env.mlv(&["status", "--exit-code"]).fails(1);
+    assert!(
+        out.stdout
+            .contains("wrong size recorded: model.pt: recorded 5 bytes, content has 1"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("wrong size recorded: data/a: recorded 7 bytes, content has 1"),
+        "{out}"
+    );
+    let json = env.mlv(&["status", "--json"]).ok().json();
+    assert_eq!(json["clean"], false, "{json}");
+    let of = |path: &str| {
+        json["pointers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["path"] == path)
+            .unwrap()["wrong_sizes"]
+            .clone()
+    };
+    assert_eq!(
+        of("model.pt"),
+        serde_json::json!(["model.pt: recorded 5 bytes, content has 1"])
+    );
+    assert_eq!(
+        of("data"),
+        serde_json::json!(["data/a: recorded 7 bytes, content has 1"])
+    );
+    // with the data absent, the cache object's size shows it
+    std::fs::remove_file(env.path("model.pt")).unwrap();
+    let json = env.mlv(&["status", "--json"]).ok().json();
+    let model = json["pointers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path"] == "model.pt")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        model["wrong_sizes"],
+        serde_json::json!(["model.pt: recorded 5 bytes, content has 1"]),
+        "{json}"
+    );
+}

@@ -193,7 +193,7 @@ fn add_in_a_repository_on_a_full_disk_fails_cleanly() {
 #[test]
 fn add_with_a_full_workspace_writes_no_pointer() {
     // The repository on a full tmpfs, the cache elsewhere: the object is stored, but neither
-    // the pointer nor the .gitignore entry can be written.
+    // the stat cache (saved first) nor the pointer nor the .gitignore entry can be written.
     let Some(fs) = Tmpfs::mount(2 * MIB) else { return };
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = cache_dir.path().join("cache");
@@ -205,7 +205,7 @@ fn add_with_a_full_workspace_writes_no_pointer() {
     let cache_env = [("MLV_CACHE_DIR", cache.to_str().unwrap())];
     for target in ["x.bin", "sub"] {
         let out = env.mlv_env(&cache_env, &["add", target]);
-        disk_full(&out, &format!("{target}.mlv"));
+        disk_full(&out, ".mlv/state/stat");
         env.snapshot().assert_same(&before);
         cache_is_clean(&cache, &[env.path(".mlv/tmp")]);
     }
@@ -213,6 +213,73 @@ fn add_with_a_full_workspace_writes_no_pointer() {
     std::fs::remove_file(fs.path().join("filler")).unwrap();
     env.mlv_env(&cache_env, &["add", "x.bin", "sub"]).ok();
     assert!(env.exists("x.bin.mlv") && env.exists("sub.mlv"));
+}
+
+#[test]
+fn add_that_cannot_save_its_stat_cache_leaves_the_old_pointer() {
+    // Issue 12, item 10. A repository on a tmpfs with room for a pointer but not for the
+    // rewritten stat cache (some 60 KiB: 200 files with long names): the add of a changed
+    // file fails, and its pointer must still be the old one (the stat cache is saved before
+    // any pointer is written).
+    let Some(fs) = Tmpfs::mount(4 * MIB) else { return };
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("cache");
+    let cache_env = [("MLV_CACHE_DIR", cache.to_str().unwrap())];
+    let env = Env::on(fs.path());
+    env.write("x.bin", b"version 1\n");
+    for i in 0..200 {
+        env.write(&format!("many/{i:0>200}"), b"x");
+    }
+    env.mlv_env(&cache_env, &["add", "x.bin", "many"]).ok();
+    let stat_len = std::fs::metadata(env.path(".mlv/state/stat")).unwrap().len();
+    assert!(stat_len > 40 * KIB as u64, "stat cache of {stat_len} bytes");
+    let old_pointer = env.read_str("x.bin.mlv");
+    env.write("x.bin", b"version 2, longer\n");
+    // full, but for 16 KiB: a pointer fits, the stat cache does not
+    std::fs::write(fs.path().join("spare"), vec![0u8; 16 * KIB]).unwrap();
+    fill(fs.path());
+    std::fs::remove_file(fs.path().join("spare")).unwrap();
+    let out = env.mlv_env(&cache_env, &["add", "x.bin"]);
+    disk_full(&out, ".mlv/state/stat");
+    assert_eq!(
+        env.read_str("x.bin.mlv"),
+        old_pointer,
+        "pointer rewritten by a failed add\n{out}"
+    );
+    // Room again: the add converges.
+    std::fs::remove_file(fs.path().join("filler")).unwrap();
+    env.mlv_env(&cache_env, &["add", "x.bin"]).ok();
+    assert_eq!(
+        env.pointer("x.bin.mlv")["digest"].as_str().unwrap(),
+        b3(b"version 2, longer\n")
+    );
+}
+
+#[test]
+fn untrack_that_cannot_save_its_stat_cache_keeps_the_pointer() {
+    // The sibling of the test above: `untrack` forgets the file in the stat cache; when that
+    // cannot be saved, the pointer must still be there.
+    let Some(fs) = Tmpfs::mount(4 * MIB) else { return };
+    let env = Env::on(fs.path());
+    env.write("x.bin", b"tracked\n");
+    for i in 0..200 {
+        env.write(&format!("many/{i:0>200}"), b"x");
+    }
+    env.mlv(&["add", "x.bin", "many"]).ok();
+    let pointer = env.read_str("x.bin.mlv");
+    std::fs::write(fs.path().join("spare"), vec![0u8; 16 * KIB]).unwrap();
+    fill(fs.path());
+    std::fs::remove_file(fs.path().join("spare")).unwrap();
+    let out = env.mlv(&["untrack", "x.bin"]);
+    disk_full(&out, ".mlv/state/stat");
+    assert_eq!(
+        env.read_str("x.bin.mlv"),
+        pointer,
+        "pointer removed by a failed untrack\n{out}"
+    );
+    std::fs::remove_file(fs.path().join("filler")).unwrap();
+    env.mlv(&["untrack", "x.bin"]).ok();
+    assert!(!env.exists("x.bin.mlv"));
 }
 
 /// Fills the file system holding `dir` with `dir/filler` until it is full.

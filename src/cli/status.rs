@@ -46,11 +46,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         } else if report.clean && !ctx.ui.verbose {
             ctx.ui.info("Data is up to date.");
         }
-        for p in report
-            .pointers
-            .iter()
-            .filter(|p| ctx.ui.verbose || p.state != State::UpToDate || !p.in_cache)
-        {
+        for p in report.pointers.iter().filter(|p| {
+            ctx.ui.verbose || p.state != State::UpToDate || !p.in_cache || !p.wrong_sizes.is_empty()
+        }) {
             print_pointer(&ctx.ui, &repo, p);
         }
     }
@@ -119,6 +117,9 @@ fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
         line.push_str(&format!(", {}", ui.paint("not in cache", "31")));
     }
     ui.out(&line);
+    for w in &p.wrong_sizes {
+        ui.out(&format!("\t{}: {w}", ui.paint("wrong size recorded", "31")));
+    }
     if ui.verbose {
         let base = p.path.trim_end_matches('/');
         for (label, list) in [

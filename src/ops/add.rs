@@ -66,11 +66,18 @@ pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<Ad
     }
     let mut stat = StatCache::load(&repo.state_dir());
     let linker = Linker::new(&repo.cache, &repo.config.cache.link, repo.tmp_dir())?;
+    // Everything that can fail for want of space or permission outside the pointers comes
+    // first: objects stored, workspace linked, stat cache saved. A failure up to here leaves
+    // every pointer as it was (objects nothing refers to yet are gc's to collect).
+    let mut done = Vec::with_capacity(paths.len());
+    for (path, scanned) in paths.iter().zip(scanned) {
+        done.push(add_one(repo, path, scanned, &mut stat, &linker, progress)?);
+    }
+    stat.save()?;
     let mut added = Vec::new();
     let mut git_paths = Vec::new();
-    for (path, scanned) in paths.iter().zip(scanned) {
+    for (path, (pointer, hashed)) in paths.iter().zip(done) {
         let previous = pointers.iter().find(|p| &p.data == path);
-        let (pointer, hashed) = add_one(repo, path, scanned, &mut stat, &linker, progress)?;
         let changed = previous.is_none_or(|p| p.meta != pointer.meta);
         crate::crash_point!("add.before_pointer");
         if changed {
@@ -84,7 +91,6 @@ pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<Ad
         git_paths.push(ignore_file);
         added.push(report_of(repo, &pointer, hashed, changed));
     }
-    stat.save()?;
     git_paths.sort();
     git_paths.dedup();
     let staged = repo.config.core.autostage;
@@ -199,7 +205,8 @@ fn add_one(
         Scanned::File(meta) => {
             progress.start("hashing", 1, meta.len());
             let mode = HashMode::Insert(&repo.cache);
-            let (digest, mut fresh) =
+            // the size recorded is that of the bytes hashed (the object's), not the scan's
+            let (digest, size, mut fresh) =
                 file_digest(&abs, path.as_str(), Stat::of(&meta), stat, mode, progress)?;
             progress.finish();
             crate::crash_point!("add.after_stage");
@@ -215,7 +222,7 @@ fn add_one(
             record_fresh(stat, fresh.into_iter().collect());
             link_workspace(repo, linker, stat, &[(path.clone(), digest, exec)])?;
             return Ok((
-                Pointer::new(path.clone(), Kind::File, digest, meta.len(), None, exec),
+                Pointer::new(path.clone(), Kind::File, digest, size, None, exec),
                 hashed,
             ));
         }

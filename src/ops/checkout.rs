@@ -125,7 +125,11 @@ fn checkout_one(
     let abs = p.data.to_path(&repo.root);
     refuse_links_in_path(repo, &p.data, p.meta.kind)?;
     let (expected, base) = match p.meta.kind {
-        Kind::Dir => (super::load_manifest(repo, p)?.entries, p.data.clone()),
+        Kind::Dir => {
+            let m = super::load_manifest(repo, p)?;
+            refuse_wrong_total(repo, p, &m)?;
+            (m.entries, p.data.clone())
+        }
         Kind::File => (
             vec![Entry::file(
                 String::new(),
@@ -148,6 +152,7 @@ fn checkout_one(
     if !opts.force {
         refuse_data_loss(repo, &base, &actual, &steps)?;
     }
+    refuse_wrong_sizes(repo, &base, &expected, &actual)?;
     for d in steps.iter().filter_map(|s| {
         if let Step::Place(_, d, _) = s {
             Some(d)
@@ -172,6 +177,64 @@ fn checkout_one(
     Ok((restored, removed, unchanged))
 }
 
+/// Refuses a directory pointer whose size or file count is not its manifest's.
+fn refuse_wrong_total(
+    repo: &Repo,
+    p: &crate::pointer::Pointer,
+    m: &crate::manifest::Manifest,
+) -> Result<(), Error> {
+    if p.meta.size == m.size() && p.meta.files.is_none_or(|f| f == m.file_count()) {
+        return Ok(());
+    }
+    Err(Refusal::WrongSize {
+        path: repo.display(&p.data),
+        what: "the pointer",
+        recorded: p.meta.size,
+        actual: m.size(),
+        digest: p.meta.digest,
+    }
+    .into())
+}
+
+/// Refuses when a size recorded for a file (by a file pointer, or a manifest entry) is not its
+/// content's: that of the workspace file when it already holds the content, else that of the
+/// (intact) cache object. A size believed would be wrong wherever it is used (a remote check, status).
+fn refuse_wrong_sizes(
+    repo: &Repo,
+    base: &RelPath,
+    expected: &[Entry],
+    actual: &[Entry],
+) -> Result<(), Error> {
+    let have: HashMap<&str, &Entry> = actual.iter().map(|e| (e.path.as_str(), e)).collect();
+    for e in expected.iter().filter(|e| e.kind == EntryKind::File) {
+        let Some(digest) = e.digest else { continue };
+        let size = match have.get(e.path.as_str()) {
+            Some(a) if a.same_content(e) => Some(a.size),
+            // another length may as well be a damaged object: re-hashed to tell (a corrupt
+            // one fails when it is copied out, as any corrupt object does)
+            _ => match repo.cache.object_len(&digest) {
+                Ok(len) if len != e.size => repo.cache.verify(&digest).ok(),
+                _ => None,
+            },
+        };
+        if let Some(size) = size.filter(|s| *s != e.size) {
+            return Err(Refusal::WrongSize {
+                path: repo.display(&entry_rel(base, &e.path)),
+                what: if e.path.is_empty() {
+                    "the pointer"
+                } else {
+                    "the manifest"
+                },
+                recorded: e.size,
+                actual: size,
+                digest,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// The workspace entries of a target (a file target is one entry with an empty path).
 fn current_entries(
     repo: &Repo,
@@ -187,7 +250,7 @@ fn current_entries(
         // for a file pointer, a directory's entries are all in the way (none has an empty path)
         return workspace_entries(repo, base, stat, progress);
     }
-    let (digest, fresh) = crate::workspace::file_digest(
+    let (digest, size, fresh) = crate::workspace::file_digest(
         &abs,
         base.as_str(),
         Stat::of(&meta),
@@ -201,7 +264,7 @@ fn current_entries(
     Ok(vec![Entry::file(
         String::new(),
         digest,
-        meta.len(),
+        size,
         crate::fs::is_executable(&meta),
     )])
 }

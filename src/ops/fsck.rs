@@ -48,6 +48,13 @@ pub enum ProblemKind {
     WrongSize,
     /// A directory manifest that hashes to its name but cannot be parsed.
     InvalidManifest,
+    /// Present but cannot be read (permission denied, an I/O error): the detail has the path
+    /// and the system's error.
+    Unreadable,
+    /// The object is intact (it hashes to its name) but the pointer or manifest records
+    /// another size for it: the record is wrong, not the object (location `pointer` or
+    /// `manifest`, or the remote whose intact copy showed it).
+    WrongRecordedSize,
 }
 
 impl ProblemKind {
@@ -58,6 +65,8 @@ impl ProblemKind {
             ProblemKind::Corrupt => "corrupt",
             ProblemKind::WrongSize => "wrong size",
             ProblemKind::InvalidManifest => "invalid manifest",
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::WrongRecordedSize => "wrong recorded size",
         }
     }
 }
@@ -116,6 +125,10 @@ struct Inventory {
     manifests: BTreeMap<Digest, Option<u64>>,
     files: BTreeMap<Digest, Option<u64>>,
     paths: HashMap<Digest, Vec<String>>,
+    /// Every size recorded for a file object: (object, size, `pointer` or `manifest`, path).
+    recorded: Vec<(Digest, u64, &'static str, String)>,
+    /// The sizes of the cache objects found intact: the true sizes.
+    verified: HashMap<Digest, u64>,
 }
 
 impl Inventory {
@@ -130,7 +143,11 @@ impl Inventory {
         v
     }
 
+    /// The size an object must have: its intact cache copy's, else the one recorded.
     fn size_of(&self, d: &Digest) -> Option<u64> {
+        if let Some(s) = self.verified.get(d) {
+            return Some(*s);
+        }
         self.files
             .get(d)
             .or_else(|| self.manifests.get(d))
@@ -187,12 +204,20 @@ pub async fn fsck(
     // Manifests first: their files are only known once they are read.
     let repair_from = remote.filter(|_| opts.repair);
     let manifests: Vec<(Digest, Option<u64>)> = inv.manifests.iter().map(|(d, s)| (*d, *s)).collect();
-    let mut cache_problems = cache_pass(repo, repair_from, &manifests, &mut report, progress).await?;
+    let mut cache_problems = cache_pass(
+        repo,
+        repair_from,
+        &manifests,
+        &mut report,
+        &mut inv.verified,
+        progress,
+    )
+    .await?;
     let (loaded, invalid) = load_manifests(repo, remote, &inv, &cache_problems).await?;
     for (d, (_, size)) in &loaded {
         inv.manifests.insert(*d, Some(*size));
     }
-    note_files(repo, &targets, &loaded, &mut inv, &mut report);
+    let mut records = note_files(repo, &targets, &loaded, &mut inv, &mut report);
     cache_problems.extend(invalid);
     let files: Vec<(Digest, Option<u64>)> = inv
         .files
@@ -200,8 +225,20 @@ pub async fn fsck(
         .filter(|(d, _)| !inv.manifests.contains_key(d))
         .map(|(d, s)| (*d, *s))
         .collect();
-    cache_problems.extend(cache_pass(repo, repair_from, &files, &mut report, progress).await?);
+    cache_problems.extend(
+        cache_pass(
+            repo,
+            repair_from,
+            &files,
+            &mut report,
+            &mut inv.verified,
+            progress,
+        )
+        .await?,
+    );
     add_problems(&mut report, &inv, "cache", cache_problems);
+    records.extend(wrong_records(&inv));
+    report.problems.extend(records);
 
     if let (true, Some(r)) = (opts.check_remote, remote) {
         let mut bad = check_remote(r, &inv, opts.read_data, &mut report, progress).await?;
@@ -209,7 +246,7 @@ pub async fn fsck(
             let damaged_here: HashSet<Digest> = report
                 .problems
                 .iter()
-                .filter(|p| !p.repaired)
+                .filter(|p| !p.repaired && p.kind != ProblemKind::WrongRecordedSize)
                 .map(|p| p.digest)
                 .collect();
             repair_remote(repo, r, &inv, &damaged_here, &mut bad).await?;
@@ -229,9 +266,10 @@ async fn cache_pass(
     repair_from: Option<&Remote>,
     objects: &[(Digest, Option<u64>)],
     report: &mut FsckReport,
+    verified: &mut HashMap<Digest, u64>,
     progress: &dyn Progress,
 ) -> Result<Vec<Checked>, Error> {
-    let mut bad = check_cache(repo, objects, report, progress);
+    let mut bad = check_cache(repo, objects, report, verified, progress);
     if let Some(r) = repair_from {
         repair_cache(repo, r, &mut bad).await?;
     }
@@ -277,6 +315,8 @@ fn note_pointers(repo: &Repo, targets: &[Target], inv: &mut Inventory) {
         match p.meta.kind {
             Kind::File => {
                 inv.files.insert(p.meta.digest, Some(p.meta.size));
+                inv.recorded
+                    .push((p.meta.digest, p.meta.size, "pointer", shown.clone()));
             }
             Kind::Dir => {
                 inv.manifests.insert(p.meta.digest, None);
@@ -286,29 +326,80 @@ fn note_pointers(repo: &Repo, targets: &[Target], inv: &mut Inventory) {
     }
 }
 
-/// The files the targets' manifests list (only under a selected sub-path).
+/// The files the targets' manifests list (only under a selected sub-path). Returns the
+/// directory pointers whose size or file count is not their manifest's.
 fn note_files(
     repo: &Repo,
     targets: &[Target],
     loaded: &HashMap<Digest, (Manifest, u64)>,
     inv: &mut Inventory,
     report: &mut FsckReport,
-) {
+) -> Vec<Problem> {
+    let mut wrong = Vec::new();
     for t in targets.iter().filter(|t| t.pointer.meta.kind == Kind::Dir) {
         let p = &t.pointer;
         let Some((m, _)) = loaded.get(&p.meta.digest) else {
             report.unlisted.push(repo.display(&p.data));
             continue;
         };
+        let files = p.meta.files.unwrap_or(m.file_count());
+        if t.sub.is_none() && (p.meta.size, files) != (m.size(), m.file_count()) {
+            wrong.push(Problem {
+                digest: p.meta.digest,
+                kind: ProblemKind::WrongRecordedSize,
+                location: "pointer".into(),
+                detail: format!(
+                    "records {} bytes in {files} files; its manifest lists {} bytes in {} files",
+                    p.meta.size,
+                    m.size(),
+                    m.file_count()
+                ),
+                paths: vec![repo.display(&p.data)],
+                repaired: false,
+                repair_error: Some(RECORD_NOT_REPAIRED.into()),
+            });
+        }
         for e in super::transfer::selected(m, t.sub.as_deref()) {
             if let Some(d) = e.digest {
+                let shown = repo.display(&p.data.join(&e.path));
                 inv.files.insert(d, Some(e.size));
-                inv.note(d, repo.display(&p.data.join(&e.path)));
+                inv.recorded.push((d, e.size, "manifest", shown.clone()));
+                inv.note(d, shown);
             }
         }
     }
     report.unlisted.sort();
     report.unlisted.dedup();
+    wrong
+}
+
+/// Why a wrong recorded size is not repaired: the object is right, its record is not.
+const RECORD_NOT_REPAIRED: &str =
+    "the object is intact; restore the pointer from git or add the data again to record its size";
+
+/// The sizes recorded by pointers and manifests that are not those of their intact objects.
+fn wrong_records(inv: &Inventory) -> Vec<Problem> {
+    let mut out: Vec<Problem> = Vec::new();
+    for (d, size, location, path) in &inv.recorded {
+        let Some(actual) = inv.verified.get(d).filter(|a| *a != size) else {
+            continue;
+        };
+        match out.iter_mut().find(|p| {
+            p.digest == *d && p.location == *location && p.detail.starts_with(&format!("records {size} "))
+        }) {
+            Some(p) => p.paths.push(path.clone()),
+            None => out.push(Problem {
+                digest: *d,
+                kind: ProblemKind::WrongRecordedSize,
+                location: location.to_string(),
+                detail: format!("records {size} bytes; the object hashes right and has {actual}"),
+                paths: vec![path.clone()],
+                repaired: false,
+                repair_error: Some(RECORD_NOT_REPAIRED.into()),
+            }),
+        }
+    }
+    out
 }
 
 /// Reads the manifests: from the cache when intact there, else (installing nothing) from the
@@ -359,24 +450,30 @@ fn check_cache(
     repo: &Repo,
     objects: &[(Digest, Option<u64>)],
     report: &mut FsckReport,
+    verified: &mut HashMap<Digest, u64>,
     progress: &dyn Progress,
 ) -> Vec<Checked> {
     progress.start("checking", objects.len() as u64, 0);
     let cache = &repo.cache;
-    let results: Vec<(u64, Option<Found>)> = objects
+    let results: Vec<(Digest, u64, Option<Found>)> = objects
         .par_iter()
         .map(|(d, size)| {
-            let r = check_cache_object(cache, d, *size);
-            progress.advance(1, r.0);
-            r
+            let (bytes, f) = check_cache_object(cache, d, *size);
+            progress.advance(1, bytes);
+            (*d, bytes, f)
         })
         .collect();
     progress.finish();
     report.objects += objects.len() as u64;
     let mut found = Vec::new();
-    for (bytes, f) in results {
+    for (d, bytes, f) in results {
         report.bytes += bytes;
-        found.extend(f.map(Checked::from));
+        match f {
+            Some(f) => found.push(Checked::from(f)),
+            None => {
+                verified.insert(d, bytes);
+            }
+        }
     }
     found
 }
@@ -417,7 +514,12 @@ fn check_cache_object(
                 ),
             }
         }
-        Err(CacheError::Io(e)) => (0, found(ProblemKind::Missing, format!("unreadable: {e}"))),
+        Err(CacheError::Io(e)) => {
+            let why = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            (0, found(ProblemKind::Unreadable, format!("{e}{why}")))
+        }
     }
 }
 
@@ -425,7 +527,12 @@ fn check_cache_object(
 /// is verified and installed over the damaged copy in one rename.
 async fn repair_cache(repo: &Repo, remote: &Remote, bad: &mut [Checked]) -> Result<(), Error> {
     let todo: Vec<usize> = (0..bad.len())
-        .filter(|i| bad[*i].found.kind != ProblemKind::InvalidManifest)
+        .filter(|i| {
+            !matches!(
+                bad[*i].found.kind,
+                ProblemKind::InvalidManifest | ProblemKind::WrongRecordedSize
+            )
+        })
         .collect();
     let outcomes: Vec<(usize, Result<(), RemoteError>)> = stream::iter(todo)
         .map(|i| {
@@ -473,21 +580,27 @@ async fn check_remote(
         reread_all(remote, inv, &all, progress).await?
     } else {
         let stats = remote.stat(&all).await?;
-        all.iter()
-            .filter_map(|d| match (stats.get(d), inv.size_of(d)) {
-                (None, _) => Some(Found {
+        let mut found = Vec::new();
+        let mut odd_sizes = Vec::new();
+        for d in &all {
+            match (stats.get(d), inv.size_of(d)) {
+                (None, _) => found.push(Found {
                     digest: *d,
                     kind: ProblemKind::Missing,
                     detail: "not on the remote".into(),
                 }),
-                (Some(o), Some(e)) if o.size != e => Some(Found {
-                    digest: *d,
-                    kind: ProblemKind::WrongSize,
-                    detail: format!("{} bytes instead of {e}", o.size),
-                }),
-                _ => None,
-            })
-            .collect()
+                (Some(o), Some(e)) if o.size != e => odd_sizes.push(*d),
+                _ => {}
+            }
+        }
+        // A size that is not the one expected is either a damaged copy or a wrong record
+        // (nothing in the cache tells): the copy is re-read to tell, so that a copy that
+        // hashes right is never called damaged, nor replaced by --repair.
+        if !odd_sizes.is_empty() {
+            found.extend(reread_all(remote, inv, &odd_sizes, progress).await?);
+        }
+        found.sort_by_key(|f| f.digest);
+        found
     };
     Ok(found.into_iter().map(Checked::from).collect())
 }
@@ -515,7 +628,15 @@ async fn reread_all(
     for (d, r) in results {
         let (kind, detail) = match r? {
             Reread::Missing => (ProblemKind::Missing, "not on the remote".to_string()),
-            Reread::Read { actual, .. } if actual == d => continue,
+            Reread::Read { actual, size } if actual == d => match inv.size_of(&d).filter(|e| *e != size) {
+                Some(e) => (
+                    ProblemKind::WrongRecordedSize,
+                    format!(
+                        "the copy hashes right and has {size} bytes; the pointer or manifest records {e}"
+                    ),
+                ),
+                None => continue,
+            },
             Reread::Read { actual, size } => match inv.size_of(&d).filter(|e| *e != size) {
                 Some(e) => (
                     ProblemKind::WrongSize,
@@ -548,6 +669,10 @@ async fn repair_remote(
     order.sort_by_key(|i| inv.manifests.contains_key(&bad[*i].found.digest));
     for i in order {
         let d = bad[i].found.digest;
+        if bad[i].found.kind == ProblemKind::WrongRecordedSize {
+            bad[i].repair_error = Some(RECORD_NOT_REPAIRED.into());
+            continue;
+        }
         if damaged_here.contains(&d) {
             bad[i].repair_error = Some("the cache has no good copy to upload".into());
             continue;

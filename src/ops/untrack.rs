@@ -43,18 +43,22 @@ pub fn untrack(repo: &Repo, paths: &[RelPath]) -> Result<UntrackReport, Error> {
         staged: repo.config.core.autostage,
     };
     let mut git_paths = Vec::new();
+    // The workspace and the stat cache first: a failure to save the stat cache (a full disk)
+    // leaves every pointer in place.
+    for p in &chosen {
+        unprotect_pointer(repo, p, None, &mut stat)?;
+        stat.forget_under(p.data.as_str());
+    }
+    stat.save()?;
     for p in chosen {
-        unprotect_pointer(repo, &p, None, &mut stat)?;
         crate::fs::remove_file_if_exists(&p.file.to_path(&repo.root))?;
         let (ignore_file, line) = ignore_entry(&p.data);
         remove_ignore(&repo.root, &ignore_file, &line)?;
-        stat.forget_under(p.data.as_str());
         report.untracked.push(repo.display(&p.data));
         report.removed_pointers.push(repo.display(&p.file));
         git_paths.push(p.file.clone());
         git_paths.push(ignore_file);
     }
-    stat.save()?;
     if report.staged {
         stage(&repo.git, &repo.root, &git_paths)?;
     }

@@ -262,6 +262,48 @@ impl Env {
         toml::from_str(&self.read_str(rel)).unwrap()
     }
 
+    /// Rewrites the `size` a pointer file records (a hand edit).
+    pub fn set_pointer_size(&self, rel: &str, size: u64) {
+        let text = self.read_str(rel);
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| match l.starts_with("size = ") {
+                true => format!("size = {size}"),
+                false => l.to_string(),
+            })
+            .collect();
+        std::fs::write(self.path(rel), text.join("\n") + "\n").unwrap();
+    }
+
+    /// Makes the directory pointer `rel` name a manifest whose entry `entry` records `size`
+    /// bytes (as an mlv that recorded the scan's size of a growing file wrote it): the manifest
+    /// is stored in the cache under its digest, the pointer's digest and total follow.
+    pub fn forge_entry_size(&self, rel: &str, entry: &str, size: u64) {
+        let hex = self.pointer(rel)["digest"].as_str().unwrap().to_string();
+        let text = String::from_utf8(self.read(&format!(".mlv/cache/{}/{hex}", &hex[..2]))).unwrap();
+        let mut total = 0u64;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let Ok(mut v) = serde_json::from_str::<serde_json::Value>(l.trim_end_matches(',')) else {
+                    return l.to_string();
+                };
+                if v["path"] == entry {
+                    v["size"] = size.into();
+                }
+                total += v["size"].as_u64().unwrap_or(0);
+                let comma = if l.ends_with(',') { "," } else { "" };
+                format!("{}{comma}", serde_json::to_string(&v).unwrap())
+            })
+            .collect();
+        let forged = lines.join("\n") + "\n";
+        let new = b3(forged.as_bytes());
+        self.write(&format!(".mlv/cache/{}/{new}", &new[..2]), &forged);
+        let pointer = self.read_str(rel).replace(&hex, &new);
+        std::fs::write(self.path(rel), pointer).unwrap();
+        self.set_pointer_size(rel, total);
+    }
+
     /// Files staged in git.
     pub fn staged(&self) -> Vec<String> {
         let out = self.git(&["diff", "--cached", "--name-only"]);
