@@ -1117,6 +1117,53 @@ fn no_progress_output_without_a_tty() {
     assert_eq!(dst.read("big/a.bin"), big);
 }
 
+/// On a terminal (a pty from `script`), fetch shows a download bar for the files, after the
+/// one for the directory's manifest; item rates are whole numbers (`1,234/s`).
+#[test]
+fn download_progress_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("\n*** skipping: `script` (util-linux) is not installed\n");
+        return;
+    }
+    let b = local_backend();
+    let env = Env::new();
+    for i in 0..30 {
+        env.write(&format!("data/f{i:02}.bin"), noise(3000, i));
+    }
+    env.mlv(&["add", "data"]).ok();
+    configure(&env, &b, "origin", true);
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "data"]);
+    env.mlv(&["push"]).ok();
+    let dst = Env::clone_of(&env);
+    let out = dst
+        .command("script", &["-qec", &format!("{MLV} fetch"), "/dev/null"])
+        .env_remove("MLV_NO_PROGRESS")
+        .env("MLV_PROGRESS_DELAY_MS", "0")
+        .env("TERM", "xterm")
+        .run()
+        .ok();
+    let text = out.stdout.replace('\r', "\n");
+    assert!(text.contains("downloading"), "{out}");
+    assert!(text.contains("/30 "), "no bar for the files\n{out}");
+    let rates = text
+        .match_indices("/s")
+        .filter(|(i, _)| !text[i + 2..].starts_with(|c: char| c.is_alphanumeric()));
+    for (i, _) in rates {
+        let before = text[..i].rsplit(' ').next().unwrap();
+        let count = before.rsplit('/').next().unwrap();
+        assert!(
+            count.chars().all(|c| c.is_ascii_digit() || c == ','),
+            "a rate with decimals: {before}\n{out}"
+        );
+    }
+    assert!(text.contains("fetched 31 objects"), "{out}");
+}
+
 /// Every concrete example command of docs/remotes.md runs (the network-free ones succeed; the
 /// transfer ones at least parse).
 #[test]
