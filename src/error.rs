@@ -326,7 +326,9 @@ impl Refusal {
                 "the directory's manifest is not safe to check out; restore its pointer from git history".into()
             }
             Refusal::UnknownRemote { .. } => "`mlv remote list` shows the configured remotes".into(),
-            Refusal::RemoteExists { name } => format!("change it with `mlv remote modify {name} url URL`, or pick another name"),
+            Refusal::RemoteExists { name } => format!(
+                "make it the default with `mlv remote default {name}`, change it with `mlv remote modify {name} url URL`, or pick another name"
+            ),
             Refusal::NoDefaultRemote { remotes } => match remotes.as_slice() {
                 [] => "add one with `mlv remote add NAME URL --default`, or pass `-r NAME`".into(),
                 [one] => format!("make it the default with `mlv remote default {one}`, or pass `-r {one}`"),

@@ -1044,6 +1044,9 @@ fn unknown_remote_and_no_default() {
     env.mlv(&["remote", "add", "backup", &b.url]).ok();
     env.mlv(&["push"])
         .refused("no default remote", Some("mlv remote default NAME"));
+    // Adding it again with --default (the old hint) says how to make it the default.
+    env.mlv(&["remote", "add", "origin", &b.url, "--default"])
+        .refused("already exists", Some("mlv remote default origin"));
     // Usage errors are exit 2.
     env.mlv(&["remote", "add", "only-a-name"]).fails(2);
     env.mlv(&["remote", "modify", "origin", "timeout"]).fails(2);

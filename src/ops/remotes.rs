@@ -62,9 +62,7 @@ pub fn add(repo: &Repo, name: &str, url: &str, default: bool, scope: Scope) -> R
     if repo.config.remote.contains_key(name) {
         return Err(Refusal::RemoteExists { name: name.into() }.into());
     }
-    let spec =
-        RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
-    drop(spec);
+    RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
     refuse_committed_secret(scope, "url", url)?;
     edit(repo, scope, |doc| {
         table(doc, &["remote", name]).insert("url", toml_edit::value(url));
