@@ -334,6 +334,23 @@ pub fn merge(base: &mut toml::Table, top: toml::Table) {
 /// Edits one config file, keeping its comments and layout: reads it, applies `f`, checks the
 /// result is a valid config and writes it back atomically.
 pub fn edit<T>(path: &Path, f: impl FnOnce(&mut toml_edit::DocumentMut) -> T) -> Result<T, ConfigError> {
+    edit_file(path, false, f)
+}
+
+/// Like [`edit`] for a file that may hold credentials: it is written readable by its owner only
+/// (0600), and an existing one is tightened.
+pub fn edit_private<T>(
+    path: &Path,
+    f: impl FnOnce(&mut toml_edit::DocumentMut) -> T,
+) -> Result<T, ConfigError> {
+    edit_file(path, true, f)
+}
+
+fn edit_file<T>(
+    path: &Path,
+    private: bool,
+    f: impl FnOnce(&mut toml_edit::DocumentMut) -> T,
+) -> Result<T, ConfigError> {
     let text = crate::fs::read_to_string_or_empty(path)?;
     parse_table(path, &text)?;
     let mut doc: toml_edit::DocumentMut = text
@@ -342,7 +359,10 @@ pub fn edit<T>(path: &Path, f: impl FnOnce(&mut toml_edit::DocumentMut) -> T) ->
     let out = f(&mut doc);
     let new = doc.to_string();
     parse_table(path, &new)?;
-    write_atomic_in(path, new.as_bytes(), &scratch_beside(path))?;
+    match private {
+        true => crate::fs::write_private_atomic_in(path, new.as_bytes(), &scratch_beside(path))?,
+        false => write_atomic_in(path, new.as_bytes(), &scratch_beside(path))?,
+    }
     Ok(out)
 }
 

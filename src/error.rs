@@ -174,12 +174,23 @@ pub enum Refusal {
     },
     /// No remote given and no default set.
     #[error("no remote given and no default remote is set")]
-    NoDefaultRemote,
+    NoDefaultRemote {
+        /// The configured remotes (none, or some without a default).
+        remotes: Vec<String>,
+    },
     /// A secret bound for the committed config.
     #[error("refusing to write a secret to the committed .mlv/config.toml: {what}")]
     SecretInCommittedConfig {
         /// What the secret is.
         what: String,
+    },
+    /// A remote whose committed settings carry a credential.
+    #[error("the committed .mlv/config.toml holds a secret in `remote.{remote}.{key}`; refusing to use remote `{remote}`")]
+    SecretInCommittedFile {
+        /// The remote.
+        remote: String,
+        /// The option (or `url`).
+        key: String,
     },
     /// A bad option or setting.
     #[error("{key}: {reason}")]
@@ -368,10 +379,26 @@ impl Refusal {
                 "the directory's manifest is not safe to check out; restore its pointer from git history".into()
             }
             Refusal::UnknownRemote { .. } => "`mlv remote list` shows the configured remotes".into(),
-            Refusal::RemoteExists { name } => format!("change it with `mlv remote modify {name} url URL`, or pick another name"),
-            Refusal::NoDefaultRemote => {
-                "add one with `mlv remote add NAME URL --default`, or pass `-r NAME`".into()
-            }
+            Refusal::RemoteExists { name } => format!(
+                "make it the default with `mlv remote default {name}`, change it with `mlv remote modify {name} url URL`, or pick another name"
+            ),
+            Refusal::NoDefaultRemote { remotes } => match remotes.as_slice() {
+                [] => "add one with `mlv remote add NAME URL --default`, or pass `-r NAME`".into(),
+                [one] => format!("make it the default with `mlv remote default {one}`, or pass `-r {one}`"),
+                many => format!(
+                    "make one the default with `mlv remote default NAME` (configured: {}), or pass `-r NAME`",
+                    many.join(", ")
+                ),
+            },
+            Refusal::SecretInCommittedFile { remote, key } if key == "url" => format!(
+                "change it with `mlv remote modify {remote} url URL` (credentials go in options with --local, \
+                 or the environment); it is in git history, so change the credential too"
+            ),
+            Refusal::SecretInCommittedFile { remote, key } => format!(
+                "move it to the git-ignored local config: `mlv remote modify {remote} {key} --unset`, then \
+                 `mlv remote modify {remote} {key} VALUE --local` (or use the environment); it is in git \
+                 history, so change the credential too"
+            ),
             Refusal::SecretInCommittedConfig { .. } => {
                 "use --local (writes the git-ignored .mlv/config.local.toml) or the cloud's environment variables".into()
             }

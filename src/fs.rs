@@ -59,6 +59,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
 /// work tree. Falls back to beside `path` when `scratch` is missing or on another file system
 /// (a rename cannot cross file systems).
 pub fn write_atomic_in(path: &Path, bytes: &[u8], scratch: &Path) -> Result<(), IoError> {
+    write_atomic_mode(path, bytes, scratch, false)
+}
+
+/// Like [`write_atomic_in`] for a file that may hold credentials (`.mlv/config.local.toml`):
+/// it is written readable by its owner only (0600), whatever mode it had.
+pub fn write_private_atomic_in(path: &Path, bytes: &[u8], scratch: &Path) -> Result<(), IoError> {
+    write_atomic_mode(path, bytes, scratch, true)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], scratch: &Path, private: bool) -> Result<(), IoError> {
     use std::os::unix::fs::MetadataExt;
     use std::os::unix::fs::PermissionsExt;
     let beside = parent_dir(path);
@@ -67,10 +77,17 @@ pub fn write_atomic_in(path: &Path, bytes: &[u8], scratch: &Path) -> Result<(), 
         _ => false,
     };
     let dir = if same_fs { scratch } else { beside };
-    let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
+    let existing = match private {
+        true => Some(std::fs::Permissions::from_mode(0o600)),
+        false => std::fs::metadata(path).ok().map(|m| m.permissions()),
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
-        .permissions(std::fs::Permissions::from_mode(0o666))
+        .permissions(std::fs::Permissions::from_mode(if private {
+            0o600
+        } else {
+            0o666
+        }))
         .tempfile_in(dir)
         .at("cannot create a temporary file in", dir)?;
     if let Some(perm) = existing {

@@ -426,6 +426,30 @@ fn chown_r(p: &Path, id: u32) {
     }
 }
 
+/// A fetch where one object is damaged on the remote and the cache cannot take the others
+/// reports the transfer's error (the damaged object), not the failed publish that follows it.
+#[test]
+fn fetch_reports_the_transfer_error_before_a_publish_error() {
+    if !can_drop_root() {
+        return;
+    }
+    let (src, remote, _keep) = pushed(64 * KIB);
+    let hex = b3(&src.read("big.bin"));
+    let damaged = remote.join(&hex[..2]).join(&hex);
+    std::fs::set_permissions(&damaged, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&damaged, b"not the object").unwrap();
+    let dst = Env::clone_of(&src);
+    dst.mlv(&["remote", "modify", "origin", "jobs", "1"]).ok();
+    dst.mkdir(".mlv/cache");
+    let out = locked_run(&dst, ".mlv/cache", &[&remote], &["fetch"]);
+    // 3: an integrity problem (the damaged object), not 1 (the unwritable cache).
+    assert_eq!(out.code, Some(3), "{out}");
+    let errors = out.stderr_lines("error: ");
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(errors[0].contains("is corrupt"), "{out}");
+    assert!(!out.stderr.contains("Permission denied"), "{out}");
+}
+
 #[test]
 fn add_with_an_unwritable_cache_names_the_path() {
     if !can_drop_root() {

@@ -420,6 +420,47 @@ fn persistent_download_faults_fail_and_install_nothing() {
     same_data(&rig.src, &dst);
 }
 
+/// A fetch killed while one object hangs keeps the objects it already verified (they are
+/// installed every couple of seconds, not only in batches of thousands or at the end), and the
+/// next fetch downloads only the missing one.
+#[test]
+fn a_killed_fetch_keeps_what_it_downloaded() {
+    let Some(rig) = Rig::new() else { return };
+    rig.mlv(&rig.src, &["push"]).ok();
+    let hex = digest_of(&rig.src, "model.bin.mlv");
+    let dst = rig.clone();
+    // The hanging request must outlast the wait below without timing out.
+    dst.mlv(&["remote", "modify", "origin", "timeout", "60"]).ok();
+    rig.proxy.add(
+        Rule::new(Fault::Stall(Duration::from_secs(30)))
+            .method("GET")
+            .path(&hex),
+    );
+    let p = closed_port();
+    let mut child = dst
+        .command(MLV, &["fetch"])
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_METADATA_ENDPOINT", &format!("http://127.0.0.1:{p}"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .spawn();
+    // The manifest and the three files of data/ (model.bin hangs).
+    let start = Instant::now();
+    while dst.objects().len() < 4 && start.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = dst.objects();
+    assert_eq!(kept.len(), 4, "{kept:?}");
+    assert!(!kept.iter().any(|o| o.ends_with(&hex)), "{kept:?}");
+    rig.proxy.clear();
+    let out = rig.mlv(&dst, &["fetch", "--json"]).ok();
+    assert_eq!(out.json()["downloaded"], 1, "{out}");
+    rig.mlv(&dst, &["pull"]).ok();
+    same_data(&rig.src, &dst);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A damaged body is never installed.
 

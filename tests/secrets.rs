@@ -174,6 +174,20 @@ fn refused_urls(w: &mut Watch, r: &TestRemote, env: &Env) {
             assert_ne!(w.run(r, env, &[], &modify), Some(0));
         }
     }
+    // A credential inside a value that is not itself a secret key: refused too.
+    for endpoint in [
+        format!("http://admin:{CANARY}@127.0.0.1:9000"),
+        format!("https://s3.example.com/?X-Amz-Signature={CANARY}"),
+    ] {
+        let args = ["remote", "modify", "origin", "endpoint", endpoint.as_str()];
+        assert_eq!(
+            w.run(r, env, &[], &args),
+            Some(1),
+            "{}",
+            w.outputs.last().unwrap()
+        );
+        assert!(w.outputs.last().unwrap().stderr.contains("--local"));
+    }
     for key in ["secret_access_key", "session_token"] {
         let args = ["remote", "modify", "origin", key, CANARY];
         assert_eq!(

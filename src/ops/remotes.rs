@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{self, ConfigError};
 use crate::error::{Error, Refusal};
-use crate::remote::{is_secret, validate_option, Remote, RemoteSettings, RemoteSpec};
+use crate::remote::{committed_secret, validate_option, Remote, RemoteSettings, RemoteSpec};
 use crate::repo::Repo;
 
 /// Which config file a change goes to.
@@ -62,14 +62,8 @@ pub fn add(repo: &Repo, name: &str, url: &str, default: bool, scope: Scope) -> R
     if repo.config.remote.contains_key(name) {
         return Err(Refusal::RemoteExists { name: name.into() }.into());
     }
-    let spec =
-        RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
-    if scope == Scope::Committed && spec.redacted_url() != url {
-        return Err(Refusal::SecretInCommittedConfig {
-            what: "the URL holds credentials".into(),
-        }
-        .into());
-    }
+    RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
+    refuse_committed_secret(scope, "url", url)?;
     edit(repo, scope, |doc| {
         table(doc, &["remote", name]).insert("url", toml_edit::value(url));
         if default {
@@ -86,22 +80,11 @@ pub fn modify(repo: &Repo, name: &str, key: &str, value: Option<&str>, scope: Sc
             key: key.into(),
             reason: "a remote needs a URL".into(),
         })?;
-        let parsed =
-            RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
-        if scope == Scope::Committed && parsed.redacted_url() != url {
-            return Err(Refusal::SecretInCommittedConfig {
-                what: "the URL holds credentials".into(),
-            }
-            .into());
-        }
+        RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
+        refuse_committed_secret(scope, key, url)?;
     } else if let Some(v) = value {
         validate_option(spec.scheme(), key, v).map_err(crate::remote::RemoteError::from)?;
-        if scope == Scope::Committed && is_secret(key) {
-            return Err(Refusal::SecretInCommittedConfig {
-                what: format!("`{key}` is a secret"),
-            }
-            .into());
-        }
+        refuse_committed_secret(scope, key, v)?;
     }
     edit(repo, scope, |doc| {
         let r = table(doc, &["remote", name]);
@@ -114,6 +97,38 @@ pub fn modify(repo: &Repo, name: &str, key: &str, value: Option<&str>, scope: Sc
             }
         }
     })
+}
+
+/// Refuses a value that carries a credential on its way to the committed config.
+fn refuse_committed_secret(scope: Scope, key: &str, value: &str) -> Result<(), Error> {
+    match committed_secret(key, value) {
+        Some(what) if scope == Scope::Committed => Err(Refusal::SecretInCommittedConfig { what }.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses to use a remote whose settings in the committed `.mlv/config.toml` carry a
+/// credential (written by hand or by an older mlv): it is shared with everyone who can read the
+/// repository, so it must be moved to the local config (and changed).
+fn check_committed(repo: &Repo, name: &str) -> Result<(), Error> {
+    let committed = config::read_table(&Scope::Committed.path(repo))?;
+    let Some(remote) = committed
+        .get("remote")
+        .and_then(|r| r.get(name))
+        .and_then(|r| r.as_table())
+    else {
+        return Ok(());
+    };
+    for (key, value) in remote {
+        if committed_secret(key, &value_text(value)).is_some() {
+            return Err(Refusal::SecretInCommittedFile {
+                remote: name.into(),
+                key: key.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Removes a remote from every config file of the repository.
@@ -150,9 +165,15 @@ pub fn set_default(repo: &Repo, name: &str, scope: Scope) -> Result<(), Error> {
 pub fn open(repo: &Repo, name: Option<&str>, jobs: Option<usize>) -> Result<Remote, Error> {
     let name = match name.or(repo.config.core.remote.as_deref()) {
         Some(n) => n.to_string(),
-        None => return Err(Refusal::NoDefaultRemote.into()),
+        None => {
+            return Err(Refusal::NoDefaultRemote {
+                remotes: repo.config.remote.keys().cloned().collect(),
+            }
+            .into())
+        }
     };
     let spec = spec_of(repo, &name)?;
+    check_committed(repo, &name)?;
     let mut settings = RemoteSettings::from_spec(&spec);
     if jobs.is_some() {
         settings.jobs = jobs;
@@ -203,7 +224,12 @@ fn check_name(name: &str) -> Result<(), Error> {
 }
 
 fn edit(repo: &Repo, scope: Scope, f: impl FnOnce(&mut toml_edit::DocumentMut)) -> Result<(), Error> {
-    config::edit(&scope.path(repo), f).map_err(|e: ConfigError| e.into())
+    let path = scope.path(repo);
+    match scope {
+        Scope::Committed => config::edit(&path, f),
+        Scope::Local => config::edit_private(&path, f),
+    }
+    .map_err(|e: ConfigError| e.into())
 }
 
 /// The table at `keys` (created if absent; intermediate tables implicit, so `[remote.NAME]`

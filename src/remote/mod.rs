@@ -24,7 +24,8 @@ pub mod transfer;
 pub use error::RemoteError;
 pub use maintain::{RemoteObject, Reread};
 pub use spec::{
-    is_secret, secret_keys, validate_key, validate_option, Location, RemoteSpec, Scheme, SpecError,
+    committed_secret, is_secret, secret_keys, validate_key, validate_option, Location, RemoteSpec, Scheme,
+    SpecError,
 };
 pub use store::{Remote, RemoteSettings};
 pub use transfer::{DownloadReport, UploadReport, HEAD_LIMIT};

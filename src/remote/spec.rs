@@ -129,6 +129,45 @@ pub fn is_secret(key: &str) -> bool {
     SECRET_KEYS.contains(&key)
 }
 
+/// Why the value of option `key` must not be stored in the committed config, if it must not:
+/// a secret key, or any value that carries a credential (a URL's `user:password@`, a query
+/// string such as a SAS token or a presigned signature, a `sig=`/`token=` parameter, a PEM key).
+/// `key` `url` is the remote's URL. The reason never quotes the value.
+pub fn committed_secret(key: &str, value: &str) -> Option<String> {
+    if is_secret(key) {
+        return Some(format!("`{key}` is a secret"));
+    }
+    let v = value.trim();
+    // abfs[s]://CONTAINER@ACCOUNT...: the user-info part is the container (a password or a
+    // query string is still refused below).
+    let abfs_container = key == "url"
+        && v.to_ascii_lowercase().starts_with("abfs")
+        && Url::parse(v).is_ok_and(|u| u.password().is_none() && u.query().is_none());
+    let lower = v.to_ascii_lowercase();
+    let token_param = SECRET_PARAMS.iter().any(|p| {
+        lower
+            .match_indices(p)
+            .any(|(i, _)| !lower[..i].ends_with(|c: char| c.is_ascii_alphanumeric()))
+    });
+    let leaky = !abfs_container && (redact::scrub(v, &[]) != v || token_param);
+    leaky.then(|| match key {
+        "url" => "the URL holds credentials or a query string".to_string(),
+        _ => format!("the value of `{key}` holds credentials (a password, token or query string)"),
+    })
+}
+
+/// `name=value` parameters that carry credentials in a value that is not a URL (in a URL, any
+/// query string is refused).
+const SECRET_PARAMS: &[&str] = &[
+    "token=",
+    "sig=",
+    "signature=",
+    "password=",
+    "secret=",
+    "key=",
+    "credential=",
+];
+
 /// Checks that `key` is an option of `scheme`; the error names the valid keys.
 pub fn validate_key(scheme: Scheme, key: &str) -> Result<(), SpecError> {
     if scheme.valid_keys().contains(&key) {
@@ -797,6 +836,37 @@ mod tests {
         }
         assert!(validate_option(Scheme::S3, "endpoint", "http://u:p@127.0.0.1:9000").is_ok());
         assert!(is_secret("secret_access_key") && !is_secret("region"));
+    }
+
+    #[test]
+    fn committed_secrets_are_found_in_any_value() {
+        for (key, value) in [
+            ("secret_access_key", "x"),
+            ("endpoint", "http://user:pw@127.0.0.1:9000"),
+            ("endpoint", "http://user@127.0.0.1:9000"),
+            ("endpoint", "https://h/?X-Amz-Signature=abc"),
+            ("endpoint", "https://acct.blob.core.windows.net/?sv=1&sig=abc"),
+            ("account", "acct?token=abc"),
+            ("profile", "sig=abc"),
+            ("url", "abfss://c:pw@acct.dfs.core.windows.net/p"),
+            ("url", "s3://b/p?x=1"),
+        ] {
+            let why = committed_secret(key, value).unwrap_or_else(|| panic!("{key} = {value}"));
+            assert!(!why.contains("abc") && !why.contains("pw"), "{why}");
+        }
+        for (key, value) in [
+            ("endpoint", "http://127.0.0.1:9000"),
+            ("endpoint", "https://ACCOUNT_ID.r2.cloudflarestorage.com"),
+            ("region", "eu-west-1"),
+            ("account", "mystorageacct"),
+            ("access_key_id", "AKIDEXAMPLE"),
+            ("service_account", "/home/me/keys/monkey=1.json"),
+            ("url", "abfss://c@acct.dfs.core.windows.net/p"),
+            ("url", "/mnt/user@nas/store"),
+            ("url", "https://acct.blob.core.windows.net/c/p"),
+        ] {
+            assert_eq!(committed_secret(key, value), None, "{key} = {value}");
+        }
     }
 
     #[test]

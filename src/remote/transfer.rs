@@ -266,8 +266,10 @@ impl Remote {
             )
             .await;
         let rest = std::mem::take(&mut *lock(staged));
-        let mut report = rest.publish().await?.report;
+        // The transfer's own error comes first; a publish error (often the same cause) second.
+        let published = rest.publish().await;
         done?;
+        let mut report = published?.report;
         report.already_present += present;
         Ok(report)
     }
@@ -493,26 +495,54 @@ impl Remote {
         let received = &received;
         let mut report = DownloadReport::default();
         let mut missing = Vec::new();
-        let done = self
-            .each_until_error(
-                wanted,
-                |d| self.download_one(cache, d, progress, received, replace),
-                |down| match down {
-                    Down::Received(bytes) => {
-                        report.downloaded += 1;
-                        report.downloaded_bytes += bytes;
-                    }
-                    Down::Present => report.already_present += 1,
-                    Down::Missing(d) => missing.push(d),
-                },
-            )
-            .await;
+        let finished = tokio::sync::Notify::new();
+        let transfers = async {
+            let done = self
+                .each_until_error(
+                    wanted,
+                    |d| self.download_one(cache, d, progress, received, replace),
+                    |down| match down {
+                        Down::Received(bytes) => {
+                            report.downloaded += 1;
+                            report.downloaded_bytes += bytes;
+                        }
+                        Down::Present => report.already_present += 1,
+                        Down::Missing(d) => missing.push(d),
+                    },
+                )
+                .await;
+            finished.notify_one();
+            done
+        };
+        // What was verified is installed every PUBLISH_EVERY too, so a killed or interrupted
+        // download keeps all but the last few seconds of its work.
+        let ticker = async {
+            let mut tick = tokio::time::interval(PUBLISH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = finished.notified() => return Ok(()),
+                }
+                let due = lock(received).take_due(cache)?;
+                publish(cache, due.loose, replace).await?;
+                publish_pack(cache, due.pack).await?;
+            }
+        };
+        let (done, ticked): (Result<(), RemoteError>, Result<(), RemoteError>) =
+            tokio::join!(transfers, ticker);
         // Whatever was verified is installed even if another object failed: a rerun converges.
         let rest = std::mem::take(&mut *lock(received));
-        publish(cache, rest.loose, replace).await?;
-        publish_pack(cache, rest.pack).await?;
+        let published = async {
+            publish(cache, rest.loose, replace).await?;
+            publish_pack(cache, rest.pack).await
+        }
+        .await;
         progress.finish();
-        done?;
+        // The first transfer error explains the failure; a publish error (often the same
+        // cause, e.g. a full disk) comes second.
+        done.and(ticked).and(published)?;
         if missing.is_empty() {
             Ok(report)
         } else {
@@ -729,6 +759,10 @@ fn batch_full(objects: usize, bytes: u64) -> bool {
     objects >= PUBLISH_BATCH.0 || bytes >= PUBLISH_BATCH.1
 }
 
+/// Verified downloads waiting for a full batch are also published this often: a killed or
+/// interrupted download loses at most this much of its work.
+const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A verified download: a cache temporary file, or the bytes of a small object for a pack.
 pub(crate) enum Body {
     File(tempfile::NamedTempFile),
@@ -749,7 +783,27 @@ enum Batch {
     Pack(PackWriter),
 }
 
+/// Verified downloads taken out of [`Received`] to publish before their batch is full.
+struct Due {
+    loose: Vec<crate::cache::Staged>,
+    pack: Option<PackWriter>,
+}
+
 impl Received {
+    /// Takes whatever is waiting to be published (a pack being written is replaced by a new
+    /// one, if it holds anything).
+    fn take_due(&mut self, cache: &Cache) -> Result<Due, RemoteError> {
+        self.loose_bytes = 0;
+        let pack = match self.pack.as_mut() {
+            Some(p) if p.objects() > 0 => Some(std::mem::replace(p, cache.pack_writer()?)),
+            _ => None,
+        };
+        Ok(Due {
+            loose: std::mem::take(&mut self.loose),
+            pack,
+        })
+    }
+
     /// Adds a verified object; returns a batch to publish once one is full.
     fn add(
         &mut self,
@@ -794,6 +848,8 @@ struct LocalBatch {
     pending: Vec<crate::fs::Pending>,
     sizes: Vec<u64>,
     bytes: u64,
+    /// When the first object of this batch was staged.
+    since: Option<std::time::Instant>,
     report: UploadReport,
 }
 
@@ -802,10 +858,12 @@ impl LocalBatch {
         self.pending.push(pending);
         self.sizes.push(size);
         self.bytes += size;
+        self.since.get_or_insert_with(std::time::Instant::now);
     }
 
+    /// Full by count or size, or waiting for PUBLISH_EVERY (a kill loses little work).
     fn is_full(&self) -> bool {
-        batch_full(self.pending.len(), self.bytes)
+        batch_full(self.pending.len(), self.bytes) || self.since.is_some_and(|t| t.elapsed() >= PUBLISH_EVERY)
     }
 
     fn merge(&mut self, published: LocalBatch) {
