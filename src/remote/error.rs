@@ -355,9 +355,7 @@ pub enum AuthProblem {
 impl AuthProblem {
     fn summary(self, code: Option<&str>) -> String {
         let what = match self {
-            AuthProblem::BadCredentials => {
-                "the credentials are wrong (unknown key, bad secret or expired token)"
-            }
+            AuthProblem::BadCredentials => "the credentials are wrong or expired",
             AuthProblem::Denied => "the credentials lack permission",
             AuthProblem::ClockSkew => "this computer's clock is too far from the server's",
             AuthProblem::Refused => "the server refused the request",

@@ -385,7 +385,9 @@ impl Remote {
 
     /// Makes sure the bucket or container exists before an object is called absent: a HEAD
     /// answer has no body, so a missing bucket looks like a missing object. Lists the prefix
-    /// once per `Remote` (one request); a missing bucket or any other failure is an error.
+    /// (one request, once per `Remote`, or once per concurrent HEAD the first time): a missing
+    /// bucket, a wrong region or an unreachable store is an error; a refused listing (keys that
+    /// may read and write but not list) leaves the HEAD's answer standing.
     pub(crate) async fn confirm_container(&self) -> Result<(), RemoteError> {
         use futures::StreamExt;
         if self.scheme == Scheme::Local || self.container_seen.load(std::sync::atomic::Ordering::Relaxed) {
@@ -393,10 +395,18 @@ impl Remote {
         }
         let mut listing = self.store.list(self.prefix.as_ref());
         match listing.next().await {
-            Some(Err(e)) if super::error::kind_of(&e) != super::error::Kind::NotFound => {
-                return Err(self.store_error(&e, "list", self.prefix.as_ref()))
+            Some(Err(e)) => {
+                use super::error::Kind;
+                match super::error::kind_of(&e) {
+                    Kind::NoContainer | Kind::WrongRegion | Kind::Unreachable => {
+                        return Err(self.store_error(&e, "list", self.prefix.as_ref()))
+                    }
+                    // Credentials that may read and write but not list (a SAS token without
+                    // `l`, an IAM role without ListBucket): the HEAD's answer stands.
+                    Kind::Unauthorized | Kind::NotFound | Kind::AlreadyExists | Kind::Other => {}
+                }
             }
-            _ => {}
+            Some(Ok(_)) | None => {}
         }
         self.container_seen
             .store(true, std::sync::atomic::Ordering::Relaxed);
