@@ -394,19 +394,16 @@ impl Remote {
             return Ok(());
         }
         let mut listing = self.store.list(self.prefix.as_ref());
-        match listing.next().await {
-            Some(Err(e)) => {
-                use super::error::Kind;
-                match super::error::kind_of(&e) {
-                    Kind::NoContainer | Kind::WrongRegion | Kind::Unreachable => {
-                        return Err(self.store_error(&e, "list", self.prefix.as_ref()))
-                    }
-                    // Credentials that may read and write but not list (a SAS token without
-                    // `l`, an IAM role without ListBucket): the HEAD's answer stands.
-                    Kind::Unauthorized | Kind::NotFound | Kind::AlreadyExists | Kind::Other => {}
+        if let Some(Err(e)) = listing.next().await {
+            use super::error::Kind;
+            match super::error::kind_of(&e) {
+                Kind::NoContainer | Kind::WrongRegion | Kind::Unreachable => {
+                    return Err(self.store_error(&e, "list", self.prefix.as_ref()))
                 }
+                // Credentials that may read and write but not list (a SAS token without `l`,
+                // an IAM role without ListBucket): the HEAD's answer stands.
+                Kind::Unauthorized | Kind::NotFound | Kind::AlreadyExists | Kind::Other => {}
             }
-            Some(Ok(_)) | None => {}
         }
         self.container_seen
             .store(true, std::sync::atomic::Ordering::Relaxed);
