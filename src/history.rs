@@ -22,15 +22,16 @@ use crate::workspace::{data_meta, file_digest, record_fresh, HashMode};
 /// Where objects can be had. The local cache implements it; the default remote can be added
 /// behind the same trait without touching the callers.
 pub trait ObjectSource {
-    /// Whether the object can be had (not verified).
-    fn has(&self, digest: &Digest) -> bool;
+    /// Whether the object can be had (not verified). A source that cannot answer (an
+    /// unreachable remote) returns an error, never "no".
+    fn has(&self, digest: &Digest) -> Result<bool, Error>;
     /// A directory manifest, verified; `None` when it cannot be had.
     fn manifest(&self, digest: &Digest) -> Result<Option<Manifest>, Error>;
 }
 
 impl ObjectSource for Cache {
-    fn has(&self, digest: &Digest) -> bool {
-        self.contains(digest)
+    fn has(&self, digest: &Digest) -> Result<bool, Error> {
+        Ok(self.contains(digest))
     }
 
     fn manifest(&self, digest: &Digest) -> Result<Option<Manifest>, Error> {

@@ -193,6 +193,7 @@ fn metadata_env() -> Vec<(String, String)> {
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
         ("GCE_METADATA_HOST".into(), format!("127.0.0.1:{p}")),
         ("GCE_METADATA_ROOT".into(), format!("127.0.0.1:{p}")),
+        ("GCE_METADATA_IP".into(), format!("127.0.0.1:{p}")),
         ("AZURE_MSI_ENDPOINT".into(), format!("http://127.0.0.1:{p}")),
     ]
 }
@@ -751,8 +752,15 @@ fn s3_wrong_credentials_are_reported_without_the_secret() {
         (&dst, &["pull", "--json"]),
     ] {
         let out = mlv(repo, &b, false, &env_creds, args).fails(1);
-        assert!(out.stderr.contains("refused access"), "{out}");
-        assert!(out.stderr.contains("hint: "), "{out}");
+        one_line_error(
+            &out,
+            &[
+                "refused access",
+                "the credentials are wrong",
+                "(InvalidAccessKeyId)",
+            ],
+            "AWS_ACCESS_KEY_ID",
+        );
         no_secret(&out, secret);
         if args.contains(&"--json") {
             assert_eq!(out.json()["exit_code"], 1, "{out}");
@@ -814,7 +822,11 @@ fn azure_wrong_key_is_reported_without_the_secret() {
         &["push", "--json"],
     )
     .fails(1);
-    assert!(out.stderr.contains("refused access"), "{out}");
+    one_line_error(
+        &out,
+        &["refused access", "the credentials are wrong"],
+        "AZURE_STORAGE_ACCOUNT_KEY",
+    );
     no_secret(&out, secret);
     mlv(
         &src,
@@ -827,6 +839,106 @@ fn azure_wrong_key_is_reported_without_the_secret() {
     let out = mlv(&src, &b, false, &[], &["status", "--remote", "--json"]).fails(1);
     assert!(out.stderr.contains("refused access"), "{out}");
     no_secret(&out, secret);
+}
+
+/// The command fails with one `error:` line holding every `wanted` text, a hint holding
+/// `hint`, and no server XML anywhere.
+#[track_caller]
+fn one_line_error(out: &Output, wanted: &[&str], hint: &str) {
+    let err = out.stderr_lines("error: ");
+    assert_eq!(err.len(), 1, "{out}");
+    for w in wanted {
+        assert!(err[0].contains(w), "`{w}` not in the error line\n{out}");
+    }
+    let hints = out.stderr_lines("hint: ");
+    assert!(
+        hints.len() == 1 && hints[0].contains(hint),
+        "`{hint}` not in a hint\n{out}"
+    );
+    assert!(
+        !out.stderr.contains("<Error") && !out.stderr.contains("<?xml") && !out.stdout.contains("<Error"),
+        "raw XML printed\n{out}"
+    );
+}
+
+/// A backend like `b` naming another bucket or container.
+fn elsewhere(b: &Backend, url: &str) -> Backend {
+    let mut o = local_backend();
+    o.url = url.to_string();
+    o.display = url.to_string();
+    o.dir = None;
+    o.options = b.options.clone();
+    o.local_options = b.local_options.clone();
+    o.env = b.env.clone();
+    o.clone_env = b.clone_env.clone();
+    o
+}
+
+#[test]
+fn no_credentials_at_all_is_named_with_a_hint() {
+    // No credentials at all: object_store falls back to a metadata service (a closed port).
+    let tmp = tempfile::tempdir().unwrap();
+    for (kind, url, scheme, hint) in [
+        ("s3", format!("s3://{BUCKET}/{PREFIX}"), "s3", "AWS_ACCESS_KEY_ID"),
+        (
+            "gcs",
+            format!("gs://{BUCKET}/{PREFIX}"),
+            "gs",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ),
+        (
+            "azure",
+            format!("az://mlv-e2e/{PREFIX}"),
+            "azure",
+            "AZURE_STORAGE_ACCOUNT_KEY",
+        ),
+    ] {
+        let mut b = dead(kind, tmp.path());
+        b.env.clear();
+        b.options.retain(|(k, _)| k != "service_account");
+        let src = origin(&b);
+        let dst = Env::clone_of(&src);
+        for (repo, args) in [
+            (&src, &["push"][..]),
+            (&src, &["status", "--remote"]),
+            (&dst, &["pull"]),
+        ] {
+            let out = mlv(repo, &b, false, &[], args).fails(1);
+            one_line_error(
+                &out,
+                &[&format!("no credentials found for {scheme} remote {url}")],
+                hint,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_bucket_or_container_is_an_error_not_missing_objects() {
+    // A HEAD answer has no body, so a missing bucket looked like missing objects: `status
+    // --remote` listed them and exited 0.
+    let s3 = s3_backend();
+    let gcs = gcs_backend();
+    let azure = azure_backend();
+    for (b, url, code) in [
+        (s3.as_ref(), "s3://no-such-bucket/p", "(NoSuchBucket)"),
+        (gcs.as_ref(), "gs://no-such-bucket/p", "(NoSuchBucket)"),
+        (azure.as_ref(), "az://no-such-container/p", "(ContainerNotFound)"),
+    ] {
+        let Some(b) = b else { continue };
+        let b = elsewhere(b, url);
+        let src = origin(&b);
+        let dst = Env::clone_of(&src);
+        for (repo, args) in [
+            (&src, &["status", "--remote"][..]),
+            (&src, &["push"]),
+            (&dst, &["pull"]),
+            (&src, &["fsck", "--remote"]),
+        ] {
+            let out = mlv(repo, &b, true, &[], args).fails(1);
+            one_line_error(&out, &[url, "does not exist", code], "create the");
+        }
+    }
 }
 
 #[test]

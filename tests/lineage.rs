@@ -451,6 +451,51 @@ fn missing_objects_and_changed_outputs_are_reported_by_verify() {
     assert!(text.contains("unavailable: models/baseline/model.pt"), "{text}");
 }
 
+#[test]
+fn an_unreachable_remote_is_an_error_not_unavailable_data() {
+    let p = pipeline();
+    let r = &p.repo;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    r.ok(&["remote", "add", "origin", "s3://bucket/p", "--default"]);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for (k, v) in [
+        ("endpoint", endpoint.as_str()),
+        ("region", "us-east-1"),
+        ("allow_http", "true"),
+        ("retries", "0"),
+        ("connect_timeout", "1"),
+        ("timeout", "2"),
+        ("access_key_id", "AKIDLINEAGETEST"),
+    ] {
+        r.ok(&["remote", "modify", "origin", k, v]);
+    }
+    r.ok(&[
+        "remote",
+        "modify",
+        "origin",
+        "secret_access_key",
+        "not-a-secret-at-all",
+        "--local",
+    ]);
+    let obj = r.path(&format!(".mlv/cache/{}/{}", &p.base[..2], p.base));
+    std::fs::remove_file(obj).unwrap();
+    // The cache lacks an object and the remote cannot be asked: that is an error, not a
+    // version reported unavailable.
+    let out = r.fails(&["--json", "lineage", "verify"], 1);
+    let v = out.json();
+    assert!(v.get("unavailable").is_none(), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("unreachable"),
+        "{v}\n{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("not available"), "{}", out.stderr);
+}
+
 fn small_repo() -> Repo {
     let r = Repo::new();
     r.write("in.txt", "input\n");

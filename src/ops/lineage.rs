@@ -580,15 +580,18 @@ pub fn verify(
 
 fn missing_objects(repo: &Repo, r: &Record, a: &Artifact, objects: &dyn ObjectSource) -> Result<u64, Error> {
     Ok(match a.kind {
-        ArtifactKind::File => u64::from(!objects.has(&a.digest)),
-        ArtifactKind::Dir => match objects.manifest(&a.digest) {
-            Ok(Some(m)) => m
-                .entries
-                .iter()
-                .filter_map(|e| e.digest)
-                .filter(|d| !objects.has(d))
-                .count() as u64,
-            Ok(None) | Err(_) => 1,
+        ArtifactKind::File => u64::from(!objects.has(&a.digest)?),
+        // A source that cannot answer (unreachable remote, damaged manifest) is an error, not
+        // "unavailable".
+        ArtifactKind::Dir => match objects.manifest(&a.digest)? {
+            Some(m) => {
+                let mut missing = 0;
+                for d in m.entries.iter().filter_map(|e| e.digest) {
+                    missing += u64::from(!objects.has(&d)?);
+                }
+                missing
+            }
+            None => 1,
         },
         ArtifactKind::Git => u64::from(!git_file_available(repo, r, a)),
     })

@@ -43,26 +43,23 @@ impl<'a> CacheThenRemote<'a> {
 }
 
 impl ObjectSource for CacheThenRemote<'_> {
-    fn has(&self, digest: &Digest) -> bool {
+    fn has(&self, digest: &Digest) -> Result<bool, Error> {
         if self.repo.cache.contains(digest) {
-            return true;
+            return Ok(true);
         }
         if let Some(k) = self.known.lock().ok().and_then(|m| m.get(digest).copied()) {
-            return k;
+            return Ok(k);
         }
-        // An unreachable remote counts as not having it; the caller reports it unavailable.
-        let on_remote = self
-            .runtime
-            .block_on(self.remote.contains(digest))
-            .unwrap_or(false);
+        // A remote that cannot answer is an error, not "the object is unavailable".
+        let on_remote = self.runtime.block_on(self.remote.contains(digest))?;
         if let Ok(mut m) = self.known.lock() {
             m.insert(*digest, on_remote);
         }
-        on_remote
+        Ok(on_remote)
     }
 
     fn manifest(&self, digest: &Digest) -> Result<Option<Manifest>, Error> {
-        if !self.repo.cache.contains(digest) && self.has(digest) {
+        if !self.repo.cache.contains(digest) && self.has(digest)? {
             let progress = crate::progress::NoProgress;
             self.runtime.block_on(self.remote.download(
                 &self.repo.cache,

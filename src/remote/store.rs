@@ -17,7 +17,7 @@ use object_store::{
 use crate::hash::Digest;
 
 use super::aws_profile;
-use super::error::RemoteError;
+use super::error::{Credentials, RemoteError};
 use super::redact;
 use super::spec::{Location, RemoteSpec, Scheme};
 
@@ -131,6 +131,10 @@ pub struct Remote {
     pub(crate) conditional_put: AtomicBool,
     /// `memory_budget` for ranged downloads, in KiB: each part in flight holds 1 MiB of it.
     pub(crate) download_budget: Arc<tokio::sync::Semaphore>,
+    /// Whether mlv configured credentials or left them to a metadata/identity service.
+    pub(crate) credentials: Credentials,
+    /// Set once a listing showed that the bucket or container exists.
+    pub(crate) container_seen: AtomicBool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -155,6 +159,7 @@ impl Remote {
     pub fn open(spec: &RemoteSpec, settings: &RemoteSettings) -> Result<Remote, RemoteError> {
         let display = spec.to_string();
         let mut secrets = spec.secret_values();
+        let mut credentials = Credentials::Given;
         let config_err = |e: object_store::Error, secrets: &[String]| RemoteError::Config {
             remote: display.clone(),
             detail: redact::scrub_error(&e, secrets),
@@ -166,7 +171,10 @@ impl Remote {
                 (Arc::new(store), "", Some(path.clone()))
             }
             Location::S3 { bucket, prefix } => {
-                let b = s3_builder(spec, bucket, settings, &display, &mut secrets)?;
+                let (b, found) = s3_builder(spec, bucket, settings, &display, &mut secrets)?;
+                if !found && b.get_config_value(&AmazonS3ConfigKey::AccessKeyId).is_none() {
+                    credentials = Credentials::Implicit;
+                }
                 let store = b.build().map_err(|e| config_err(e, &secrets))?;
                 (Arc::new(store), prefix.as_str(), None)
             }
@@ -179,6 +187,16 @@ impl Remote {
                     b = b.with_service_account_key(k);
                 }
                 let env_http = truthy(std::env::var("GOOGLE_ALLOW_HTTP").ok().as_deref());
+                if [
+                    GoogleConfigKey::ServiceAccount,
+                    GoogleConfigKey::ServiceAccountKey,
+                    GoogleConfigKey::ApplicationCredentials,
+                ]
+                .iter()
+                .all(|k| b.get_config_value(k).is_none())
+                {
+                    credentials = Credentials::Implicit;
+                }
                 secrets.extend(b.get_config_value(&GoogleConfigKey::ServiceAccountKey));
                 let allow_http = spec.bool_option("allow_http").unwrap_or(env_http);
                 let b = b
@@ -228,6 +246,21 @@ impl Remote {
                 let allow_http = spec
                     .bool_option("allow_http")
                     .unwrap_or(env_http || endpoint_http);
+                let configured = [
+                    AzureConfigKey::AccessKey,
+                    AzureConfigKey::SasKey,
+                    AzureConfigKey::Token,
+                    AzureConfigKey::ClientSecret,
+                    AzureConfigKey::FederatedTokenFile,
+                ]
+                .iter()
+                .any(|k| b.get_config_value(k).is_some())
+                    || [AzureConfigKey::UseEmulator, AzureConfigKey::UseAzureCli]
+                        .iter()
+                        .any(|k| truthy(b.get_config_value(k).as_deref()));
+                if !configured {
+                    credentials = Credentials::Implicit;
+                }
                 for key in [
                     AzureConfigKey::AccessKey,
                     AzureConfigKey::SasKey,
@@ -256,6 +289,8 @@ impl Remote {
             secrets,
             settings: settings.clone(),
             conditional_put: AtomicBool::new(true),
+            credentials,
+            container_seen: AtomicBool::new(false),
             download_budget: Arc::new(tokio::sync::Semaphore::new(super::transfer::budget_units(
                 settings.memory_budget,
             ) as usize)),
@@ -315,7 +350,64 @@ impl Remote {
         key: Option<&ObjectPath>,
     ) -> RemoteError {
         let key = key.map(|k| k.to_string());
-        super::error::from_store(e, &self.display, self.scheme, op, key.as_deref(), &self.secrets)
+        super::error::from_store(
+            e,
+            &self.display,
+            self.scheme,
+            self.credentials,
+            op,
+            key.as_deref(),
+            &self.secrets,
+        )
+    }
+
+    /// The error for a failed body-less request (HEAD): a refusal without a server code is
+    /// explained by listing the prefix once, whose answer carries the code
+    /// (`SignatureDoesNotMatch`, `AccessDenied`, ...).
+    pub(crate) async fn explained_error(
+        &self,
+        e: &object_store::Error,
+        op: &'static str,
+        key: Option<&ObjectPath>,
+    ) -> RemoteError {
+        use futures::StreamExt;
+        let plain = self.store_error(e, op, key);
+        if !matches!(plain, RemoteError::Unauthorized { .. }) || super::error::answer_of(e).code.is_some() {
+            return plain;
+        }
+        match self.store.list(self.prefix.as_ref()).next().await {
+            Some(Err(probe)) if super::error::answer_of(&probe).code.is_some() => {
+                self.store_error(&probe, op, key)
+            }
+            _ => plain,
+        }
+    }
+
+    /// Makes sure the bucket or container exists before an object is called absent: a HEAD
+    /// answer has no body, so a missing bucket looks like a missing object. Lists the prefix
+    /// (one request, once per `Remote`, or once per concurrent HEAD the first time): a missing
+    /// bucket, a wrong region or an unreachable store is an error; a refused listing (keys that
+    /// may read and write but not list) leaves the HEAD's answer standing.
+    pub(crate) async fn confirm_container(&self) -> Result<(), RemoteError> {
+        use futures::StreamExt;
+        if self.scheme == Scheme::Local || self.container_seen.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut listing = self.store.list(self.prefix.as_ref());
+        if let Some(Err(e)) = listing.next().await {
+            use super::error::Kind;
+            match super::error::kind_of(&e) {
+                Kind::NoContainer | Kind::WrongRegion | Kind::Unreachable => {
+                    return Err(self.store_error(&e, "list", self.prefix.as_ref()))
+                }
+                // Credentials that may read and write but not list (a SAS token without `l`,
+                // an IAM role without ListBucket): the HEAD's answer stands.
+                Kind::Unauthorized | Kind::NotFound | Kind::AlreadyExists | Kind::Other => {}
+            }
+        }
+        self.container_seen
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -359,14 +451,15 @@ fn env_nonempty(key: &str) -> Option<String> {
 
 /// The S3 builder: options, then an explicit `profile`, then `AWS_*` variables, then the
 /// shared credentials/config files (`AWS_PROFILE` or `default`), then object_store's own
-/// chain (web identity, container credentials, instance metadata).
+/// chain (web identity, container credentials, instance metadata). Also says whether mlv
+/// resolved static credentials itself.
 fn s3_builder(
     spec: &RemoteSpec,
     bucket: &str,
     settings: &RemoteSettings,
     display: &str,
     secrets: &mut Vec<String>,
-) -> Result<AmazonS3Builder, RemoteError> {
+) -> Result<(AmazonS3Builder, bool), RemoteError> {
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
     let explicit_keys = spec.option("access_key_id").is_some() || spec.option("secret_access_key").is_some();
     let env_keys = env_nonempty("AWS_ACCESS_KEY_ID").is_some();
@@ -425,6 +518,7 @@ fn s3_builder(
                 _ => None,
             })
     };
+    let found = credential.is_some();
     if let Some(c) = credential {
         secrets.push(c.secret_key.clone());
         secrets.extend(c.token.clone());
@@ -468,8 +562,11 @@ fn s3_builder(
     for key in [AmazonS3ConfigKey::SecretAccessKey, AmazonS3ConfigKey::Token] {
         secrets.extend(b.get_config_value(&key));
     }
-    Ok(b.with_client_options(settings.client_options(allow_http))
-        .with_retry(settings.retry_config()))
+    Ok((
+        b.with_client_options(settings.client_options(allow_http))
+            .with_retry(settings.retry_config()),
+        found,
+    ))
 }
 
 #[cfg(test)]

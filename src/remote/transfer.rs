@@ -30,7 +30,7 @@ use crate::hash::{Digest, Hasher};
 use crate::pack::{ObjectReader, PackWriter, MAX_PACKED_OBJECT};
 use crate::progress::Progress;
 
-use super::error::{is_ambiguous, kind_of, Kind, RemoteError};
+use super::error::{is_ambiguous, is_unsupported, kind_of, Kind, RemoteError};
 use super::local;
 use super::maintain::RemoteObject;
 use super::store::Remote;
@@ -122,8 +122,12 @@ impl Remote {
         let key = self.object_key(digest);
         match self.store.head(&key).await {
             Ok(meta) => Ok(Some(RemoteObject::of(&meta))),
-            Err(e) if kind_of(&e) == Kind::NotFound => Ok(None),
-            Err(e) => Err(self.store_error(&e, "check", Some(&key))),
+            Err(e) if kind_of(&e) == Kind::NotFound => {
+                // A HEAD answer has no body: a missing bucket looks like a missing object.
+                self.confirm_container().await?;
+                Ok(None)
+            }
+            Err(e) => Err(self.explained_error(&e, "check", Some(&key)).await),
         }
     }
 
@@ -975,13 +979,6 @@ fn check_cache_digest(digest: Digest, actual: Digest, path: &Path) -> Result<(),
 }
 
 /// Whether a create-only put failed because the store does not support it.
-fn is_unsupported(e: &object_store::Error) -> bool {
-    match e {
-        object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. } => true,
-        other => other.to_string().contains("501 Not Implemented"),
-    }
-}
-
 /// Reads up to `len` bytes, feeding them to the hasher. Blocking.
 fn read_part(
     mut file: ObjectReader,
