@@ -98,6 +98,16 @@ impl Repo {
         Run::of(cmd.output().unwrap())
     }
 
+    /// Starts `mlv ARGS` in the work-tree root, its output piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlv"));
+        cmd.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        self.env(&mut cmd);
+        cmd.spawn().unwrap()
+    }
+
     /// Runs `mlv ARGS`, which must succeed.
     pub fn ok(&self, args: &[&str]) -> Run {
         let r = self.mlv(args);
