@@ -377,7 +377,7 @@ fn pipeline_merges_and_answers_every_query() {
     );
     let text = r.ok(&["diff", "v1.0", "HEAD", "data/clean"]).stdout;
     assert!(
-        text.contains("data/clean: modified") && text.contains("added:    c.csv (4 B)"),
+        text.contains("data/clean: modified") && text.contains("added:    data/clean/c.csv (4 B)"),
         "{text}"
     );
     // a revision against the workspace

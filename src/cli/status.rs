@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use mlv::lock::LockMode;
 use mlv::status::{PointerStatus, State};
 
-use super::ui::{plural, Ui};
+use super::ui::{inside, plural, Ui};
 use super::{CliError, Ctx};
 
 /// Show how tracked data in the workspace compares with its pointer files and the cache.
@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             .iter()
             .filter(|p| ctx.ui.verbose || p.state != State::UpToDate || !p.in_cache)
         {
-            print_pointer(&ctx.ui, &repo, p);
+            print_pointer(&ctx.ui, p);
         }
     }
     Ok(if args.exit_code && !report.clean {
@@ -96,15 +96,22 @@ fn run_remote(
     })
 }
 
-fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
+fn print_pointer(ui: &Ui, p: &PointerStatus) {
     let mut line = format!("{}: ", p.path);
+    let c = &p.changes;
+    let not_pulled = c.not_pulled.len() as u64;
     line.push_str(&match p.state {
         State::UpToDate => ui.paint("up to date", "32"),
         State::Missing => ui.paint("missing from the workspace", "31"),
+        State::NotPulled if not_pulled == 0 => ui.paint("not pulled", "31"),
+        State::NotPulled => format!(
+            "{} ({})",
+            ui.paint("not pulled", "31"),
+            plural(not_pulled, "file", "files")
+        ),
         State::Modified => {
-            let c = &p.changes;
             let n = (c.added.len() + c.modified.len() + c.deleted.len()) as u64;
-            if n == 0 {
+            let mut s = if n == 0 {
                 ui.paint("modified", "33")
             } else {
                 format!(
@@ -112,24 +119,32 @@ fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
                     ui.paint("modified", "33"),
                     plural(n, "file", "files")
                 )
+            };
+            if not_pulled > 0 {
+                s.push_str(&format!(", {} not pulled", plural(not_pulled, "file", "files")));
             }
+            s
         }
     });
-    if !p.in_cache {
+    // "not pulled" already says the cache lacks those files
+    let other_missing = match p.state {
+        State::NotPulled if not_pulled == 0 => 0,
+        _ => p.missing_besides_not_pulled(),
+    };
+    if other_missing > 0 {
         line.push_str(&format!(", {}", ui.paint("not in cache", "31")));
     }
     ui.out(&line);
     if ui.verbose {
-        let base = p.path.trim_end_matches('/');
         for (label, list) in [
-            ("added", &p.changes.added),
-            ("modified", &p.changes.modified),
-            ("deleted", &p.changes.deleted),
+            ("added", &c.added),
+            ("modified", &c.modified),
+            ("deleted", &c.deleted),
+            ("not pulled", &c.not_pulled),
         ] {
             for f in list {
-                ui.out(&format!("\t{label}: {base}/{f}"));
+                ui.out(&format!("\t{label}: {}", inside(&p.path, f)));
             }
         }
     }
-    let _ = repo;
 }

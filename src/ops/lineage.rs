@@ -263,7 +263,12 @@ fn input_artifact(
 ) -> Result<Artifact, Error> {
     if let Some(p) = pointers.iter().find(|p| p.data == *path) {
         let st = crate::status::status(repo, std::slice::from_ref(path), progress)?;
-        if st.pointers.iter().any(|s| s.state == State::Modified) {
+        // a directory only partly pulled is as unusable as a modified one
+        if st
+            .pointers
+            .iter()
+            .any(|s| s.state == State::Modified || (s.state == State::NotPulled && s.present()))
+        {
             return Err(LineageError::InputModified {
                 path: repo.display(path),
             }
@@ -556,9 +561,10 @@ pub fn verify(
             Some(d) if d != recorded => "differs",
             Some(_) => {
                 let st = crate::status::status(repo, std::slice::from_ref(&rel), progress)?;
-                match st.pointers.first().map(|p| p.state) {
-                    Some(State::Modified) => "modified",
-                    Some(State::Missing) => "absent",
+                match st.pointers.first() {
+                    Some(p) if p.state == State::Modified => "modified",
+                    Some(p) if p.state == State::NotPulled && p.present() => "modified",
+                    Some(p) if matches!(p.state, State::Missing | State::NotPulled) => "absent",
                     _ => "matches",
                 }
             }
