@@ -12,9 +12,10 @@ use super::{CliError, Ctx};
 /// Show how tracked data in the workspace compares with its pointer files and the cache.
 ///
 /// Each pointer is up to date, modified (files added, modified or deleted inside a
-/// directory; the list with -v), or missing from the workspace; "not in cache" means
-/// `mlv checkout` could not restore it. Exits 0 unless an error occurs; with --exit-code,
-/// exits 1 when anything is not up to date.
+/// directory; the list with -v), missing from the workspace, or not pulled (absent from the
+/// workspace and the cache: `mlv pull` brings it); "not in cache" means `mlv checkout` could
+/// not restore it. Only pointers that are not up to date are listed, all with -v. Exits 0
+/// unless an error occurs; with --exit-code, exits 1 when anything is not up to date.
 ///
 /// Example: mlv status -v data/
 #[derive(clap::Args)]
