@@ -84,26 +84,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_that_round_alike_show_bytes() {
-        assert_eq!(size_change(2253, 2260), "2253 B -> 2260 B");
-        assert_eq!(size_change(8, 12), "8 B -> 12 B");
-        assert_eq!(size_change(2048, 4096), "2.0 KiB -> 4.0 KiB");
-        assert_eq!(size_change(2253, 2253), "2.2 KiB -> 2.2 KiB");
-    }
-
-    #[test]
-    fn paths_inside_a_directory() {
-        assert_eq!(inside("data", "a/b.csv"), "data/a/b.csv");
-        assert_eq!(inside(".", "b.csv"), "b.csv");
-        assert_eq!(inside("../data/", "b.csv"), "../data/b.csv");
-    }
-}
-
 /// A file inside a tracked directory, given as the directory as displayed (relative to the
 /// current directory) and the file's path inside it: relative to the current directory too.
 pub fn inside(dir: &str, file: &str) -> String {
@@ -126,4 +106,24 @@ pub fn size_change(old: u64, new: u64) -> String {
 /// "1 file" / "2 files".
 pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_that_round_alike_show_bytes() {
+        assert_eq!(size_change(2253, 2260), "2253 B -> 2260 B");
+        assert_eq!(size_change(8, 12), "8 B -> 12 B");
+        assert_eq!(size_change(2048, 4096), "2.0 KiB -> 4.0 KiB");
+        assert_eq!(size_change(2253, 2253), "2.2 KiB -> 2.2 KiB");
+    }
+
+    #[test]
+    fn paths_inside_a_directory() {
+        assert_eq!(inside("data", "a/b.csv"), "data/a/b.csv");
+        assert_eq!(inside(".", "b.csv"), "b.csv");
+        assert_eq!(inside("../data/", "b.csv"), "../data/b.csv");
+    }
 }
