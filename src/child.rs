@@ -23,6 +23,8 @@ static TARGET: AtomicI32 = AtomicI32::new(0);
 static FORWARD_ALL: AtomicI32 = AtomicI32::new(0);
 /// The last signal received while the child ran, 0 when none.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// A signal received before the child was started, to pass on once it is; 0 when none.
+static EARLY: AtomicI32 = AtomicI32::new(0);
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
@@ -40,6 +42,7 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
     RECEIVED.store(sig, Ordering::SeqCst);
     let target = TARGET.load(Ordering::SeqCst);
     if target == 0 {
+        EARLY.store(sig, Ordering::SeqCst);
         return;
     }
     // si_code <= 0: sent by a process (kill, sigqueue, tkill); SI_KERNEL: the terminal, which
@@ -71,18 +74,6 @@ fn in_terminal_foreground() -> bool {
     }
 }
 
-fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialise the set they are given.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in SIGNALS {
-            libc::sigaddset(&mut set, s);
-        }
-        set
-    }
-}
-
 /// Runs `command` to its end, forwarding SIGTERM, SIGINT and SIGHUP to it (see the module
 /// documentation). The previous signal dispositions are restored before returning.
 pub fn run_forwarding(command: &mut Command) -> std::io::Result<Ended> {
@@ -91,16 +82,14 @@ pub fn run_forwarding(command: &mut Command) -> std::io::Result<Ended> {
     if own_group {
         command.process_group(0);
     }
-    let set = signal_set();
-    let mut old_mask: libc::sigset_t = unsafe { std::mem::zeroed() };
     let mut old_actions: Vec<libc::sigaction> = Vec::with_capacity(SIGNALS.len());
-    // SAFETY: signals are blocked while the handlers are installed and the child starts, so
-    // none is lost between the spawn and TARGET being set; std resets the child's signal mask
-    // and caught signals return to their defaults across exec.
+    RECEIVED.store(0, Ordering::SeqCst);
+    EARLY.store(0, Ordering::SeqCst);
+    FORWARD_ALL.store(i32::from(own_group), Ordering::SeqCst);
+    // SAFETY: installs a handler that only touches atomics and calls kill(2); the signal mask
+    // is left alone, so the child inherits it unchanged (caught signals return to their
+    // defaults across exec).
     unsafe {
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask);
-        RECEIVED.store(0, Ordering::SeqCst);
-        FORWARD_ALL.store(i32::from(own_group), Ordering::SeqCst);
         for s in SIGNALS {
             let mut act: libc::sigaction = std::mem::zeroed();
             act.sa_sigaction = forward as *const () as usize;
@@ -114,21 +103,24 @@ pub fn run_forwarding(command: &mut Command) -> std::io::Result<Ended> {
     let spawned = command.spawn();
     if let Ok(child) = &spawned {
         let pid = i32::try_from(child.id()).unwrap_or(0);
-        TARGET.store(if own_group { -pid } else { pid }, Ordering::SeqCst);
-    }
-    // SAFETY: restores the mask saved above; pending signals are delivered to the handler now.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+        let target = if own_group { -pid } else { pid };
+        TARGET.store(target, Ordering::SeqCst);
+        // a signal that came before the child existed is passed on now
+        let early = EARLY.swap(0, Ordering::SeqCst);
+        if early != 0 {
+            // SAFETY: target is our child or its process group.
+            unsafe {
+                libc::kill(target, early);
+            }
+        }
     }
     let waited = spawned.and_then(|mut child| child.wait());
-    // SAFETY: block again while the old handlers go back, so a late signal is not half-handled.
+    TARGET.store(0, Ordering::SeqCst);
+    // SAFETY: puts back the dispositions saved above.
     unsafe {
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        TARGET.store(0, Ordering::SeqCst);
         for (s, old) in SIGNALS.iter().zip(&old_actions) {
             libc::sigaction(*s, old, std::ptr::null_mut());
         }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
     }
     let received = RECEIVED.swap(0, Ordering::SeqCst);
     Ok(Ended {

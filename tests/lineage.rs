@@ -601,6 +601,70 @@ fn stopping_mlv_run_stops_the_command_and_records_nothing() {
 }
 
 #[test]
+fn stopping_mlv_run_on_a_terminal_stops_the_command() {
+    // On a terminal the command shares mlv's process group (it keeps the terminal), so the
+    // signal is passed on to it by pid. `script` gives mlv a terminal.
+    let Ok(script) = which("script") else {
+        eprintln!("skipped: no `script` command to run mlv on a terminal");
+        return;
+    };
+    let r = small_repo();
+    let line = format!(
+        "{} run -o out.txt -- sh -c 'echo $$ > child.pid.tmp && mv child.pid.tmp child.pid && exec sleep 30'",
+        env!("CARGO_BIN_EXE_mlv")
+    );
+    let term = r.spawn_program(&script, &["-qec", &line, "/dev/null"]);
+    let pid = wait_for_file(&r.path("child.pid"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never became sleep"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // mlv is sleep's parent; it shares its process group (the terminal's foreground)
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let (mlv, group) = (fields[1].to_string(), fields[2].to_string());
+    let mlv_stat = std::fs::read_to_string(format!("/proc/{mlv}/stat")).unwrap();
+    let mlv_group = mlv_stat
+        .rsplit_once(") ")
+        .unwrap()
+        .1
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        group, mlv_group,
+        "on a terminal the command stays in mlv's process group"
+    );
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &mlv])
+        .status()
+        .unwrap()
+        .success());
+    let out = term.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let still_running = alive(&pid);
+    if still_running {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+    }
+    assert!(!still_running, "the command outlived mlv run:\n{text}");
+    assert!(text.contains("mlv run was stopped by SIGTERM"), "{text}");
+    assert!(r.lineage_lines().is_empty());
+}
+
+fn which(program: &str) -> Result<String, ()> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .map(|d| format!("{d}/{program}"))
+        .find(|p| std::path::Path::new(p).is_file())
+        .ok_or(())
+}
+
+#[test]
 fn a_failed_command_exits_1_naming_its_code_and_records_nothing() {
     let r = small_repo();
     let out = r.fails(

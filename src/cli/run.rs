@@ -62,7 +62,7 @@ fn failed(code: Option<i32>, signal: Option<i32>, interrupted_by: Option<i32>) -
     };
     let message = match interrupted_by {
         Some(s) => format!(
-            "mlv run was stopped by {}, which was passed on to the command; the command {ended}; nothing was recorded",
+            "mlv run was stopped by {} (the command received it too); the command {ended}; nothing was recorded",
             signal_name(s)
         ),
         None => format!("the command {ended}; nothing was recorded"),

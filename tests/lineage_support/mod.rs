@@ -100,7 +100,12 @@ impl Repo {
 
     /// Starts `mlv ARGS` in the work-tree root, its output piped.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlv"));
+        self.spawn_program(env!("CARGO_BIN_EXE_mlv"), args)
+    }
+
+    /// Starts `PROGRAM ARGS` in the work-tree root with mlv's environment, its output piped.
+    pub fn spawn_program(&self, program: &str, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
