@@ -88,6 +88,9 @@ impl Changes {
 pub struct PointerStatus {
     /// The data path, as displayed.
     pub path: String,
+    /// The data path, relative to the work-tree root (not serialized).
+    #[serde(skip)]
+    pub data: RelPath,
     /// The pointer file, as displayed.
     pub pointer: String,
     /// File or directory.
@@ -245,6 +248,7 @@ fn pointer_status(
     };
     Ok(PointerStatus {
         path: repo.display(&pointer.data),
+        data: pointer.data.clone(),
         pointer: repo.display(&pointer.file),
         kind: pointer.meta.kind,
         state,

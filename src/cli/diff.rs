@@ -72,21 +72,21 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         for f in &p.added {
             ctx.ui.out(&format!(
                 "\tadded:    {} ({})",
-                inside(&p.path, &f.path),
+                inside(&repo, &p.data, &f.path),
                 human_bytes(f.new_size.unwrap_or(0))
             ));
         }
         for f in &p.modified {
             ctx.ui.out(&format!(
                 "\tmodified: {} ({})",
-                inside(&p.path, &f.path),
+                inside(&repo, &p.data, &f.path),
                 size_change(f.old_size.unwrap_or(0), f.new_size.unwrap_or(0))
             ));
         }
         for f in &p.deleted {
             ctx.ui.out(&format!(
                 "\tdeleted:  {} ({})",
-                inside(&p.path, &f.path),
+                inside(&repo, &p.data, &f.path),
                 human_bytes(f.old_size.unwrap_or(0))
             ));
         }

@@ -52,7 +52,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             .iter()
             .filter(|p| ctx.ui.verbose || p.state != State::UpToDate || !p.in_cache)
         {
-            print_pointer(&ctx.ui, p);
+            print_pointer(&ctx.ui, &repo, p);
         }
     }
     Ok(if args.exit_code && !report.clean {
@@ -97,7 +97,7 @@ fn run_remote(
     })
 }
 
-fn print_pointer(ui: &Ui, p: &PointerStatus) {
+fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
     let mut line = format!("{}: ", p.path);
     let c = &p.changes;
     let not_pulled = c.not_pulled.len() as u64;
@@ -144,7 +144,7 @@ fn print_pointer(ui: &Ui, p: &PointerStatus) {
             ("not pulled", &c.not_pulled),
         ] {
             for f in list {
-                ui.out(&format!("\t{label}: {}", inside(&p.path, f)));
+                ui.out(&format!("\t{label}: {}", inside(repo, &p.data, f)));
             }
         }
     }

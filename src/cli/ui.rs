@@ -84,12 +84,13 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A file inside a tracked directory, given as the directory as displayed (relative to the
-/// current directory) and the file's path inside it: relative to the current directory too.
-pub fn inside(dir: &str, file: &str) -> String {
-    match dir.trim_end_matches('/') {
-        "." | "" => file.to_string(),
-        base => format!("{base}/{file}"),
+/// A file inside tracked directory `dir`, given by its path inside it, as displayed: relative
+/// to the current directory, as every other path mlv prints.
+pub fn inside(repo: &mlv::repo::Repo, dir: &mlv::relpath::RelPath, file: &str) -> String {
+    match mlv::relpath::RelPath::new(&format!("{}/{file}", dir.as_str())) {
+        Ok(rel) => repo.display(&rel),
+        // not a valid path (a manifest is checked before this): shown as it is
+        Err(_) => format!("{}/{file}", repo.display(dir)),
     }
 }
 
@@ -118,12 +119,5 @@ mod tests {
         assert_eq!(size_change(8, 12), "8 B -> 12 B");
         assert_eq!(size_change(2048, 4096), "2.0 KiB -> 4.0 KiB");
         assert_eq!(size_change(2253, 2253), "2.2 KiB -> 2.2 KiB");
-    }
-
-    #[test]
-    fn paths_inside_a_directory() {
-        assert_eq!(inside("data", "a/b.csv"), "data/a/b.csv");
-        assert_eq!(inside(".", "b.csv"), "b.csv");
-        assert_eq!(inside("../data/", "b.csv"), "../data/b.csv");
     }
 }
