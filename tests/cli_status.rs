@@ -183,6 +183,7 @@ fn data_never_pulled_is_not_pulled_rather_than_modified_or_missing() {
         out.stdout, "data: not pulled (2 files)\nmodel.pt: not pulled\n",
         "{out}"
     );
+    out.stderr_has("use `mlv pull`");
     let out = env.mlv(&["status", "-v", "data"]).ok();
     assert_eq!(
         out.stdout, "data: not pulled (2 files)\n\tnot pulled: data/a\n\tnot pulled: data/b\n",

@@ -54,6 +54,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         {
             print_pointer(&ctx.ui, &repo, p);
         }
+        if report
+            .pointers
+            .iter()
+            .any(|p| p.state == State::NotPulled || !p.changes.not_pulled.is_empty())
+        {
+            ctx.ui
+                .info("(use `mlv pull` to download and check out what is not pulled)");
+        }
     }
     Ok(if args.exit_code && !report.clean {
         ExitCode::from(1)
