@@ -2,16 +2,19 @@
 # Build mlv from source and install it into a directory on PATH.
 #
 #   ./install.sh                   # into ~/.cargo/bin if it exists, else ~/.local/bin
-#   ./install.sh --prefix DIR      # into DIR (or set MLV_INSTALL_DIR)
+#   ./install.sh --prefix DIR      # into DIR/bin, as `make install PREFIX=DIR` or `cargo install --root DIR`
+#   MLV_INSTALL_DIR=DIR ./install.sh   # into DIR itself
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${MLV_INSTALL_DIR:-}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --prefix) dest=${2:?--prefix needs a directory}; shift 2 ;;
-    --prefix=*) dest=${1#--prefix=}; shift ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --prefix) prefix=${2:-}; [ -n "$prefix" ] || { echo "install.sh: --prefix needs a directory" >&2; exit 2; }
+      dest=${prefix%/}/bin; shift 2 ;;
+    --prefix=*) prefix=${1#--prefix=}; [ -n "$prefix" ] || { echo "install.sh: --prefix needs a directory" >&2; exit 2; }
+      dest=${prefix%/}/bin; shift ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done

@@ -310,6 +310,9 @@ pub struct FileChange {
 pub struct PathDiff {
     /// The data path, as displayed.
     pub path: String,
+    /// The data path, relative to the work-tree root (not serialized).
+    #[serde(skip)]
+    pub data: RelPath,
     /// `added`, `deleted`, `modified` or `unchanged`.
     pub state: &'static str,
     /// The version on the old side.
@@ -559,6 +562,7 @@ fn path_diff(
     };
     Ok(PathDiff {
         path: repo.display(data),
+        data: data.clone(),
         state,
         old: old.map(|s| s.artifact),
         new: new.map(|s| s.artifact),

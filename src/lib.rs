@@ -4,6 +4,7 @@
 //! `mlv` binary (`src/cli/`) renders them.
 
 pub mod cache;
+pub mod child;
 pub mod config;
 pub mod crash;
 pub mod error;

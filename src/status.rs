@@ -23,8 +23,12 @@ pub enum State {
     UpToDate,
     /// The workspace differs from the pointer.
     Modified,
-    /// The data is absent from the workspace.
+    /// The data is absent from the workspace (the cache holds what `checkout` needs).
     Missing,
+    /// Data absent from the workspace is not in the cache either: all of it, or (for a
+    /// directory, listed in `not_pulled`) some of its files, and nothing else differs. It was
+    /// never fetched (a partial or no `mlv pull`): `mlv pull` brings it.
+    NotPulled,
 }
 
 /// Paths inside a tracked directory that differ from its manifest.
@@ -34,12 +38,14 @@ pub struct Changes {
     pub added: Vec<String>,
     /// In both, with different content, type or executable bit.
     pub modified: Vec<String>,
-    /// In the manifest, not in the workspace.
+    /// In the manifest, not in the workspace, with its content in the cache.
     pub deleted: Vec<String>,
+    /// In the manifest, neither in the workspace nor in the cache: not pulled.
+    pub not_pulled: Vec<String>,
 }
 
 impl Changes {
-    /// Whether nothing changed.
+    /// Whether nothing changed (files not pulled aside).
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.modified.is_empty() && self.deleted.is_empty()
     }
@@ -50,6 +56,30 @@ impl Changes {
         self.added.retain(keep);
         self.modified.retain(keep);
         self.deleted.retain(keep);
+        self.not_pulled.retain(keep);
+    }
+
+    /// Moves deleted paths whose content the cache lacks to `not_pulled`.
+    fn split_not_pulled(&mut self, expected: &[Entry], repo: &Repo) {
+        let by_path: HashMap<&str, &Entry> = expected.iter().map(|e| (e.path.as_str(), e)).collect();
+        let digests: Vec<Digest> = self
+            .deleted
+            .iter()
+            .filter_map(|p| by_path.get(p.as_str()).and_then(|e| e.digest))
+            .collect();
+        let absent: std::collections::HashSet<Digest> = repo.cache.missing(&digests).into_iter().collect();
+        if absent.is_empty() {
+            return;
+        }
+        let (gone, kept): (Vec<String>, Vec<String>) =
+            std::mem::take(&mut self.deleted).into_iter().partition(|p| {
+                by_path
+                    .get(p.as_str())
+                    .and_then(|e| e.digest)
+                    .is_some_and(|d| absent.contains(&d))
+            });
+        self.deleted = kept;
+        self.not_pulled = gone;
     }
 }
 
@@ -58,6 +88,9 @@ impl Changes {
 pub struct PointerStatus {
     /// The data path, as displayed.
     pub path: String,
+    /// The data path, relative to the work-tree root (not serialized).
+    #[serde(skip)]
+    pub data: RelPath,
     /// The pointer file, as displayed.
     pub pointer: String,
     /// File or directory.
@@ -77,6 +110,24 @@ pub struct PointerStatus {
     pub wrong_sizes: Vec<String>,
 }
 
+impl PointerStatus {
+    /// Whether the data is in the workspace at least in part (a directory only partly
+    /// pulled is; data not pulled at all or missing is not).
+    pub fn present(&self) -> bool {
+        match self.state {
+            State::UpToDate | State::Modified => true,
+            State::Missing => false,
+            State::NotPulled => !self.changes.not_pulled.is_empty(),
+        }
+    }
+
+    /// Objects absent from the cache besides those of files not pulled.
+    pub fn missing_besides_not_pulled(&self) -> u64 {
+        self.missing_objects
+            .saturating_sub(self.changes.not_pulled.len() as u64)
+    }
+}
+
 /// What `status` found.
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -94,9 +145,20 @@ pub fn status(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result
     for t in &targets {
         let mut st = pointer_status(repo, &t.pointer, &mut stat, progress)?;
         if let Some(sub) = &t.sub {
+            let present = st.present();
+            let other_missing = st.missing_besides_not_pulled();
             st.changes.retain_under(sub);
-            if st.state == State::Modified && st.changes.is_empty() {
-                st.state = State::UpToDate;
+            if present {
+                // files not pulled outside the part asked about do not count against it
+                st.missing_objects = other_missing + st.changes.not_pulled.len() as u64;
+                st.in_cache = st.missing_objects == 0;
+            }
+            if matches!(st.state, State::Modified | State::NotPulled) && present {
+                st.state = match (st.changes.is_empty(), st.changes.not_pulled.is_empty()) {
+                    (true, true) => State::UpToDate,
+                    (true, false) => State::NotPulled,
+                    (false, _) => State::Modified,
+                };
             }
         }
         pointers.push(st);
@@ -178,8 +240,13 @@ fn pointer_status(
                     needed.extend(needed_for(&manifest.entries, &changes));
                     sizes.total(&manifest);
                     sizes.entries(&manifest.entries, &ws.entries);
+                    changes.split_not_pulled(&manifest.entries, repo);
                 }
-                State::Modified
+                if changes.is_empty() && !changes.not_pulled.is_empty() {
+                    State::NotPulled
+                } else {
+                    State::Modified
+                }
             }
         }
         (_, Some(_)) => {
@@ -188,8 +255,14 @@ fn pointer_status(
         }
     };
     let missing_objects = repo.cache.missing(&needed).len() as u64;
+    let state = if state == State::Missing && missing_objects > 0 {
+        State::NotPulled
+    } else {
+        state
+    };
     Ok(PointerStatus {
         path: repo.display(&pointer.data),
+        data: pointer.data.clone(),
         pointer: repo.display(&pointer.file),
         kind: pointer.meta.kind,
         state,
@@ -287,6 +360,7 @@ fn needed_for(expected: &[Entry], changes: &Changes) -> Vec<Digest> {
         .modified
         .iter()
         .chain(&changes.deleted)
+        .chain(&changes.not_pulled)
         .filter_map(|p| by_path.get(p.as_str()).and_then(|e| e.digest))
         .collect()
 }

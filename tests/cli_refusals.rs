@@ -14,9 +14,7 @@ fn with_pointer(name: &str) -> Env {
 #[test]
 fn the_valid_fixture_is_accepted() {
     let env = with_pointer("valid.mlv");
-    env.mlv(&["status"])
-        .ok()
-        .stdout_has("data: missing from the workspace, not in cache\n");
+    env.mlv(&["status"]).ok().stdout_has("data: not pulled\n");
     env.write("data", b"");
     env.mlv(&["status"])
         .ok()

@@ -112,7 +112,10 @@ fn not_in_cache_after_deleting_the_cache() {
     std::fs::remove_file(env.path("model.pt")).unwrap();
     env.mlv(&["status", "model.pt"])
         .ok()
-        .stdout_has("model.pt: missing from the workspace, not in cache\n");
+        .stdout_has("model.pt: not pulled\n");
+    let json = env.mlv(&["status", "--json", "model.pt"]).ok().json();
+    assert_eq!(json["pointers"][0]["state"], "not-pulled");
+    assert_eq!(json["pointers"][0]["in_cache"], false);
 }
 
 #[test]
@@ -208,4 +211,97 @@ fn a_size_recorded_wrongly_is_reported() {
         serde_json::json!(["model.pt: recorded 5 bytes, content has 1"]),
         "{json}"
     );
+
+/// A clone of a repository tracking `data/` (a, b, sub/c) and `model.pt`, pushed to a local
+/// remote, with only `data/sub` pulled.
+fn partly_pulled() -> (Env, Env) {
+    let src = tracked();
+    let store = src.base.join("store");
+    src.mlv(&["remote", "add", "origin", store.to_str().unwrap(), "--default"])
+        .ok();
+    src.git(&["add", "-A"]);
+    src.git(&["commit", "-qm", "v1"]);
+    src.mlv(&["push"]).ok();
+    let dst = Env::clone_of(&src);
+    dst.mlv(&["pull", "data/sub"]).ok();
+    (src, dst)
+}
+
+#[test]
+fn data_never_pulled_is_not_pulled_rather_than_modified_or_missing() {
+    let (_src, env) = partly_pulled();
+    assert!(env.exists("data/sub/c") && !env.exists("data/a") && !env.exists("model.pt"));
+    let out = env.mlv(&["status"]).ok();
+    assert_eq!(
+        out.stdout, "data: not pulled (2 files)\nmodel.pt: not pulled\n",
+        "{out}"
+    );
+    out.stderr_has("use `mlv pull`");
+    let out = env.mlv(&["status", "-v", "data"]).ok();
+    assert_eq!(
+        out.stdout, "data: not pulled (2 files)\n\tnot pulled: data/a\n\tnot pulled: data/b\n",
+        "{out}"
+    );
+    let json = env.mlv(&["status", "--json"]).ok().json();
+    assert_eq!(json["clean"], false);
+    let data = &json["pointers"][0];
+    assert_eq!(data["state"], "not-pulled", "{json}");
+    assert_eq!(data["not_pulled"], serde_json::json!(["a", "b"]), "{json}");
+    assert_eq!(data["deleted"], serde_json::json!([]), "{json}");
+    assert_eq!(data["in_cache"], false);
+    assert_eq!(json["pointers"][1]["state"], "not-pulled", "{json}");
+    env.mlv(&["status", "--exit-code"]).fails(1);
+    // the part that was pulled is up to date
+    env.mlv(&["status", "--exit-code", "data/sub"]).ok();
+    // a real change beside files not pulled: both said
+    env.write("data/sub/c", b"c2");
+    env.write("data/new", b"n");
+    let out = env.mlv(&["status", "-v", "data"]).ok();
+    assert_eq!(
+        out.stdout,
+        "data: modified (2 files changed), 2 files not pulled\n\tadded: data/new\n\tmodified: data/sub/c\n\
+         \tnot pulled: data/a\n\tnot pulled: data/b\n",
+        "{out}"
+    );
+    // paths print relative to the current directory
+    let out = env.mlv_in("data", &["status", "-v", "."]).ok();
+    assert!(out.stdout.contains("\tnot pulled: a\n"), "{out}");
+    // after a full pull, everything is up to date
+    std::fs::remove_file(env.path("data/new")).unwrap();
+    env.mlv(&["pull", "--force"]).ok();
+    env.mlv(&["status", "--exit-code"]).ok();
+}
+
+#[test]
+fn diff_and_status_print_the_same_paths_and_sizes_that_round_alike_in_bytes() {
+    let env = Env::new();
+    env.write("data/sub/big.csv", vec![b'x'; 2253]);
+    env.write("data/gone.csv", b"g");
+    env.mlv(&["add", "data"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "v1"]);
+    env.write("data/sub/big.csv", vec![b'y'; 2260]);
+    std::fs::remove_file(env.path("data/gone.csv")).unwrap();
+    env.write("data/sub/new.csv", b"n");
+    let want = [
+        (".", ["data/sub/new.csv", "data/sub/big.csv", "data/gone.csv"]),
+        ("data", ["sub/new.csv", "sub/big.csv", "gone.csv"]),
+        ("data/sub", ["new.csv", "big.csv", "../gone.csv"]),
+    ];
+    for (dir, paths) in want {
+        let status = env.mlv_in(dir, &["status", "-v"]).ok();
+        let diff = env.mlv_in(dir, &["diff"]).ok();
+        for (label, path) in ["added", "modified", "deleted"].into_iter().zip(paths) {
+            let want = format!("\t{label}: {path}");
+            assert!(status.stdout.contains(&format!("{want}\n")), "in {dir}: {status}");
+            let pad = " ".repeat(9 - label.len());
+            let want = format!("\t{label}:{pad}{path} (");
+            assert!(diff.stdout.contains(&want), "in {dir}: want {want:?}: {diff}");
+        }
+        assert!(
+            diff.stdout
+                .contains(&format!("{} (2253 B -> 2260 B)\n", paths[1])),
+            "in {dir}: {diff}"
+        );
+    }
 }

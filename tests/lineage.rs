@@ -377,7 +377,7 @@ fn pipeline_merges_and_answers_every_query() {
     );
     let text = r.ok(&["diff", "v1.0", "HEAD", "data/clean"]).stdout;
     assert!(
-        text.contains("data/clean: modified") && text.contains("added:    c.csv (4 B)"),
+        text.contains("data/clean: modified") && text.contains("added:    data/clean/c.csv (4 B)"),
         "{text}"
     );
     // a revision against the workspace
@@ -564,8 +564,153 @@ fn corrupt_lines_are_named_and_other_records_stay_readable() {
     assert_eq!(r.lineage_lines().len(), 4);
 }
 
+/// Whether process `pid` still exists (a zombie counts as gone).
+fn alive(pid: &str) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // the state is the field after the parenthesised command name
+    stat.rsplit_once(") ")
+        .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+}
+
+fn wait_for_file(path: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if s.ends_with('\n') {
+                return s.trim().to_string();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
-fn a_failed_command_passes_its_exit_code_and_records_nothing() {
+fn stopping_mlv_run_stops_the_command_and_records_nothing() {
+    let r = small_repo();
+    for sig in ["TERM", "INT", "HUP"] {
+        let pid_file = r.path("child.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        let child = r.spawn(&[
+            "--json",
+            "run",
+            "-i",
+            "in.txt",
+            "-o",
+            "out.txt",
+            "--",
+            "sh",
+            "-c",
+            "echo $$ > child.pid.tmp && mv child.pid.tmp child.pid && exec sleep 30",
+        ]);
+        let pid = wait_for_file(&pid_file);
+        // sh has exec'd sleep once the file is there; wait until it is sleep
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command never became sleep"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let still_running = alive(&pid);
+        if still_running {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        assert!(
+            !still_running,
+            "SIG{sig}: the command outlived mlv run; stderr:\n{stderr}"
+        );
+        assert_eq!(out.status.code(), Some(1), "SIG{sig}: {stderr}");
+        assert!(
+            stderr.contains(&format!("mlv run was stopped by SIG{sig}")),
+            "SIG{sig}: {stderr}"
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["interrupted_by"], format!("SIG{sig}"), "{doc}");
+        assert_eq!(doc["command_signal"], format!("SIG{sig}"), "{doc}");
+        assert!(r.lineage_lines().is_empty());
+        assert!(!r.exists("out.txt.mlv"));
+    }
+}
+
+#[test]
+fn stopping_mlv_run_on_a_terminal_stops_the_command() {
+    // On a terminal the command shares mlv's process group (it keeps the terminal), so the
+    // signal is passed on to it by pid. `script` gives mlv a terminal.
+    let Ok(script) = which("script") else {
+        eprintln!("skipped: no `script` command to run mlv on a terminal");
+        return;
+    };
+    let r = small_repo();
+    let line = format!(
+        "{} run -o out.txt -- sh -c 'echo $$ > child.pid.tmp && mv child.pid.tmp child.pid && exec sleep 30'",
+        env!("CARGO_BIN_EXE_mlv")
+    );
+    let term = r.spawn_program(&script, &["-qec", &line, "/dev/null"]);
+    let pid = wait_for_file(&r.path("child.pid"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never became sleep"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // mlv is sleep's parent; it shares its process group (the terminal's foreground)
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let (mlv, group) = (fields[1].to_string(), fields[2].to_string());
+    let mlv_stat = std::fs::read_to_string(format!("/proc/{mlv}/stat")).unwrap();
+    let mlv_group = mlv_stat
+        .rsplit_once(") ")
+        .unwrap()
+        .1
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        group, mlv_group,
+        "on a terminal the command stays in mlv's process group"
+    );
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &mlv])
+        .status()
+        .unwrap()
+        .success());
+    let out = term.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let still_running = alive(&pid);
+    if still_running {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+    }
+    assert!(!still_running, "the command outlived mlv run:\n{text}");
+    assert!(text.contains("mlv run was stopped by SIGTERM"), "{text}");
+    assert!(r.lineage_lines().is_empty());
+}
+
+fn which(program: &str) -> Result<String, ()> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .map(|d| format!("{d}/{program}"))
+        .find(|p| std::path::Path::new(p).is_file())
+        .ok_or(())
+}
+
+#[test]
+fn a_failed_command_exits_1_naming_its_code_and_records_nothing() {
     let r = small_repo();
     let out = r.fails(
         &[
@@ -579,13 +724,50 @@ fn a_failed_command_passes_its_exit_code_and_records_nothing() {
             "-c",
             "echo partial > out.txt; exit 7",
         ],
-        7,
+        1,
     );
     assert!(
-        out.stderr.contains("exit code 7; nothing was recorded"),
+        out.stderr
+            .contains("the command exited with code 7; nothing was recorded"),
         "{}",
         out.stderr
     );
+    // the command's codes never pose as mlv's own (3 integrity, 4 fsck problems, 5 busy)
+    for code in ["3", "4", "5"] {
+        let out = r.fails(
+            &[
+                "--json",
+                "run",
+                "-o",
+                "out.txt",
+                "--",
+                "sh",
+                "-c",
+                &format!("exit {code}"),
+            ],
+            1,
+        );
+        let doc = out.json();
+        assert_eq!(doc["exit_code"], 1, "{doc}");
+        assert_eq!(doc["command_exit_code"], code.parse::<i64>().unwrap(), "{doc}");
+        assert_eq!(doc["command_signal"], Value::Null, "{doc}");
+    }
+    // a command killed by a signal: named, still exit 1
+    let out = r.fails(
+        &[
+            "--json",
+            "run",
+            "-o",
+            "out.txt",
+            "--",
+            "sh",
+            "-c",
+            "kill -KILL $$",
+        ],
+        1,
+    );
+    assert_eq!(out.json()["command_signal"], "SIGKILL", "{}", out.stdout);
+    assert!(out.stderr.contains("was killed by SIGKILL"), "{}", out.stderr);
     assert!(r.lineage_lines().is_empty());
     assert!(!r.exists("out.txt.mlv"));
     // a command that cannot start

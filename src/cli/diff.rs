@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use mlv::lock::LockMode;
 
-use super::ui::human_bytes;
+use super::ui::{human_bytes, inside, size_change};
 use super::{CliError, Ctx};
 
 /// Show files added, modified and deleted inside tracked data between two revisions.
@@ -72,22 +72,21 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         for f in &p.added {
             ctx.ui.out(&format!(
                 "\tadded:    {} ({})",
-                f.path,
+                inside(&repo, &p.data, &f.path),
                 human_bytes(f.new_size.unwrap_or(0))
             ));
         }
         for f in &p.modified {
             ctx.ui.out(&format!(
-                "\tmodified: {} ({} -> {})",
-                f.path,
-                human_bytes(f.old_size.unwrap_or(0)),
-                human_bytes(f.new_size.unwrap_or(0))
+                "\tmodified: {} ({})",
+                inside(&repo, &p.data, &f.path),
+                size_change(f.old_size.unwrap_or(0), f.new_size.unwrap_or(0))
             ));
         }
         for f in &p.deleted {
             ctx.ui.out(&format!(
                 "\tdeleted:  {} ({})",
-                f.path,
+                inside(&repo, &p.data, &f.path),
                 human_bytes(f.old_size.unwrap_or(0))
             ));
         }

@@ -33,6 +33,8 @@ pub struct CliError {
     pub hint: Option<String>,
     /// The exit code.
     pub code: u8,
+    /// Fields added to the `--json` error document (an object), when there are any.
+    pub json_extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl From<mlv::Error> for CliError {
@@ -60,6 +62,7 @@ impl From<mlv::Error> for CliError {
             causes,
             hint: e.hint(),
             code,
+            json_extra: None,
         }
     }
 }
@@ -72,6 +75,7 @@ impl CliError {
             causes: Vec::new(),
             hint: hint.map(str::to_string),
             code: code::FAILURE,
+            json_extra: None,
         }
     }
 
@@ -96,12 +100,15 @@ impl CliError {
                 causes: &'a [String],
                 hint: Option<&'a str>,
                 exit_code: u8,
+                #[serde(flatten, skip_serializing_if = "Option::is_none")]
+                extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
             }
             ui.json(&Doc {
                 error: &self.message,
                 causes: &self.causes,
                 hint: self.hint.as_deref(),
                 exit_code: self.code,
+                extra: self.json_extra.as_ref(),
             });
         }
         ExitCode::from(self.code)

@@ -13,7 +13,9 @@ use super::{CliError, Ctx};
 /// terminal and environment and runs in the current directory. When it succeeds, the
 /// outputs are added to mlv as `mlv add` does, the metrics and params files are read, and a
 /// record is appended to .mlv/lineage.jsonl. When it fails, nothing is recorded and mlv exits
-/// with the command's exit code.
+/// with 1, naming the command's exit code or signal (mlv's own codes 3, 4 and 5 are never
+/// passed through). SIGTERM, SIGINT and SIGHUP sent to mlv are passed on to the command, and
+/// mlv waits for it to end, then records nothing.
 ///
 /// Example: mlv run -i data/clean -i params.yaml -o models/model.pt -m metrics.json -- python train.py
 #[derive(clap::Args)]
@@ -40,11 +42,40 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             super::lineage::render_record(&ctx.ui, &repo, &report);
             Ok(ExitCode::SUCCESS)
         }
-        RunOutcome::Failed { code } => Err(CliError {
-            message: format!("the command failed with exit code {code}; nothing was recorded"),
-            causes: Vec::new(),
-            hint: None,
-            code: u8::try_from(code).ok().filter(|c| *c != 0).unwrap_or(1),
-        }),
+        RunOutcome::Failed {
+            code,
+            signal,
+            interrupted_by,
+        } => Err(failed(code, signal, interrupted_by)),
+    }
+}
+
+/// The error for a failed command: always exit code 1 (as `make` and `dvc repro` do), so the
+/// command's own code can never be mistaken for one of mlv's (3 integrity, 4 fsck, 5 busy);
+/// the command's code or signal is in the message and in the `--json` document.
+fn failed(code: Option<i32>, signal: Option<i32>, interrupted_by: Option<i32>) -> CliError {
+    use mlv::child::signal_name;
+    let ended = match (code, signal) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, Some(s)) => format!("was killed by {}", signal_name(s)),
+        (None, None) => "ended".to_string(),
+    };
+    let message = match interrupted_by {
+        Some(s) => format!(
+            "mlv run was stopped by {} (the command received it too); the command {ended}; nothing was recorded",
+            signal_name(s)
+        ),
+        None => format!("the command {ended}; nothing was recorded"),
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert("command_exit_code".into(), code.into());
+    extra.insert("command_signal".into(), signal.map(signal_name).into());
+    extra.insert("interrupted_by".into(), interrupted_by.map(signal_name).into());
+    CliError {
+        message,
+        causes: Vec::new(),
+        hint: None,
+        code: super::error::code::FAILURE,
+        json_extra: Some(extra),
     }
 }

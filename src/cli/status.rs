@@ -6,15 +6,16 @@ use std::process::ExitCode;
 use mlv::lock::LockMode;
 use mlv::status::{PointerStatus, State};
 
-use super::ui::{plural, Ui};
+use super::ui::{inside, plural, Ui};
 use super::{CliError, Ctx};
 
 /// Show how tracked data in the workspace compares with its pointer files and the cache.
 ///
 /// Each pointer is up to date, modified (files added, modified or deleted inside a
-/// directory; the list with -v), or missing from the workspace; "not in cache" means
-/// `mlv checkout` could not restore it. Exits 0 unless an error occurs; with --exit-code,
-/// exits 1 when anything is not up to date.
+/// directory; the list with -v), missing from the workspace, or not pulled (absent from the
+/// workspace and the cache: `mlv pull` brings it); "not in cache" means `mlv checkout` could
+/// not restore it. Only pointers that are not up to date are listed, all with -v. Exits 0
+/// unless an error occurs; with --exit-code, exits 1 when anything is not up to date.
 ///
 /// Example: mlv status -v data/
 #[derive(clap::Args)]
@@ -50,6 +51,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             ctx.ui.verbose || p.state != State::UpToDate || !p.in_cache || !p.wrong_sizes.is_empty()
         }) {
             print_pointer(&ctx.ui, &repo, p);
+        }
+        if report
+            .pointers
+            .iter()
+            .any(|p| p.state == State::NotPulled || !p.changes.not_pulled.is_empty())
+        {
+            ctx.ui
+                .info("(use `mlv pull` to download and check out what is not pulled)");
         }
     }
     Ok(if args.exit_code && !report.clean {
@@ -96,13 +105,20 @@ fn run_remote(
 
 fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
     let mut line = format!("{}: ", p.path);
+    let c = &p.changes;
+    let not_pulled = c.not_pulled.len() as u64;
     line.push_str(&match p.state {
         State::UpToDate => ui.paint("up to date", "32"),
         State::Missing => ui.paint("missing from the workspace", "31"),
+        State::NotPulled if not_pulled == 0 => ui.paint("not pulled", "31"),
+        State::NotPulled => format!(
+            "{} ({})",
+            ui.paint("not pulled", "31"),
+            plural(not_pulled, "file", "files")
+        ),
         State::Modified => {
-            let c = &p.changes;
             let n = (c.added.len() + c.modified.len() + c.deleted.len()) as u64;
-            if n == 0 {
+            let mut s = if n == 0 {
                 ui.paint("modified", "33")
             } else {
                 format!(
@@ -110,10 +126,19 @@ fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
                     ui.paint("modified", "33"),
                     plural(n, "file", "files")
                 )
+            };
+            if not_pulled > 0 {
+                s.push_str(&format!(", {} not pulled", plural(not_pulled, "file", "files")));
             }
+            s
         }
     });
-    if !p.in_cache {
+    // "not pulled" already says the cache lacks those files
+    let other_missing = match p.state {
+        State::NotPulled if not_pulled == 0 => 0,
+        _ => p.missing_besides_not_pulled(),
+    };
+    if other_missing > 0 {
         line.push_str(&format!(", {}", ui.paint("not in cache", "31")));
     }
     ui.out(&line);
@@ -121,16 +146,15 @@ fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
         ui.out(&format!("\t{}: {w}", ui.paint("wrong size recorded", "31")));
     }
     if ui.verbose {
-        let base = p.path.trim_end_matches('/');
         for (label, list) in [
-            ("added", &p.changes.added),
-            ("modified", &p.changes.modified),
-            ("deleted", &p.changes.deleted),
+            ("added", &c.added),
+            ("modified", &c.modified),
+            ("deleted", &c.deleted),
+            ("not pulled", &c.not_pulled),
         ] {
             for f in list {
-                ui.out(&format!("\t{label}: {base}/{f}"));
+                ui.out(&format!("\t{label}: {}", inside(repo, &p.data, f)));
             }
         }
     }
-    let _ = repo;
 }

@@ -84,7 +84,40 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// A file inside tracked directory `dir`, given by its path inside it, as displayed: relative
+/// to the current directory, as every other path mlv prints.
+pub fn inside(repo: &mlv::repo::Repo, dir: &mlv::relpath::RelPath, file: &str) -> String {
+    match mlv::relpath::RelPath::new(&format!("{}/{file}", dir.as_str())) {
+        Ok(rel) => repo.display(&rel),
+        // not a valid path (a manifest is checked before this): shown as it is
+        Err(_) => format!("{}/{file}", repo.display(dir)),
+    }
+}
+
+/// `OLD -> NEW` in binary units, or in exact bytes when both round to the same text.
+pub fn size_change(old: u64, new: u64) -> String {
+    let (o, n) = (human_bytes(old), human_bytes(new));
+    if o == n && old != new {
+        format!("{old} B -> {new} B")
+    } else {
+        format!("{o} -> {n}")
+    }
+}
+
 /// "1 file" / "2 files".
 pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_that_round_alike_show_bytes() {
+        assert_eq!(size_change(2253, 2260), "2253 B -> 2260 B");
+        assert_eq!(size_change(8, 12), "8 B -> 12 B");
+        assert_eq!(size_change(2048, 4096), "2.0 KiB -> 4.0 KiB");
+        assert_eq!(size_change(2253, 2253), "2.2 KiB -> 2.2 KiB");
+    }
 }

@@ -4,7 +4,7 @@
 //!
 //! Records are only ever appended. Each carries an id, the blake3 digest of its own canonical
 //! JSON without the id, so a hand-edited or damaged line is detected and reported by line
-//! number while the other records stay readable. See `docs/lineage-format.md`.
+//! number while the other records stay readable. See `docs/format.md` (the lineage file).
 
 pub mod query;
 pub mod time;

@@ -63,10 +63,15 @@ pub struct RecordReport {
 pub enum RunOutcome {
     /// The command succeeded and its lineage was recorded.
     Recorded(Box<RecordReport>),
-    /// The command failed with this exit code (128 + N for signal N); nothing was recorded.
+    /// The command failed, or mlv was asked to stop (SIGTERM, SIGINT, SIGHUP: passed on to
+    /// the command) while it ran; nothing was recorded.
     Failed {
-        /// The exit code.
-        code: i32,
+        /// The command's exit code, when it exited.
+        code: Option<i32>,
+        /// The signal that killed the command, when one did.
+        signal: Option<i32>,
+        /// The stop signal mlv received (and passed on) while the command ran.
+        interrupted_by: Option<i32>,
     },
 }
 
@@ -105,20 +110,19 @@ pub fn run(
         return Err(LineageError::NoCommand.into());
     };
     let prepared = prepare(repo, opts, progress)?;
-    let status = std::process::Command::new(program)
-        .args(args)
-        .current_dir(&repo.cwd)
-        .status()
-        .map_err(|source| LineageError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
-    if !status.success() {
+    let mut command_line = std::process::Command::new(program);
+    command_line.args(args).current_dir(&repo.cwd);
+    let ended = crate::child::run_forwarding(&mut command_line).map_err(|source| LineageError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    if !ended.status.success() || ended.interrupted_by.is_some() {
         use std::os::unix::process::ExitStatusExt;
-        let code = status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        return Ok(RunOutcome::Failed { code });
+        return Ok(RunOutcome::Failed {
+            code: ended.status.code(),
+            signal: ended.status.signal(),
+            interrupted_by: ended.interrupted_by,
+        });
     }
     let _lock = lock()?;
     Ok(RunOutcome::Recorded(Box::new(finish(
@@ -259,7 +263,12 @@ fn input_artifact(
 ) -> Result<Artifact, Error> {
     if let Some(p) = pointers.iter().find(|p| p.data == *path) {
         let st = crate::status::status(repo, std::slice::from_ref(path), progress)?;
-        if st.pointers.iter().any(|s| s.state == State::Modified) {
+        // a directory only partly pulled is as unusable as a modified one
+        if st
+            .pointers
+            .iter()
+            .any(|s| s.state == State::Modified || (s.state == State::NotPulled && s.present()))
+        {
             return Err(LineageError::InputModified {
                 path: repo.display(path),
             }
@@ -552,9 +561,10 @@ pub fn verify(
             Some(d) if d != recorded => "differs",
             Some(_) => {
                 let st = crate::status::status(repo, std::slice::from_ref(&rel), progress)?;
-                match st.pointers.first().map(|p| p.state) {
-                    Some(State::Modified) => "modified",
-                    Some(State::Missing) => "absent",
+                match st.pointers.first() {
+                    Some(p) if p.state == State::Modified => "modified",
+                    Some(p) if p.state == State::NotPulled && p.present() => "modified",
+                    Some(p) if matches!(p.state, State::Missing | State::NotPulled) => "absent",
                     _ => "matches",
                 }
             }

@@ -98,6 +98,21 @@ impl Repo {
         Run::of(cmd.output().unwrap())
     }
 
+    /// Starts `mlv ARGS` in the work-tree root, its output piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.spawn_program(env!("CARGO_BIN_EXE_mlv"), args)
+    }
+
+    /// Starts `PROGRAM ARGS` in the work-tree root with mlv's environment, its output piped.
+    pub fn spawn_program(&self, program: &str, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        self.env(&mut cmd);
+        cmd.spawn().unwrap()
+    }
+
     /// Runs `mlv ARGS`, which must succeed.
     pub fn ok(&self, args: &[&str]) -> Run {
         let r = self.mlv(args);
