@@ -211,6 +211,7 @@ fn a_size_recorded_wrongly_is_reported() {
         serde_json::json!(["model.pt: recorded 5 bytes, content has 1"]),
         "{json}"
     );
+}
 
 /// A clone of a repository tracking `data/` (a, b, sub/c) and `model.pt`, pushed to a local
 /// remote, with only `data/sub` pulled.
