@@ -9,5 +9,6 @@ fi
 # Never let object_store reach a cloud metadata service from a test.
 export AWS_METADATA_ENDPOINT=${AWS_METADATA_ENDPOINT:-http://127.0.0.1:9}
 export GCE_METADATA_HOST=${GCE_METADATA_HOST:-127.0.0.1:9}
+export GCE_METADATA_IP=${GCE_METADATA_IP:-127.0.0.1:9}
 export AZURE_MSI_ENDPOINT=${AZURE_MSI_ENDPOINT:-http://127.0.0.1:9}
 exec cargo test --locked --all-targets --features failpoints "$@"
