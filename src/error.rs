@@ -230,6 +230,10 @@ impl Error {
             | Error::Config(ConfigError::Invalid { .. }) => {
                 Some("this file may come from a newer mlv, or have a typo; see docs/format.md".into())
             }
+            Error::Repo(RepoError::ClaimsGitFile { pointer, data }) => Some(format!(
+                "if the pointer is not yours, remove it (`git rm -- {pointer}`); to move the data \
+                 from git to mlv, run `git rm -r --cached -- {data}` first"
+            )),
             Error::Repo(RepoError::Pointer(_)) | Error::Pointer(PointerError::Malformed { .. }) => {
                 Some("fix the pointer file, or restore it with `git checkout -- FILE`".into())
             }

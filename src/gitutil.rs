@@ -68,10 +68,13 @@ pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, Io
 /// Whether git tracks `path` or anything below it.
 pub fn tracked_by_git(git: &git2::Repository, path: &RelPath) -> Result<bool, RepoError> {
     let index = git.index().map_err(git_err("reading the index"))?;
-    let p = path.as_str().as_bytes();
-    Ok(index
-        .iter()
-        .any(|e| e.path == p || (e.path.len() > p.len() && e.path.starts_with(p) && e.path[p.len()] == b'/')))
+    Ok(tracked_in(&index, path))
+}
+
+/// Whether `index` holds `path` or anything below it (a lookup, not a scan).
+pub fn tracked_in(index: &git2::Index, path: &RelPath) -> bool {
+    index.get_path(Path::new(path.as_str()), 0).is_some()
+        || index.find_prefix(format!("{}/", path.as_str())).is_ok()
 }
 
 /// Stages the given paths (added if present in the work tree, removed if not).
