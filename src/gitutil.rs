@@ -20,10 +20,16 @@ pub fn ignore_entry(data: &RelPath) -> (RelPath, String) {
     (file, format!("/{}", escape_glob(data.file_name())))
 }
 
+/// Escapes a name for a `.gitignore` line as gitignore(5) reads it: the glob characters
+/// `*?[\` anywhere and trailing spaces (which git strips unless escaped). Nothing else: the line
+/// starts with the anchoring `/`, so a leading `#` (a comment) or `!` (a negation) in the name
+/// is literal there, as is a leading space.
 fn escape_glob(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '!' | '#') || (c == ' ' && out.is_empty()) {
+    let trailing = name.len() - name.trim_end_matches(' ').len();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.char_indices() {
+        let glob = matches!(c, '*' | '?' | '[' | '\\');
+        if glob || (c == ' ' && i >= name.len() - trailing) {
             out.push('\\');
         }
         out.push(c);
@@ -31,11 +37,17 @@ fn escape_glob(name: &str) -> String {
     out
 }
 
+/// Whether a `.gitignore` line is `line` (exactly: trailing spaces can be meaningful when
+/// escaped, so they are not trimmed; a CR of a CRLF file is).
+fn same_line(l: &str, line: &str) -> bool {
+    l.strip_suffix('\r').unwrap_or(l) == line
+}
+
 /// Adds `line` to the `.gitignore` at `file`; returns whether it changed.
 pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
     let path = file.to_path(root);
     let text = crate::fs::read_to_string_nofollow_or_empty(&path)?;
-    if text.lines().any(|l| l.trim_end() == line) {
+    if text.lines().any(|l| same_line(l, line)) {
         return Ok(false);
     }
     let mut new = text;
@@ -53,7 +65,7 @@ pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoErr
 pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
     let path = file.to_path(root);
     let text = crate::fs::read_to_string_nofollow_or_empty(&path)?;
-    let kept: Vec<&str> = text.lines().filter(|l| l.trim_end() != line).collect();
+    let kept: Vec<&str> = text.lines().filter(|l| !same_line(l, line)).collect();
     if kept.len() == text.lines().count() {
         return Ok(false);
     }
@@ -108,7 +120,7 @@ mod tests {
         let data = RelPath::new("sub/my data[1]").unwrap();
         let (file, line) = ignore_entry(&data);
         assert_eq!(file.as_str(), "sub/.gitignore");
-        assert_eq!(line, "/my data\\[1\\]");
+        assert_eq!(line, "/my data\\[1]");
         std::fs::create_dir(d.path().join("sub")).unwrap();
         std::fs::write(d.path().join("sub/.gitignore"), "keep").unwrap();
         assert!(add_ignore(d.path(), &file, &line).unwrap());
@@ -118,5 +130,20 @@ mod tests {
             std::fs::read_to_string(d.path().join("sub/.gitignore")).unwrap(),
             "keep\n"
         );
+    }
+
+    #[test]
+    fn escapes_exactly_what_git_reads_specially() {
+        for (name, want) in [
+            (" lead", "/ lead"),
+            ("trail  ", "/trail\\ \\ "),
+            ("mid dle", "/mid dle"),
+            ("#hash#", "/#hash#"),
+            ("!bang!", "/!bang!"),
+            ("a*b?c[d]e", "/a\\*b\\?c\\[d]e"),
+        ] {
+            let (_, line) = ignore_entry(&RelPath::new(name).unwrap());
+            assert_eq!(line, want, "{name:?}");
+        }
     }
 }
