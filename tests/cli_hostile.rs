@@ -421,6 +421,19 @@ fn names_differing_only_in_case_are_kept_apart() {
 }
 
 #[test]
+fn add_refuses_a_link_into_git_or_mlv_in_any_case_as_checkout_would() {
+    for target in ["../.GIT/x", "../.Git", "sub/../../.MLV/cache", "../.git/config"] {
+        let env = Env::new();
+        env.write("data/a", b"a");
+        env.symlink(target, "data/l");
+        let before = env.snapshot();
+        env.mlv(&["add", "data"])
+            .refused("leads outside the repository", Some("replace the link"));
+        env.snapshot().assert_same(&before);
+    }
+}
+
+#[test]
 fn add_never_ingests_data_through_a_link_to_the_outside() {
     let env = Env::new();
     let canary = Canary::new(&env);
