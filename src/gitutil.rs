@@ -11,13 +11,14 @@ fn scratch(root: &Path) -> PathBuf {
 use crate::relpath::RelPath;
 use crate::repo::{git_err, RepoError};
 
-/// The `.gitignore` beside `data`, and the anchored line that ignores `data`.
-pub fn ignore_entry(data: &RelPath) -> (RelPath, String) {
+/// The `.gitignore` beside `data`, and the anchored line that ignores `data`; `None` when the
+/// `.gitignore` path would be too long for a work-tree path.
+pub fn ignore_entry(data: &RelPath) -> Option<(RelPath, String)> {
     let file = match data.parent() {
-        Some(p) => p.join(".gitignore"),
+        Some(p) => p.join(".gitignore").ok()?,
         None => RelPath::new(".gitignore").expect("valid"),
     };
-    (file, format!("/{}", escape_glob(data.file_name())))
+    Some((file, format!("/{}", escape_glob(data.file_name()))))
 }
 
 /// Escapes a name for a `.gitignore` line as gitignore(5) reads it: the glob characters
@@ -118,7 +119,7 @@ mod tests {
     fn ignore_lines_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let data = RelPath::new("sub/my data[1]").unwrap();
-        let (file, line) = ignore_entry(&data);
+        let (file, line) = ignore_entry(&data).unwrap();
         assert_eq!(file.as_str(), "sub/.gitignore");
         assert_eq!(line, "/my data\\[1]");
         std::fs::create_dir(d.path().join("sub")).unwrap();
@@ -142,7 +143,7 @@ mod tests {
             ("!bang!", "/!bang!"),
             ("a*b?c[d]e", "/a\\*b\\?c\\[d]e"),
         ] {
-            let (_, line) = ignore_entry(&RelPath::new(name).unwrap());
+            let (_, line) = ignore_entry(&RelPath::new(name).unwrap()).unwrap();
             assert_eq!(line, want, "{name:?}");
         }
     }

@@ -145,9 +145,21 @@ impl RelPath {
         self.0.rsplit_once('/').map(|(p, _)| RelPath(p.to_string()))
     }
 
-    /// Appends a relative `/`-separated tail (already validated parts).
-    pub fn join(&self, tail: &str) -> RelPath {
-        RelPath(format!("{}/{tail}", self.0))
+    /// Appends a relative `/`-separated tail, validated as [`RelPath::new`] validates (each
+    /// name, and the whole length): a raw directory name or a manifest entry may not be valid
+    /// here.
+    pub fn join(&self, tail: &str) -> Result<RelPath, RelPathError> {
+        if tail.is_empty() {
+            return Err(RelPathError::NotNormal);
+        }
+        for part in tail.split('/') {
+            check_name(part)?;
+        }
+        let joined = format!("{}/{tail}", self.0);
+        if joined.len() > MAX_PATH {
+            return Err(RelPathError::TooLong);
+        }
+        Ok(RelPath(joined))
     }
 
     /// Whether `self` is `other` or lies inside it.
@@ -225,5 +237,24 @@ mod tests {
         assert!(a.is_within(&a));
         assert!(!RelPath::new("database").unwrap().is_within(&a));
         assert_eq!(RelPath::new("data/x/y").unwrap().strip_prefix(&a), Some("x/y"));
+    }
+
+    #[test]
+    fn join_validates_the_tail() {
+        let a = RelPath::new("data").unwrap();
+        assert_eq!(a.join("x/y").unwrap().as_str(), "data/x/y");
+        for (tail, e) in [
+            ("", RelPathError::NotNormal),
+            ("x//y", RelPathError::NotNormal),
+            ("../x", RelPathError::Outside),
+            (".GIT", RelPathError::Reserved(".git")),
+            ("a/.mlv/b", RelPathError::Reserved(".mlv")),
+            ("esc\u{1b}[31m", RelPathError::Control),
+            ("back\\slash", RelPathError::NotNormal),
+        ] {
+            assert_eq!(a.join(tail), Err(e), "{tail:?}");
+        }
+        let long = RelPath::new(&["d"; 2000].join("/")).unwrap();
+        assert_eq!(long.join(&["e"; 100].join("/")), Err(RelPathError::TooLong));
     }
 }

@@ -156,6 +156,15 @@ impl Repo {
         display_relative(&self.cwd, &self.root, rel)
     }
 
+    /// `tail` (a path inside `base`) as the user should see it, even when the two do not make a
+    /// valid work-tree path (too long, say).
+    pub fn display_in(&self, base: &RelPath, tail: &str) -> String {
+        match base.join(tail) {
+            Ok(rel) => self.display(&rel),
+            Err(_) => format!("{}/{}", self.display(base), tail.escape_debug()),
+        }
+    }
+
     /// Every pointer file in the work tree, sorted by data path.
     pub fn pointers(&self) -> Result<Vec<Pointer>, RepoError> {
         let mut out = Vec::new();
@@ -182,12 +191,9 @@ impl Repo {
                 continue;
             };
             let Ok(ft) = entry.file_type() else { continue };
-            let rel = match dir {
-                Some(d) => d.join(&name),
-                None => match RelPath::new(&name) {
-                    Ok(r) => r,
-                    Err(_) => continue, // .git, .mlv
-                },
+            // `.git`, `.mlv` and names no work-tree path can hold (control characters, say)
+            let Ok(rel) = dir.map_or_else(|| RelPath::new(&name), |d| d.join(&name)) else {
+                continue;
             };
             if name == ".git" || name == MLV_DIR {
                 continue;

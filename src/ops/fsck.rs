@@ -303,7 +303,7 @@ fn note_files(
         for e in super::transfer::selected(m, t.sub.as_deref()) {
             if let Some(d) = e.digest {
                 inv.files.insert(d, Some(e.size));
-                inv.note(d, repo.display(&p.data.join(&e.path)));
+                inv.note(d, repo.display_in(&p.data, &e.path));
             }
         }
     }

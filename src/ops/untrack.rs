@@ -46,13 +46,15 @@ pub fn untrack(repo: &Repo, paths: &[RelPath]) -> Result<UntrackReport, Error> {
     for p in chosen {
         unprotect_pointer(repo, &p, None, &mut stat)?;
         crate::fs::remove_file_if_exists(&p.file.to_path(&repo.root))?;
-        let (ignore_file, line) = ignore_entry(&p.data);
-        remove_ignore(&repo.root, &ignore_file, &line)?;
+        let ignore = ignore_entry(&p.data);
+        if let Some((ignore_file, line)) = &ignore {
+            remove_ignore(&repo.root, ignore_file, line)?;
+        }
         stat.forget_under(p.data.as_str());
         report.untracked.push(repo.display(&p.data));
         report.removed_pointers.push(repo.display(&p.file));
         git_paths.push(p.file.clone());
-        git_paths.push(ignore_file);
+        git_paths.extend(ignore.map(|(f, _)| f));
     }
     stat.save()?;
     if report.staged {
@@ -94,8 +96,11 @@ fn unprotect_pointer(
                 .iter()
                 .filter(|e| e.kind == EntryKind::File)
                 .filter(|e| sub.is_none_or(|s| e.path == s || e.path.starts_with(&format!("{s}/"))))
-                .map(|e| (pointer.data.join(&e.path), e.digest.expect("validated"), e.exec))
-                .collect(),
+                .map(|e| {
+                    let rel = super::entry_path(repo, &pointer.data, &e.path)?;
+                    Ok((rel, e.digest.expect("validated"), e.exec))
+                })
+                .collect::<Result<_, Error>>()?,
             Err(_) => return Ok(0), // nothing can be linked to objects that are not cached
         },
     };
