@@ -193,7 +193,7 @@ pub enum Refusal {
         examples: Vec<String>,
     },
     /// A path that mlv cannot handle as given.
-    #[error("{path}: {reason}")]
+    #[error("{}: {reason}", crate::relpath::printable_path(.path))]
     BadPath {
         /// The path.
         path: PathBuf,
@@ -211,9 +211,16 @@ impl Error {
     /// A hint for a full disk or a denied permission anywhere in the cause chain.
     fn io_hint(&self) -> Option<String> {
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        // `IoError`s are mostly wrapped transparently (so absent from the chain) and say what
+        // failed first: "cannot read PATH"; the innermost such text is the failed action
+        let mut read = false;
         while let Some(e) = cur {
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                return io_kind_hint(io.kind());
+                return io_kind_hint(io.kind(), read);
+            }
+            let text = e.to_string();
+            if text.starts_with("cannot ") {
+                read = is_read(&text);
             }
             cur = e.source();
         }
@@ -282,13 +289,25 @@ impl Error {
     }
 }
 
-/// What to do about an I/O failure the user's environment causes.
-fn io_kind_hint(kind: std::io::ErrorKind) -> Option<String> {
+/// Whether an [`IoError`] action only reads (so a denied permission wants read access).
+fn is_read(action: &str) -> bool {
+    ["cannot read", "cannot stat", "cannot open", "cannot resolve"]
+        .iter()
+        .any(|a| action.starts_with(a))
+}
+
+/// What to do about an I/O failure the user's environment causes; `read` when what failed
+/// only reads.
+fn io_kind_hint(kind: std::io::ErrorKind, read: bool) -> Option<String> {
     use std::io::ErrorKind as K;
     match kind {
         K::StorageFull | K::QuotaExceeded => Some(
             "free space on that file system (or move the cache with `cache.dir` / MLV_CACHE_DIR), \
              then run the command again; nothing partial was kept"
+                .into(),
+        ),
+        K::PermissionDenied if read => Some(
+            "make that path readable for the user running mlv, or run mlv as the owner of the repository"
                 .into(),
         ),
         K::PermissionDenied | K::ReadOnlyFilesystem => Some(
@@ -339,3 +358,17 @@ impl Refusal {
 
 /// Shorthand for results of the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denied_read_asks_for_read_access_and_a_denied_write_for_write_access() {
+        let denied = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let read: Error = IoError::new("cannot read", "/r/data", denied()).into();
+        assert!(read.hint().unwrap().contains("readable"), "{:?}", read.hint());
+        let write: Error = IoError::new("cannot write", "/r/data", denied()).into();
+        assert!(write.hint().unwrap().contains("writable"), "{:?}", write.hint());
+    }
+}

@@ -81,6 +81,28 @@ pub fn link_stays_inside(link: &str, target: &str) -> bool {
     true
 }
 
+/// `s` safe to print on a terminal: control characters (ESC, CR, LF, ...) are written as
+/// escapes (`\u{1b}`), so a hostile name cannot move the cursor, recolour or hide text.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// A path given by the user or found on disk, [`printable`].
+pub fn printable_path(p: &Path) -> String {
+    printable(&p.to_string_lossy()).into_owned()
+}
+
 impl RelPath {
     /// Validates a `/`-separated relative path.
     pub fn new(s: &str) -> Result<RelPath, RelPathError> {
@@ -228,6 +250,15 @@ mod tests {
         assert!(!link_stays_inside("data/l", "/etc/passwd"));
         assert!(!link_stays_inside("data/l", "../.git/config"));
         assert!(!link_stays_inside("data/l", ""));
+    }
+
+    #[test]
+    fn printable_escapes_control_characters_only() {
+        assert_eq!(printable("my data's ü"), "my data's ü");
+        assert_eq!(
+            printable("a\u{1b}[31mb\nc\r\u{7f}"),
+            "a\\u{1b}[31mb\\nc\\r\\u{7f}"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub enum RepoError {
         root: PathBuf,
     },
     /// A path given by the user is not acceptable.
-    #[error("{path}: {reason}")]
+    #[error("{}: {reason}", crate::relpath::printable_path(.path))]
     BadPath {
         /// The path as given.
         path: PathBuf,
