@@ -237,6 +237,9 @@ impl Error {
             | Error::Config(ConfigError::Invalid { .. }) => {
                 Some("this file may come from a newer mlv, or have a typo; see docs/format.md".into())
             }
+            Error::Repo(RepoError::InNestedRepo { nested, .. }) => Some(format!(
+                "run mlv inside that repository instead: cd {nested} && mlv init (once), then the command there"
+            )),
             Error::Repo(RepoError::ClaimsGitFile { pointer, data }) => Some(format!(
                 "if the pointer is not yours, remove it (`git rm -- {pointer}`); to move the data \
                  from git to mlv, run `git rm -r --cached -- {data}` first"

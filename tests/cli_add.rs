@@ -286,3 +286,32 @@ fn names_with_glob_characters_and_spaces_are_ignored_exactly() {
     assert_eq!(other.code, Some(1), "an escaped glob matches other names");
     env.mlv(&["status", "--exit-code"]).ok();
 }
+
+#[test]
+fn paths_inside_a_git_submodule_are_refused_naming_it() {
+    let env = Env::new();
+    env.write("sub/code.py", "x = 1\n");
+    env.command("git", &["-C", "sub", "init", "-q"]).run().ok();
+    env.command("git", &["-C", "sub", "add", "code.py"]).run().ok();
+    env.command("git", &["-C", "sub", "commit", "-qm", "sub"])
+        .run()
+        .ok();
+    // the superproject records `sub` as a submodule (a gitlink)
+    env.command("git", &["add", "sub"]).run().ok();
+    env.write("sub/data.bin", "data");
+    env.write("sub/deeper/more.bin", "more");
+    let before = env.snapshot();
+    for path in ["sub/data.bin", "sub/deeper", "sub"] {
+        env.mlv(&["add", path])
+            .refused(&format!("{path}: inside sub, a git submodule"), Some("cd sub"));
+        for verb in ["checkout", "untrack", "status"] {
+            env.mlv(&[verb, path])
+                .refused(&format!("{path}: inside sub, a git submodule"), Some("cd sub"));
+        }
+    }
+    env.snapshot().assert_same(&before);
+    assert!(
+        env.objects().is_empty(),
+        "nothing was read into the superproject's cache"
+    );
+}
