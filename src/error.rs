@@ -192,6 +192,12 @@ pub enum Refusal {
         /// The first few paths that need them.
         examples: Vec<String>,
     },
+    /// `hardlink`/`symlink` link kinds while running as root.
+    #[error("cache.link includes {kind:?}, and mlv runs as root: read-only bits do not stop root, so writing a linked workspace file would change the cached object itself")]
+    LinksAsRoot {
+        /// The refused kind.
+        kind: String,
+    },
     /// A path that mlv cannot handle as given.
     #[error("{}: {reason}", crate::relpath::printable_path(.path))]
     BadPath {
@@ -348,6 +354,7 @@ impl Refusal {
             Refusal::SecretInCommittedConfig { .. } => {
                 "use --local (writes the git-ignored .mlv/config.local.toml) or the cloud's environment variables".into()
             }
+            Refusal::LinksAsRoot { .. } => "run mlv as an ordinary user, or use copies: MLV_CACHE_LINK=reflink,copy (or `link` in [cache] of .mlv/config.local.toml); to accept the risk, set MLV_LINK_AS_ROOT=1 (`link_as_root = true` in [cache])".into(),
             Refusal::IncompleteCache { .. } => {
                 "fetch them first (`mlv fetch`), or push only the paths whose data you have".into()
             }

@@ -50,6 +50,7 @@ pub struct AddReport {
 
 /// Adds `paths` (work-tree relative). Every path is checked before anything is written.
 pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<AddReport, Error> {
+    super::refuse_links_as_root(repo)?;
     let pointers = repo.pointers()?;
     let mut scanned = Vec::with_capacity(paths.len());
     for (i, path) in paths.iter().enumerate() {

@@ -80,6 +80,7 @@ pub fn checkout(
     opts: &CheckoutOptions,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport, Error> {
+    super::refuse_links_as_root(repo)?;
     let targets = super::resolve_targets(repo, paths)?;
     let mut stat = StatCache::load(&repo.state_dir());
     let linker = Linker::new(&repo.cache, &repo.config.cache.link, repo.tmp_dir())?;

@@ -79,6 +79,18 @@ pub(crate) fn entry_path(repo: &Repo, base: &RelPath, tail: &str) -> Result<RelP
     })
 }
 
+/// Refuses `hardlink`/`symlink` link kinds as root (see [`crate::link::refused_as_root`]),
+/// before a verb that links workspace files writes anything.
+pub(crate) fn refuse_links_as_root(repo: &Repo) -> Result<(), Error> {
+    match crate::link::refused_as_root(&repo.config.cache) {
+        None => Ok(()),
+        Some(kind) => Err(Refusal::LinksAsRoot {
+            kind: format!("{kind:?}").to_lowercase(),
+        }
+        .into()),
+    }
+}
+
 /// Reads and verifies a directory manifest from the cache.
 pub fn load_manifest(repo: &Repo, pointer: &Pointer) -> Result<crate::manifest::Manifest, Error> {
     let parsed = repo
