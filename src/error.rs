@@ -198,6 +198,14 @@ pub enum Refusal {
         /// The refused kind.
         kind: String,
     },
+    /// A pointer claims data that git tracks: checking it out would overwrite files in git.
+    #[error("{pointer}: claims {data}, which git tracks; mlv never overwrites files in git")]
+    ClaimsGitFile {
+        /// The pointer file, as displayed.
+        pointer: String,
+        /// Its data path, as displayed.
+        data: String,
+    },
     /// A path that mlv cannot handle as given.
     #[error("{}: {reason}", crate::relpath::printable_path(.path))]
     BadPath {
@@ -245,10 +253,6 @@ impl Error {
             }
             Error::Repo(RepoError::InNestedRepo { nested, .. }) => Some(format!(
                 "run mlv inside that repository instead: cd {nested} && mlv init (once), then the command there"
-            )),
-            Error::Repo(RepoError::ClaimsGitFile { pointer, data }) => Some(format!(
-                "if the pointer is not yours, remove it (`git rm -- {pointer}`); to move the data \
-                 from git to mlv, run `git rm -r --cached -- {data}` first"
             )),
             Error::Repo(RepoError::Pointer(_)) | Error::Pointer(PointerError::Malformed { .. }) => {
                 Some("fix the pointer file, or restore it with `git checkout -- FILE`".into())
@@ -354,6 +358,10 @@ impl Refusal {
             Refusal::SecretInCommittedConfig { .. } => {
                 "use --local (writes the git-ignored .mlv/config.local.toml) or the cloud's environment variables".into()
             }
+            Refusal::ClaimsGitFile { pointer, data } => format!(
+                "if the pointer is not yours, remove it (`git rm -- {pointer}`); to move the data \
+                 from git to mlv, run `git rm -r --cached -- {data}` first"
+            ),
             Refusal::LinksAsRoot { .. } => "run mlv as an ordinary user, or use copies: MLV_CACHE_LINK=reflink,copy (or `link` in [cache] of .mlv/config.local.toml); to accept the risk, set MLV_LINK_AS_ROOT=1 (`link_as_root = true` in [cache])".into(),
             Refusal::IncompleteCache { .. } => {
                 "fetch them first (`mlv fetch`), or push only the paths whose data you have".into()

@@ -63,14 +63,6 @@ pub enum RepoError {
     /// A pointer file is invalid.
     #[error(transparent)]
     Pointer(#[from] PointerError),
-    /// A pointer claims data that git tracks: checking it out would overwrite files in git.
-    #[error("{pointer}: claims {data}, which git tracks; mlv never overwrites files in git")]
-    ClaimsGitFile {
-        /// The pointer file, as displayed.
-        pointer: String,
-        /// Its data path, as displayed.
-        data: String,
-    },
     /// A file-system operation failed.
     #[error(transparent)]
     Io(#[from] IoError),
@@ -206,14 +198,6 @@ impl Repo {
         let mut out = Vec::new();
         self.find_pointers(None, &mut out)?;
         out.sort_by(|a, b| a.data.cmp(&b.data));
-        // every verb that writes data from pointers starts here: none may claim git's files
-        let index = self.git.index().map_err(git_err("reading the index"))?;
-        if let Some(p) = out.iter().find(|p| crate::gitutil::tracked_in(&index, &p.data)) {
-            return Err(RepoError::ClaimsGitFile {
-                pointer: self.display(&p.file),
-                data: self.display(&p.data),
-            });
-        }
         Ok(out)
     }
 

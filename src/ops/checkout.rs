@@ -84,13 +84,17 @@ pub fn checkout(
     let targets = super::resolve_targets(repo, paths)?;
     let mut stat = StatCache::load(&repo.state_dir());
     let linker = Linker::new(&repo.cache, &repo.config.cache.link, repo.tmp_dir())?;
+    let index = repo
+        .git
+        .index()
+        .map_err(crate::repo::git_err("reading the index"))?;
     let mut out = Vec::new();
     for t in &targets {
         let shown = match &t.sub {
             Some(s) => repo.display_in(&t.pointer.data, s),
             None => repo.display(&t.pointer.data),
         };
-        let res = checkout_one(repo, t, opts, &mut stat, &linker, progress);
+        let res = checkout_one(repo, t, opts, &index, &mut stat, &linker, progress);
         out.push(match res {
             Ok((restored, removed, unchanged)) => CheckedOut {
                 path: shown,
@@ -118,6 +122,7 @@ fn checkout_one(
     repo: &Repo,
     t: &super::Target,
     opts: &CheckoutOptions,
+    index: &git2::Index,
     stat: &mut StatCache,
     linker: &Linker<'_>,
     progress: &dyn Progress,
@@ -145,6 +150,15 @@ fn checkout_one(
     let expected: Vec<Entry> = expected.into_iter().filter(|e| keep(&e.path)).collect();
     let actual: Vec<Entry> = actual.into_iter().filter(|e| keep(&e.path)).collect();
     let (steps, unchanged) = plan(&expected, &actual);
+    // a pointer (from a pull request, say) over a file git tracks: never write it, `--force`
+    // included (one that already matches has nothing to write)
+    if !steps.is_empty() && crate::gitutil::tracked_in(index, &p.data) {
+        return Err(Refusal::ClaimsGitFile {
+            pointer: repo.display(&p.file),
+            data: repo.display(&p.data),
+        }
+        .into());
+    }
     refuse_escaping_links(repo, &base, &steps)?;
     if !opts.force {
         refuse_data_loss(repo, &base, &actual, &steps)?;
