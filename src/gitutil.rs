@@ -38,6 +38,21 @@ fn escape_glob(name: &str) -> String {
     out
 }
 
+/// The line earlier builds of mlv wrote for `data` when it differs from today's (they also escaped `]`,
+/// `!`, `#` and a leading space, and not trailing spaces), so `untrack` removes it too.
+pub fn legacy_ignore_line(data: &RelPath) -> Option<String> {
+    let name = data.file_name();
+    let mut out = String::from("/");
+    for c in name.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '!' | '#') || (c == ' ' && out.len() == 1) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    let (_, now) = ignore_entry(data)?;
+    (out != now).then_some(out)
+}
+
 /// Whether a `.gitignore` line is `line` (exactly: trailing spaces can be meaningful when
 /// escaped, so they are not trimmed; a CR of a CRLF file is).
 fn same_line(l: &str, line: &str) -> bool {
@@ -131,6 +146,15 @@ mod tests {
             std::fs::read_to_string(d.path().join("sub/.gitignore")).unwrap(),
             "keep\n"
         );
+    }
+
+    #[test]
+    fn legacy_lines_are_known() {
+        let legacy = |n: &str| legacy_ignore_line(&RelPath::new(n).unwrap());
+        assert_eq!(legacy("plain"), None);
+        assert_eq!(legacy(" lead").as_deref(), Some("/\\ lead"));
+        assert_eq!(legacy("trail ").as_deref(), Some("/trail "));
+        assert_eq!(legacy("a[1]").as_deref(), Some("/a\\[1\\]"));
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub fn untrack(repo: &Repo, paths: &[RelPath]) -> Result<UntrackReport, Error> {
         let ignore = ignore_entry(&p.data);
         if let Some((ignore_file, line)) = &ignore {
             remove_ignore(&repo.root, ignore_file, line)?;
+            // and the line an older mlv wrote, if it escaped the name differently
+            if let Some(old) = crate::gitutil::legacy_ignore_line(&p.data) {
+                remove_ignore(&repo.root, ignore_file, &old)?;
+            }
         }
         stat.forget_under(p.data.as_str());
         report.untracked.push(repo.display(&p.data));
