@@ -38,8 +38,9 @@ fn escape_glob(name: &str) -> String {
     out
 }
 
-/// The line earlier builds of mlv wrote for `data` when it differs from today's (they also escaped `]`,
-/// `!`, `#` and a leading space, and not trailing spaces), so `untrack` removes it too.
+/// The line earlier builds of mlv wrote for `data` when it differs from today's (they also
+/// escaped `]`, `!`, `#` and a leading space, and not trailing spaces), so `untrack` removes it
+/// too.
 pub fn legacy_ignore_line(data: &RelPath) -> Option<String> {
     let name = data.file_name();
     let mut out = String::from("/");
