@@ -97,6 +97,10 @@ pub struct CacheConfig {
     /// one pack file (0: never pack).
     #[serde(default = "default_pack_min", skip_serializing_if = "is_default_pack_min")]
     pub pack_min_objects: usize,
+    /// Use `hardlink`/`symlink` even as root, whom read-only bits do not stop from writing
+    /// through a workspace link into the cache object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_as_root: bool,
 }
 
 impl Default for CacheConfig {
@@ -105,6 +109,7 @@ impl Default for CacheConfig {
             dir: None,
             link: default_links(),
             pack_min_objects: default_pack_min(),
+            link_as_root: false,
         }
     }
 }
@@ -294,18 +299,23 @@ fn apply_env(config: &mut Config) -> Result<(), ConfigError> {
         config.core.lock_timeout = Some(secs);
     }
     if let Ok(v) = std::env::var("MLV_AUTOSTAGE") {
-        config.core.autostage = match v.as_str() {
-            "1" | "true" | "yes" => true,
-            "0" | "false" | "no" | "" => false,
-            _ => {
-                return Err(ConfigError::Env {
-                    var: "MLV_AUTOSTAGE",
-                    reason: format!("{v:?} is not true or false"),
-                })
-            }
-        };
+        config.core.autostage = env_bool("MLV_AUTOSTAGE", &v)?;
+    }
+    if let Ok(v) = std::env::var("MLV_LINK_AS_ROOT") {
+        config.cache.link_as_root = env_bool("MLV_LINK_AS_ROOT", &v)?;
     }
     Ok(())
+}
+
+fn env_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" | "" => Ok(false),
+        _ => Err(ConfigError::Env {
+            var,
+            reason: format!("{v:?} is not true or false"),
+        }),
+    }
 }
 
 /// Parses `reflink,copy`-style lists.

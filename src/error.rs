@@ -247,8 +247,22 @@ pub enum Refusal {
         /// Why.
         reason: String,
     },
+    /// `hardlink`/`symlink` link kinds while running as root.
+    #[error("cache.link includes {kind:?}, and mlv runs as root: read-only bits do not stop root, so writing a linked workspace file would change the cached object itself")]
+    LinksAsRoot {
+        /// The refused kind.
+        kind: String,
+    },
+    /// A pointer claims data that git tracks: checking it out would overwrite files in git.
+    #[error("{pointer}: claims {data}, which git tracks; mlv never overwrites files in git")]
+    ClaimsGitFile {
+        /// The pointer file, as displayed.
+        pointer: String,
+        /// Its data path, as displayed.
+        data: String,
+    },
     /// A path that mlv cannot handle as given.
-    #[error("{path}: {reason}")]
+    #[error("{}: {reason}", crate::relpath::printable_path(.path))]
     BadPath {
         /// The path.
         path: PathBuf,
@@ -266,9 +280,16 @@ impl Error {
     /// A hint for a full disk or a denied permission anywhere in the cause chain.
     fn io_hint(&self) -> Option<String> {
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        // `IoError`s are mostly wrapped transparently (so absent from the chain) and say what
+        // failed first: "cannot read PATH"; the innermost such text is the failed action
+        let mut read = false;
         while let Some(e) = cur {
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                return io_kind_hint(io.kind());
+                return io_kind_hint(io.kind(), read);
+            }
+            let text = e.to_string();
+            if text.starts_with("cannot ") {
+                read = is_read(&text);
             }
             cur = e.source();
         }
@@ -286,6 +307,9 @@ impl Error {
             | Error::Config(ConfigError::Invalid { .. }) => {
                 Some("this file may come from a newer mlv, or have a typo; see docs/format.md".into())
             }
+            Error::Repo(RepoError::InNestedRepo { nested, .. }) => Some(format!(
+                "run mlv inside that repository instead: cd {nested} && mlv init (once), then the command there"
+            )),
             Error::Repo(RepoError::Pointer(_)) | Error::Pointer(PointerError::Malformed { .. }) => {
                 Some("fix the pointer file, or restore it with `git checkout -- FILE`".into())
             }
@@ -338,13 +362,25 @@ impl Error {
     }
 }
 
-/// What to do about an I/O failure the user's environment causes.
-fn io_kind_hint(kind: std::io::ErrorKind) -> Option<String> {
+/// Whether an [`IoError`] action only reads (so a denied permission wants read access).
+fn is_read(action: &str) -> bool {
+    ["cannot read", "cannot stat", "cannot open", "cannot resolve"]
+        .iter()
+        .any(|a| action.starts_with(a))
+}
+
+/// What to do about an I/O failure the user's environment causes; `read` when what failed
+/// only reads.
+fn io_kind_hint(kind: std::io::ErrorKind, read: bool) -> Option<String> {
     use std::io::ErrorKind as K;
     match kind {
         K::StorageFull | K::QuotaExceeded => Some(
             "free space on that file system (or move the cache with `cache.dir` / MLV_CACHE_DIR), \
              then run the command again; nothing partial was kept"
+                .into(),
+        ),
+        K::PermissionDenied if read => Some(
+            "make that path readable for the user running mlv, or run mlv as the owner of the repository"
                 .into(),
         ),
         K::PermissionDenied | K::ReadOnlyFilesystem => Some(
@@ -402,6 +438,11 @@ impl Refusal {
             Refusal::SecretInCommittedConfig { .. } => {
                 "use --local (writes the git-ignored .mlv/config.local.toml) or the cloud's environment variables".into()
             }
+            Refusal::ClaimsGitFile { pointer, data } => format!(
+                "if the pointer is not yours, remove it (`git rm -- {pointer}`); to move the data \
+                 from git to mlv, run `git rm -r --cached -- {data}` first"
+            ),
+            Refusal::LinksAsRoot { .. } => "run mlv as an ordinary user, or use copies: MLV_CACHE_LINK=reflink,copy (or `link` in [cache] of .mlv/config.local.toml); to accept the risk, set MLV_LINK_AS_ROOT=1 (`link_as_root = true` in [cache])".into(),
             Refusal::IncompleteCache { .. } => {
                 "fetch them first (`mlv fetch`), or push only the paths whose data you have".into()
             }
@@ -426,3 +467,17 @@ const CACHE_DIR_HINT: &str =
 
 /// Shorthand for results of the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denied_read_asks_for_read_access_and_a_denied_write_for_write_access() {
+        let denied = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let read: Error = IoError::new("cannot read", "/r/data", denied()).into();
+        assert!(read.hint().unwrap().contains("readable"), "{:?}", read.hint());
+        let write: Error = IoError::new("cannot write", "/r/data", denied()).into();
+        assert!(write.hint().unwrap().contains("writable"), "{:?}", write.hint());
+    }
+}

@@ -7,7 +7,7 @@ use tempfile::NamedTempFile;
 
 /// An I/O error together with the path it concerns.
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {path}")]
+#[error("{action} {}", crate::relpath::printable_path(.path))]
 pub struct IoError {
     /// What was being done ("cannot read", "cannot write", ...).
     pub action: &'static str,

@@ -11,19 +11,26 @@ fn scratch(root: &Path) -> PathBuf {
 use crate::relpath::RelPath;
 use crate::repo::{git_err, RepoError};
 
-/// The `.gitignore` beside `data`, and the anchored line that ignores `data`.
-pub fn ignore_entry(data: &RelPath) -> (RelPath, String) {
+/// The `.gitignore` beside `data`, and the anchored line that ignores `data`; `None` when the
+/// `.gitignore` path would be too long for a work-tree path.
+pub fn ignore_entry(data: &RelPath) -> Option<(RelPath, String)> {
     let file = match data.parent() {
-        Some(p) => p.join(".gitignore"),
+        Some(p) => p.join(".gitignore").ok()?,
         None => RelPath::new(".gitignore").expect("valid"),
     };
-    (file, format!("/{}", escape_glob(data.file_name())))
+    Some((file, format!("/{}", escape_glob(data.file_name()))))
 }
 
+/// Escapes a name for a `.gitignore` line as gitignore(5) reads it: the glob characters
+/// `*?[\` anywhere and trailing spaces (which git strips unless escaped). Nothing else: the line
+/// starts with the anchoring `/`, so a leading `#` (a comment) or `!` (a negation) in the name
+/// is literal there, as is a leading space.
 fn escape_glob(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '!' | '#') || (c == ' ' && out.is_empty()) {
+    let trailing = name.len() - name.trim_end_matches(' ').len();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.char_indices() {
+        let glob = matches!(c, '*' | '?' | '[' | '\\');
+        if glob || (c == ' ' && i >= name.len() - trailing) {
             out.push('\\');
         }
         out.push(c);
@@ -31,11 +38,33 @@ fn escape_glob(name: &str) -> String {
     out
 }
 
+/// The line earlier builds of mlv wrote for `data` when it differs from today's (they also
+/// escaped `]`, `!`, `#` and a leading space, and not trailing spaces), so `untrack` removes it
+/// too.
+pub fn legacy_ignore_line(data: &RelPath) -> Option<String> {
+    let name = data.file_name();
+    let mut out = String::from("/");
+    for c in name.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '!' | '#') || (c == ' ' && out.len() == 1) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    let (_, now) = ignore_entry(data)?;
+    (out != now).then_some(out)
+}
+
+/// Whether a `.gitignore` line is `line` (exactly: trailing spaces can be meaningful when
+/// escaped, so they are not trimmed; a CR of a CRLF file is).
+fn same_line(l: &str, line: &str) -> bool {
+    l.strip_suffix('\r').unwrap_or(l) == line
+}
+
 /// Adds `line` to the `.gitignore` at `file`; returns whether it changed.
 pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
     let path = file.to_path(root);
     let text = crate::fs::read_to_string_nofollow_or_empty(&path)?;
-    if text.lines().any(|l| l.trim_end() == line) {
+    if text.lines().any(|l| same_line(l, line)) {
         return Ok(false);
     }
     let mut new = text;
@@ -53,7 +82,7 @@ pub fn add_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoErr
 pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, IoError> {
     let path = file.to_path(root);
     let text = crate::fs::read_to_string_nofollow_or_empty(&path)?;
-    let kept: Vec<&str> = text.lines().filter(|l| l.trim_end() != line).collect();
+    let kept: Vec<&str> = text.lines().filter(|l| !same_line(l, line)).collect();
     if kept.len() == text.lines().count() {
         return Ok(false);
     }
@@ -68,10 +97,13 @@ pub fn remove_ignore(root: &Path, file: &RelPath, line: &str) -> Result<bool, Io
 /// Whether git tracks `path` or anything below it.
 pub fn tracked_by_git(git: &git2::Repository, path: &RelPath) -> Result<bool, RepoError> {
     let index = git.index().map_err(git_err("reading the index"))?;
-    let p = path.as_str().as_bytes();
-    Ok(index
-        .iter()
-        .any(|e| e.path == p || (e.path.len() > p.len() && e.path.starts_with(p) && e.path[p.len()] == b'/')))
+    Ok(tracked_in(&index, path))
+}
+
+/// Whether `index` holds `path` or anything below it (a lookup, not a scan).
+pub fn tracked_in(index: &git2::Index, path: &RelPath) -> bool {
+    index.get_path(Path::new(path.as_str()), 0).is_some()
+        || index.find_prefix(format!("{}/", path.as_str())).is_ok()
 }
 
 /// Stages the given paths (added if present in the work tree, removed if not).
@@ -103,9 +135,9 @@ mod tests {
     fn ignore_lines_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let data = RelPath::new("sub/my data[1]").unwrap();
-        let (file, line) = ignore_entry(&data);
+        let (file, line) = ignore_entry(&data).unwrap();
         assert_eq!(file.as_str(), "sub/.gitignore");
-        assert_eq!(line, "/my data\\[1\\]");
+        assert_eq!(line, "/my data\\[1]");
         std::fs::create_dir(d.path().join("sub")).unwrap();
         std::fs::write(d.path().join("sub/.gitignore"), "keep").unwrap();
         assert!(add_ignore(d.path(), &file, &line).unwrap());
@@ -115,5 +147,29 @@ mod tests {
             std::fs::read_to_string(d.path().join("sub/.gitignore")).unwrap(),
             "keep\n"
         );
+    }
+
+    #[test]
+    fn legacy_lines_are_known() {
+        let legacy = |n: &str| legacy_ignore_line(&RelPath::new(n).unwrap());
+        assert_eq!(legacy("plain"), None);
+        assert_eq!(legacy(" lead").as_deref(), Some("/\\ lead"));
+        assert_eq!(legacy("trail ").as_deref(), Some("/trail "));
+        assert_eq!(legacy("a[1]").as_deref(), Some("/a\\[1\\]"));
+    }
+
+    #[test]
+    fn escapes_exactly_what_git_reads_specially() {
+        for (name, want) in [
+            (" lead", "/ lead"),
+            ("trail  ", "/trail\\ \\ "),
+            ("mid dle", "/mid dle"),
+            ("#hash#", "/#hash#"),
+            ("!bang!", "/!bang!"),
+            ("a*b?c[d]e", "/a\\*b\\?c\\[d]e"),
+        ] {
+            let (_, line) = ignore_entry(&RelPath::new(name).unwrap()).unwrap();
+            assert_eq!(line, want, "{name:?}");
+        }
     }
 }

@@ -11,6 +11,19 @@ use crate::config::LinkKind;
 use crate::fs::{workspace_mode, IoContext, IoError};
 use crate::hash::Digest;
 
+/// Refuses link kinds that make workspace files *be* cache objects (`hardlink`, `symlink`)
+/// when running as root, unless `cache.link_as_root` says so: read-only bits do not stop root,
+/// so appending to a linked workspace file would change the cached object, the only copy of
+/// data not yet pushed. Returns the refused kind.
+pub fn refused_as_root(config: &crate::config::CacheConfig) -> Option<LinkKind> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || config.link_as_root {
+        return None;
+    }
+    config.link.iter().copied().find(|k| k.shares_object())
+}
+
 /// Places cache objects into the workspace.
 pub struct Linker<'a> {
     cache: &'a Cache,

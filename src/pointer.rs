@@ -194,8 +194,25 @@ pub fn pointer_file_for(data: &RelPath) -> RelPath {
     RelPath::new_unchecked(format!("{}{POINTER_SUFFIX}", data.as_str()))
 }
 
-/// Resolves a pointer's `path` field against the pointer's directory, refusing escapes.
+/// Resolves a pointer's `path` field against the pointer's directory, refusing escapes and
+/// any name but the pointer's own: `NAME.mlv` tracks `NAME` beside it, so no pointer can claim
+/// data another pointer (or git) owns under a different name, and two pointers never claim one
+/// path.
 fn data_path(file: &RelPath, path: &str) -> Result<RelPath, String> {
+    let joined = data_path_of(file, path)?;
+    match file.as_str().strip_suffix(POINTER_SUFFIX) {
+        Some(own) if own == joined.as_str() => Ok(joined),
+        Some(own) => Err(format!(
+            "`path` = {:?} is not the pointer's own name: `{}` must track `{}`",
+            path,
+            file.file_name(),
+            RelPath::new_unchecked(own.to_string()).file_name()
+        )),
+        None => Err(format!("a pointer file's name must end in `{POINTER_SUFFIX}`")),
+    }
+}
+
+fn data_path_of(file: &RelPath, path: &str) -> Result<RelPath, String> {
     if path.is_empty() {
         return Err("`path` is empty".into());
     }
@@ -258,6 +275,10 @@ mod tests {
             ok.replace("\"data\"", "\"/etc/passwd\""),
             ok.replace("\"data\"", "\".git\""),
             ok.replace("\"data\"", "\"a/.mlv/x\""),
+            // not the pointer's own name: `data.mlv` tracks `data`
+            ok.replace("\"data\"", "\"train.py\""),
+            ok.replace("\"data\"", "\"x/data\""),
+            ok.replace("\"data\"", "\"data.mlv\""),
             ok.replace("size = 1", "size = -1"),
             ok.replace("type = \"file\"", "type = \"dir\""),
             ok[..ok.len() / 2].to_string(),

@@ -81,6 +81,28 @@ pub fn link_stays_inside(link: &str, target: &str) -> bool {
     true
 }
 
+/// `s` safe to print on a terminal: control characters (ESC, CR, LF, ...) are written as
+/// escapes (`\u{1b}`), so a hostile name cannot move the cursor, recolour or hide text.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// A path given by the user or found on disk, [`printable`].
+pub fn printable_path(p: &Path) -> String {
+    printable(&p.to_string_lossy()).into_owned()
+}
+
 impl RelPath {
     /// Validates a `/`-separated relative path.
     pub fn new(s: &str) -> Result<RelPath, RelPathError> {
@@ -145,9 +167,21 @@ impl RelPath {
         self.0.rsplit_once('/').map(|(p, _)| RelPath(p.to_string()))
     }
 
-    /// Appends a relative `/`-separated tail (already validated parts).
-    pub fn join(&self, tail: &str) -> RelPath {
-        RelPath(format!("{}/{tail}", self.0))
+    /// Appends a relative `/`-separated tail, validated as [`RelPath::new`] validates (each
+    /// name, and the whole length): a raw directory name or a manifest entry may not be valid
+    /// here.
+    pub fn join(&self, tail: &str) -> Result<RelPath, RelPathError> {
+        if tail.is_empty() {
+            return Err(RelPathError::NotNormal);
+        }
+        for part in tail.split('/') {
+            check_name(part)?;
+        }
+        let joined = format!("{}/{tail}", self.0);
+        if joined.len() > MAX_PATH {
+            return Err(RelPathError::TooLong);
+        }
+        Ok(RelPath(joined))
     }
 
     /// Whether `self` is `other` or lies inside it.
@@ -219,11 +253,39 @@ mod tests {
     }
 
     #[test]
+    fn printable_escapes_control_characters_only() {
+        assert_eq!(printable("my data's ü"), "my data's ü");
+        assert_eq!(
+            printable("a\u{1b}[31mb\nc\r\u{7f}"),
+            "a\\u{1b}[31mb\\nc\\r\\u{7f}"
+        );
+    }
+
+    #[test]
     fn within() {
         let a = RelPath::new("data").unwrap();
         assert!(RelPath::new("data/x").unwrap().is_within(&a));
         assert!(a.is_within(&a));
         assert!(!RelPath::new("database").unwrap().is_within(&a));
         assert_eq!(RelPath::new("data/x/y").unwrap().strip_prefix(&a), Some("x/y"));
+    }
+
+    #[test]
+    fn join_validates_the_tail() {
+        let a = RelPath::new("data").unwrap();
+        assert_eq!(a.join("x/y").unwrap().as_str(), "data/x/y");
+        for (tail, e) in [
+            ("", RelPathError::NotNormal),
+            ("x//y", RelPathError::NotNormal),
+            ("../x", RelPathError::Outside),
+            (".GIT", RelPathError::Reserved(".git")),
+            ("a/.mlv/b", RelPathError::Reserved(".mlv")),
+            ("esc\u{1b}[31m", RelPathError::Control),
+            ("back\\slash", RelPathError::NotNormal),
+        ] {
+            assert_eq!(a.join(tail), Err(e), "{tail:?}");
+        }
+        let long = RelPath::new(&["d"; 2000].join("/")).unwrap();
+        assert_eq!(long.join(&["e"; 100].join("/")), Err(RelPathError::TooLong));
     }
 }

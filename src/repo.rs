@@ -33,12 +33,21 @@ pub enum RepoError {
         root: PathBuf,
     },
     /// A path given by the user is not acceptable.
-    #[error("{path}: {reason}")]
+    #[error("{}: {reason}", crate::relpath::printable_path(.path))]
     BadPath {
         /// The path as given.
         path: PathBuf,
         /// Why.
         reason: RelPathError,
+    },
+    /// A path inside a git submodule or nested repository: its pointer would be committed
+    /// there, its object cached here, and nothing here would ever reference it.
+    #[error("{path}: inside {nested}, a git submodule or nested repository")]
+    InNestedRepo {
+        /// The path as given, as displayed.
+        path: String,
+        /// The submodule's (or nested repository's) directory, as displayed.
+        nested: String,
     },
     /// A git operation failed.
     #[error("git: {action}: {message}")]
@@ -162,17 +171,53 @@ impl Repo {
             reason,
         })?;
         // `data.mlv` names the data it tracks.
-        match rel.as_str().strip_suffix(POINTER_SUFFIX) {
+        let rel = match rel.as_str().strip_suffix(POINTER_SUFFIX) {
             Some(data) if !data.is_empty() && !data.ends_with('/') => {
-                Ok(RelPath::new(data).expect("prefix of a valid path"))
+                RelPath::new(data).expect("prefix of a valid path")
             }
-            _ => Ok(rel),
+            _ => rel,
+        };
+        self.refuse_nested(&rel)?;
+        Ok(rel)
+    }
+
+    /// Refuses a path that is, or lies inside, a git submodule or nested repository (a
+    /// directory with a `.git`, or one the index records as a submodule): mlv in this work tree
+    /// can track nothing there, as pointer discovery skips such directories.
+    pub fn refuse_nested(&self, rel: &RelPath) -> Result<(), RepoError> {
+        let index = self.git.index().map_err(git_err("reading the index"))?;
+        let mut dir = Some(rel.clone());
+        let mut found = None;
+        while let Some(d) = dir {
+            let gitlink = index
+                .get_path(Path::new(d.as_str()), 0)
+                .is_some_and(|e| e.mode == 0o160000);
+            if gitlink || std::fs::symlink_metadata(d.to_path(&self.root).join(".git")).is_ok() {
+                found = Some(d.clone()); // the outermost wins
+            }
+            dir = d.parent();
+        }
+        match found {
+            None => Ok(()),
+            Some(nested) => Err(RepoError::InNestedRepo {
+                path: self.display(rel),
+                nested: self.display(&nested),
+            }),
         }
     }
 
     /// A work-tree path as the user should see it: relative to the current directory.
     pub fn display(&self, rel: &RelPath) -> String {
         display_relative(&self.cwd, &self.root, rel)
+    }
+
+    /// `tail` (a path inside `base`) as the user should see it, even when the two do not make a
+    /// valid work-tree path (too long, say).
+    pub fn display_in(&self, base: &RelPath, tail: &str) -> String {
+        match base.join(tail) {
+            Ok(rel) => self.display(&rel),
+            Err(_) => format!("{}/{}", self.display(base), tail.escape_debug()),
+        }
     }
 
     /// Every pointer file in the work tree, sorted by data path.
@@ -193,12 +238,9 @@ impl Repo {
                 continue;
             };
             let Ok(ft) = entry.file_type() else { continue };
-            let rel = match dir {
-                Some(d) => d.join(&name),
-                None => match RelPath::new(&name) {
-                    Ok(r) => r,
-                    Err(_) => continue, // .git, .mlv
-                },
+            // `.git`, `.mlv` and names no work-tree path can hold (control characters, say)
+            let Ok(rel) = dir.map_or_else(|| RelPath::new(&name), |d| d.join(&name)) else {
+                continue;
             };
             if name == ".git" || name == MLV_DIR {
                 continue;

@@ -2,7 +2,7 @@
 //! files into digests (from the stat cache when unchanged, hashing otherwise).
 
 use std::fs::Metadata;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -216,42 +216,27 @@ pub fn data_meta(abs: &Path, cache_root: &Path) -> std::io::Result<Metadata> {
     Ok(meta)
 }
 
-/// Reads a link's target and checks that it stays inside the repository.
+/// Reads a link's target and checks that it stays inside the repository, and out of `.git`
+/// and `.mlv` in any case: the same rule as checkout applies to the links it creates
+/// ([`crate::relpath::link_stays_inside`]), so whatever `add` accepts checks out.
 pub fn checked_link_target(link: &Path, repo_root: &Path) -> Result<String, WorkspaceError> {
     let target = std::fs::read_link(link).at("cannot read link", link)?;
     let escapes = || WorkspaceError::SymlinkEscapes {
         path: link.to_path_buf(),
         target: target.clone(),
     };
-    if target.is_absolute() {
+    let text = target.to_str().ok_or_else(|| WorkspaceError::NotUtf8 {
+        path: link.to_path_buf(),
+    })?;
+    let rel = link
+        .strip_prefix(repo_root)
+        .ok()
+        .and_then(Path::to_str)
+        .ok_or_else(escapes)?;
+    if !crate::relpath::link_stays_inside(rel, text) {
         return Err(escapes());
     }
-    let mut depth: Vec<&std::ffi::OsStr> = link
-        .parent()
-        .and_then(|p| p.strip_prefix(repo_root).ok())
-        .map(|p| p.iter().collect())
-        .ok_or_else(escapes)?;
-    for c in target.components() {
-        match c {
-            Component::ParentDir => {
-                depth.pop().ok_or_else(escapes)?;
-            }
-            Component::Normal(p) => {
-                if p == ".git" || p == ".mlv" {
-                    return Err(escapes());
-                }
-                depth.push(p);
-            }
-            Component::CurDir => {}
-            _ => return Err(escapes()),
-        }
-    }
-    target
-        .to_str()
-        .map(str::to_string)
-        .ok_or_else(|| WorkspaceError::NotUtf8 {
-            path: link.to_path_buf(),
-        })
+    Ok(text.to_string())
 }
 
 /// Total bytes of the regular files among `items`.
@@ -460,11 +445,17 @@ mod tests {
         let items = scan_dir(&d, &root, &root.join("cache")).unwrap();
         let names: Vec<_> = items.iter().map(|i| i.path().to_string()).collect();
         assert_eq!(names, ["a/empty", "a/x", "b/link"]);
-        std::os::unix::fs::symlink("../../../etc/passwd", d.join("b/bad")).unwrap();
-        assert!(matches!(
-            scan_dir(&d, &root, &root.join("c")),
-            Err(WorkspaceError::SymlinkEscapes { .. })
-        ));
+        for bad in ["../../../etc/passwd", "../../.GIT/x", "../.Mlv", "/etc/passwd"] {
+            let _ = std::fs::remove_file(d.join("b/bad"));
+            std::os::unix::fs::symlink(bad, d.join("b/bad")).unwrap();
+            assert!(
+                matches!(
+                    scan_dir(&d, &root, &root.join("c")),
+                    Err(WorkspaceError::SymlinkEscapes { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

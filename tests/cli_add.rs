@@ -81,6 +81,66 @@ fn gitignore_entries_beside_the_data_once() {
     assert!(!untracked.contains("models/model.pt\n"), "{untracked}");
 }
 
+/// Whether the real `git check-ignore` says `rel` is ignored.
+fn git_ignores(env: &Env, rel: &str) -> bool {
+    let out = env
+        .command("git", &["check-ignore", "-q", "--no-index", "--", rel])
+        .run();
+    match out.code {
+        Some(0) => true,
+        Some(1) => false,
+        _ => panic!("git check-ignore failed\n{out}"),
+    }
+}
+
+#[test]
+fn gitignore_lines_escape_hostile_names_as_git_reads_them() {
+    // (name, a sibling with a similar name that must stay visible to git)
+    let names = [
+        ("trail ", "trail"),
+        ("two  ", "two "),
+        (" lead", "lead"),
+        ("#hash", "hash"),
+        ("!bang", "bang"),
+        ("star*", "starX"),
+        ("q?mark", "qXmark"),
+        ("br[ack]et", "braet"),
+        ("mid dle", "mid"),
+    ];
+    let env = Env::new();
+    for (name, sibling) in names {
+        env.write(&format!("sub/{name}"), name);
+        env.write(&format!("sub/{sibling}"), sibling);
+    }
+    let args: Vec<String> = names.iter().map(|(n, _)| format!("sub/{n}")).collect();
+    let mut add = vec!["add"];
+    add.extend(args.iter().map(String::as_str));
+    env.mlv(&add).ok();
+    let once = env.read_str("sub/.gitignore");
+    for (name, sibling) in names {
+        assert!(
+            git_ignores(&env, &format!("sub/{name}")),
+            "{name:?} not ignored:\n{once}"
+        );
+        assert!(
+            !git_ignores(&env, &format!("sub/{sibling}")),
+            "{sibling:?} ignored:\n{once}"
+        );
+    }
+    assert_eq!(once.lines().count(), names.len(), "{once}");
+    // adding again does not append the lines again
+    env.mlv(&add).ok();
+    assert_eq!(env.read_str("sub/.gitignore"), once);
+    // untrack removes every line (and so the emptied file)
+    add[0] = "untrack";
+    env.mlv(&add).ok();
+    assert!(
+        !env.exists("sub/.gitignore"),
+        "{}",
+        env.read_str("sub/.gitignore")
+    );
+}
+
 #[test]
 fn pointer_and_gitignore_files_get_ordinary_permissions() {
     let env = Env::new();
@@ -225,4 +285,33 @@ fn names_with_glob_characters_and_spaces_are_ignored_exactly() {
         .run();
     assert_eq!(other.code, Some(1), "an escaped glob matches other names");
     env.mlv(&["status", "--exit-code"]).ok();
+}
+
+#[test]
+fn paths_inside_a_git_submodule_are_refused_naming_it() {
+    let env = Env::new();
+    env.write("sub/code.py", "x = 1\n");
+    env.command("git", &["-C", "sub", "init", "-q"]).run().ok();
+    env.command("git", &["-C", "sub", "add", "code.py"]).run().ok();
+    env.command("git", &["-C", "sub", "commit", "-qm", "sub"])
+        .run()
+        .ok();
+    // the superproject records `sub` as a submodule (a gitlink)
+    env.command("git", &["add", "sub"]).run().ok();
+    env.write("sub/data.bin", "data");
+    env.write("sub/deeper/more.bin", "more");
+    let before = env.snapshot();
+    for path in ["sub/data.bin", "sub/deeper", "sub"] {
+        env.mlv(&["add", path])
+            .refused(&format!("{path}: inside sub, a git submodule"), Some("cd sub"));
+        for verb in ["checkout", "untrack", "status"] {
+            env.mlv(&[verb, path])
+                .refused(&format!("{path}: inside sub, a git submodule"), Some("cd sub"));
+        }
+    }
+    env.snapshot().assert_same(&before);
+    assert!(
+        env.objects().is_empty(),
+        "nothing was read into the superproject's cache"
+    );
 }

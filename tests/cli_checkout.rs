@@ -389,3 +389,84 @@ fn a_manifest_entry_or_directory_total_that_is_wrong_is_refused() {
     env.mlv(&["checkout", "data"]).ok();
     assert_eq!(env.read("data/a.csv"), b"a,b\n");
 }
+
+/// A pointer (from a pull request, say) that claims `train.py`, which git tracks, with the
+/// original content of `train.py` in the cache too (so no "unsaved data" check stops it).
+fn pointer_over_a_git_file() -> Env {
+    let env = Env::new();
+    env.write("train.py", "print('mine')\n");
+    env.git(&["add", "train.py"]);
+    env.git(&["commit", "-qm", "source"]);
+    env.write("copy.py", "print('mine')\n");
+    env.write("evil", "print('theirs')\n");
+    env.mlv(&["add", "copy.py", "evil"]).ok();
+    let text = env
+        .read_str("evil.mlv")
+        .replace("path = \"evil\"", "path = \"train.py\"");
+    env.write("train.py.mlv", text);
+    env
+}
+
+#[test]
+fn checkout_and_pull_never_overwrite_a_file_git_tracks() {
+    let env = pointer_over_a_git_file();
+    let remote = env.base.join("remote");
+    env.mlv(&["remote", "add", "origin", remote.to_str().unwrap(), "--default"])
+        .ok();
+    env.mlv(&["push"]).ok();
+    let what = "train.py.mlv: claims train.py, which git tracks; mlv never overwrites files in git";
+    for args in [
+        &["checkout", "train.py"][..],
+        &["checkout", "--force", "train.py"],
+    ] {
+        env.mlv(args).refused(what, Some("git rm -- train.py.mlv"));
+        assert_eq!(env.read_str("train.py"), "print('mine')\n", "{args:?}");
+    }
+    // with other targets, those are restored and this one fails
+    for args in [
+        &["checkout"][..],
+        &["checkout", "--force"],
+        &["pull"],
+        &["pull", "--force"],
+    ] {
+        env.mlv(args)
+            .fails(1)
+            .stderr_has(&format!("error: {what}"))
+            .stderr_has("1 of 3 target(s) failed");
+        assert_eq!(env.read_str("train.py"), "print('mine')\n", "{args:?}");
+    }
+    // a directory pointer over a directory holding a git-tracked file is refused alike
+    let env = Env::new();
+    env.write("src/lib.py", "x = 1\n");
+    env.git(&["add", "src"]);
+    env.write("other/a", "a");
+    env.mlv(&["add", "other"]).ok();
+    let text = env
+        .read_str("other.mlv")
+        .replace("path = \"other\"", "path = \"src\"");
+    env.write("src.mlv", text);
+    env.mlv(&["checkout", "--force", "src"])
+        .refused("src.mlv: claims src, which git tracks", None);
+    assert_eq!(env.read_str("src/lib.py"), "x = 1\n");
+}
+
+#[test]
+fn a_pointer_must_track_its_own_name() {
+    let env = Env::new();
+    env.write("model.pt", "weights");
+    env.write("evil", "evil");
+    env.mlv(&["add", "model.pt", "evil"]).ok();
+    // `evil.mlv` claims `model.pt` (which `model.pt.mlv` tracks): two pointers, one path
+    let text = env
+        .read_str("evil.mlv")
+        .replace("path = \"evil\"", "path = \"model.pt\"");
+    env.write("evil.mlv", text);
+    std::fs::remove_file(env.path("model.pt")).unwrap();
+    for args in [&["checkout"][..], &["status"], &["fsck"], &["gc"]] {
+        env.mlv(args).refused(
+            "evil.mlv: malformed pointer file: `path` = \"model.pt\" is not the pointer's own name",
+            Some("fix the pointer file"),
+        );
+        assert!(!env.exists("model.pt"), "{args:?}");
+    }
+}

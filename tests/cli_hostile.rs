@@ -258,17 +258,16 @@ fn checkout_never_writes_through_a_symlinked_parent_of_the_data() {
     std::fs::write(env.path("data.mlv"), text).unwrap();
     env.symlink(canary.dir.to_str().unwrap(), "link");
     let before = env.snapshot();
-    let what = "link/canary: link is a symbolic link; mlv does not write through links";
-    env.mlv(&["checkout", "link/canary"])
-        .refused(what, Some("remove the link link"));
-    // with other targets, the others are restored and the refusal is reported with a summary
-    for args in [&["checkout"][..], &["checkout", "--force"]] {
-        let out = env.mlv(args).fails(1);
-        assert_eq!(
-            out.stderr_lines("error: "),
-            [&format!("error: {what}")[..], "error: 1 of 2 target(s) failed"],
-            "{out}"
-        );
+    // a pointer tracks only its own name (`data.mlv` tracks `data`), so one whose data lies
+    // below a link is invalid, and refused before anything is written (checkout still refuses
+    // a link on the way to the data, for links that appear after the pointers were read)
+    let what = "data.mlv: malformed pointer file: `path` = \"link/canary\" is not the pointer's own name";
+    for args in [
+        &["checkout", "link/canary"][..],
+        &["checkout"],
+        &["checkout", "--force"],
+    ] {
+        env.mlv(args).refused(what, Some("fix the pointer file"));
     }
     env.snapshot().assert_same(&before);
     canary.assert_untouched();
@@ -418,6 +417,19 @@ fn names_differing_only_in_case_are_kept_apart() {
     assert_eq!(env.read("data/README"), b"upper");
     assert_eq!(env.read("data/readme"), b"lower");
     env.mlv(&["status", "--exit-code"]).ok();
+}
+
+#[test]
+fn add_refuses_a_link_into_git_or_mlv_in_any_case_as_checkout_would() {
+    for target in ["../.GIT/x", "../.Git", "sub/../../.MLV/cache", "../.git/config"] {
+        let env = Env::new();
+        env.write("data/a", b"a");
+        env.symlink(target, "data/l");
+        let before = env.snapshot();
+        env.mlv(&["add", "data"])
+            .refused("leads outside the repository", Some("replace the link"));
+        env.snapshot().assert_same(&before);
+    }
 }
 
 #[test]

@@ -172,6 +172,51 @@ fn completions_bash_prints_a_script() {
 }
 
 #[test]
+fn completions_into_a_closed_pipe_exit_quietly() {
+    // `mlv completions bash | head -1`, deterministically: the reader is gone before mlv writes
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(common::MLV)
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn names_given_by_the_user_never_reach_the_terminal_raw() {
+    let env = Env::new();
+    // a control character in a name: refused, the name shown with the escape spelled out
+    let out = env.mlv(&["add", "evil\u{1b}]0;owned\u{7}\u{1b}[2Jname"]).fails(1);
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr.escape_debug());
+    assert!(out.stderr.contains("evil\\u{1b}]0;owned"), "{out}");
+    // and in a directory given with -C
+    let out = env.mlv(&["-C", "no\u{1b}[31mdir", "status"]).fails(1);
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr.escape_debug());
+    assert!(out.stderr.contains("no\\u{1b}[31mdir"), "{out}");
+}
+
+#[test]
+fn the_git_add_hint_works_for_names_that_look_like_options() {
+    let env = Env::new();
+    env.write("-rf", b"data");
+    let out = env.mlv(&["add", "--", "-rf"]).ok();
+    assert!(out.stderr.contains("\tgit add -- -rf.mlv .gitignore\n"), "{out}");
+    // the hint, run as printed, stages the pointer
+    env.sh("repo", "git add -- -rf.mlv .gitignore").ok();
+    assert!(
+        env.staged().contains(&"-rf.mlv".to_string()),
+        "{:?}",
+        env.staged()
+    );
+    let out = env.mlv(&["untrack", "--", "-rf"]).ok();
+    assert!(out.stderr.contains("\tgit add -A -- -rf.mlv\n"), "{out}");
+}
+
+#[test]
 fn output_has_no_colour_with_no_color() {
     let env = Env::new();
     env.write("f", b"f");

@@ -155,3 +155,37 @@ fn readding_linked_data_keeps_it_linked_and_unchanged() {
     assert_eq!(env.read("data.mlv"), pointer);
     assert_eq!(std::fs::read(env.object_path(b"a")).unwrap(), b"a");
 }
+
+#[test]
+fn linking_workspace_files_to_the_cache_is_refused_as_root() {
+    let env = Env::new();
+    let uid = env.command("id", &["-u"]).run().ok().stdout;
+    env.write("data/a", b"a");
+    let run = |link: &str, args: &[&str]| {
+        env.command(common::MLV, args)
+            .env("MLV_CACHE_LINK", link)
+            .env_remove("MLV_LINK_AS_ROOT")
+            .run()
+    };
+    if uid.trim() != "0" {
+        run("hardlink", &["add", "data"]).ok();
+        return; // the refusal is for root only
+    }
+    let before = env.snapshot();
+    for link in ["hardlink", "symlink,copy", "reflink,hardlink,copy"] {
+        run(link, &["add", "data"]).refused("mlv runs as root", Some("MLV_LINK_AS_ROOT=1"));
+    }
+    env.snapshot().assert_same(&before);
+    assert!(env.objects().is_empty());
+    // copies are fine as root; checkout with links is refused before writing
+    run("reflink,copy", &["add", "data"]).ok();
+    std::fs::remove_dir_all(env.path("data")).unwrap();
+    run("hardlink", &["checkout"]).refused("mlv runs as root", None);
+    assert!(!env.exists("data"));
+    // root who accepts the risk gets links
+    env.mlv_env(&[("MLV_CACHE_LINK", "hardlink")], &["checkout"]).ok();
+    assert_eq!(
+        env.ino("data/a"),
+        std::fs::metadata(env.object_path(b"a")).unwrap().ino()
+    );
+}

@@ -86,3 +86,14 @@ fn untrack_of_a_path_inside_tracked_data_is_refused() {
         .refused("data/a: not tracked by mlv", None);
     env.snapshot().assert_same(&before);
 }
+
+#[test]
+fn untrack_removes_a_gitignore_line_an_older_mlv_escaped_differently() {
+    let env = Env::new();
+    env.write(" lead", b"x");
+    env.mlv(&["add", " lead"]).ok();
+    // earlier builds wrote `/\ lead` (a needless escape)
+    env.write(".gitignore", "keep\n/\\ lead\n");
+    env.mlv(&["untrack", " lead"]).ok();
+    assert_eq!(env.read_str(".gitignore"), "keep\n");
+}

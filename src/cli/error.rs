@@ -80,13 +80,16 @@ impl CliError {
     }
 
     /// Prints the error on stderr, with its causes and hint.
+    /// Every line is [`printable`](mlv::relpath::printable): whatever path or remote text an
+    /// error carries, it cannot drive the terminal.
     pub fn print(&self, ui: &Ui) {
-        eprintln!("{}: {}", ui.paint("error", "1;31"), self.message);
+        use mlv::relpath::printable;
+        eprintln!("{}: {}", ui.paint("error", "1;31"), printable(&self.message));
         for c in &self.causes {
-            eprintln!("  caused by: {c}");
+            eprintln!("  caused by: {}", printable(c));
         }
         if let Some(h) = &self.hint {
-            eprintln!("{}: {h}", ui.paint("hint", "36"));
+            eprintln!("{}: {}", ui.paint("hint", "36"), printable(h));
         }
     }
 

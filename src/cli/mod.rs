@@ -203,8 +203,17 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Completions(a) => {
-            clap_complete::generate(a.shell, &mut Cli::command(), "mlv", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
+            // generated into memory: clap_complete panics when a write fails (`| head -1`)
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "mlv", &mut script);
+            use std::io::Write;
+            match std::io::stdout().lock().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::msg(
+                    format!("cannot write the completion script: {e}"),
+                    None,
+                )),
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
     }
 }
@@ -223,10 +232,17 @@ pub fn git_add_hint(ui: &Ui, paths: &[String]) {
         return;
     }
     ui.info("\nTo track the changes with git, run:\n");
-    ui.info(&format!(
-        "\tgit add {}",
-        paths.iter().map(|p| shell_quote(p)).collect::<Vec<_>>().join(" ")
-    ));
+    ui.info(&format!("\tgit add {}", shell_args(paths)));
+}
+
+/// `paths` as shell arguments after `--` when one could pass for an option (`-x`).
+pub fn shell_args(paths: &[String]) -> String {
+    let quoted: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
+    if paths.iter().any(|p| p.starts_with('-')) {
+        format!("-- {}", quoted.join(" "))
+    } else {
+        quoted.join(" ")
+    }
 }
 
 fn shell_quote(s: &str) -> String {

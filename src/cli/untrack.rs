@@ -32,8 +32,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     }
     if !report.staged {
         ctx.ui.info("\nTo record the change with git, run:\n");
-        ctx.ui
-            .info(&format!("\tgit add -A {}", report.removed_pointers.join(" ")));
+        ctx.ui.info(&format!(
+            "\tgit add -A {}",
+            super::shell_args(&report.removed_pointers)
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

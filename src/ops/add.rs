@@ -50,6 +50,7 @@ pub struct AddReport {
 
 /// Adds `paths` (work-tree relative). Every path is checked before anything is written.
 pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<AddReport, Error> {
+    super::refuse_links_as_root(repo)?;
     let pointers = repo.pointers()?;
     let mut scanned = Vec::with_capacity(paths.len());
     for (i, path) in paths.iter().enumerate() {
@@ -84,7 +85,7 @@ pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<Ad
             pointer.save(&repo.root)?;
         }
         crate::crash_point!("add.after_pointer");
-        let (ignore_file, line) = ignore_entry(path);
+        let (ignore_file, line) = ignore_entry(path).expect("checked by check_addable");
         add_ignore(&repo.root, &ignore_file, &line)?;
         crate::crash_point!("add.after_ignore");
         git_paths.push(pointer.file.clone());
@@ -145,7 +146,13 @@ fn check_addable(repo: &Repo, pointers: &[Pointer], path: &RelPath) -> Result<()
     }
     // the .gitignore mlv will edit must not be a link either (its target's text would be
     // copied into the repository)
-    let (ignore_file, _) = ignore_entry(path);
+    let Some((ignore_file, _)) = ignore_entry(path) else {
+        return Err(Refusal::BadPath {
+            path: shown().into(),
+            reason: "the path is too long for a .gitignore beside it".into(),
+        }
+        .into());
+    };
     if std::fs::symlink_metadata(ignore_file.to_path(&repo.root)).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(Refusal::LinkInPath {
             path: shown(),
@@ -258,8 +265,9 @@ fn add_one(
         let files: Vec<_> = manifest
             .entries
             .iter()
-            .filter_map(|e| e.digest.map(|d| (path.join(&e.path), d, e.exec)))
-            .collect();
+            .filter_map(|e| e.digest.map(|d| (e, d)))
+            .map(|(e, d)| Ok((super::entry_path(repo, path, &e.path)?, d, e.exec)))
+            .collect::<Result<_, Error>>()?;
         link_workspace(repo, linker, stat, &files)?;
     }
     let pointer = Pointer::new(

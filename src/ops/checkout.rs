@@ -80,16 +80,21 @@ pub fn checkout(
     opts: &CheckoutOptions,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport, Error> {
+    super::refuse_links_as_root(repo)?;
     let targets = super::resolve_targets(repo, paths)?;
     let mut stat = StatCache::load(&repo.state_dir());
     let linker = Linker::new(&repo.cache, &repo.config.cache.link, repo.tmp_dir())?;
+    let index = repo
+        .git
+        .index()
+        .map_err(crate::repo::git_err("reading the index"))?;
     let mut out = Vec::new();
     for t in &targets {
         let shown = match &t.sub {
-            Some(s) => repo.display(&t.pointer.data.join(s)),
+            Some(s) => repo.display_in(&t.pointer.data, s),
             None => repo.display(&t.pointer.data),
         };
-        let res = checkout_one(repo, t, opts, &mut stat, &linker, progress);
+        let res = checkout_one(repo, t, opts, &index, &mut stat, &linker, progress);
         out.push(match res {
             Ok((restored, removed, unchanged)) => CheckedOut {
                 path: shown,
@@ -117,6 +122,7 @@ fn checkout_one(
     repo: &Repo,
     t: &super::Target,
     opts: &CheckoutOptions,
+    index: &git2::Index,
     stat: &mut StatCache,
     linker: &Linker<'_>,
     progress: &dyn Progress,
@@ -148,6 +154,15 @@ fn checkout_one(
     let expected: Vec<Entry> = expected.into_iter().filter(|e| keep(&e.path)).collect();
     let actual: Vec<Entry> = actual.into_iter().filter(|e| keep(&e.path)).collect();
     let (steps, unchanged) = plan(&expected, &actual);
+    // a pointer (from a pull request, say) over a file git tracks: never write it, `--force`
+    // included (one that already matches has nothing to write)
+    if !steps.is_empty() && crate::gitutil::tracked_in(index, &p.data) {
+        return Err(Refusal::ClaimsGitFile {
+            pointer: repo.display(&p.file),
+            data: repo.display(&p.data),
+        }
+        .into());
+    }
     refuse_escaping_links(repo, &base, &steps)?;
     if !opts.force {
         refuse_data_loss(repo, &base, &actual, &steps)?;
@@ -219,7 +234,7 @@ fn refuse_wrong_sizes(
         };
         if let Some(size) = size.filter(|s| *s != e.size) {
             return Err(Refusal::WrongSize {
-                path: repo.display(&entry_rel(base, &e.path)),
+                path: repo.display(&entry_rel(repo, base, &e.path)?),
                 what: if e.path.is_empty() {
                     "the pointer"
                 } else {
@@ -311,11 +326,14 @@ fn refuse_links_in_path(repo: &Repo, data: &RelPath, kind: Kind) -> Result<(), E
 }
 
 /// Refuses symbolic links in a manifest whose target leads outside the work tree, or into
-/// `.git` or `.mlv`.
+/// `.git` or `.mlv`, and any step whose path is not a valid work-tree path (too long inside
+/// its base): all before anything is written.
 fn refuse_escaping_links(repo: &Repo, base: &RelPath, steps: &[Step]) -> Result<(), Error> {
     for s in steps {
+        let (Step::Place(p, ..) | Step::Link(p, _) | Step::MakeDir(p) | Step::Remove(p)) = s;
+        entry_rel(repo, base, p)?;
         if let Step::Link(p, target) = s {
-            let rel = entry_rel(base, p);
+            let rel = entry_rel(repo, base, p)?;
             if !crate::relpath::link_stays_inside(rel.as_str(), target) {
                 return Err(Refusal::LinkEscapes {
                     path: repo.display(&rel),
@@ -340,7 +358,10 @@ fn refuse_data_loss(repo: &Repo, base: &RelPath, actual: &[Entry], steps: &[Step
         .iter()
         .filter(|a| touched.contains(a.path.as_str()) && a.kind == EntryKind::File)
         .filter(|a| a.digest.is_some_and(|d| !repo.cache.contains(&d)))
-        .map(|a| repo.display(&entry_rel(base, &a.path)))
+        .map(|a| match a.path.as_str() {
+            "" => repo.display(base),
+            p => repo.display_in(base, p),
+        })
         .collect();
     if at_risk.is_empty() {
         return Ok(());
@@ -352,11 +373,11 @@ fn refuse_data_loss(repo: &Repo, base: &RelPath, actual: &[Entry], steps: &[Step
     .into())
 }
 
-fn entry_rel(base: &RelPath, path: &str) -> RelPath {
+fn entry_rel(repo: &Repo, base: &RelPath, path: &str) -> Result<RelPath, Error> {
     if path.is_empty() {
-        base.clone()
+        Ok(base.clone())
     } else {
-        base.join(path)
+        super::entry_path(repo, base, path)
     }
 }
 
@@ -370,7 +391,7 @@ fn apply(
 ) -> Result<(), Error> {
     for s in steps {
         if let Step::Remove(p) = s {
-            let rel = entry_rel(base, p);
+            let rel = entry_rel(repo, base, p)?;
             let abs = rel.to_path(&repo.root);
             remove_any(&abs)?;
             stat.forget_under(rel.as_str());
@@ -378,23 +399,22 @@ fn apply(
         }
     }
     crate::crash_point!("checkout.after_remove");
-    let places: Vec<(&String, &Digest, bool)> = steps
+    let places: Vec<(RelPath, &Digest, bool)> = steps
         .iter()
         .filter_map(|s| {
             if let Step::Place(p, d, x) = s {
-                Some((p, d, *x))
+                Some(entry_rel(repo, base, p).map(|rel| (rel, d, *x)))
             } else {
                 None
             }
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     let bytes = places.len() as u64;
     progress.start("checking out", bytes, 0);
     let root = repo.root.as_path();
     let placed: Vec<Result<(String, Digest), Error>> = places
         .par_iter()
-        .map(|(p, d, exec)| {
-            let rel = entry_rel(base, p);
+        .map(|(rel, d, exec)| {
             let abs = rel.to_path(root);
             clear_dir_in_way(&abs)?;
             linker.place(d, &abs, *exec)?;
@@ -413,12 +433,12 @@ fn apply(
     for s in steps {
         match s {
             Step::MakeDir(p) => {
-                let abs = entry_rel(base, p).to_path(&repo.root);
+                let abs = entry_rel(repo, base, p)?.to_path(&repo.root);
                 clear_file_in_way(&abs)?;
                 fs_err::create_dir_all(&abs).map_err(|e| IoError::new("cannot create directory", &abs, e))?;
             }
             Step::Link(p, target) => {
-                let abs = entry_rel(base, p).to_path(&repo.root);
+                let abs = entry_rel(repo, base, p)?.to_path(&repo.root);
                 if let Some(parent) = abs.parent() {
                     fs_err::create_dir_all(parent)
                         .map_err(|e| IoError::new("cannot create directory", parent, e))?;

@@ -361,7 +361,7 @@ fn note_files(
         }
         for e in super::transfer::selected(m, t.sub.as_deref()) {
             if let Some(d) = e.digest {
-                let shown = repo.display(&p.data.join(&e.path));
+                let shown = repo.display_in(&p.data, &e.path);
                 inv.files.insert(d, Some(e.size));
                 inv.recorded.push((d, e.size, "manifest", shown.clone()));
                 inv.note(d, shown);

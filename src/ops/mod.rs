@@ -67,6 +67,30 @@ pub fn resolve_targets(repo: &Repo, paths: &[RelPath]) -> Result<Vec<Target>, Er
     Ok(out)
 }
 
+/// The work-tree path of `tail` inside `base` (a manifest entry, or a part of tracked data);
+/// refused when the two do not make a valid work-tree path (too long, say).
+pub(crate) fn entry_path(repo: &Repo, base: &RelPath, tail: &str) -> Result<RelPath, Error> {
+    base.join(tail).map_err(|reason| {
+        Refusal::BadPath {
+            path: repo.display_in(base, tail).into(),
+            reason: reason.to_string(),
+        }
+        .into()
+    })
+}
+
+/// Refuses `hardlink`/`symlink` link kinds as root (see [`crate::link::refused_as_root`]),
+/// before a verb that links workspace files writes anything.
+pub(crate) fn refuse_links_as_root(repo: &Repo) -> Result<(), Error> {
+    match crate::link::refused_as_root(&repo.config.cache) {
+        None => Ok(()),
+        Some(kind) => Err(Refusal::LinksAsRoot {
+            kind: format!("{kind:?}").to_lowercase(),
+        }
+        .into()),
+    }
+}
+
 /// Reads and verifies a directory manifest from the cache.
 pub fn load_manifest(repo: &Repo, pointer: &Pointer) -> Result<crate::manifest::Manifest, Error> {
     let parsed = repo

@@ -91,7 +91,7 @@ impl<'a> Planner<'a> {
                 v.extend(
                     selected(m, t.sub.as_deref())
                         .filter(|e| e.digest.as_ref().is_some_and(|d| wanted.contains(d)))
-                        .map(|e| repo.display(&p.data.join(&e.path))),
+                        .map(|e| repo.display_in(&p.data, &e.path)),
                 );
             }
         }

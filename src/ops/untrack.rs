@@ -52,12 +52,18 @@ pub fn untrack(repo: &Repo, paths: &[RelPath]) -> Result<UntrackReport, Error> {
     stat.save()?;
     for p in chosen {
         crate::fs::remove_file_if_exists(&p.file.to_path(&repo.root))?;
-        let (ignore_file, line) = ignore_entry(&p.data);
-        remove_ignore(&repo.root, &ignore_file, &line)?;
+        let ignore = ignore_entry(&p.data);
+        if let Some((ignore_file, line)) = &ignore {
+            remove_ignore(&repo.root, ignore_file, line)?;
+            // and the line an older mlv wrote, if it escaped the name differently
+            if let Some(old) = crate::gitutil::legacy_ignore_line(&p.data) {
+                remove_ignore(&repo.root, ignore_file, &old)?;
+            }
+        }
         report.untracked.push(repo.display(&p.data));
         report.removed_pointers.push(repo.display(&p.file));
         git_paths.push(p.file.clone());
-        git_paths.push(ignore_file);
+        git_paths.extend(ignore.map(|(f, _)| f));
     }
     if report.staged {
         stage(&repo.git, &repo.root, &git_paths)?;
@@ -98,8 +104,11 @@ fn unprotect_pointer(
                 .iter()
                 .filter(|e| e.kind == EntryKind::File)
                 .filter(|e| sub.is_none_or(|s| e.path == s || e.path.starts_with(&format!("{s}/"))))
-                .map(|e| (pointer.data.join(&e.path), e.digest.expect("validated"), e.exec))
-                .collect(),
+                .map(|e| {
+                    let rel = super::entry_path(repo, &pointer.data, &e.path)?;
+                    Ok((rel, e.digest.expect("validated"), e.exec))
+                })
+                .collect::<Result<_, Error>>()?,
             Err(_) => return Ok(0), // nothing can be linked to objects that are not cached
         },
     };

@@ -111,7 +111,9 @@ impl Env {
             .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
             .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
             .env("NO_COLOR", "1")
-            .env("MLV_NO_PROGRESS", "1");
+            .env("MLV_NO_PROGRESS", "1")
+            // tests of link kinds run as root here; cli_links tests the refusal without it
+            .env("MLV_LINK_AS_ROOT", "1");
         Cmd(c)
     }
 
