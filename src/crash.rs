@@ -45,6 +45,7 @@ pub const POINTS: &[&str] = &[
     "checkout.after_place",
     "checkout.before_rename",
     // gc
+    "gc.before_remove",
     "gc.after_remove",
     "gc.before_temp_clean",
 ];

@@ -414,6 +414,14 @@ fn gc_packs(
                 .filter(|d| !cache.intact_elsewhere(d, pack.path())),
         );
         report.kept += needed.len() as u64;
+        if dead.is_empty() && needed.len() == pack.entries().count() {
+            // Every object stays (its copies elsewhere are not intact, or are gone: a gc killed
+            // between publishing a rewritten pack and removing its source leaves such twins).
+            // A rewrite would be this very pack under this very name: publishing would find it
+            // there, and removing "the old one" would remove the only copy.
+            stored.extend(needed);
+            continue;
+        }
         for (d, len) in dead {
             report.remove(d, len);
         }
@@ -429,6 +437,8 @@ fn gc_packs(
             cache.publish_pack(rewritten)?;
         }
         stored.extend(needed);
+        // the rewritten pack published, its source not yet removed: both hold the kept objects
+        crate::crash_point!("gc.before_remove");
         cache.packs().remove(pack.path())?;
         crate::crash_point!("gc.after_remove");
     }
