@@ -15,7 +15,7 @@ use crate::fs::{publish_batch, set_readonly, temp_file_in, IoContext, Pending};
 use crate::hash::Digest;
 
 use super::error::RemoteError;
-use super::transfer::Body;
+use super::pool::Body;
 use crate::pack::MAX_PACKED_OBJECT;
 
 /// Name of the staging directory inside a local remote.

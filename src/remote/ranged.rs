@@ -42,8 +42,8 @@ use crate::hash::{Digest, Hasher};
 use crate::progress::Progress;
 
 use super::error::RemoteError;
+use super::pool::{budget_units, join, PARTS_IN_FLIGHT};
 use super::store::Remote;
-use super::transfer::{budget_units, join, PARTS_IN_FLIGHT};
 
 /// A part's received bytes are written once this many are waiting (and at its end).
 const BATCH: usize = 1 << 20;
@@ -61,13 +61,13 @@ impl Remote {
     /// documentation) rather than from that response's body alone.
     pub(super) fn wants_ranges(&self, got: &GetResult) -> bool {
         let size = got.meta.size;
-        self.local_root.is_none()
-            && size >= self.settings.multipart_threshold
+        self.local_root().is_none()
+            && size >= self.settings().multipart_threshold
             && size > self.download_part_size()
     }
 
     fn download_part_size(&self) -> u64 {
-        self.settings.part_size.max(MIN_PART)
+        self.settings().part_size.max(MIN_PART)
     }
 
     /// Downloads the object `got` is the plain GET of, in parts, into a cache temporary file;
@@ -88,7 +88,7 @@ impl Remote {
         let tmp = cache.temp_file()?;
         let tmp_path: Arc<Path> = tmp.path().into();
         let file = Arc::new(tmp.as_file().try_clone().at("cannot write", &tmp_path)?);
-        let units = budget_units(BATCH as u64).min(budget_units(self.settings.memory_budget));
+        let units = budget_units(BATCH as u64).min(budget_units(self.settings().memory_budget));
         let mut first = Some(got.into_stream());
         let mut window: VecDeque<Task> = VecDeque::new();
         let mut hashed = Hashed::default();
@@ -98,14 +98,14 @@ impl Remote {
                 // A part's budget is released when the part is written, whatever the other
                 // parts do, so waiting for it cannot deadlock.
                 let permit = self
-                    .download_budget
+                    .download_budget()
                     .clone()
                     .acquire_many_owned(units)
                     .await
                     .expect("the budget semaphore is never closed");
                 let source = match first.take() {
                     Some(body) => Source::Prefix(body, size),
-                    None => Source::Range(self.store.clone(), key.clone()),
+                    None => Source::Range(self.object_store(), key.clone()),
                 };
                 let to = Target {
                     file: file.clone(),

@@ -120,21 +120,21 @@ impl RemoteSettings {
 
 /// An opened remote.
 pub struct Remote {
-    pub(crate) store: Arc<dyn ObjectStore>,
-    pub(crate) prefix: Option<ObjectPath>,
-    pub(crate) display: String,
-    pub(crate) scheme: Scheme,
-    pub(crate) local_root: Option<PathBuf>,
-    pub(crate) secrets: Vec<String>,
-    pub(crate) settings: RemoteSettings,
+    store: Arc<dyn ObjectStore>,
+    prefix: Option<ObjectPath>,
+    display: String,
+    scheme: Scheme,
+    local_root: Option<PathBuf>,
+    secrets: Vec<String>,
+    settings: RemoteSettings,
     /// Cleared when the store rejects create-only puts (some S3-compatible stores).
-    pub(crate) conditional_put: AtomicBool,
+    conditional_put: AtomicBool,
     /// `memory_budget` for ranged downloads, in KiB: each part in flight holds 1 MiB of it.
-    pub(crate) download_budget: Arc<tokio::sync::Semaphore>,
+    download_budget: Arc<tokio::sync::Semaphore>,
     /// Whether mlv configured credentials or left them to a metadata/identity service.
-    pub(crate) credentials: Credentials,
+    credentials: Credentials,
     /// Set once a listing showed that the bucket or container exists.
-    pub(crate) container_seen: AtomicBool,
+    container_seen: AtomicBool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -291,7 +291,7 @@ impl Remote {
             conditional_put: AtomicBool::new(true),
             credentials,
             container_seen: AtomicBool::new(false),
-            download_budget: Arc::new(tokio::sync::Semaphore::new(super::transfer::budget_units(
+            download_budget: Arc::new(tokio::sync::Semaphore::new(super::pool::budget_units(
                 settings.memory_budget,
             ) as usize)),
         })
@@ -317,6 +317,39 @@ impl Remote {
         self.store.clone()
     }
 
+    /// The underlying store, borrowed.
+    pub(super) fn store(&self) -> &dyn ObjectStore {
+        self.store.as_ref()
+    }
+
+    /// The key prefix every object of this remote lives under (`None`: the root).
+    pub(super) fn prefix(&self) -> Option<&ObjectPath> {
+        self.prefix.as_ref()
+    }
+
+    /// The directory of a local remote (copied with fsync, rename and no-follow opens rather
+    /// than through object_store).
+    pub(super) fn local_root(&self) -> Option<&Path> {
+        self.local_root.as_deref()
+    }
+
+    /// Whether single puts are still sent create-only.
+    pub(super) fn create_only_puts(&self) -> bool {
+        self.conditional_put.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The store rejected a create-only put: send overwrites from now on (content-addressed
+    /// keys make them harmless).
+    pub(super) fn stop_create_only_puts(&self) {
+        self.conditional_put
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The memory budget of ranged downloads (see [`Remote::open`]).
+    pub(super) fn download_budget(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.download_budget
+    }
+
     /// The key of an object: `PREFIX/<first two hex>/<64 hex>`.
     pub fn object_key(&self, digest: &Digest) -> ObjectPath {
         let hex = digest.to_string();
@@ -328,7 +361,7 @@ impl Remote {
     }
 
     /// The key prefix of a fan-out directory (`PREFIX/ab`).
-    pub(crate) fn fanout_key(&self, fanout: &str) -> ObjectPath {
+    pub(super) fn fanout_key(&self, fanout: &str) -> ObjectPath {
         match &self.prefix {
             Some(p) => p.clone().join(fanout),
             None => ObjectPath::from(fanout),
@@ -343,7 +376,7 @@ impl Remote {
             .max(1)
     }
 
-    pub(crate) fn store_error(
+    pub(super) fn store_error(
         &self,
         e: &object_store::Error,
         op: &'static str,
@@ -364,7 +397,7 @@ impl Remote {
     /// The error for a failed body-less request (HEAD): a refusal without a server code is
     /// explained by listing the prefix once, whose answer carries the code
     /// (`SignatureDoesNotMatch`, `AccessDenied`, ...).
-    pub(crate) async fn explained_error(
+    pub(super) async fn explained_error(
         &self,
         e: &object_store::Error,
         op: &'static str,
@@ -388,7 +421,7 @@ impl Remote {
     /// (one request, once per `Remote`, or once per concurrent HEAD the first time): a missing
     /// bucket, a wrong region or an unreachable store is an error; a refused listing (keys that
     /// may read and write but not list) leaves the HEAD's answer standing.
-    pub(crate) async fn confirm_container(&self) -> Result<(), RemoteError> {
+    pub(super) async fn confirm_container(&self) -> Result<(), RemoteError> {
         use futures::StreamExt;
         if self.scheme == Scheme::Local || self.container_seen.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
