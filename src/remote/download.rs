@@ -7,7 +7,6 @@ use std::path::Path;
 
 use futures::stream::StreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::ObjectStoreExt;
 
 use crate::cache::Cache;
 use crate::fs::IoContext;
@@ -16,7 +15,6 @@ use crate::pack::{PackWriter, MAX_PACKED_OBJECT};
 use crate::progress::Progress;
 
 use super::error::{kind_of, Kind, RemoteError};
-use super::local;
 use super::pool::{batch_full, dedup, each_until_error, join, lock, Body, PUBLISH_EVERY};
 use super::store::Remote;
 
@@ -207,18 +205,15 @@ impl Remote {
         to_memory: bool,
         progress: &dyn Progress,
     ) -> Result<Option<(Body, Digest, u64)>, RemoteError> {
-        if let Some(root) = self.local_root() {
-            let (root, cache) = (root.to_path_buf(), cache.clone());
-            let got = join(
-                tokio::task::spawn_blocking(move || local::get_object(&root, &cache, &digest, to_memory))
-                    .await,
-            )?;
+        if let Some(dir) = self.backend().files() {
+            let (dir, cache) = (dir.clone(), cache.clone());
+            let got = join(tokio::task::spawn_blocking(move || dir.read(&cache, &digest, to_memory)).await)?;
             if let Some((_, _, size)) = &got {
                 progress.advance(0, *size);
             }
             return Ok(got);
         }
-        let got = match self.store().get(key).await {
+        let got = match self.backend().get(key, None).await {
             Ok(g) => g,
             Err(e) if kind_of(&e) == Kind::NotFound => return Ok(None),
             Err(e) => return Err(self.store_error(&e, "download", Some(key))),

@@ -1,7 +1,9 @@
 //! Remotes: where `mlv push` sends cache objects and `mlv pull` fetches them from.
 //!
 //! - [`spec`]: remote URLs and options (`RemoteSpec`), which keys exist and which are secret;
-//! - [`store`]: `Remote::open` builds an object_store client with bounded timeouts and retries;
+//! - [`store`]: `Remote::open` builds the backend: an object_store client with bounded timeouts
+//!   and retries, or a local directory;
+//! - `backend`: the narrow interface both implement (head, list, ranged get, put, multipart, delete);
 //! - `presence`: `contains`, `missing`, `stat`: HEAD requests or fan-out listings;
 //! - `upload`: verified single puts (retried) and multipart uploads, batched local publishing;
 //! - `download`: verified downloads into the cache, published in batches or packs;
@@ -16,6 +18,7 @@
 //! bytes, the same as the local cache (see "Remote layout" in `docs/format.md`).
 
 pub mod aws_profile;
+mod backend;
 mod download;
 pub mod error;
 mod local;

@@ -5,7 +5,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
-use object_store::ObjectStoreExt;
 
 use crate::hash::Digest;
 
@@ -58,7 +57,7 @@ impl Remote {
     /// Size and age of one object (one HEAD request); `None` if absent.
     pub async fn head(&self, digest: &Digest) -> Result<Option<RemoteObject>, RemoteError> {
         let key = self.object_key(digest);
-        match self.store().head(&key).await {
+        match self.backend().head(&key).await {
             Ok(meta) => Ok(Some(RemoteObject::of(&meta))),
             Err(e) if kind_of(&e) == Kind::NotFound => {
                 // A HEAD answer has no body: a missing bucket looks like a missing object.
@@ -88,7 +87,7 @@ impl Remote {
         &self,
         prefix: Option<ObjectPath>,
     ) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
-        let mut listing = self.store().list(prefix.as_ref());
+        let mut listing = self.backend().list(prefix.as_ref());
         let mut found = HashMap::new();
         while let Some(item) = listing.next().await {
             match item {

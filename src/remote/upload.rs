@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use object_store::{MultipartUpload, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{MultipartUpload, PutMode, PutPayload};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -22,7 +22,7 @@ use crate::pack::ObjectReader;
 use crate::progress::Progress;
 
 use super::error::{is_ambiguous, is_unsupported, kind_of, Kind, RemoteError};
-use super::local;
+use super::local::{self, LocalDir};
 use super::pool::{
     batch_full, budget_units, dedup, each_until_error, join, lock, PARTS_IN_FLIGHT, PUBLISH_EVERY,
 };
@@ -61,8 +61,8 @@ impl Remote {
         let wanted = dedup(digests);
         let total: u64 = wanted.iter().map(|d| cache.object_len(d).unwrap_or(0)).sum();
         progress.start("uploading", wanted.len() as u64, total);
-        if let Some(root) = self.local_root() {
-            let report = self.upload_local(root, cache, wanted, progress).await;
+        if let Some(dir) = self.backend().files() {
+            let report = self.upload_files(dir, cache, wanted, progress).await;
             progress.finish();
             return report;
         }
@@ -114,9 +114,9 @@ impl Remote {
     /// Uploads to a local directory: objects are copied into its staging directory, `jobs` at a
     /// time, and published in batches (one file-system sync each instead of one fsync per
     /// object). Whatever was staged is published even if another object failed.
-    async fn upload_local(
+    async fn upload_files(
         &self,
-        root: &Path,
+        dir: &LocalDir,
         cache: &Cache,
         wanted: Vec<Digest>,
         progress: &dyn Progress,
@@ -128,10 +128,8 @@ impl Remote {
             self.jobs(),
             wanted,
             |digest| async move {
-                let (root, cache) = (root.to_path_buf(), cache.clone());
-                let got = join(
-                    tokio::task::spawn_blocking(move || local::stage_object(&root, &cache, &digest)).await,
-                )?;
+                let (dir, cache) = (dir.clone(), cache.clone());
+                let got = join(tokio::task::spawn_blocking(move || dir.stage(&cache, &digest)).await)?;
                 crate::crash_point!("push.after_object");
                 let Some((pending, size)) = got else {
                     progress.advance(1, 0);
@@ -221,10 +219,7 @@ impl Remote {
         let mut backoff = std::time::Duration::from_millis(100);
         let mut retried = 0;
         loop {
-            let r = self
-                .store()
-                .put_opts(key, payload.clone(), PutOptions::from(mode.clone()))
-                .await;
+            let r = self.backend().put(key, payload.clone(), mode.clone()).await;
             match r {
                 Err(e)
                     if is_ambiguous(&e)
@@ -254,7 +249,7 @@ impl Remote {
         }
         let key = self.object_key(&digest);
         let mut upload = self
-            .store()
+            .backend()
             .put_multipart(&key)
             .await
             .map_err(|e| self.store_error(&e, "start a multipart upload of", Some(&key)))?;
