@@ -1,39 +1,89 @@
-//! Uploads to a local-directory remote bypass object_store's `LocalFileSystem` (which neither
+//! A local-directory remote. Uploads bypass object_store's `LocalFileSystem` (which neither
 //! fsyncs nor refuses symlinks): each object is copied from the cache into a temporary file in
 //! `ROOT/.mlv-tmp/`, verified while copying and made read-only; batches of them are made
 //! durable with one file-system sync and renamed into `ROOT/ab/<digest>` without replacing an
-//! existing object. Reads, listings and HEADs still go
-//! through `LocalFileSystem`.
+//! existing object. Downloads are one pipelined copy each, opened without following a symbolic
+//! link. Reads, listings and HEADs otherwise go through `LocalFileSystem` (see `backend.rs`).
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use std::io::Read;
+use object_store::local::LocalFileSystem;
+use object_store::ObjectStore;
 
 use crate::cache::Cache;
 use crate::fs::{publish_batch, set_readonly, temp_file_in, IoContext, Pending};
 use crate::hash::Digest;
 
 use super::error::RemoteError;
-use super::transfer::Body;
+use super::pool::Body;
+use super::redact;
 use crate::pack::MAX_PACKED_OBJECT;
 
 /// Name of the staging directory inside a local remote.
-pub(crate) const STAGING_DIR: &str = ".mlv-tmp";
+const STAGING_DIR: &str = ".mlv-tmp";
+
+/// A directory holding a remote's objects.
+#[derive(Clone)]
+pub(super) struct LocalDir {
+    root: PathBuf,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl LocalDir {
+    /// Opens the directory, creating it if needed.
+    pub(super) fn open(path: &Path) -> Result<LocalDir, RemoteError> {
+        let local_err = |detail: String| RemoteError::LocalDir {
+            path: path.to_path_buf(),
+            detail,
+        };
+        std::fs::create_dir_all(path).map_err(|e| local_err(e.to_string()))?;
+        if !path.is_dir() {
+            return Err(local_err("not a directory".into()));
+        }
+        let store =
+            LocalFileSystem::new_with_prefix(path).map_err(|e| local_err(redact::scrub_error(&e, &[])))?;
+        Ok(LocalDir {
+            root: path.to_path_buf(),
+            store: Arc::new(store),
+        })
+    }
+
+    /// `LocalFileSystem` rooted at the directory.
+    pub(super) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// See [`stage_object`].
+    pub(super) fn stage(
+        &self,
+        cache: &Cache,
+        digest: &Digest,
+    ) -> Result<Option<(Pending, u64)>, RemoteError> {
+        stage_object(&self.root, cache, digest)
+    }
+
+    /// See [`get_object`].
+    pub(super) fn read(
+        &self,
+        cache: &Cache,
+        digest: &Digest,
+        to_memory: bool,
+    ) -> Result<Option<(Body, Digest, u64)>, RemoteError> {
+        get_object(&self.root, cache, digest, to_memory)
+    }
+}
 
 /// Where an object lives in a local remote.
-pub(crate) fn object_path(root: &Path, digest: &Digest) -> PathBuf {
+fn object_path(root: &Path, digest: &Digest) -> PathBuf {
     root.join(digest.fanout()).join(digest.to_string())
 }
 
 /// Copies one cache object into a temporary file of the remote directory, verifying it while
 /// copying, for [`publish`]. Returns `None` if the remote already has it. Blocking: run on a
 /// blocking thread.
-pub(crate) fn stage_object(
-    root: &Path,
-    cache: &Cache,
-    digest: &Digest,
-) -> Result<Option<(Pending, u64)>, RemoteError> {
+fn stage_object(root: &Path, cache: &Cache, digest: &Digest) -> Result<Option<(Pending, u64)>, RemoteError> {
     let dest = object_path(root, digest);
     if dest.is_file() {
         return Ok(None);
@@ -75,7 +125,7 @@ fn drop_cached_pages(file: &std::fs::File) {
 /// Publishes staged objects: durable first (one file-system sync per batch), then renamed into
 /// place without replacing an existing object. Returns, in order, whether each was created.
 /// Blocking: run on a blocking thread.
-pub(crate) fn publish(staged: Vec<Pending>) -> Result<Vec<bool>, RemoteError> {
+pub(super) fn publish(staged: Vec<Pending>) -> Result<Vec<bool>, RemoteError> {
     Ok(publish_batch(staged, false, || ())?)
 }
 
@@ -86,7 +136,7 @@ pub(crate) fn publish(staged: Vec<Pending>) -> Result<Vec<bool>, RemoteError> {
 ///
 /// This bypasses `LocalFileSystem::get`, whose stream hands out small chunks (one blocking task
 /// each): a gigabyte object is one pipelined copy here instead of a hundred thousand tasks.
-pub(crate) fn get_object(
+fn get_object(
     root: &Path,
     cache: &Cache,
     digest: &Digest,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use futures::stream::StreamExt;
-use object_store::{ObjectMeta, ObjectStoreExt};
+use object_store::ObjectMeta;
 
 use crate::hash::{Digest, Hasher};
 
@@ -47,13 +47,13 @@ pub enum Reread {
 impl Remote {
     /// Every object on the remote, with its size and age (one listing of the whole prefix).
     pub async fn list_objects(&self) -> Result<HashMap<Digest, RemoteObject>, RemoteError> {
-        self.list_under(self.prefix.clone()).await
+        self.list_under(self.prefix().cloned()).await
     }
 
     /// Downloads an object and hashes it, keeping nothing (`fsck --remote --read-data`).
     pub async fn reread(&self, digest: &Digest) -> Result<Reread, RemoteError> {
         let key = self.object_key(digest);
-        let got = match self.store.get(&key).await {
+        let got = match self.backend().get(&key, None).await {
             Ok(g) => g,
             Err(e) if kind_of(&e) == Kind::NotFound => return Ok(Reread::Missing),
             Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
@@ -75,7 +75,7 @@ impl Remote {
     /// A whole object, verified against its name (small objects: manifests). `None` if absent.
     pub async fn read_verified(&self, digest: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
         let key = self.object_key(digest);
-        let got = match self.store.get(&key).await {
+        let got = match self.backend().get(&key, None).await {
             Ok(g) => g,
             Err(e) if kind_of(&e) == Kind::NotFound => return Ok(None),
             Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
@@ -87,7 +87,7 @@ impl Remote {
         let actual = Digest::of_bytes(&bytes);
         if actual != *digest {
             return Err(RemoteError::Corrupt {
-                remote: self.display.clone(),
+                remote: self.display_name().to_string(),
                 digest: *digest,
                 key: key.to_string(),
                 actual,
@@ -104,18 +104,20 @@ impl Remote {
             return Ok(Vec::new());
         }
         let key = self.object_key(digest);
-        let bytes = self
-            .store
-            .get_range(&key, 0..end)
+        let download_err = |e: object_store::Error| self.store_error(&e, "download", Some(&key));
+        let got = self
+            .backend()
+            .get(&key, Some(0..end))
             .await
-            .map_err(|e| self.store_error(&e, "download", Some(&key)))?;
+            .map_err(download_err)?;
+        let bytes = got.bytes().await.map_err(download_err)?;
         Ok(bytes.to_vec())
     }
 
     /// Deletes an object; one already gone is not an error.
     pub async fn delete(&self, digest: &Digest) -> Result<(), RemoteError> {
         let key = self.object_key(digest);
-        match self.store.delete(&key).await {
+        match self.backend().delete(&key).await {
             Ok(()) => Ok(()),
             Err(e) if kind_of(&e) == Kind::NotFound => Ok(()),
             Err(e) => Err(self.store_error(&e, "delete", Some(&key))),

@@ -1,9 +1,15 @@
 //! Remotes: where `mlv push` sends cache objects and `mlv pull` fetches them from.
 //!
 //! - [`spec`]: remote URLs and options (`RemoteSpec`), which keys exist and which are secret;
-//! - [`store`]: `Remote::open` builds an object_store client with bounded timeouts and retries;
-//! - [`transfer`]: `missing`, `upload`, `download` with verification and bounded concurrency;
+//! - [`store`]: `Remote::open` builds the backend: an object_store client with bounded timeouts
+//!   and retries, or a local directory;
+//! - `backend`: the narrow interface both implement (head, list, ranged get, put, multipart, delete);
+//! - `presence`: `contains`, `missing`, `stat`: HEAD requests or fan-out listings;
+//! - `upload`: verified single puts (retried) and multipart uploads, batched local publishing;
+//! - `download`: verified downloads into the cache, published in batches or packs;
 //! - `ranged`: large downloads as parallel ranged GETs, hashed in order;
+//! - `pool`: `jobs` transfers at a time until the first error, memory budget, batches;
+//! - `local`: the local-directory remote's fsync/rename/no-follow copies;
 //! - [`maintain`]: sizes and ages of objects, re-reading and deleting them (fsck, gc);
 //! - [`redact`]: keeping credentials out of every message;
 //! - [`error`]: `RemoteError`, with hints.
@@ -12,20 +18,26 @@
 //! bytes, the same as the local cache (see "Remote layout" in `docs/format.md`).
 
 pub mod aws_profile;
+mod backend;
+mod download;
 pub mod error;
 mod local;
 pub mod maintain;
+mod pool;
+mod presence;
 mod ranged;
 pub mod redact;
 pub mod spec;
 pub mod store;
-pub mod transfer;
+mod upload;
 
+pub use download::DownloadReport;
 pub use error::RemoteError;
 pub use maintain::{RemoteObject, Reread};
+pub use presence::HEAD_LIMIT;
 pub use spec::{
     committed_secret, is_secret, secret_keys, validate_key, validate_option, Location, RemoteSpec, Scheme,
     SpecError,
 };
 pub use store::{Remote, RemoteSettings};
-pub use transfer::{DownloadReport, UploadReport, HEAD_LIMIT};
+pub use upload::UploadReport;

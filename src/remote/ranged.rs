@@ -32,7 +32,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
+use object_store::GetResult;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
@@ -41,9 +41,10 @@ use crate::fs::{IoContext, IoError};
 use crate::hash::{Digest, Hasher};
 use crate::progress::Progress;
 
+use super::backend::Backend;
 use super::error::RemoteError;
+use super::pool::{budget_units, join, PARTS_IN_FLIGHT};
 use super::store::Remote;
-use super::transfer::{budget_units, join, PARTS_IN_FLIGHT};
 
 /// A part's received bytes are written once this many are waiting (and at its end).
 const BATCH: usize = 1 << 20;
@@ -61,13 +62,11 @@ impl Remote {
     /// documentation) rather than from that response's body alone.
     pub(super) fn wants_ranges(&self, got: &GetResult) -> bool {
         let size = got.meta.size;
-        self.local_root.is_none()
-            && size >= self.settings.multipart_threshold
-            && size > self.download_part_size()
+        size >= self.settings().multipart_threshold && size > self.download_part_size()
     }
 
     fn download_part_size(&self) -> u64 {
-        self.settings.part_size.max(MIN_PART)
+        self.settings().part_size.max(MIN_PART)
     }
 
     /// Downloads the object `got` is the plain GET of, in parts, into a cache temporary file;
@@ -88,7 +87,7 @@ impl Remote {
         let tmp = cache.temp_file()?;
         let tmp_path: Arc<Path> = tmp.path().into();
         let file = Arc::new(tmp.as_file().try_clone().at("cannot write", &tmp_path)?);
-        let units = budget_units(BATCH as u64).min(budget_units(self.settings.memory_budget));
+        let units = budget_units(BATCH as u64).min(budget_units(self.settings().memory_budget));
         let mut first = Some(got.into_stream());
         let mut window: VecDeque<Task> = VecDeque::new();
         let mut hashed = Hashed::default();
@@ -98,14 +97,14 @@ impl Remote {
                 // A part's budget is released when the part is written, whatever the other
                 // parts do, so waiting for it cannot deadlock.
                 let permit = self
-                    .download_budget
+                    .download_budget()
                     .clone()
                     .acquire_many_owned(units)
                     .await
                     .expect("the budget semaphore is never closed");
                 let source = match first.take() {
                     Some(body) => Source::Prefix(body, size),
-                    None => Source::Range(self.store.clone(), key.clone()),
+                    None => Source::Range(self.backend().clone(), key.clone()),
                 };
                 let to = Target {
                     file: file.clone(),
@@ -211,7 +210,7 @@ enum Source {
     /// is not read.
     Prefix(BoxStream<'static, object_store::Result<Bytes>>, u64),
     /// A ranged GET of the part's range.
-    Range(Arc<dyn ObjectStore>, ObjectPath),
+    Range(Arc<dyn Backend>, ObjectPath),
 }
 
 /// A part as written.
@@ -244,12 +243,11 @@ impl Drop for Task {
 async fn write_part(source: Source, to: Target, _permit: OwnedSemaphorePermit) -> Result<Part, PartError> {
     let (mut body, object_size, prefix) = match source {
         Source::Prefix(body, size) => (body, size, true),
-        Source::Range(store, key) => {
-            let options = GetOptions {
-                range: Some(GetRange::Bounded(to.range.clone())),
-                ..GetOptions::default()
-            };
-            let got = store.get_opts(&key, options).await.map_err(PartError::Store)?;
+        Source::Range(backend, key) => {
+            let got = backend
+                .get(&key, Some(to.range.clone()))
+                .await
+                .map_err(PartError::Store)?;
             let size = got.meta.size;
             (got.into_stream(), size, false)
         }
@@ -375,7 +373,8 @@ mod tests {
             .put(&key, b"0123456789ABCDEF".to_vec().into())
             .await
             .unwrap();
-        let (part, file) = write(Source::Range(store, key), 4..10).await;
+        let backend = Arc::new(super::super::backend::Cloud(store));
+        let (part, file) = write(Source::Range(backend, key), 4..10).await;
         assert!(part.whole && part.object_size == 16, "{part:?}");
         assert_eq!(&file, b"....456789......");
     }

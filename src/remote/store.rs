@@ -1,6 +1,6 @@
-//! Opening a remote: a `RemoteSpec` plus settings becomes an `ObjectStore` and a key prefix.
+//! Opening a remote: a `RemoteSpec` plus settings becomes a backend (an object_store client or a
+//! local directory) and a key prefix.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,6 @@ use std::time::Duration;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
     BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig, StaticCredentialProvider,
@@ -17,7 +16,9 @@ use object_store::{
 use crate::hash::Digest;
 
 use super::aws_profile;
+use super::backend::{Backend, Cloud};
 use super::error::{Credentials, RemoteError};
+use super::local::LocalDir;
 use super::redact;
 use super::spec::{Location, RemoteSpec, Scheme};
 
@@ -120,21 +121,20 @@ impl RemoteSettings {
 
 /// An opened remote.
 pub struct Remote {
-    pub(crate) store: Arc<dyn ObjectStore>,
-    pub(crate) prefix: Option<ObjectPath>,
-    pub(crate) display: String,
-    pub(crate) scheme: Scheme,
-    pub(crate) local_root: Option<PathBuf>,
-    pub(crate) secrets: Vec<String>,
-    pub(crate) settings: RemoteSettings,
+    backend: Arc<dyn Backend>,
+    prefix: Option<ObjectPath>,
+    display: String,
+    scheme: Scheme,
+    secrets: Vec<String>,
+    settings: RemoteSettings,
     /// Cleared when the store rejects create-only puts (some S3-compatible stores).
-    pub(crate) conditional_put: AtomicBool,
+    conditional_put: AtomicBool,
     /// `memory_budget` for ranged downloads, in KiB: each part in flight holds 1 MiB of it.
-    pub(crate) download_budget: Arc<tokio::sync::Semaphore>,
+    download_budget: Arc<tokio::sync::Semaphore>,
     /// Whether mlv configured credentials or left them to a metadata/identity service.
-    pub(crate) credentials: Credentials,
+    credentials: Credentials,
     /// Set once a listing showed that the bucket or container exists.
-    pub(crate) container_seen: AtomicBool,
+    container_seen: AtomicBool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -164,19 +164,15 @@ impl Remote {
             remote: display.clone(),
             detail: redact::scrub_error(&e, secrets),
         };
-        let (store, prefix, local_root): (Arc<dyn ObjectStore>, &str, Option<PathBuf>) = match spec.location()
-        {
-            Location::Local { path } => {
-                let store = open_local(path)?;
-                (Arc::new(store), "", Some(path.clone()))
-            }
+        let (backend, prefix): (Arc<dyn Backend>, &str) = match spec.location() {
+            Location::Local { path } => (Arc::new(LocalDir::open(path)?), ""),
             Location::S3 { bucket, prefix } => {
                 let (b, found) = s3_builder(spec, bucket, settings, &display, &mut secrets)?;
                 if !found && b.get_config_value(&AmazonS3ConfigKey::AccessKeyId).is_none() {
                     credentials = Credentials::Implicit;
                 }
                 let store = b.build().map_err(|e| config_err(e, &secrets))?;
-                (Arc::new(store), prefix.as_str(), None)
+                (Arc::new(Cloud(Arc::new(store))), prefix.as_str())
             }
             Location::Gcs { bucket, prefix } => {
                 let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
@@ -203,7 +199,7 @@ impl Remote {
                     .with_client_options(settings.client_options(allow_http))
                     .with_retry(settings.retry_config());
                 let store = b.build().map_err(|e| config_err(e, &secrets))?;
-                (Arc::new(store), prefix.as_str(), None)
+                (Arc::new(Cloud(Arc::new(store))), prefix.as_str())
             }
             Location::Azure {
                 account,
@@ -272,7 +268,7 @@ impl Remote {
                     .with_client_options(settings.client_options(allow_http))
                     .with_retry(settings.retry_config());
                 let store = b.build().map_err(|e| config_err(e, &secrets))?;
-                (Arc::new(store), prefix.as_str(), None)
+                (Arc::new(Cloud(Arc::new(store))), prefix.as_str())
             }
         };
         let prefix = if prefix.is_empty() {
@@ -281,17 +277,16 @@ impl Remote {
             Some(ObjectPath::from_iter(prefix.split('/')))
         };
         Ok(Remote {
-            store,
+            backend,
             prefix,
             display,
             scheme: spec.scheme(),
-            local_root,
             secrets,
             settings: settings.clone(),
             conditional_put: AtomicBool::new(true),
             credentials,
             container_seen: AtomicBool::new(false),
-            download_budget: Arc::new(tokio::sync::Semaphore::new(super::transfer::budget_units(
+            download_budget: Arc::new(tokio::sync::Semaphore::new(super::pool::budget_units(
                 settings.memory_budget,
             ) as usize)),
         })
@@ -314,7 +309,34 @@ impl Remote {
 
     /// The underlying store (keys are relative to the bucket/container, or the local directory).
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
-        self.store.clone()
+        self.backend.object_store()
+    }
+
+    /// Where the objects are.
+    pub(super) fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The key prefix every object of this remote lives under (`None`: the root).
+    pub(super) fn prefix(&self) -> Option<&ObjectPath> {
+        self.prefix.as_ref()
+    }
+
+    /// Whether single puts are still sent create-only.
+    pub(super) fn create_only_puts(&self) -> bool {
+        self.conditional_put.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The store rejected a create-only put: send overwrites from now on (content-addressed
+    /// keys make them harmless).
+    pub(super) fn stop_create_only_puts(&self) {
+        self.conditional_put
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The memory budget of ranged downloads (see [`Remote::open`]).
+    pub(super) fn download_budget(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.download_budget
     }
 
     /// The key of an object: `PREFIX/<first two hex>/<64 hex>`.
@@ -328,7 +350,7 @@ impl Remote {
     }
 
     /// The key prefix of a fan-out directory (`PREFIX/ab`).
-    pub(crate) fn fanout_key(&self, fanout: &str) -> ObjectPath {
+    pub(super) fn fanout_key(&self, fanout: &str) -> ObjectPath {
         match &self.prefix {
             Some(p) => p.clone().join(fanout),
             None => ObjectPath::from(fanout),
@@ -343,7 +365,7 @@ impl Remote {
             .max(1)
     }
 
-    pub(crate) fn store_error(
+    pub(super) fn store_error(
         &self,
         e: &object_store::Error,
         op: &'static str,
@@ -364,7 +386,7 @@ impl Remote {
     /// The error for a failed body-less request (HEAD): a refusal without a server code is
     /// explained by listing the prefix once, whose answer carries the code
     /// (`SignatureDoesNotMatch`, `AccessDenied`, ...).
-    pub(crate) async fn explained_error(
+    pub(super) async fn explained_error(
         &self,
         e: &object_store::Error,
         op: &'static str,
@@ -375,7 +397,7 @@ impl Remote {
         if !matches!(plain, RemoteError::Unauthorized { .. }) || super::error::answer_of(e).code.is_some() {
             return plain;
         }
-        match self.store.list(self.prefix.as_ref()).next().await {
+        match self.backend.list(self.prefix.as_ref()).next().await {
             Some(Err(probe)) if super::error::answer_of(&probe).code.is_some() => {
                 self.store_error(&probe, op, key)
             }
@@ -388,12 +410,12 @@ impl Remote {
     /// (one request, once per `Remote`, or once per concurrent HEAD the first time): a missing
     /// bucket, a wrong region or an unreachable store is an error; a refused listing (keys that
     /// may read and write but not list) leaves the HEAD's answer standing.
-    pub(crate) async fn confirm_container(&self) -> Result<(), RemoteError> {
+    pub(super) async fn confirm_container(&self) -> Result<(), RemoteError> {
         use futures::StreamExt;
         if self.scheme == Scheme::Local || self.container_seen.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let mut listing = self.store.list(self.prefix.as_ref());
+        let mut listing = self.backend.list(self.prefix.as_ref());
         if let Some(Err(e)) = listing.next().await {
             use super::error::Kind;
             match super::error::kind_of(&e) {
@@ -409,18 +431,6 @@ impl Remote {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
-}
-
-fn open_local(path: &Path) -> Result<LocalFileSystem, RemoteError> {
-    let local_err = |detail: String| RemoteError::LocalDir {
-        path: path.to_path_buf(),
-        detail,
-    };
-    std::fs::create_dir_all(path).map_err(|e| local_err(e.to_string()))?;
-    if !path.is_dir() {
-        return Err(local_err("not a directory".into()));
-    }
-    LocalFileSystem::new_with_prefix(path).map_err(|e| local_err(redact::scrub_error(&e, &[])))
 }
 
 fn missing_half(display: &str, given: &str, missing: &str) -> RemoteError {
@@ -577,7 +587,7 @@ mod tests {
     fn spec(url: &str, opts: &[(&str, &str)]) -> RemoteSpec {
         let options: BTreeMap<String, String> =
             opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        RemoteSpec::parse(url, options, Path::new("/")).unwrap()
+        RemoteSpec::parse(url, options, std::path::Path::new("/")).unwrap()
     }
 
     #[test]
