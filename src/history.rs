@@ -449,7 +449,7 @@ fn workspace_side(
         }));
     };
     if meta.is_dir() {
-        let entries = crate::status::workspace_entries(repo, &pointer.data, stat, progress)?;
+        let entries = crate::workspace::workspace_entries(repo, &pointer.data, stat, progress)?;
         let m = Manifest::new(entries);
         artifact.kind = ArtifactKind::Dir;
         artifact.digest = m.digest();

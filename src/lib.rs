@@ -24,7 +24,7 @@ pub mod relpath;
 pub mod remote;
 pub mod repo;
 pub mod state;
-pub mod status;
+pub mod targets;
 pub mod workspace;
 
 pub use error::{Error, Refusal, Result};

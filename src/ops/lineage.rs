@@ -20,11 +20,11 @@ use crate::lineage::{
     LineageError, Record, LINEAGE_FILE, LINEAGE_VERSION,
 };
 use crate::ops::add::{add, Added};
+use crate::ops::status::State;
 use crate::pointer::{pointer_file_for, Pointer};
 use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
-use crate::status::State;
 
 /// What to record besides the command.
 #[derive(Debug, Default, Clone)]
@@ -262,7 +262,7 @@ fn input_artifact(
     progress: &dyn Progress,
 ) -> Result<Artifact, Error> {
     if let Some(p) = pointers.iter().find(|p| p.data == *path) {
-        let st = crate::status::status(repo, std::slice::from_ref(path), progress)?;
+        let st = crate::ops::status::status(repo, std::slice::from_ref(path), progress)?;
         // a directory only partly pulled is as unusable as a modified one
         if st
             .pointers
@@ -560,7 +560,7 @@ pub fn verify(
             None => "untracked",
             Some(d) if d != recorded => "differs",
             Some(_) => {
-                let st = crate::status::status(repo, std::slice::from_ref(&rel), progress)?;
+                let st = crate::ops::status::status(repo, std::slice::from_ref(&rel), progress)?;
                 match st.pointers.first() {
                     Some(p) if p.state == State::Modified => "modified",
                     Some(p) if p.state == State::NotPulled && p.present() => "modified",
