@@ -16,6 +16,7 @@ pub mod lineage;
 pub mod link;
 pub mod lock;
 pub mod manifest;
+pub mod objects;
 pub mod ops;
 pub mod pack;
 pub mod pointer;

@@ -11,7 +11,7 @@ use crate::gitutil::{stage, tracked_by_git};
 use crate::hash::Digest;
 use crate::history::{
     artifact_of, git_artifact, head_commit, pointers_in_tree, resolve_commit, version_in_tree,
-    version_in_workspace, ObjectSource,
+    version_in_workspace,
 };
 use crate::lineage::query::{self, compare, Derived, Downstream, Node, Row};
 use crate::lineage::values::{metric_arg, metrics_file, param_arg, params_file};
@@ -19,6 +19,7 @@ use crate::lineage::{
     append, git_err, lineage_rel, time::rfc3339_millis, Artifact, ArtifactKind, Author, LineProblem, Lineage,
     LineageError, Record, LINEAGE_FILE, LINEAGE_VERSION,
 };
+use crate::objects::ObjectSource;
 use crate::ops::add::{add, Added};
 use crate::ops::status::State;
 use crate::pointer::{pointer_file_for, Pointer};

@@ -3,10 +3,12 @@
 
 pub mod add;
 pub mod checkout;
+pub mod diff;
 pub mod fsck;
 pub mod gc;
 pub mod init;
 pub mod lineage;
+pub mod log;
 pub mod remotes;
 pub mod sources;
 pub mod status;
