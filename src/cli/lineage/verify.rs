@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use mlv::lineage::query::value_text;
+use mlv::lineage::filter::value_text;
 use mlv::lock::LockMode;
 
 use super::super::error::code;

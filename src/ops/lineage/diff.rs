@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::history::{pointers_in_tree, resolve_commit};
-use crate::lineage::query::{self, compare, Row};
+use crate::lineage::compare::{compare, Row};
+use crate::lineage::traverse::producers;
 use crate::lineage::{git_err, Lineage, Record};
 use crate::repo::Repo;
 
@@ -58,7 +59,7 @@ fn side<'l>(repo: &Repo, lineage: &'l Lineage, spec: &str) -> Result<Side<'l>, E
     let tree = commit.tree().map_err(git_err("reading a tree"))?;
     let mut out = BTreeMap::new();
     for p in pointers_in_tree(&repo.git, &tree)? {
-        if let Some(r) = query::producers(lineage, &p.meta.digest, Some(p.data.as_str())).first() {
+        if let Some(r) = producers(lineage, &p.meta.digest, Some(p.data.as_str())).first() {
             out.insert(p.data.as_str().to_string(), *r);
         }
     }

@@ -3,6 +3,8 @@
 //! One verb per module; the versions named on the command line are resolved here.
 
 mod diff;
+mod graph;
+mod list;
 mod record;
 mod run;
 mod show;
@@ -14,6 +16,8 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use diff::{diff, LineageDiffReport, RunPair, RunRef};
+pub use graph::graph;
+pub use list::list;
 pub use record::{record, RecordOptions, RecordReport};
 pub use run::{run, RunOutcome};
 pub use show::{show, ShowReport};

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{resolve_target, Target};
 use crate::error::Error;
-use crate::lineage::query::{self, Node};
+use crate::lineage::traverse::{upstream, Node};
 use crate::lineage::{Lineage, LineageError};
 use crate::repo::Repo;
 
@@ -20,11 +20,10 @@ pub struct ShowReport {
 /// The record that produced a version and its upstream chain.
 pub fn show(repo: &Repo, lineage: &Lineage, arg: &str, rev: Option<&str>) -> Result<ShowReport, Error> {
     let target = resolve_target(repo, lineage, arg, rev)?;
-    let node = query::upstream(lineage, &target.digest, target.rel.as_deref()).ok_or_else(|| {
-        LineageError::NoProducer {
+    let node =
+        upstream(lineage, &target.digest, target.rel.as_deref()).ok_or_else(|| LineageError::NoProducer {
             what: target.describe(),
-        }
-    })?;
+        })?;
     Ok(ShowReport {
         target,
         produced_by: node,

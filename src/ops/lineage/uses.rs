@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{resolve_target, Target};
 use crate::error::Error;
-use crate::lineage::query::{self, Derived, Downstream};
+use crate::lineage::traverse::{derived_outputs, downstream, Derived, Downstream};
 use crate::lineage::Lineage;
 use crate::repo::Repo;
 
@@ -22,8 +22,8 @@ pub struct UsesReport {
 /// Everything derived from a version.
 pub fn uses(repo: &Repo, lineage: &Lineage, arg: &str, rev: Option<&str>) -> Result<UsesReport, Error> {
     let target = resolve_target(repo, lineage, arg, rev)?;
-    let records = query::downstream(lineage, &target.digest, target.rel.as_deref());
-    let outputs = query::derived_outputs(&records);
+    let records = downstream(lineage, &target.digest, target.rel.as_deref());
+    let outputs = derived_outputs(&records);
     Ok(UsesReport {
         target,
         records,
