@@ -171,14 +171,14 @@ impl Pointer {
         })
     }
 
-    /// Writes the pointer file atomically.
-    pub fn save(&self, root: &Path) -> Result<(), PointerError> {
+    /// Writes the pointer file atomically, through a temporary file in `scratch` (the
+    /// repository's `tmp_dir`).
+    pub fn save(&self, root: &Path, scratch: &Path) -> Result<(), PointerError> {
         let text = self.to_toml();
-        let scratch = root.join(crate::repo::MLV_DIR).join("tmp");
         Ok(write_atomic_in(
             &self.file.to_path(root),
             text.as_bytes(),
-            &scratch,
+            scratch,
         )?)
     }
 

@@ -14,6 +14,7 @@ use crate::manifest::Entry;
 use crate::pack::{PackWriter, MAX_PACKED_OBJECT};
 use crate::progress::Progress;
 use crate::relpath::{RelPath, RelPathError};
+use crate::repo::Repo;
 use crate::state::{Stat, StatCache};
 
 /// Errors reading the workspace.
@@ -420,6 +421,23 @@ pub fn file_digest(
         now = after;
     }
     Err(WorkspaceError::Changed { path: rel.into() })
+}
+
+/// The workspace view of a tracked directory: its entries with digests.
+pub fn workspace_entries(
+    repo: &Repo,
+    data: &RelPath,
+    stat: &mut StatCache,
+    progress: &dyn Progress,
+) -> Result<Vec<Entry>, WorkspaceError> {
+    let abs = data.to_path(&repo.root);
+    let items = scan_dir(&abs, &repo.root, repo.cache.root())?;
+    let total = total_bytes(&items);
+    progress.start("checking", items.len() as u64, total);
+    let (entries, fresh) = entries_for(items, data, &abs, stat, HashMode::HashOnly, progress)?;
+    progress.finish();
+    record_fresh(stat, fresh);
+    Ok(entries)
 }
 
 /// Records freshly hashed files in the stat cache.

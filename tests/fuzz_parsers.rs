@@ -466,11 +466,11 @@ fn lineage_parser_never_panics_and_queries_hold() {
             // The read-only queries over what was parsed must not panic either.
             let _ = lineage.find_id(&prefix);
             let _ = lineage.digests_starting(&prefix);
-            let graph = mlv::lineage::query::graph(&lineage);
+            let graph = mlv::ops::lineage::graph(&lineage);
             let _ = (graph.to_dot(), graph.to_mermaid());
             for d in lineage.digests_starting("") {
-                let _ = mlv::lineage::query::upstream(&lineage, &d, None);
-                let _ = mlv::lineage::query::downstream(&lineage, &d, None);
+                let _ = mlv::lineage::traverse::upstream(&lineage, &d, None);
+                let _ = mlv::lineage::traverse::downstream(&lineage, &d, None);
             }
             Ok(())
         },

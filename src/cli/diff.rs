@@ -49,11 +49,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let progress = ctx.progress();
     // The cache, and behind it the default remote when one is set.
     let backed = mlv::ops::sources::CacheThenRemote::default_remote(&repo)?;
-    let objects: &dyn mlv::history::ObjectSource = match &backed {
+    let objects: &dyn mlv::objects::ObjectSource = match &backed {
         Some(b) => b,
         None => &repo.cache,
     };
-    let report = mlv::history::diff(&repo, from, to, &paths, objects, progress.as_ref())?;
+    let report = mlv::ops::diff::diff(&repo, from, to, &paths, objects, progress.as_ref())?;
     ctx.ui.json(&report);
     if ctx.ui.json {
         return Ok(ExitCode::SUCCESS);

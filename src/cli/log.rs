@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mlv::history::Change;
 use mlv::lock::LockMode;
+use mlv::ops::log::Change;
 
 use super::ui::{human_bytes, plural};
 use super::{CliError, Ctx};
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let _lock = ctx.lock(&repo, LockMode::Shared, "log")?;
     let lineage = super::lineage::load(&repo)?;
     let path = repo.user_path(&args.path).map_err(mlv::Error::from)?;
-    let report = mlv::history::log(&repo, &path, &lineage, args.max_count)?;
+    let report = mlv::ops::log::log(&repo, &path, &lineage, args.max_count)?;
     if !ctx.ui.json {
         for (i, e) in report.entries.iter().enumerate() {
             if i > 0 {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlv::lock::LockMode;
-use mlv::status::{PointerStatus, State};
+use mlv::ops::status::{PointerStatus, State};
 
 use super::ui::{inside, plural, Ui};
 use super::{CliError, Ctx};
@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         return run_remote(ctx, &repo, &paths, name, args.exit_code);
     }
     let progress = ctx.progress();
-    let report = mlv::status::status(&repo, &paths, progress.as_ref())?;
+    let report = mlv::ops::status::status(&repo, &paths, progress.as_ref())?;
     ctx.ui.json(&report);
     if !ctx.ui.json {
         if report.pointers.is_empty() {

@@ -6,8 +6,13 @@
 //! JSON without the id, so a hand-edited or damaged line is detected and reported by line
 //! number while the other records stay readable. See `docs/format.md` (the lineage file).
 
-pub mod query;
+pub mod compare;
+pub mod filter;
+pub mod graph;
+#[cfg(test)]
+pub(crate) mod samples;
 pub mod time;
+pub mod traverse;
 pub mod values;
 
 use std::collections::{BTreeMap, HashSet};

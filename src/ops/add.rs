@@ -82,7 +82,7 @@ pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<Ad
         let changed = previous.is_none_or(|p| p.meta != pointer.meta);
         crate::crash_point!("add.before_pointer");
         if changed {
-            pointer.save(&repo.root)?;
+            pointer.save(&repo.root, &repo.tmp_dir())?;
         }
         crate::crash_point!("add.after_pointer");
         let (ignore_file, line) = ignore_entry(path).expect("checked by check_addable");

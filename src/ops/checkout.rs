@@ -17,8 +17,7 @@ use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
 use crate::state::{Stat, StatCache};
-use crate::status::workspace_entries;
-use crate::workspace::data_meta;
+use crate::workspace::{data_meta, workspace_entries};
 
 /// Options of `checkout`.
 #[derive(Debug, Default, Clone)]
@@ -81,7 +80,7 @@ pub fn checkout(
     progress: &dyn Progress,
 ) -> Result<CheckoutReport, Error> {
     super::refuse_links_as_root(repo)?;
-    let targets = super::resolve_targets(repo, paths)?;
+    let targets = crate::targets::resolve_targets(repo, paths)?;
     let mut stat = StatCache::load(&repo.state_dir());
     let linker = Linker::new(&repo.cache, &repo.config.cache.link, repo.tmp_dir())?;
     let index = repo
@@ -120,7 +119,7 @@ pub fn checkout(
 
 fn checkout_one(
     repo: &Repo,
-    t: &super::Target,
+    t: &crate::targets::Target,
     opts: &CheckoutOptions,
     index: &git2::Index,
     stat: &mut StatCache,
@@ -132,7 +131,7 @@ fn checkout_one(
     refuse_links_in_path(repo, &p.data, p.meta.kind)?;
     let (expected, base) = match p.meta.kind {
         Kind::Dir => {
-            let m = super::load_manifest(repo, p)?;
+            let m = crate::targets::load_manifest(repo, p)?;
             refuse_wrong_total(repo, p, &m)?;
             (m.entries, p.data.clone())
         }
@@ -263,7 +262,7 @@ fn current_entries(
     };
     if meta.is_dir() {
         // for a file pointer, a directory's entries are all in the way (none has an empty path)
-        return workspace_entries(repo, base, stat, progress);
+        return Ok(workspace_entries(repo, base, stat, progress)?);
     }
     let (digest, size, fresh) = crate::workspace::file_digest(
         &abs,

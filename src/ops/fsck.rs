@@ -22,7 +22,7 @@ use crate::relpath::RelPath;
 use crate::remote::{Remote, RemoteError, Reread};
 use crate::repo::Repo;
 
-use super::{resolve_targets, Target};
+use crate::targets::{resolve_targets, Target};
 
 /// Options of `fsck`.
 #[derive(Debug, Clone, Copy, Default)]

@@ -272,7 +272,7 @@ pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
             if p.meta.kind != Kind::Dir || r.manifests.contains_key(&d) || unread_seen.contains(&d) {
                 continue;
             }
-            match super::load_manifest(repo, p) {
+            match crate::targets::load_manifest(repo, p) {
                 Ok(m) => r.add_manifest(d, m.entries.iter().filter_map(|e| e.digest).collect()),
                 // not cached: a remote may hold it (gc --remote reads it there)
                 Err(Error::Refused(Refusal::NotInCache { .. })) => {

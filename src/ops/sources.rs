@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use crate::error::Error;
 use crate::hash::Digest;
-use crate::history::ObjectSource;
 use crate::manifest::Manifest;
+use crate::objects::ObjectSource;
 use crate::remote::Remote;
 use crate::repo::Repo;
 

@@ -14,7 +14,7 @@ use crate::relpath::RelPath;
 use crate::remote::{DownloadReport, Remote, RemoteError, UploadReport};
 use crate::repo::Repo;
 
-use super::{resolve_targets, Target};
+use crate::targets::{resolve_targets, Target};
 
 /// The objects some targets need.
 #[derive(Debug, Default)]
@@ -68,7 +68,9 @@ impl<'a> Planner<'a> {
         }
         Ok(Some(match self.loaded.entry(p.meta.digest) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(super::load_manifest(self.repo, p)?),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(crate::targets::load_manifest(self.repo, p)?)
+            }
         }))
     }
 

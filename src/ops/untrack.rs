@@ -80,7 +80,7 @@ pub struct UnprotectReport {
 
 /// Replaces workspace files that are links to cache objects by editable copies.
 pub fn unprotect(repo: &Repo, paths: &[RelPath]) -> Result<UnprotectReport, Error> {
-    let targets = super::resolve_targets(repo, paths)?;
+    let targets = crate::targets::resolve_targets(repo, paths)?;
     let mut stat = StatCache::load(&repo.state_dir());
     let mut copied = 0;
     for t in &targets {
@@ -98,7 +98,7 @@ fn unprotect_pointer(
 ) -> Result<u64, Error> {
     let files: Vec<(RelPath, crate::hash::Digest, bool)> = match pointer.meta.kind {
         Kind::File => vec![(pointer.data.clone(), pointer.meta.digest, pointer.meta.exec)],
-        Kind::Dir => match super::load_manifest(repo, pointer) {
+        Kind::Dir => match crate::targets::load_manifest(repo, pointer) {
             Ok(m) => m
                 .entries
                 .iter()

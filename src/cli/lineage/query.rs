@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use mlv::lineage::query::{value_text, Filter, Node};
+use mlv::lineage::filter::{value_text, Filter};
+use mlv::lineage::traverse::Node;
 use mlv::lineage::{ArtifactKind, LineageError};
 use mlv::lock::LockMode;
 
@@ -198,7 +199,7 @@ pub fn list(ctx: &Ctx, args: ListArgs) -> Result<ExitCode, CliError> {
         .map(|f| Filter::parse(f))
         .collect::<Result<_, LineageError>>()
         .map_err(mlv::Error::from)?;
-    let runs = mlv::lineage::query::list(&lineage, &filters, args.sort.as_deref(), args.reverse);
+    let runs = mlv::ops::lineage::list(&lineage, &filters, args.sort.as_deref(), args.reverse);
     if !ctx.ui.json {
         if runs.is_empty() {
             ctx.ui.info("No runs recorded (or none match).");
@@ -255,7 +256,7 @@ pub fn graph(ctx: &Ctx, args: GraphArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
     let _lock = ctx.lock(&repo, LockMode::Shared, "lineage")?;
     let lineage = super::load(&repo)?;
-    let g = mlv::lineage::query::graph(&lineage);
+    let g = mlv::ops::lineage::graph(&lineage);
     if !ctx.ui.json {
         let text = match args.format {
             GraphFormat::Dot => g.to_dot(),

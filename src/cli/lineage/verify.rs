@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use mlv::lineage::query::value_text;
+use mlv::lineage::filter::value_text;
 use mlv::lock::LockMode;
 
 use super::super::error::code;
@@ -44,7 +44,7 @@ pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
     let progress = ctx.progress();
     // The cache, and behind it the default remote when one is set.
     let backed = mlv::ops::sources::CacheThenRemote::default_remote(&repo)?;
-    let objects: &dyn mlv::history::ObjectSource = match &backed {
+    let objects: &dyn mlv::objects::ObjectSource = match &backed {
         Some(b) => b,
         None => &repo.cache,
     };

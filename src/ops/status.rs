@@ -13,7 +13,7 @@ use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
 use crate::state::{Stat, StatCache};
-use crate::workspace::{data_meta, entries_for, file_digest, record_fresh, scan_dir, total_bytes, HashMode};
+use crate::workspace::{data_meta, file_digest, record_fresh, workspace_entries, HashMode};
 
 /// How the workspace compares with a pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,7 +139,7 @@ pub struct StatusReport {
 
 /// Compares every selected pointer with the workspace and the cache.
 pub fn status(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<StatusReport, Error> {
-    let targets = crate::ops::resolve_targets(repo, paths)?;
+    let targets = crate::targets::resolve_targets(repo, paths)?;
     let mut stat = StatCache::load(&repo.state_dir());
     let mut pointers = Vec::with_capacity(targets.len());
     for t in &targets {
@@ -170,23 +170,6 @@ pub fn status(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result
         .iter()
         .all(|p| p.state == State::UpToDate && p.in_cache && p.wrong_sizes.is_empty());
     Ok(StatusReport { pointers, clean })
-}
-
-/// The workspace view of a tracked directory: its entries with digests.
-pub fn workspace_entries(
-    repo: &Repo,
-    data: &RelPath,
-    stat: &mut StatCache,
-    progress: &dyn Progress,
-) -> Result<Vec<Entry>, Error> {
-    let abs = data.to_path(&repo.root);
-    let items = scan_dir(&abs, &repo.root, repo.cache.root())?;
-    let total = total_bytes(&items);
-    progress.start("checking", items.len() as u64, total);
-    let (entries, fresh) = entries_for(items, data, &abs, stat, HashMode::HashOnly, progress)?;
-    progress.finish();
-    record_fresh(stat, fresh);
-    Ok(entries)
 }
 
 fn pointer_status(
@@ -235,7 +218,7 @@ fn pointer_status(
                 sizes.total(&ws);
                 State::UpToDate
             } else {
-                if let Ok(manifest) = crate::ops::load_manifest(repo, pointer) {
+                if let Ok(manifest) = crate::targets::load_manifest(repo, pointer) {
                     changes = diff_entries(&manifest.entries, &ws.entries);
                     needed.extend(needed_for(&manifest.entries, &changes));
                     sizes.total(&manifest);
@@ -347,7 +330,7 @@ fn all_objects(repo: &Repo, pointer: &Pointer, sizes: &mut WrongSizes<'_>) -> Ve
     let mut out = vec![pointer.meta.digest];
     match pointer.meta.kind {
         Kind::Dir => {
-            if let Ok(m) = crate::ops::load_manifest(repo, pointer) {
+            if let Ok(m) = crate::targets::load_manifest(repo, pointer) {
                 sizes.total(&m);
                 out.extend(m.entries.iter().filter_map(|e| e.digest));
             }
