@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
+use crate::error::ErrorKind;
 use crate::fs::{persist_content_addressed, publish_batch, IoContext, IoError, Pending};
 use crate::hash::{copy_file_hashing, hash_reader, Digest};
 use crate::manifest::{Manifest, ManifestError};
@@ -39,6 +40,26 @@ pub enum CacheError {
         /// What its bytes hash to.
         actual: Digest,
     },
+}
+
+impl CacheError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CacheError::Io(e) => e.kind(),
+            CacheError::Missing { .. } => ErrorKind::Failure,
+            CacheError::Corrupt { .. } => ErrorKind::Integrity,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CacheError::Io(e) => e.hint(),
+            CacheError::Missing { .. } => Some("run `mlv fetch` or `mlv pull` to download it".into()),
+            CacheError::Corrupt { .. } => Some(crate::manifest::REPAIR_HINT.into()),
+        }
+    }
 }
 
 /// Names where an object lies: its own file, or a pack file holding it.

@@ -37,6 +37,29 @@ pub enum ConfigError {
     },
 }
 
+/// What to do about a file mlv cannot read: a newer format, or a typo.
+pub(crate) const NEWER_FORMAT_HINT: &str =
+    "this file may come from a newer mlv, or have a typo; see docs/format.md";
+
+impl ConfigError {
+    /// What kind of failure this is: configuration is the environment.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ConfigError::Io(e) => e.kind(),
+            ConfigError::Invalid { .. } | ConfigError::Env { .. } => crate::error::ErrorKind::Environment,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Io(e) => e.hint(),
+            ConfigError::Invalid { .. } => Some(NEWER_FORMAT_HINT.into()),
+            ConfigError::Env { .. } => None,
+        }
+    }
+}
+
 /// How workspace files are made from cache objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -271,10 +271,59 @@ pub enum Refusal {
     },
 }
 
+/// What kind of failure an error is. Every module error says its kind, wrappers ask the error
+/// they wrap, and the CLI maps each kind to an exit code (docs/cli.md) in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A verb refused what it was given (a path, an option, a pointer it cannot trust);
+    /// nothing was changed.
+    Refused,
+    /// Damaged data: content that does not hash to its name, or a recorded size that is not
+    /// its content's.
+    Integrity,
+    /// Another process kept the repository lock too long.
+    Busy,
+    /// The surroundings are not as mlv needs them: no repository, a bad config file, no
+    /// credentials, an unreachable remote, a full disk, a denied permission.
+    Environment,
+    /// Anything else that failed.
+    Failure,
+}
+
 impl Error {
+    /// What kind of failure this is (the CLI's exit code follows from it).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Repo(e) => e.kind(),
+            Error::Config(e) => e.kind(),
+            Error::Pointer(e) => e.kind(),
+            Error::Cache(e) => e.kind(),
+            Error::Manifest(e) => e.kind(),
+            Error::Workspace(e) => e.kind(),
+            Error::Io(e) => e.kind(),
+            Error::Remote(e) => e.kind(),
+            Error::Refused(e) => e.kind(),
+            Error::Lineage(e) => e.kind(),
+            Error::Lock(e) => e.kind(),
+        }
+    }
+
     /// What the user can do about it, when there is something to do.
     pub fn hint(&self) -> Option<String> {
-        self.specific_hint().or_else(|| self.io_hint())
+        let specific = match self {
+            Error::Repo(e) => e.hint(),
+            Error::Config(e) => e.hint(),
+            Error::Pointer(e) => e.hint(),
+            Error::Cache(e) => e.hint(),
+            Error::Manifest(e) => e.hint(),
+            Error::Workspace(e) => e.hint(),
+            Error::Io(e) => e.hint(),
+            Error::Remote(e) => e.hint(),
+            Error::Refused(e) => e.hint(),
+            Error::Lineage(e) => e.hint(),
+            Error::Lock(e) => e.hint(),
+        };
+        specific.or_else(|| self.io_hint())
     }
 
     /// A hint for a full disk or a denied permission anywhere in the cause chain.
@@ -295,75 +344,33 @@ impl Error {
         }
         None
     }
+}
 
-    fn specific_hint(&self) -> Option<String> {
-        match self {
-            Error::Repo(RepoError::NotGit { .. }) => Some("run `git init` first, or use -C DIR".into()),
-            Error::Repo(RepoError::NotInitialized { .. }) => Some("run `mlv init` in the repository".into()),
-            Error::Repo(RepoError::CacheDir { .. }) => Some(CACHE_DIR_HINT.into()),
-            Error::Pointer(PointerError::UnsupportedVersion { .. })
-            | Error::Repo(RepoError::Pointer(PointerError::UnsupportedVersion { .. }))
-            | Error::Repo(RepoError::Config(ConfigError::Invalid { .. }))
-            | Error::Config(ConfigError::Invalid { .. }) => {
-                Some("this file may come from a newer mlv, or have a typo; see docs/format.md".into())
-            }
-            Error::Repo(RepoError::InNestedRepo { nested, .. }) => Some(format!(
-                "run mlv inside that repository instead: cd {nested} && mlv init (once), then the command there"
-            )),
-            Error::Repo(RepoError::Pointer(_)) | Error::Pointer(PointerError::Malformed { .. }) => {
-                Some("fix the pointer file, or restore it with `git checkout -- FILE`".into())
-            }
-            Error::Cache(CacheError::Corrupt { .. }) | Error::Manifest(_) => Some(
-                "`mlv fsck --repair` replaces it with a verified copy from the remote; or re-add the data"
-                    .into(),
-            ),
-            Error::Cache(CacheError::Missing { .. }) => {
-                Some("run `mlv fetch` or `mlv pull` to download it".into())
-            }
-            Error::Workspace(WorkspaceError::SymlinkEscapes { .. }) => {
-                Some("replace the link with a copy of its target, or remove it".into())
-            }
-            Error::Workspace(WorkspaceError::BadName { .. })
-            | Error::Workspace(WorkspaceError::NotUtf8 { .. }) => {
-                Some("rename the file; see docs/format.md, \"File names\"".into())
-            }
-            Error::Workspace(WorkspaceError::Changed { .. }) => Some(
-                "something is writing it: run the command again once it is done".into(),
-            ),
-            Error::Workspace(WorkspaceError::Reserved { .. }) => {
-                Some("move it out of the tracked directory, or add the directory's other parts".into())
-            }
-            Error::Lock(LockError::Busy { .. }) => Some(
-                "wait for it to finish and retry, or wait longer: MLV_LOCK_TIMEOUT=SECONDS or `lock_timeout` in [core] of .mlv/config.toml".into(),
-            ),
-            Error::Remote(r) => r.hint(),
-            Error::Refused(r) => r.hint(),
-            Error::Lineage(l) => l.hint(),
-            _ => None,
-        }
+/// A git operation failed: what mlv was doing, and libgit2's error as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("git: {action}")]
+pub struct GitError {
+    /// What was being done ("reading the index", ...).
+    pub action: &'static str,
+    /// libgit2's error.
+    #[source]
+    pub source: git2::Error,
+}
+
+impl GitError {
+    /// Wraps a git2 error with what was being done: `.map_err(GitError::while_doing("..."))`.
+    pub fn while_doing(action: &'static str) -> impl FnOnce(git2::Error) -> GitError {
+        move |source| GitError { action, source }
     }
 
-    /// Whether another process kept the repository lock too long.
-    pub fn is_busy(&self) -> bool {
-        matches!(self, Error::Lock(LockError::Busy { .. }))
-    }
-
-    /// Whether this error reports damaged data (a digest mismatch).
-    pub fn is_integrity(&self) -> bool {
-        matches!(
-            self,
-            Error::Cache(CacheError::Corrupt { .. })
-                | Error::Workspace(WorkspaceError::Cache(CacheError::Corrupt { .. }))
-                | Error::Manifest(_)
-                | Error::Remote(RemoteError::Corrupt { .. })
-                | Error::Remote(RemoteError::Cache(CacheError::Corrupt { .. }))
-                | Error::Refused(Refusal::WrongSize { .. })
-        )
+    /// A failed git operation is a plain failure.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Failure
     }
 }
 
 /// Whether an [`IoError`] action only reads (so a denied permission wants read access).
-fn is_read(action: &str) -> bool {
+pub(crate) fn is_read(action: &str) -> bool {
     ["cannot read", "cannot stat", "cannot open", "cannot resolve"]
         .iter()
         .any(|a| action.starts_with(a))
@@ -371,7 +378,7 @@ fn is_read(action: &str) -> bool {
 
 /// What to do about an I/O failure the user's environment causes; `read` when what failed
 /// only reads.
-fn io_kind_hint(kind: std::io::ErrorKind, read: bool) -> Option<String> {
+pub(crate) fn io_kind_hint(kind: std::io::ErrorKind, read: bool) -> Option<String> {
     use std::io::ErrorKind as K;
     match kind {
         K::StorageFull | K::QuotaExceeded => Some(
@@ -392,7 +399,8 @@ fn io_kind_hint(kind: std::io::ErrorKind, read: bool) -> Option<String> {
 }
 
 impl Refusal {
-    fn hint(&self) -> Option<String> {
+    /// What the user can do about it, when there is something to do.
+    pub fn hint(&self) -> Option<String> {
         Some(match self {
             Refusal::TrackedByGit { path } => {
                 format!("stop tracking it in git first: git rm -r --cached {path}")
@@ -456,13 +464,52 @@ impl Refusal {
                 "use the default scope (no -w/-T), or add --all-branches (-a) or --all-commits (-A); or leave out --remote to collect only the cache".into()
             }
             Refusal::NotCacheDir { .. } => CACHE_DIR_HINT.into(),
-            _ => return None,
+            Refusal::NotFound { .. }
+            | Refusal::Duplicate { .. }
+            | Refusal::Special { .. }
+            | Refusal::Partial { .. }
+            | Refusal::BadOption { .. }
+            | Refusal::BadPath { .. } => return None,
         })
+    }
+
+    /// What kind of failure this is: a refusal, but for a size that is not its content's
+    /// (damaged data) and a partial failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Refusal::WrongSize { .. } => ErrorKind::Integrity,
+            Refusal::Partial { .. } => ErrorKind::Failure,
+            Refusal::NotFound { .. }
+            | Refusal::TrackedByGit { .. }
+            | Refusal::Overlaps { .. }
+            | Refusal::Duplicate { .. }
+            | Refusal::SymlinkTarget { .. }
+            | Refusal::LinkInPath { .. }
+            | Refusal::LinkEscapes { .. }
+            | Refusal::Special { .. }
+            | Refusal::NotTracked { .. }
+            | Refusal::WouldLoseData { .. }
+            | Refusal::NotInCache { .. }
+            | Refusal::UnknownRemote { .. }
+            | Refusal::RemoteExists { .. }
+            | Refusal::NoDefaultRemote { .. }
+            | Refusal::SecretInCommittedConfig { .. }
+            | Refusal::SecretInCommittedFile { .. }
+            | Refusal::BadOption { .. }
+            | Refusal::IncompleteCache { .. }
+            | Refusal::MissingOnRemote { .. }
+            | Refusal::UnreadableManifest { .. }
+            | Refusal::ScopeIgnoresRefs { .. }
+            | Refusal::NotCacheDir { .. }
+            | Refusal::LinksAsRoot { .. }
+            | Refusal::ClaimsGitFile { .. }
+            | Refusal::BadPath { .. } => ErrorKind::Refused,
+        }
     }
 }
 
 /// What to do about a cache directory that is not mlv's alone.
-const CACHE_DIR_HINT: &str =
+pub(crate) const CACHE_DIR_HINT: &str =
     "point `cache.dir` (or MLV_CACHE_DIR) at a directory of its own, e.g. an empty one: mlv deletes what it does not need there";
 
 /// Shorthand for results of the library.
@@ -471,6 +518,116 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn corrupt() -> CacheError {
+        CacheError::Corrupt {
+            digest: Digest::of_bytes(b"named"),
+            path: "/cache/ab/cdef".into(),
+            actual: Digest::of_bytes(b"held"),
+        }
+    }
+
+    fn io(kind: std::io::ErrorKind) -> IoError {
+        IoError::new("cannot write", "/r/data", std::io::Error::from(kind))
+    }
+
+    #[test]
+    fn damaged_data_is_an_integrity_error_through_every_wrapper() {
+        let errors: Vec<Error> = vec![
+            corrupt().into(),
+            WorkspaceError::Cache(corrupt()).into(),
+            RemoteError::Cache(corrupt()).into(),
+            RemoteError::Corrupt {
+                remote: "s3://b".into(),
+                digest: Digest::of_bytes(b"named"),
+                key: "ab/cdef".into(),
+                actual: Digest::of_bytes(b"held"),
+                size: 4,
+            }
+            .into(),
+            ManifestError {
+                digest: Digest::of_bytes(b"m"),
+                reason: "bad".into(),
+                data: None,
+            }
+            .into(),
+            Refusal::WrongSize {
+                path: "d".into(),
+                what: "the pointer",
+                recorded: 1,
+                actual: 2,
+                digest: Digest::of_bytes(b"d"),
+            }
+            .into(),
+        ];
+        for e in errors {
+            assert_eq!(e.kind(), ErrorKind::Integrity, "{e:?}");
+            assert!(e.hint().is_some(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_held_lock_is_busy_and_other_errors_are_not_integrity() {
+        let busy: Error = LockError::Busy {
+            holder: None,
+            waited: 1,
+        }
+        .into();
+        assert_eq!(busy.kind(), ErrorKind::Busy);
+        let others: Vec<Error> = vec![
+            CacheError::Missing {
+                digest: Digest::of_bytes(b"x"),
+            }
+            .into(),
+            Refusal::NotFound { path: "x".into() }.into(),
+            Refusal::Partial { failed: 1, total: 2 }.into(),
+            RepoError::NotGit { path: "/r".into() }.into(),
+        ];
+        for e in others {
+            assert!(
+                !matches!(e.kind(), ErrorKind::Integrity | ErrorKind::Busy),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_the_environment_and_hinted_through_every_wrapper() {
+        let full = || io(std::io::ErrorKind::StorageFull);
+        let errors: Vec<Error> = vec![
+            full().into(),
+            CacheError::Io(full()).into(),
+            WorkspaceError::Io(full()).into(),
+            WorkspaceError::Cache(CacheError::Io(full())).into(),
+            RemoteError::Io(full()).into(),
+            RemoteError::Cache(CacheError::Io(full())).into(),
+            RepoError::Io(full()).into(),
+            RepoError::Config(ConfigError::Io(full())).into(),
+            RepoError::Pointer(PointerError::Io(full())).into(),
+            ConfigError::Io(full()).into(),
+            PointerError::Io(full()).into(),
+            LockError::Io(full()).into(),
+            LineageError::Io(full()).into(),
+        ];
+        for e in errors {
+            assert_eq!(e.kind(), ErrorKind::Environment, "{e:?}");
+            assert!(e.hint().unwrap().contains("free space"), "{e:?}");
+        }
+        let other: Error = io(std::io::ErrorKind::InvalidData).into();
+        assert_eq!(other.kind(), ErrorKind::Failure);
+    }
+
+    #[test]
+    fn a_git_error_keeps_libgit2s_error_as_its_source() {
+        use std::error::Error as _;
+        let e: Error = RepoError::from(GitError::while_doing("reading the index")(git2::Error::from_str(
+            "index is locked",
+        )))
+        .into();
+        assert_eq!(e.to_string(), "git: reading the index");
+        assert_eq!(e.source().unwrap().to_string(), "index is locked");
+        assert_eq!(e.kind(), ErrorKind::Failure);
+    }
 
     #[test]
     fn a_denied_read_asks_for_read_access_and_a_denied_write_for_write_access() {

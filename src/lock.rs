@@ -72,6 +72,26 @@ pub enum LockError {
     },
 }
 
+impl LockError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            LockError::Io(e) => e.kind(),
+            LockError::Busy { .. } => crate::error::ErrorKind::Busy,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Io(e) => e.hint(),
+            LockError::Busy { .. } => Some(
+                "wait for it to finish and retry, or wait longer: MLV_LOCK_TIMEOUT=SECONDS or `lock_timeout` in [core] of .mlv/config.toml".into(),
+            ),
+        }
+    }
+}
+
 /// Describes the holder for messages.
 pub fn holder_text(holder: &Option<Holder>) -> String {
     match holder {

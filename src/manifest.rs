@@ -139,6 +139,22 @@ pub struct ManifestError {
     pub data: Option<String>,
 }
 
+/// What to do about a damaged cache object or manifest.
+pub(crate) const REPAIR_HINT: &str =
+    "`mlv fsck --repair` replaces it with a verified copy from the remote; or re-add the data";
+
+impl ManifestError {
+    /// A manifest that does not parse is damaged data.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Integrity
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(REPAIR_HINT.into())
+    }
+}
+
 impl Manifest {
     /// Builds a manifest, sorting entries.
     pub fn new(mut entries: Vec<Entry>) -> Manifest {

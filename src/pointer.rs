@@ -50,6 +50,29 @@ pub enum PointerError {
     },
 }
 
+impl PointerError {
+    /// What kind of failure this is: a pointer mlv cannot read is refused.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            PointerError::Io(e) => e.kind(),
+            PointerError::Malformed { .. } | PointerError::UnsupportedVersion { .. } => {
+                crate::error::ErrorKind::Refused
+            }
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PointerError::Io(e) => e.hint(),
+            PointerError::Malformed { .. } => {
+                Some("fix the pointer file, or restore it with `git checkout -- FILE`".into())
+            }
+            PointerError::UnsupportedVersion { .. } => Some(crate::config::NEWER_FORMAT_HINT.into()),
+        }
+    }
+}
+
 /// What a pointer tracks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::config::{self, Config, ConfigError};
+use crate::error::{ErrorKind, GitError};
 use crate::fs::{IoContext, IoError};
 use crate::pointer::{Pointer, PointerError, POINTER_SUFFIX};
 use crate::relpath::{RelPath, RelPathError};
@@ -50,13 +51,8 @@ pub enum RepoError {
         nested: String,
     },
     /// A git operation failed.
-    #[error("git: {action}: {message}")]
-    Git {
-        /// What was being done.
-        action: &'static str,
-        /// libgit2's message.
-        message: String,
-    },
+    #[error(transparent)]
+    Git(#[from] GitError),
     /// `cache.dir` names the work tree or a directory above it: objects would land among the
     /// user's files, and gc would delete what it does not know.
     #[error("{dir} cannot be the cache directory: it is the work tree or a directory above it")]
@@ -75,12 +71,42 @@ pub enum RepoError {
     Io(#[from] IoError),
 }
 
+impl RepoError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RepoError::NotGit { .. }
+            | RepoError::Bare { .. }
+            | RepoError::NotInitialized { .. }
+            | RepoError::CacheDir { .. } => ErrorKind::Environment,
+            RepoError::BadPath { .. } | RepoError::InNestedRepo { .. } => ErrorKind::Refused,
+            RepoError::Git(e) => e.kind(),
+            RepoError::Config(e) => e.kind(),
+            RepoError::Pointer(e) => e.kind(),
+            RepoError::Io(e) => e.kind(),
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RepoError::NotGit { .. } => Some("run `git init` first, or use -C DIR".into()),
+            RepoError::NotInitialized { .. } => Some("run `mlv init` in the repository".into()),
+            RepoError::CacheDir { .. } => Some(crate::error::CACHE_DIR_HINT.into()),
+            RepoError::InNestedRepo { nested, .. } => Some(format!(
+                "run mlv inside that repository instead: cd {nested} && mlv init (once), then the command there"
+            )),
+            RepoError::Config(e) => e.hint(),
+            RepoError::Pointer(e) => e.hint(),
+            RepoError::Io(e) => e.hint(),
+            RepoError::Bare { .. } | RepoError::BadPath { .. } | RepoError::Git(_) => None,
+        }
+    }
+}
+
 /// Wraps a git2 error with what was being done.
 pub fn git_err(action: &'static str) -> impl FnOnce(git2::Error) -> RepoError {
-    move |e| RepoError::Git {
-        action,
-        message: e.message().to_string(),
-    }
+    move |e| GitError::while_doing(action)(e).into()
 }
 
 /// An opened mlv repository.

@@ -68,6 +68,44 @@ pub enum WorkspaceError {
     },
 }
 
+impl WorkspaceError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            WorkspaceError::Io(e) => e.kind(),
+            WorkspaceError::Cache(e) => e.kind(),
+            WorkspaceError::SymlinkEscapes { .. }
+            | WorkspaceError::NotUtf8 { .. }
+            | WorkspaceError::Reserved { .. }
+            | WorkspaceError::BadName { .. }
+            | WorkspaceError::Special { .. } => ErrorKind::Refused,
+            WorkspaceError::Changed { .. } => ErrorKind::Failure,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            WorkspaceError::Io(e) => e.hint(),
+            WorkspaceError::Cache(e) => e.hint(),
+            WorkspaceError::SymlinkEscapes { .. } => {
+                Some("replace the link with a copy of its target, or remove it".into())
+            }
+            WorkspaceError::BadName { .. } | WorkspaceError::NotUtf8 { .. } => {
+                Some("rename the file; see docs/format.md, \"File names\"".into())
+            }
+            WorkspaceError::Changed { .. } => {
+                Some("something is writing it: run the command again once it is done".into())
+            }
+            WorkspaceError::Reserved { .. } => {
+                Some("move it out of the tracked directory, or add the directory's other parts".into())
+            }
+            WorkspaceError::Special { .. } => None,
+        }
+    }
+}
+
 /// One thing found in a tracked directory.
 #[derive(Debug)]
 pub enum Item {

@@ -3,6 +3,7 @@
 use std::error::Error as _;
 use std::process::ExitCode;
 
+use mlv::error::ErrorKind;
 use serde::Serialize;
 
 use super::ui::Ui;
@@ -37,15 +38,18 @@ pub struct CliError {
     pub json_extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// The exit code of an error of this kind: the one place kinds become exit codes.
+pub fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Integrity => code::INTEGRITY,
+        ErrorKind::Busy => code::BUSY,
+        ErrorKind::Refused | ErrorKind::Environment | ErrorKind::Failure => code::FAILURE,
+    }
+}
+
 impl From<mlv::Error> for CliError {
     fn from(e: mlv::Error) -> Self {
-        let code = if e.is_integrity() {
-            code::INTEGRITY
-        } else if e.is_busy() {
-            code::BUSY
-        } else {
-            code::FAILURE
-        };
+        let code = exit_code(e.kind());
         let mut causes = Vec::new();
         let mut src = e.source();
         // `#[error(transparent)]` layers repeat the message; skip exact repeats.
@@ -115,5 +119,38 @@ impl CliError {
             });
         }
         ExitCode::from(self.code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_the_documented_exit_codes() {
+        assert_eq!(exit_code(ErrorKind::Refused), 1);
+        assert_eq!(exit_code(ErrorKind::Failure), 1);
+        assert_eq!(exit_code(ErrorKind::Environment), 1);
+        assert_eq!(exit_code(ErrorKind::Integrity), 3);
+        assert_eq!(exit_code(ErrorKind::Busy), 5);
+    }
+
+    #[test]
+    fn a_corrupt_cache_object_exits_3_however_it_is_wrapped() {
+        use mlv::cache::CacheError;
+        use mlv::hash::Digest;
+        let corrupt = || CacheError::Corrupt {
+            digest: Digest::of_bytes(b"named"),
+            path: "/cache/ab/cdef".into(),
+            actual: Digest::of_bytes(b"held"),
+        };
+        let errors: Vec<mlv::Error> = vec![
+            corrupt().into(),
+            mlv::workspace::WorkspaceError::Cache(corrupt()).into(),
+            mlv::remote::RemoteError::Cache(corrupt()).into(),
+        ];
+        for e in errors {
+            assert_eq!(CliError::from(e).code, code::INTEGRITY);
+        }
     }
 }

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{ErrorKind, GitError};
 use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
 use crate::relpath::RelPath;
@@ -148,13 +149,8 @@ pub enum LineageError {
         reason: String,
     },
     /// A git operation failed.
-    #[error("git: {action}: {message}")]
-    Git {
-        /// What was being done.
-        action: &'static str,
-        /// libgit2's message.
-        message: String,
-    },
+    #[error(transparent)]
+    Git(#[from] GitError),
 }
 
 impl LineageError {
@@ -183,8 +179,36 @@ impl LineageError {
             LineageError::Ambiguous { .. } => "give more characters".into(),
             LineageError::UnknownRevision { .. } => "give a commit, branch or tag that `git log` knows".into(),
             LineageError::NoCommand => "example: mlv run -i data -o model.pt -- python train.py".into(),
-            _ => return None,
+            LineageError::Io(e) => return e.hint(),
+            LineageError::BadKeyValue { .. }
+            | LineageError::InputIsOutput { .. }
+            | LineageError::Spawn { .. }
+            | LineageError::BadFilter { .. }
+            | LineageError::Git(_) => return None,
         })
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LineageError::Io(e) => e.kind(),
+            LineageError::Git(e) => e.kind(),
+            LineageError::Spawn { .. } => ErrorKind::Environment,
+            LineageError::Unparsable { .. }
+            | LineageError::NotANumber { .. }
+            | LineageError::BadKeyValue { .. }
+            | LineageError::InputNotTracked { .. }
+            | LineageError::InputModified { .. }
+            | LineageError::InputInsideTracked { .. }
+            | LineageError::InputIsOutput { .. }
+            | LineageError::NoCommand
+            | LineageError::UnknownPath { .. }
+            | LineageError::UnknownDigest { .. }
+            | LineageError::Ambiguous { .. }
+            | LineageError::NoProducer { .. }
+            | LineageError::UnknownRevision { .. }
+            | LineageError::BadFilter { .. } => ErrorKind::Refused,
+        }
     }
 }
 
@@ -194,10 +218,7 @@ fn at_rev(rev: &Option<String>) -> String {
 
 /// Wraps a git2 error with what was being done.
 pub fn git_err(action: &'static str) -> impl FnOnce(git2::Error) -> LineageError {
-    move |e| LineageError::Git {
-        action,
-        message: e.message().to_string(),
-    }
+    move |e| GitError::while_doing(action)(e).into()
 }
 
 /// What an artifact is.

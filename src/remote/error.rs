@@ -175,6 +175,27 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            RemoteError::Spec(_) => ErrorKind::Refused,
+            RemoteError::Config { .. }
+            | RemoteError::Profile { .. }
+            | RemoteError::NoCredentials { .. }
+            | RemoteError::Unauthorized { .. }
+            | RemoteError::NoContainer { .. }
+            | RemoteError::WrongRegion { .. }
+            | RemoteError::Unreachable { .. }
+            | RemoteError::NotFound { .. }
+            | RemoteError::LocalDir { .. } => ErrorKind::Environment,
+            RemoteError::Backend { .. } | RemoteError::MissingObjects { .. } => ErrorKind::Failure,
+            RemoteError::Corrupt { .. } => ErrorKind::Integrity,
+            RemoteError::Cache(e) => e.kind(),
+            RemoteError::Io(e) => e.kind(),
+        }
+    }
+
     /// A suggestion for the user, when there is an obvious one.
     pub fn hint(&self) -> Option<String> {
         match self {
