@@ -121,7 +121,8 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], scratch: &Path, private: bool) -
     crate::crash_point!("fs.before_rename");
     tmp.persist(path)
         .map_err(|e| IoError::new("cannot replace", path, e.error))?;
-    Ok(())
+    // the rename is durable only once the directory holding the new name is
+    sync_dir(beside)
 }
 
 /// Publishes a finished temp file under a content-addressed name.
@@ -139,10 +140,18 @@ pub fn persist_content_addressed(tmp: NamedTempFile, dest: &Path) -> Result<bool
     tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
     // rename over an existing identical object is harmless, but keep the first writer's inode.
     match tmp.persist_noclobber(dest) {
-        Ok(_) => Ok(true),
+        Ok(_) => sync_dir(dir).map(|()| true),
         Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(IoError::new("cannot publish", dest, e.error)),
     }
+}
+
+/// Makes the entries of `dir` durable (fsync of the directory): what a rename or a new file
+/// in it needs to survive a crash. Many renames into one directory need one call.
+pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .at("cannot sync", dir)
 }
 
 /// What the name of every temporary file mlv creates starts with, so that cleaning up (`gc`,
@@ -275,9 +284,7 @@ pub fn publish_batch(
         sync_fs(&fs_dir)?;
     } else {
         for d in &dirs {
-            std::fs::File::open(d)
-                .and_then(|f| f.sync_all())
-                .at("cannot sync", d)?;
+            sync_dir(d)?;
         }
     }
     Ok(created)

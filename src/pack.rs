@@ -403,9 +403,7 @@ impl PackWriter {
             Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Ok(self.entries.len()),
             Err(e) => return Err(IoError::new("cannot publish", &dest, e.error)),
         }
-        File::open(&set.dir)
-            .and_then(|d| d.sync_all())
-            .at("cannot sync", &set.dir)?;
+        crate::fs::sync_dir(&set.dir)?;
         let count = self.entries.len();
         let index_offset = self.offset;
         set.insert(PackIndex {

@@ -476,6 +476,7 @@ pub fn append(root: &Path, record: &Record) -> Result<(), LineageError> {
     line.push_str(&record.to_line());
     line.push('\n');
     // never append through a link: the file is committed, and a link could lead anywhere
+    let created = std::fs::symlink_metadata(&path).is_err();
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -484,6 +485,12 @@ pub fn append(root: &Path, record: &Record) -> Result<(), LineageError> {
         .at("cannot open", &path)?;
     f.write_all(line.as_bytes()).at("cannot write", &path)?;
     f.sync_all().at("cannot sync", &path)?;
+    if created {
+        // a new file survives a crash only once its directory entry does
+        if let Some(dir) = path.parent() {
+            crate::fs::sync_dir(dir)?;
+        }
+    }
     Ok(())
 }
 
