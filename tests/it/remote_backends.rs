@@ -1,20 +1,18 @@
 //! The remote library against every backend: a local directory, S3 (moto), Azure (Azurite)
-//! and GCS (the XML-API fake in tests/support/gcs_fake.py). Each backend runs the same
+//! and GCS (the XML-API fake in tests/it/support/gcs_fake.py). Each backend runs the same
 //! scenarios, each under its own key prefix. Emulators come from `.ci/install-emulators.sh`;
 //! without them these tests skip loudly, or fail when `CI` is set.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::{Azurite, GcsFake, Moto, AZURITE_ACCOUNT, AZURITE_KEY};
 use mlv::cache::{Cache, CacheError};
 use mlv::hash::Digest;
 use mlv::progress::NoProgress;
 use mlv::remote::{Remote, RemoteError, RemoteSettings, RemoteSpec};
 use object_store::{ObjectStoreExt, PutPayload};
-use support::{Azurite, GcsFake, Moto, AZURITE_ACCOUNT, AZURITE_KEY};
 
 const MIB: usize = 1 << 20;
 const BUCKET: &str = "mlv-test";
@@ -541,7 +539,7 @@ async fn assert_unreachable_fast(remote: Remote) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_remotes_fail_within_seconds() {
-    let port = support::closed_port();
+    let port = crate::support::closed_port();
     let s3 = s3_opts(port);
     assert_unreachable_fast(open(&format!("s3://{BUCKET}/x"), &as_refs(&s3))).await;
 
@@ -558,7 +556,7 @@ async fn unreachable_remotes_fail_within_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_credentials_never_show_in_errors() {
     // User info in an endpoint URL: object_store prints request URLs in full.
-    let port = support::closed_port();
+    let port = crate::support::closed_port();
     let opts = [
         (
             "endpoint",

@@ -5,12 +5,10 @@
 //! itself (SIGSTOP) there, lock held, until the test resumes it (SIGCONT). Needs the
 //! `failpoints` feature.
 
-mod common;
-
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{Env, Output, MLV};
+use crate::common::{Env, Output, MLV};
 
 /// Starts `mlv ARGS` paused at `point` and waits until it has stopped there.
 fn paused(env: &Env, point: &str, args: &[&str]) -> Child {

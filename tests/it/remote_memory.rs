@@ -1,7 +1,6 @@
 //! Memory stays bounded while a large object goes up in parts and comes back: the upload
-//! never buffers the whole file. A test binary of its own, so the peak RSS is this test's.
-
-mod support;
+//! never buffers the whole file. The test runs in a process of its own (`common::isolated`), so the
+//! peak RSS is this test's.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -24,7 +23,10 @@ fn peak_rss_mib() -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_object_round_trip_in_bounded_memory() {
-    let Some(gcs) = support::GcsFake::start("mem") else {
+    if !crate::common::isolated("remote_memory::large_object_round_trip_in_bounded_memory", &[]) {
+        return;
+    }
+    let Some(gcs) = crate::support::GcsFake::start("mem") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -1,10 +1,8 @@
 //! Link kinds (hardlink, symlink, copy), `mlv unprotect`, and the cache staying intact.
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 
-use common::Env;
+use crate::common::Env;
 
 fn readonly(env: &Env, rel: &str) -> bool {
     let meta = std::fs::metadata(env.path(rel)).unwrap();
@@ -162,7 +160,7 @@ fn linking_workspace_files_to_the_cache_is_refused_as_root() {
     let uid = env.command("id", &["-u"]).run().ok().stdout;
     env.write("data/a", b"a");
     let run = |link: &str, args: &[&str]| {
-        env.command(common::MLV, args)
+        env.command(crate::common::MLV, args)
             .env("MLV_CACHE_LINK", link)
             .env_remove("MLV_LINK_AS_ROOT")
             .run()

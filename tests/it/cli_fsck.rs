@@ -1,12 +1,10 @@
 //! `mlv fsck`: missing, corrupt and truncated cache objects, damaged manifests, remote checks
 //! (presence and size, or re-reading), and repairs in both directions.
 
-mod common;
-mod maint_support;
-mod support;
-
-use common::Env;
-use maint_support::{cache_object, digest_of, flip_byte, hex, local_remote, s3_remote, truncate, TestRemote};
+use crate::common::maint::{
+    cache_object, digest_of, flip_byte, hex, local_remote, s3_remote, truncate, TestRemote,
+};
+use crate::common::Env;
 
 const A: &[u8] = b"alpha content\n";
 const B: &[u8] = b"bravo content, a little longer\n";

@@ -1,7 +1,6 @@
 //! S3 credentials from AWS shared files (`profile` option, `AWS_PROFILE`, `endpoint_url`,
-//! `region`). A test binary of its own: it sets process environment variables.
-
-mod support;
+//! `region`). The test sets process environment variables, so it runs in a process of its own
+//! (`common::isolated`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,7 +29,10 @@ fn settings() -> RemoteSettings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_profile_from_shared_files() {
-    let Some(moto) = support::Moto::start("profiles", false) else {
+    if !crate::common::isolated("remote_profile::s3_profile_from_shared_files", &[]) {
+        return;
+    }
+    let Some(moto) = crate::support::Moto::start("profiles", false) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -49,7 +51,7 @@ async fn s3_profile_from_shared_files() {
         ),
     )
     .unwrap();
-    // Safety: this test binary has a single test; nothing else reads the environment concurrently.
+    // Safety: this process runs this test alone; nothing else reads the environment concurrently.
     std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &creds);
     std::env::set_var("AWS_CONFIG_FILE", &config);
     for v in [

@@ -7,7 +7,7 @@
 //! - `Moto` (S3): `MLV_TEST_MOTO`, else `moto_server` on PATH, else `.ci/venv/bin/moto_server`.
 //! - `Azurite` (Azure Blob): `node` on PATH and `MLV_TEST_AZURITE_DIR` (default `.ci/node`)
 //!   holding `node_modules/azurite`.
-//! - `GcsFake` (GCS XML API): `python3` (or `MLV_TEST_PYTHON`) running `tests/support/gcs_fake.py`.
+//! - `GcsFake` (GCS XML API): `python3` (or `MLV_TEST_PYTHON`) running `tests/it/support/gcs_fake.py`.
 //!
 //! Install the pinned emulators with `.ci/install-emulators.sh`.
 
@@ -269,7 +269,7 @@ impl Azurite {
                 None
             }
         });
-        let helper = repo_root().join("tests/support/azurite_container.js");
+        let helper = repo_root().join("tests/it/support/azurite_container.js");
         let out = Command::new(&node)
             .arg(helper)
             .arg(proc.port.to_string())
@@ -306,7 +306,7 @@ impl GcsFake {
             return unavailable("python3 (for the GCS fake)", "MLV_TEST_PYTHON, PATH");
         };
         let mut cmd = Command::new(python);
-        cmd.arg(repo_root().join("tests/support/gcs_fake.py")).args([
+        cmd.arg(repo_root().join("tests/it/support/gcs_fake.py")).args([
             "--host",
             "127.0.0.1",
             "--port",

@@ -1,10 +1,8 @@
 //! `mlv checkout`: restoring versions from the cache, never losing unsaved data.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::Env;
+use crate::common::Env;
 
 /// v1 of `data/` and `model.pt` committed, then v2 committed (train.csv changed, old.csv
 /// deleted, new.csv added, model.pt changed).

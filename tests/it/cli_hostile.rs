@@ -3,14 +3,12 @@
 //! file names a manifest cannot hold. Each is refused with one error line, and a canary
 //! directory outside the repository is never written to.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use common::{b3, Env};
+use crate::common::{b3, Env};
 
 /// A directory outside the repository with one file in it; nothing may change there.
 struct Canary {

@@ -1,19 +1,16 @@
 //! Remotes end to end: the real `mlv` binary pushes to and pulls from a local directory, S3
-//! (moto), Azure (Azurite) and GCS (tests/support/gcs_fake.py), from throwaway git repositories
+//! (moto), Azure (Azurite) and GCS (tests/it/support/gcs_fake.py), from throwaway git repositories
 //! and their clones. Emulators come from `.ci/install-emulators.sh`; without them the cloud
 //! tests skip loudly, or fail when `CI` is set.
-
-mod common;
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{b3, noise, Env, Output, MLV};
-use support::fault_proxy::FaultProxy;
-use support::{closed_port, Azurite, GcsFake, Moto, AZURITE_ACCOUNT, AZURITE_KEY};
+use crate::common::{b3, noise, Env, Output, MLV};
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::{closed_port, Azurite, GcsFake, Moto, AZURITE_ACCOUNT, AZURITE_KEY};
 
 const BUCKET: &str = "mlv-e2e";
 const PREFIX: &str = "team/proj";
@@ -540,9 +537,9 @@ fn tamper_local(b: &Backend, hex: &str, bytes: Option<&[u8]>) {
 fn tamper_s3(b: &Backend, hex: &str, bytes: Option<&[u8]>) {
     use object_store::{ObjectStoreExt, PutPayload};
     let endpoint = format!("http://127.0.0.1:{}", b.port.unwrap());
-    let store = support::s3_client(&endpoint, BUCKET, S3_KEY_ID, S3_SECRET);
+    let store = crate::support::s3_client(&endpoint, BUCKET, S3_KEY_ID, S3_SECRET);
     let key = object_store::path::Path::from(format!("{PREFIX}/{}", object_name(hex)));
-    support::block_on(async {
+    crate::support::block_on(async {
         match bytes {
             Some(bytes) => {
                 store.put(&key, PutPayload::from(bytes.to_vec())).await.unwrap();

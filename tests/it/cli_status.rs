@@ -1,8 +1,6 @@
 //! `mlv status`: up to date, modified (with the lists), missing, not in cache, --exit-code.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 
 /// A repository tracking `data/` (a, b, sub/c) and `model.pt`.
 fn tracked() -> Env {

@@ -5,13 +5,9 @@
 //! with and without `--json` and `-v`. The canary must never appear in any stdout or stderr, in
 //! any git-tracked file, or anywhere under `.mlv/` except `config.local.toml`.
 
-mod common;
-mod maint_support;
-mod support;
-
-use common::{Env, Output};
-use maint_support::{digest_of, fast, local_remote, TestRemote, BUCKET, PREFIX, S3_KEY_ID};
-use support::{closed_port, Azurite, Moto, AZURITE_ACCOUNT};
+use crate::common::maint::{digest_of, fast, local_remote, TestRemote, BUCKET, PREFIX, S3_KEY_ID};
+use crate::common::{Env, Output};
+use crate::support::{closed_port, Azurite, Moto, AZURITE_ACCOUNT};
 
 /// The canary. Distinctive, and not valid base64 (so it reaches the code paths of a bad key).
 const CANARY: &str = "MLV_CANARY_S3CR3T_c0ffee42";
@@ -29,8 +25,8 @@ impl Watch {
     }
 
     fn run(&mut self, r: &TestRemote, env: &Env, extra: &[(&str, &str)], args: &[&str]) -> Option<i32> {
-        let mut c = env.command(common::MLV, args);
-        for (k, v) in maint_support::metadata_env().iter().chain(&r.env) {
+        let mut c = env.command(crate::common::MLV, args);
+        for (k, v) in crate::common::maint::metadata_env().iter().chain(&r.env) {
             c = c.env(k, v);
         }
         for (k, v) in extra {

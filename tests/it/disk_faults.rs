@@ -5,13 +5,11 @@
 //! `CI` is set and skip with a printed reason otherwise. Mounts are undone by a guard, also
 //! when a test fails.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{b3, noise, Env, Output, MLV};
+use crate::common::{b3, noise, Env, Output, MLV};
 
 const KIB: usize = 1024;
 const MIB: usize = 1 << 20;

@@ -1,8 +1,6 @@
 //! Hostile pointer files and the refusals of `mlv add`: one clear error, a hint, nothing written.
 
-mod common;
-
-use common::{fixture, Env};
+use crate::common::{fixture, Env};
 
 /// Installs `fixtures/pointers/NAME` as `data.mlv`.
 fn with_pointer(name: &str) -> Env {

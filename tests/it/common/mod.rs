@@ -1,7 +1,10 @@
 //! The end-to-end harness: every test gets a temporary directory holding a fresh git repository
 //! and runs the real `mlv` binary in a clean environment.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(dead_code)] // without the failpoints feature the crash and lock tests are left out
+
+pub mod lineage;
+pub mod maint;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -588,4 +591,36 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+/// For a test that needs the process to itself (it sets environment variables, or measures
+/// the peak memory): runs the test `name` (its path in this binary, e.g.
+/// `remote_memory::large_object_round_trip_in_bounded_memory`) alone in a fresh process of
+/// this test binary, with `vars` set, and asserts it passed. Returns `true` in that child,
+/// where the caller then runs the test's body, and `false` in the parent, which returns.
+#[track_caller]
+pub fn isolated(name: &str, vars: &[(&str, &str)]) -> bool {
+    const CHILD: &str = "MLV_TEST_ISOLATED";
+    if std::env::var(CHILD).is_ok_and(|v| v == name) {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut c = Command::new(exe);
+    c.args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, name);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    let out = c.output().expect("cannot run the test binary");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    eprint!("{stderr}");
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} failed in its own process ({:?})\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}",
+        out.status
+    );
+    false
 }

@@ -1,14 +1,10 @@
 //! `mlv gc`: what is kept (workspace, branch and tag tips, all commits, recent objects) and
 //! what is removed.
 
-mod common;
-mod maint_support;
-mod support;
-
 use std::collections::BTreeSet;
 
-use common::{b3, Env};
-use maint_support::{digest_of, local_remote, s3_remote, TestRemote};
+use crate::common::maint::{digest_of, local_remote, s3_remote, TestRemote};
+use crate::common::{b3, Env};
 
 /// `data/` at v1 committed on the current branch, then v2 added in the workspace only.
 fn two_versions() -> Env {
@@ -462,8 +458,8 @@ fn other_worktrees_keep_their_data() {
     env.git(&["worktree", "add", "-q", "--detach", wt_dir.to_str().unwrap()]);
     let run = |args: &[&str]| r.mlv(&env, args);
     let in_wt = |args: &[&str]| {
-        let mut c = env.command(common::MLV, args).cwd(&wt_dir);
-        for (k, v) in maint_support::metadata_env() {
+        let mut c = env.command(crate::common::MLV, args).cwd(&wt_dir);
+        for (k, v) in crate::common::maint::metadata_env() {
             c = c.env(&k, &v);
         }
         c.run()

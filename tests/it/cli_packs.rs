@@ -2,14 +2,10 @@
 //! command that reads objects reads them out of packs too, verified; a damaged pack is found,
 //! reported and repaired from a remote; gc rewrites packs that hold garbage.
 
-mod common;
-mod maint_support;
-mod support;
-
 use std::collections::BTreeMap;
 
-use common::{b3, read_pack, Env};
-use maint_support::{local_remote, s3_remote, tamper_file, TestRemote};
+use crate::common::maint::{local_remote, s3_remote, tamper_file, TestRemote};
+use crate::common::{b3, read_pack, Env};
 
 /// Files in the test tree: more than the default `cache.pack_min_objects` (512).
 const FILES: usize = 600;
@@ -29,7 +25,7 @@ fn write_data(env: &Env, version: u8) {
             content(i, version),
         );
     }
-    env.write("data/big.bin", common::noise(2 << 20, 7));
+    env.write("data/big.bin", crate::common::noise(2 << 20, 7));
 }
 
 /// Every file under `dir`: relative path -> digest.
@@ -94,7 +90,7 @@ fn many_small_files_go_into_one_pack() {
     }
     // the large file and the manifest are loose; nothing is left in the scratch directory
     assert_eq!(loose(&env).len(), 2, "{:?}", loose(&env));
-    assert!(env.object_path(&common::noise(2 << 20, 7)).is_file());
+    assert!(env.object_path(&crate::common::noise(2 << 20, 7)).is_file());
     assert_eq!(std::fs::read_dir(env.path(".mlv/tmp")).unwrap().count(), 0);
 
     env.mlv(&["status", "--exit-code"]).ok();

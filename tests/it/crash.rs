@@ -12,14 +12,11 @@
 //! After every kill the invariants are checked, then the command is rerun and must converge.
 //! `MLV_CRASH_VERBOSE=1` prints the time each campaign run spends in setup, checks and rerun.
 
-mod common;
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{b3, Env, Output, MLV};
+use crate::common::{b3, Env, Output, MLV};
 
 /// Small files per version (a few hundred), plus a few MiB in large files.
 const SMALL: usize = 200;
@@ -171,7 +168,7 @@ struct Lab {
 }
 
 struct S3 {
-    _moto: support::Moto,
+    _moto: crate::support::Moto,
     store: object_store::aws::AmazonS3,
     rt: tokio::runtime::Runtime,
 }
@@ -181,7 +178,7 @@ const PREFIX: &str = "store";
 
 impl S3 {
     fn start() -> Option<S3> {
-        let moto = support::Moto::start(BUCKET, false)?;
+        let moto = crate::support::Moto::start(BUCKET, false)?;
         let store = object_store::aws::AmazonS3Builder::new()
             .with_endpoint(moto.proc.url())
             .with_bucket_name(BUCKET)
@@ -564,7 +561,7 @@ fn stored_objects(env: &Env) -> BTreeSet<String> {
         .map(|o| o.rsplit('/').next().unwrap().to_string())
         .collect();
     for pack in env.packs() {
-        all.extend(common::read_pack(&pack).unwrap().into_keys());
+        all.extend(crate::common::read_pack(&pack).unwrap().into_keys());
     }
     all
 }
@@ -604,7 +601,7 @@ fn check_store(dir: &Path, skip: &[&str]) -> Result<(), String> {
         }
         if fan_name == "packs" {
             for pack in std::fs::read_dir(fan.path()).unwrap() {
-                common::read_pack(&pack.unwrap().path())?;
+                crate::common::read_pack(&pack.unwrap().path())?;
             }
             continue;
         }
@@ -851,7 +848,7 @@ fn object_size(env: &Env, hex: &str) -> u64 {
         return m.len();
     }
     for p in env.packs() {
-        if let Some((_, data)) = common::read_pack(&p).unwrap().get(hex) {
+        if let Some((_, data)) = crate::common::read_pack(&p).unwrap().get(hex) {
             return data.len() as u64;
         }
     }

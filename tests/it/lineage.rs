@@ -1,9 +1,7 @@
 //! End to end: a small pipeline (raw data -> cleaned data -> two models on two data
 //! versions, on two branches merged together) and every lineage and history query on it.
 
-mod lineage_support;
-
-use lineage_support::Repo;
+use crate::common::lineage::Repo;
 use serde_json::{json, Value};
 
 const CLEAN: &str =
@@ -161,10 +159,9 @@ fn outputs(v: &Value) -> Vec<(String, String)> {
 }
 
 #[test]
-fn pipeline_merges_and_answers_every_query() {
+fn the_merge_keeps_every_record_of_both_branches() {
     let p = pipeline();
     let r = &p.repo;
-
     // the merge: no conflict, every record from both branches, all valid
     assert!(r.git(&["status", "--porcelain"]).is_empty());
     let lines = r.lineage_lines();
@@ -173,7 +170,12 @@ fn pipeline_merges_and_answers_every_query() {
     assert!(r
         .read(".gitattributes")
         .contains(".mlv/lineage.jsonl merge=union"));
+}
 
+#[test]
+fn show_follows_a_model_back_to_the_raw_data() {
+    let p = pipeline();
+    let r = &p.repo;
     // show: the baseline model <- clean v1 <- raw v1, with params, metrics and commits
     let show = r.json(&["lineage", "show", "models/baseline/model.pt"]);
     assert_eq!(show["target"]["digest"], json!(p.base));
@@ -214,13 +216,23 @@ fn pipeline_merges_and_answers_every_query() {
     ] {
         assert!(text.contains(&needle), "missing {needle:?} in:\n{text}");
     }
+}
 
+#[test]
+fn show_names_versions_by_revision_and_by_digest() {
+    let p = pipeline();
+    let r = &p.repo;
     // --rev and digests name versions too
     let at_v1 = r.json(&["lineage", "show", "data/clean", "--rev", "v1.0"]);
     assert_eq!(at_v1["target"]["digest"], json!(p.clean1));
     let by_digest = r.json(&["lineage", "show", &p.large[..10]]);
     assert_eq!(by_digest["produced_by"]["record"]["tags"], json!(["large"]));
+}
 
+#[test]
+fn uses_lists_what_each_version_led_to() {
+    let p = pipeline();
+    let r = &p.repo;
     // uses: raw v1 led to clean v1 and the baseline model only; raw v2 to the large model
     let uses = r.json(&["lineage", "uses", "data/raw", "--rev", "v1.0"]);
     assert_eq!(uses["target"]["digest"], json!(p.raw1));
@@ -254,7 +266,12 @@ fn pipeline_merges_and_answers_every_query() {
     assert!(!text.contains("models/large"), "{text}");
     let none = r.json(&["lineage", "uses", "models/large/model.pt"]);
     assert_eq!(none["records"], json!([]));
+}
 
+#[test]
+fn list_sorts_and_filters_runs_as_json_and_as_a_table() {
+    let p = pipeline();
+    let r = &p.repo;
     // list: sorted by a metric, filtered, as a table
     let list = r.json(&["lineage", "list", "--sort", "metrics.auc", "--reverse"]);
     let runs = list["runs"].as_array().unwrap();
@@ -289,7 +306,12 @@ fn pipeline_merges_and_answers_every_query() {
         "{table}"
     );
     assert_eq!(rows.len(), 5);
+}
 
+#[test]
+fn graph_holds_every_record_and_version_in_each_format() {
+    let p = pipeline();
+    let r = &p.repo;
     // graph: every record and version, in both formats
     let dot = r.ok(&["lineage", "graph", "--format", "dot"]).stdout;
     assert!(dot.starts_with("digraph lineage {"), "{dot}");
@@ -303,7 +325,12 @@ fn pipeline_merges_and_answers_every_query() {
     let g = r.json(&["lineage", "graph"]);
     // 4 runs; raw, clean and params.yaml in two versions each, two models
     assert_eq!(g["nodes"].as_array().unwrap().len(), 4 + 8);
+}
 
+#[test]
+fn verify_finds_every_output_matching_its_latest_record() {
+    let p = pipeline();
+    let r = &p.repo;
     // verify: everything available, every output matches its latest record
     let v = r.json(&["lineage", "verify"]);
     assert_eq!(v["ok"], json!(true));
@@ -315,7 +342,12 @@ fn pipeline_merges_and_answers_every_query() {
         .map(|o| o["state"].clone())
         .collect();
     assert_eq!(states, vec![json!("matches"); 3]);
+}
 
+#[test]
+fn log_lists_the_commits_where_a_path_changed_with_their_records() {
+    let p = pipeline();
+    let r = &p.repo;
     // log: each commit where data/clean changed, with the records of that version
     let log = r.json(&["log", "data/clean"]);
     let entries = log["entries"].as_array().unwrap();
@@ -347,7 +379,12 @@ fn pipeline_merges_and_answers_every_query() {
             .len(),
         2
     );
+}
 
+#[test]
+fn diff_lists_files_added_modified_and_deleted_between_revisions() {
+    let p = pipeline();
+    let r = &p.repo;
     // diff: files added, modified, deleted between two revisions
     let d = r.json(&["diff", "v1.0", "HEAD", "data/clean"]);
     let paths = d["paths"].as_array().unwrap();
@@ -380,6 +417,12 @@ fn pipeline_merges_and_answers_every_query() {
         text.contains("data/clean: modified") && text.contains("added:    data/clean/c.csv (4 B)"),
         "{text}"
     );
+}
+
+#[test]
+fn diff_and_verify_compare_a_revision_with_the_workspace() {
+    let p = pipeline();
+    let r = &p.repo;
     // a revision against the workspace
     std::fs::remove_file(r.path("data/clean/b.csv")).unwrap();
     let ws = r.json(&["diff", "data/clean"]);
@@ -400,13 +443,21 @@ fn pipeline_merges_and_answers_every_query() {
         .clone();
     assert_eq!(clean["state"], json!("modified"));
     r.ok(&["checkout", "data/clean"]);
+}
 
-    // lineage diff: two record ids, and two revisions paired by output
-    let base_id = show["produced_by"]["record"]["id"].as_str().unwrap().to_string();
-    let large_id = by_digest["produced_by"]["record"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+#[test]
+fn lineage_diff_compares_two_records_and_two_revisions() {
+    let p = pipeline();
+    let r = &p.repo;
+    let id_of = |target: &str| {
+        r.json(&["lineage", "show", target])["produced_by"]["record"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // two record ids, and two revisions paired by output
+    let base_id = id_of("models/baseline/model.pt");
+    let large_id = id_of("models/large/model.pt");
     let ld = r.json(&["lineage", "diff", &base_id[..8], &large_id[..8]]);
     let rows = ld["pairs"][0]["rows"].as_array().unwrap();
     let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();

@@ -1,11 +1,9 @@
 //! The README's own commands, run as written: the quickstart block extracted from README.md
 //! and `install.sh --prefix`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::Env;
+use crate::common::Env;
 
 /// The first ```sh block after `heading` in README.md.
 fn readme_block(heading: &str) -> String {

@@ -1,10 +1,8 @@
 //! `mlv add`: cache objects, pointer files, .gitignore entries, staging, no re-hashing.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::{b3, Env};
+use crate::common::{b3, Env};
 
 #[test]
 fn file_object_is_named_by_its_blake3_digest_and_read_only() {

@@ -1,9 +1,7 @@
 //! `mlv init`, global options (-C, running from a subdirectory), --version, --help and
 //! completions.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 
 #[test]
 fn init_creates_the_mlv_directory() {
@@ -85,7 +83,7 @@ fn dash_c_runs_in_another_directory() {
     let env = Env::new();
     env.write("sub/data/a", b"a");
     let out = env
-        .command(common::MLV, &["-C", "repo/sub", "add", "data"])
+        .command(crate::common::MLV, &["-C", "repo/sub", "add", "data"])
         .cwd(&env.base)
         .run();
     let out = out.ok();
@@ -94,7 +92,7 @@ fn dash_c_runs_in_another_directory() {
         .stderr_has("\tgit add .gitignore data.mlv");
     assert!(env.path("sub/data.mlv").is_file());
     let st = env
-        .command(common::MLV, &["-C", "repo", "status", "-v"])
+        .command(crate::common::MLV, &["-C", "repo", "status", "-v"])
         .cwd(&env.base)
         .run();
     st.ok().stdout_has("sub/data: up to date");
@@ -176,7 +174,7 @@ fn completions_into_a_closed_pipe_exit_quietly() {
     // `mlv completions bash | head -1`, deterministically: the reader is gone before mlv writes
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = std::process::Command::new(common::MLV)
+    let out = std::process::Command::new(crate::common::MLV)
         .args(["completions", "bash"])
         .stdout(writer)
         .output()

@@ -1,10 +1,8 @@
 //! `mlv untrack`: the pointer and the .gitignore line go, the data stays.
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 
-use common::Env;
+use crate::common::Env;
 
 #[test]
 fn untrack_removes_pointer_and_ignore_line_and_keeps_the_data() {

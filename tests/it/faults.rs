@@ -6,14 +6,11 @@
 //! The remote is configured with a 2 s idle timeout and 3 retries within 8 s, so stalls take
 //! seconds. Without moto these tests skip loudly, or fail when `CI` is set.
 
-mod common;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use common::{b3, noise, Env, Output, MLV};
-use support::fault_proxy::{read_body, read_head, Fault, FaultProxy, Rule};
-use support::{closed_port, Moto};
+use crate::common::{b3, noise, Env, Output, MLV};
+use crate::support::fault_proxy::{read_body, read_head, Fault, FaultProxy, Rule};
+use crate::support::{closed_port, Moto};
 
 const BUCKET: &str = "mlv-faults";
 const PREFIX: &str = "proj";
@@ -84,9 +81,9 @@ impl Rig {
     /// Reads an object straight from moto (bypassing the proxy); `None` if absent.
     fn remote_object(&self, hex: &str) -> Option<Vec<u8>> {
         use object_store::ObjectStoreExt;
-        let store = support::s3_client(&self.moto.proc.url(), BUCKET, KEY_ID, SECRET);
+        let store = crate::support::s3_client(&self.moto.proc.url(), BUCKET, KEY_ID, SECRET);
         let key = object_store::path::Path::from(format!("{PREFIX}/{}/{hex}", &hex[..2]));
-        support::block_on(async {
+        crate::support::block_on(async {
             match store.get(&key).await {
                 Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
                 Err(object_store::Error::NotFound { .. }) => None,
