@@ -9,9 +9,9 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
-use crate::error::ErrorKind;
 use crate::fs::{persist_content_addressed, publish_batch, IoContext, IoError, Pending};
 use crate::hash::{copy_file_hashing, hash_reader, Digest};
+use crate::kind::ErrorKind;
 use crate::manifest::{Manifest, ManifestError};
 use crate::pack::{ObjectReader, PackIndex, PackSet, PackWriter, PACK_DIR};
 

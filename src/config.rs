@@ -43,10 +43,10 @@ pub(crate) const NEWER_FORMAT_HINT: &str =
 
 impl ConfigError {
     /// What kind of failure this is: configuration is the environment.
-    pub fn kind(&self) -> crate::error::ErrorKind {
+    pub fn kind(&self) -> crate::kind::ErrorKind {
         match self {
             ConfigError::Io(e) => e.kind(),
-            ConfigError::Invalid { .. } | ConfigError::Env { .. } => crate::error::ErrorKind::Environment,
+            ConfigError::Invalid { .. } | ConfigError::Env { .. } => crate::kind::ErrorKind::Environment,
         }
     }
 

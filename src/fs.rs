@@ -20,21 +20,21 @@ pub struct IoError {
 
 impl IoError {
     /// A full disk or a denied permission is the environment's doing; anything else a failure.
-    pub fn kind(&self) -> crate::error::ErrorKind {
+    pub fn kind(&self) -> crate::kind::ErrorKind {
         use io::ErrorKind as K;
         match self.source.kind() {
             K::StorageFull | K::QuotaExceeded | K::PermissionDenied | K::ReadOnlyFilesystem => {
-                crate::error::ErrorKind::Environment
+                crate::kind::ErrorKind::Environment
             }
             // `io::ErrorKind` is `#[non_exhaustive]`: every other kind is a plain failure
-            _ => crate::error::ErrorKind::Failure,
+            _ => crate::kind::ErrorKind::Failure,
         }
     }
 
     /// What to do about a full disk or a denied permission (read or write access, by the
     /// action).
     pub fn hint(&self) -> Option<String> {
-        crate::error::io_kind_hint(self.source.kind(), crate::error::is_read(self.action))
+        crate::kind::io_kind_hint(self.source.kind(), crate::kind::is_read(self.action))
     }
 }
 

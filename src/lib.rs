@@ -12,6 +12,7 @@ pub mod fs;
 pub mod gitutil;
 pub mod hash;
 pub mod history;
+pub mod kind;
 pub mod lineage;
 pub mod link;
 pub mod lock;

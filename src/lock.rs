@@ -74,10 +74,10 @@ pub enum LockError {
 
 impl LockError {
     /// What kind of failure this is.
-    pub fn kind(&self) -> crate::error::ErrorKind {
+    pub fn kind(&self) -> crate::kind::ErrorKind {
         match self {
             LockError::Io(e) => e.kind(),
-            LockError::Busy { .. } => crate::error::ErrorKind::Busy,
+            LockError::Busy { .. } => crate::kind::ErrorKind::Busy,
         }
     }
 

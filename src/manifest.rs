@@ -145,8 +145,8 @@ pub(crate) const REPAIR_HINT: &str =
 
 impl ManifestError {
     /// A manifest that does not parse is damaged data.
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        crate::error::ErrorKind::Integrity
+    pub fn kind(&self) -> crate::kind::ErrorKind {
+        crate::kind::ErrorKind::Integrity
     }
 
     /// What the user can do about it.

@@ -52,11 +52,11 @@ pub enum PointerError {
 
 impl PointerError {
     /// What kind of failure this is: a pointer mlv cannot read is refused.
-    pub fn kind(&self) -> crate::error::ErrorKind {
+    pub fn kind(&self) -> crate::kind::ErrorKind {
         match self {
             PointerError::Io(e) => e.kind(),
             PointerError::Malformed { .. } | PointerError::UnsupportedVersion { .. } => {
-                crate::error::ErrorKind::Refused
+                crate::kind::ErrorKind::Refused
             }
         }
     }

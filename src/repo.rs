@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::config::{self, Config, ConfigError};
-use crate::error::{ErrorKind, GitError};
 use crate::fs::{IoContext, IoError};
+use crate::kind::{ErrorKind, GitError};
 use crate::pointer::{Pointer, PointerError, POINTER_SUFFIX};
 use crate::relpath::{RelPath, RelPathError};
 
@@ -92,7 +92,7 @@ impl RepoError {
         match self {
             RepoError::NotGit { .. } => Some("run `git init` first, or use -C DIR".into()),
             RepoError::NotInitialized { .. } => Some("run `mlv init` in the repository".into()),
-            RepoError::CacheDir { .. } => Some(crate::error::CACHE_DIR_HINT.into()),
+            RepoError::CacheDir { .. } => Some(crate::kind::CACHE_DIR_HINT.into()),
             RepoError::InNestedRepo { nested, .. } => Some(format!(
                 "run mlv inside that repository instead: cd {nested} && mlv init (once), then the command there"
             )),

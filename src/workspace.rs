@@ -70,8 +70,8 @@ pub enum WorkspaceError {
 
 impl WorkspaceError {
     /// What kind of failure this is.
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind;
+    pub fn kind(&self) -> crate::kind::ErrorKind {
+        use crate::kind::ErrorKind;
         match self {
             WorkspaceError::Io(e) => e.kind(),
             WorkspaceError::Cache(e) => e.kind(),

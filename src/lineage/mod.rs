@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ErrorKind, GitError};
 use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
+use crate::kind::{ErrorKind, GitError};
 use crate::relpath::RelPath;
 
 /// The record format version this build writes and reads.

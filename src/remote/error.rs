@@ -176,8 +176,8 @@ pub enum RemoteError {
 
 impl RemoteError {
     /// What kind of failure this is.
-    pub fn kind(&self) -> crate::error::ErrorKind {
-        use crate::error::ErrorKind;
+    pub fn kind(&self) -> crate::kind::ErrorKind {
+        use crate::kind::ErrorKind;
         match self {
             RemoteError::Spec(_) => ErrorKind::Refused,
             RemoteError::Config { .. }
