@@ -528,7 +528,7 @@ mod tests {
 
     #[test]
     fn a_damaged_id_with_multibyte_text_is_reported_not_a_panic() {
-        // found by tests/fuzz_parsers.rs: short_id cut inside a character
+        // found by tests/it/fuzz_parsers.rs: short_id cut inside a character
         let mut r = sample(1);
         r.id = "}=\t7\u{feff}\u{feff}\u{feff}\u{feff}".into();
         let err = Record::parse_line(&r.to_line()).unwrap_err();

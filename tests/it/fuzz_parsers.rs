@@ -11,7 +11,7 @@
 //! have passed and prints how many it ran, e.g.
 //!
 //! ```text
-//! MLV_FUZZ_SECS=600 nice -n 19 cargo test --test fuzz_parsers pointer -- --nocapture
+//! MLV_FUZZ_SECS=600 nice -n 19 cargo test --test it fuzz_parsers::pointer -- --nocapture
 //! ```
 
 use std::path::Path;
