@@ -97,17 +97,14 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], scratch: &Path, private: bool) -
         _ => false,
     };
     let dir = if same_fs { scratch } else { beside };
-    let existing = match private {
-        true => Some(std::fs::Permissions::from_mode(0o600)),
-        false => std::fs::metadata(path).ok().map(|m| m.permissions()),
+    // a private file is created 0600 whatever it was; any other keeps its permissions
+    let (mode, existing) = match private {
+        true => (0o600, None),
+        false => (0o666, std::fs::metadata(path).ok().map(|m| m.permissions())),
     };
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
-        .permissions(std::fs::Permissions::from_mode(if private {
-            0o600
-        } else {
-            0o666
-        }))
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .at("cannot create a temporary file in", dir)?;
     if let Some(perm) = existing {

@@ -61,7 +61,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     } else {
         LockMode::Shared
     };
-    let _lock = ctx.lock(&repo, mode, "gc")?;
+    let _lock = ctx.lock_only(&repo, mode, "gc")?;
     let opts = GcOptions {
         scope: scope(&args),
         grace: args.grace.or(repo.config.gc.grace).map_or(DEFAULT_GRACE, |g| g.0),

@@ -103,13 +103,24 @@ impl Ctx {
         mode: mlv::lock::LockMode,
         command: &str,
     ) -> Result<mlv::lock::RepoLock, CliError> {
-        let timeout = mlv::lock::timeout_of(&repo.config);
-        let lock = self.lock_dir(&repo.mlv_dir(), timeout, mode, command)?;
-        // What an interrupted command left in `.mlv/tmp` (gc --force reports what it removes).
-        if mode == mlv::lock::LockMode::Exclusive && command != "gc" {
+        let lock = self.lock_only(repo, mode, command)?;
+        // What an interrupted command left in `.mlv/tmp`: no other mlv process writes there now.
+        if mode == mlv::lock::LockMode::Exclusive {
             repo.clean_scratch();
         }
         Ok(lock)
+    }
+
+    /// Takes the repository lock as [`Ctx::lock`] does, leaving `.mlv/tmp` as it is (`gc`
+    /// removes and reports those files itself).
+    pub fn lock_only(
+        &self,
+        repo: &mlv::repo::Repo,
+        mode: mlv::lock::LockMode,
+        command: &str,
+    ) -> Result<mlv::lock::RepoLock, CliError> {
+        let timeout = mlv::lock::timeout_of(&repo.config);
+        Ok(self.lock_dir(&repo.mlv_dir(), timeout, mode, command)?)
     }
 
     /// Takes the lock of the repository whose `.mlv/` is `mlv_dir`.

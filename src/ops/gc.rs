@@ -259,7 +259,6 @@ pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
     // also for --workspace: it notes the refs a remote gc would ignore
     sources.extend(git_sources(repo, scope, &mut r.ignored)?);
     let mut unread_seen = HashSet::new();
-    let mut expanded = HashSet::new();
     for source in sources {
         let mut digests = Vec::new();
         let mut seen = HashSet::new();
@@ -286,10 +285,8 @@ pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
                 Err(e) => return Err(e),
             }
         }
-        // each pointer digest (a directory: all its files) once, though many refs name it
-        let fresh: Vec<Digest> = digests.iter().filter(|d| expanded.insert(**d)).copied().collect();
-        let added: Vec<Digest> = r.expand(&fresh).collect();
-        r.keep.extend(added);
+        // a directory's files went into `keep` when its manifest was loaded (once)
+        r.keep.extend(digests.iter().copied());
         if source.base {
             let all: Vec<Digest> = r.expand(&digests).collect();
             r.base.extend(all);

@@ -27,94 +27,29 @@ use super::local::LocalDir;
 
 type StoreResult<T> = object_store::Result<T>;
 
-/// The operations transfers, `fsck` and `gc` make on a remote's objects.
+/// The operations transfers, `fsck` and `gc` make on a remote's objects. Both kinds of backend
+/// answer them through an object_store client ([`Backend::store`]); a directory also lets
+/// transfers copy its objects as files ([`Backend::files`]).
 pub(super) trait Backend: Send + Sync {
-    /// Size and age of an object (`NotFound` if absent).
-    fn head<'a>(&'a self, key: &'a ObjectPath) -> BoxFuture<'a, StoreResult<ObjectMeta>>;
-    /// The objects under `prefix` (all of them for `None`).
-    fn list<'a>(&'a self, prefix: Option<&'a ObjectPath>) -> BoxStream<'a, StoreResult<ObjectMeta>>;
-    /// A GET of the whole object, or of the bytes in `range`.
-    fn get<'a>(
-        &'a self,
-        key: &'a ObjectPath,
-        range: Option<Range<u64>>,
-    ) -> BoxFuture<'a, StoreResult<GetResult>>;
-    /// Writes a whole object; `PutMode::Create` fails with `AlreadyExists` rather than replace one.
-    fn put<'a>(
-        &'a self,
-        key: &'a ObjectPath,
-        payload: PutPayload,
-        mode: PutMode,
-    ) -> BoxFuture<'a, StoreResult<PutResult>>;
-    /// Starts an upload in parts; the object appears when it completes.
-    fn put_multipart<'a>(
-        &'a self,
-        key: &'a ObjectPath,
-    ) -> BoxFuture<'a, StoreResult<Box<dyn MultipartUpload>>>;
-    /// Deletes an object (`NotFound` if absent).
-    fn delete<'a>(&'a self, key: &'a ObjectPath) -> BoxFuture<'a, StoreResult<()>>;
-    /// The object_store client underneath (to read keys directly, as tests do).
-    fn object_store(&self) -> Arc<dyn ObjectStore>;
+    /// The object_store client underneath.
+    fn store(&self) -> &Arc<dyn ObjectStore>;
+
     /// A directory whose objects transfers copy as files rather than with requests.
     fn files(&self) -> Option<&LocalDir> {
         None
     }
-}
 
-/// A cloud object store, reached with requests (with object_store's timeouts and retries).
-pub(super) struct Cloud(pub(super) Arc<dyn ObjectStore>);
-
-impl Backend for Cloud {
-    fn head<'a>(&'a self, key: &'a ObjectPath) -> BoxFuture<'a, StoreResult<ObjectMeta>> {
-        self.0.head(key).boxed()
-    }
-
-    fn list<'a>(&'a self, prefix: Option<&'a ObjectPath>) -> BoxStream<'a, StoreResult<ObjectMeta>> {
-        self.0.list(prefix)
-    }
-
-    fn get<'a>(
-        &'a self,
-        key: &'a ObjectPath,
-        range: Option<Range<u64>>,
-    ) -> BoxFuture<'a, StoreResult<GetResult>> {
-        get(self.0.as_ref(), key, range)
-    }
-
-    fn put<'a>(
-        &'a self,
-        key: &'a ObjectPath,
-        payload: PutPayload,
-        mode: PutMode,
-    ) -> BoxFuture<'a, StoreResult<PutResult>> {
-        self.0.put_opts(key, payload, PutOptions::from(mode)).boxed()
-    }
-
-    fn put_multipart<'a>(
-        &'a self,
-        key: &'a ObjectPath,
-    ) -> BoxFuture<'a, StoreResult<Box<dyn MultipartUpload>>> {
-        self.0.put_multipart(key).boxed()
-    }
-
-    fn delete<'a>(&'a self, key: &'a ObjectPath) -> BoxFuture<'a, StoreResult<()>> {
-        self.0.delete(key).boxed()
-    }
-
-    fn object_store(&self) -> Arc<dyn ObjectStore> {
-        self.0.clone()
-    }
-}
-
-impl Backend for LocalDir {
+    /// Size and age of an object (`NotFound` if absent).
     fn head<'a>(&'a self, key: &'a ObjectPath) -> BoxFuture<'a, StoreResult<ObjectMeta>> {
         self.store().head(key).boxed()
     }
 
+    /// The objects under `prefix` (all of them for `None`).
     fn list<'a>(&'a self, prefix: Option<&'a ObjectPath>) -> BoxStream<'a, StoreResult<ObjectMeta>> {
         self.store().list(prefix)
     }
 
+    /// A GET of the whole object, or of the bytes in `range`.
     fn get<'a>(
         &'a self,
         key: &'a ObjectPath,
@@ -123,6 +58,7 @@ impl Backend for LocalDir {
         get(self.store().as_ref(), key, range)
     }
 
+    /// Writes a whole object; `PutMode::Create` fails with `AlreadyExists` rather than replace one.
     fn put<'a>(
         &'a self,
         key: &'a ObjectPath,
@@ -134,6 +70,7 @@ impl Backend for LocalDir {
             .boxed()
     }
 
+    /// Starts an upload in parts; the object appears when it completes.
     fn put_multipart<'a>(
         &'a self,
         key: &'a ObjectPath,
@@ -141,12 +78,29 @@ impl Backend for LocalDir {
         self.store().put_multipart(key).boxed()
     }
 
+    /// Deletes an object (`NotFound` if absent).
     fn delete<'a>(&'a self, key: &'a ObjectPath) -> BoxFuture<'a, StoreResult<()>> {
         self.store().delete(key).boxed()
     }
 
+    /// The object_store client underneath, shared (to read keys directly, as tests do).
     fn object_store(&self) -> Arc<dyn ObjectStore> {
         self.store().clone()
+    }
+}
+
+/// A cloud object store, reached with requests (with object_store's timeouts and retries).
+pub(super) struct Cloud(pub(super) Arc<dyn ObjectStore>);
+
+impl Backend for Cloud {
+    fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.0
+    }
+}
+
+impl Backend for LocalDir {
+    fn store(&self) -> &Arc<dyn ObjectStore> {
+        LocalDir::store(self)
     }
 
     fn files(&self) -> Option<&LocalDir> {
