@@ -21,50 +21,34 @@ use crate::relpath::RelPath;
 /// The manifest format version this build writes and reads.
 pub const MANIFEST_VERSION: u32 = 1;
 
-/// What kind of thing an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum EntryKind {
-    /// A regular file with content in the cache.
-    #[default]
-    File,
-    /// An empty directory (directories with files are implied by their files' paths).
-    Dir,
-    /// A symbolic link, stored as its target text (never followed).
-    Symlink,
-}
-
-impl EntryKind {
-    fn is_file(&self) -> bool {
-        *self == EntryKind::File
-    }
-}
-
-/// One entry of a manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One entry of a manifest: a path and what is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Path relative to the tracked directory, `/`-separated.
     pub path: String,
-    /// Entry kind; absent means a file.
-    #[serde(rename = "type", default, skip_serializing_if = "EntryKind::is_file")]
-    pub kind: EntryKind,
-    /// Content digest (files only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<Digest>,
-    /// Size in bytes (files only).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub size: u64,
-    /// Executable bit (files only).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub exec: bool,
-    /// Link target (symlinks only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    /// What the path holds.
+    pub node: Node,
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
+/// What a manifest entry holds: each kind carries exactly its own fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A regular file with content in the cache.
+    File {
+        /// Content digest.
+        digest: Digest,
+        /// Size in bytes.
+        size: u64,
+        /// Executable bit.
+        exec: bool,
+    },
+    /// An empty directory (directories with files are implied by their files' paths).
+    Dir,
+    /// A symbolic link, stored as its target text (never followed).
+    Symlink {
+        /// The link's target.
+        target: String,
+    },
 }
 
 impl Entry {
@@ -72,11 +56,7 @@ impl Entry {
     pub fn file(path: String, digest: Digest, size: u64, exec: bool) -> Entry {
         Entry {
             path,
-            kind: EntryKind::File,
-            digest: Some(digest),
-            size,
-            exec,
-            target: None,
+            node: Node::File { digest, size, exec },
         }
     }
 
@@ -84,11 +64,7 @@ impl Entry {
     pub fn dir(path: String) -> Entry {
         Entry {
             path,
-            kind: EntryKind::Dir,
-            digest: None,
-            size: 0,
-            exec: false,
-            target: None,
+            node: Node::Dir,
         }
     }
 
@@ -96,20 +72,134 @@ impl Entry {
     pub fn symlink(path: String, target: String) -> Entry {
         Entry {
             path,
-            kind: EntryKind::Symlink,
-            digest: None,
-            size: 0,
-            exec: false,
-            target: Some(target),
+            node: Node::Symlink { target },
         }
     }
 
-    /// Whether two entries describe the same content and mode.
+    /// A file's content digest; `None` for the other kinds.
+    pub fn digest(&self) -> Option<Digest> {
+        match self.node {
+            Node::File { digest, .. } => Some(digest),
+            Node::Dir | Node::Symlink { .. } => None,
+        }
+    }
+
+    /// Size in bytes: a file's, 0 for the other kinds.
+    pub fn size(&self) -> u64 {
+        match self.node {
+            Node::File { size, .. } => size,
+            Node::Dir | Node::Symlink { .. } => 0,
+        }
+    }
+
+    /// Whether two entries describe the same content and mode (a file's size follows from its
+    /// digest, so it is not compared).
     pub fn same_content(&self, other: &Entry) -> bool {
-        self.kind == other.kind
-            && self.digest == other.digest
-            && self.exec == other.exec
-            && self.target == other.target
+        match (&self.node, &other.node) {
+            (
+                Node::File { digest, exec, .. },
+                Node::File {
+                    digest: d, exec: x, ..
+                },
+            ) => digest == d && exec == x,
+            (Node::Dir, Node::Dir) => true,
+            (Node::Symlink { target }, Node::Symlink { target: t }) => target == t,
+            _ => false,
+        }
+    }
+}
+
+impl Node {
+    /// Whether both are files, both directories or both links.
+    pub fn same_kind(&self, other: &Node) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+/// The `type` field of an entry on disk; absent means a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum WireKind {
+    #[default]
+    File,
+    Dir,
+    Symlink,
+}
+
+/// An entry as it is written: the path, then the fields of its kind in canonical order (a
+/// file's `size` left out when 0, `exec` when false).
+struct WireEntryOut<'a>(&'a Entry);
+
+impl Serialize for WireEntryOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let Entry { path, node } = self.0;
+        let mut out = s.serialize_struct("Entry", 4)?;
+        out.serialize_field("path", path)?;
+        match node {
+            Node::File { digest, size, exec } => {
+                out.serialize_field("digest", digest)?;
+                if *size != 0 {
+                    out.serialize_field("size", size)?;
+                }
+                if *exec {
+                    out.serialize_field("exec", exec)?;
+                }
+            }
+            Node::Dir => out.serialize_field("type", &WireKind::Dir)?,
+            Node::Symlink { target } => {
+                out.serialize_field("type", &WireKind::Symlink)?;
+                out.serialize_field("target", target)?;
+            }
+        }
+        out.end()
+    }
+}
+
+/// An entry as it is read: any field may be present, [`WireEntryIn::node`] checks they fit
+/// the kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEntryIn {
+    path: String,
+    #[serde(rename = "type", default)]
+    kind: WireKind,
+    #[serde(default)]
+    digest: Option<Digest>,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    exec: bool,
+    #[serde(default)]
+    target: Option<String>,
+}
+
+impl WireEntryIn {
+    /// The node these fields describe, or `None` when they do not fit the kind (a file without
+    /// a digest, a directory with a size, a link without a valid target, ...).
+    fn node(&self) -> Option<Node> {
+        let WireEntryIn {
+            path: _,
+            kind,
+            digest,
+            size,
+            exec,
+            target,
+        } = self;
+        match (kind, digest, target) {
+            (WireKind::File, Some(digest), None) => Some(Node::File {
+                digest: *digest,
+                size: *size,
+                exec: *exec,
+            }),
+            (WireKind::Dir, None, None) if *size == 0 && !exec => Some(Node::Dir),
+            (WireKind::Symlink, None, Some(target)) if *size == 0 && !exec && valid_target(target) => {
+                Some(Node::Symlink {
+                    target: target.clone(),
+                })
+            }
+            _ => None,
+        }
     }
 }
 
@@ -120,11 +210,11 @@ pub struct Manifest {
     pub entries: Vec<Entry>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Wire {
     version: u32,
-    entries: Vec<Entry>,
+    entries: Vec<WireEntryIn>,
 }
 
 /// A manifest that does not parse or violates its invariants.
@@ -164,12 +254,15 @@ impl Manifest {
 
     /// Total bytes of the files.
     pub fn size(&self) -> u64 {
-        self.entries.iter().fold(0, |t, e| t.saturating_add(e.size))
+        self.entries.iter().fold(0, |t, e| t.saturating_add(e.size()))
     }
 
     /// Number of regular files.
     pub fn file_count(&self) -> u64 {
-        self.entries.iter().filter(|e| e.kind == EntryKind::File).count() as u64
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.node, Node::File { .. }))
+            .count() as u64
     }
 
     /// The canonical bytes: the same tree always gives the same bytes and digest.
@@ -195,7 +288,7 @@ impl Manifest {
         out.write_all(b"{\"version\":1,\"entries\":[")?;
         for (i, e) in self.entries.iter().enumerate() {
             out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            serde_json::to_writer(&mut out, e).map_err(std::io::Error::other)?;
+            serde_json::to_writer(&mut out, &WireEntryOut(e)).map_err(std::io::Error::other)?;
         }
         out.write_all(b"\n]}\n")
     }
@@ -220,17 +313,19 @@ impl Manifest {
         if wire.version != MANIFEST_VERSION {
             return Err(err(format!("unsupported version {}", wire.version)));
         }
-        check_entries(&wire.entries).map_err(err)?;
-        Ok(Manifest {
-            entries: wire.entries,
-        })
+        let nodes = check_entries(&wire.entries).map_err(err)?;
+        let entries = (wire.entries.into_iter().zip(nodes))
+            .map(|(w, node)| Entry { path: w.path, node })
+            .collect();
+        Ok(Manifest { entries })
     }
 }
 
 /// The invariants of a manifest's entries: valid work-tree paths, strictly sorted (so no
 /// duplicates), fields that fit each kind, nothing below a file or link, and a total size
-/// that fits in 64 bits.
-fn check_entries(entries: &[Entry]) -> Result<(), String> {
+/// that fits in 64 bits. Gives each entry's node, in order.
+fn check_entries(entries: &[WireEntryIn]) -> Result<Vec<Node>, String> {
+    let mut nodes = Vec::with_capacity(entries.len());
     let mut prev: Option<&str> = None;
     let mut leaves: HashSet<&str> = HashSet::new();
     let mut total: u64 = 0;
@@ -240,16 +335,9 @@ fn check_entries(entries: &[Entry]) -> Result<(), String> {
             return Err(format!("entries not sorted or duplicated at {:?}", e.path));
         }
         prev = Some(&e.path);
-        let valid = match e.kind {
-            EntryKind::File => e.digest.is_some() && e.target.is_none(),
-            EntryKind::Dir => e.digest.is_none() && e.target.is_none() && e.size == 0 && !e.exec,
-            EntryKind::Symlink => {
-                e.digest.is_none() && e.size == 0 && !e.exec && e.target.as_deref().is_some_and(valid_target)
-            }
-        };
-        if !valid {
-            return Err(format!("entry {:?} has fields that do not fit its type", e.path));
-        }
+        let node = e
+            .node()
+            .ok_or_else(|| format!("entry {:?} has fields that do not fit its type", e.path))?;
         // `a` a file or link and `a/b` an entry: checkout would write through the link
         let mut ancestors = e.path.match_indices('/').map(|(i, _)| &e.path[..i]);
         if let Some(a) = ancestors.find(|a| leaves.contains(a)) {
@@ -258,14 +346,15 @@ fn check_entries(entries: &[Entry]) -> Result<(), String> {
                 e.path
             ));
         }
-        if e.kind != EntryKind::Dir {
+        if !matches!(node, Node::Dir) {
             leaves.insert(&e.path);
         }
         total = total
             .checked_add(e.size)
             .ok_or_else(|| format!("entry sizes add up past {} bytes", u64::MAX))?;
+        nodes.push(node);
     }
-    Ok(())
+    Ok(nodes)
 }
 
 /// A link target a file system can hold: not empty, no NUL, at most `MAX_PATH` bytes.
@@ -323,5 +412,278 @@ mod tests {
         for b in bad {
             assert!(Manifest::parse(&d, b.as_bytes()).is_err(), "{b}");
         }
+    }
+
+    /// The canonical bytes of every kind of entry, pinned: a change here changes every
+    /// directory's digest.
+    #[test]
+    fn canonical_bytes_are_pinned() {
+        let d = Digest::of_bytes(b"a");
+        let m = Manifest::new(vec![
+            Entry::file("z".into(), d, 1, true),
+            Entry::file("a b/\u{e9}\"q\".csv".into(), Digest::of_bytes(b"b"), 12, false),
+            Entry::file("zero".into(), d, 0, false),
+            Entry::dir("empty".into()),
+            Entry::symlink("link".into(), "../z".into()),
+        ]);
+        let expected = concat!(
+            "{\"version\":1,\"entries\":[\n",
+            "{\"path\":\"a b/\u{e9}\\\"q\\\".csv\",\"digest\":\"10e5cf3d3c8a4f9f3468c8cc58eea84892a22fdadbc1acb22410190044c1d553\",\"size\":12},\n",
+            "{\"path\":\"empty\",\"type\":\"dir\"},\n",
+            "{\"path\":\"link\",\"type\":\"symlink\",\"target\":\"../z\"},\n",
+            "{\"path\":\"z\",\"digest\":\"17762fddd969a453925d65717ac3eea21320b66b54342fde15128d6caf21215f\",\"size\":1,\"exec\":true},\n",
+            "{\"path\":\"zero\",\"digest\":\"17762fddd969a453925d65717ac3eea21320b66b54342fde15128d6caf21215f\"}\n",
+            "]}\n",
+        );
+        assert_eq!(String::from_utf8(m.to_bytes()).unwrap(), expected);
+        assert_eq!(
+            m.digest().to_string(),
+            "d1040c915e495993a21cfdc1e9bd187dc85fdb56214c70491a0fedc4cfc2b762"
+        );
+        let back = Manifest::parse(&m.digest(), expected.as_bytes()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.entries[1].node, Node::Dir);
+        assert_eq!((m.size(), m.file_count()), (13, 3));
+        assert_eq!(m.entries.iter().filter_map(Entry::digest).count(), 3);
+        assert_eq!(
+            Manifest::new(vec![]).to_bytes(),
+            b"{\"version\":1,\"entries\":[\n]}\n"
+        );
+    }
+
+    /// Every input the parser refuses, with its exact reason; `$D` stands for a digest and
+    /// `$LONG` for a 4097-byte name.
+    #[test]
+    fn every_rejection_has_its_message() {
+        let long = "x".repeat(crate::relpath::MAX_PATH + 1);
+        let fill = |s: &str| {
+            s.replace(
+                "$D",
+                "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+            )
+            .replace("$LONG", &long)
+        };
+        let d = Digest::of_bytes(b"a");
+        let cases = [
+            (
+                r#"{"version":1"#,
+                r#"EOF while parsing an object at line 1 column 12"#,
+            ),
+            (r#"not json"#, r#"expected ident at line 1 column 2"#),
+            (
+                r#"{"version":1,"entries":[],"extra":1}"#,
+                r#"unknown field `extra`, expected `version` or `entries` at line 1 column 33"#,
+            ),
+            (
+                r#"{"entries":[]}"#,
+                r#"missing field `version` at line 1 column 14"#,
+            ),
+            (
+                r#"{"version":1}"#,
+                r#"missing field `entries` at line 1 column 13"#,
+            ),
+            (
+                r#"{"version":"1","entries":[]}"#,
+                r#"invalid type: string "1", expected u32 at line 1 column 14"#,
+            ),
+            (r#"{"version":2,"entries":[]}"#, r#"unsupported version 2"#),
+            (
+                r#"{"version":0,"entries":[{"path":"../x"}]}"#,
+                r#"unsupported version 0"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"digest":"$D","size":1}]}"#,
+                r#"missing field `path` at line 1 column 110"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","digest":"$D","mode":1}]}"#,
+                r#"unknown field `mode`, expected one of `path`, `type`, `digest`, `size`, `exec`, `target` at line 1 column 118"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"fifo"}]}"#,
+                r#"unknown variant `fifo`, expected one of `file`, `dir`, `symlink` at line 1 column 49"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","digest":"zz"}]}"#,
+                r#"`zz` is not a digest: expected 64 hex characters at line 1 column 50"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","digest":"$D","size":-1}]}"#,
+                r#"invalid value: integer `-1`, expected u64 at line 1 column 121"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","digest":"$D","exec":1}]}"#,
+                r#"invalid type: integer `1`, expected a boolean at line 1 column 120"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"symlink","target":7}]}"#,
+                r#"invalid type: integer `7`, expected a string at line 1 column 63"#,
+            ),
+            (
+                r#"{"version":1,"entries":{}}"#,
+                r#"invalid type: map, expected a sequence at line 1 column 23"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"","type":"dir"}]}"#,
+                r#"entry "": the path is the repository root"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"../x","digest":"$D","size":1}]}"#,
+                r#"entry "../x": the path is outside the repository"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":".git/hooks/x","type":"dir"}]}"#,
+                r#"entry ".git/hooks/x": the path is inside `.git`, which mlv manages"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"x/.MLV/y","type":"dir"}]}"#,
+                r#"entry "x/.MLV/y": the path is inside `.mlv`, which mlv manages"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a\nb","type":"dir"}]}"#,
+                r#"entry "a\nb": the path holds a control character"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a\\b","type":"dir"}]}"#,
+                r#"entry "a\\b": the path is not normalized"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"/abs","type":"dir"}]}"#,
+                r#"entry "/abs": the path is outside the repository"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a//b","type":"dir"}]}"#,
+                r#"entry "a//b": the path is not normalized"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a/./b","type":"dir"}]}"#,
+                r#"entry "a/./b": the path is not normalized"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"$LONG","type":"dir"}]}"#,
+                r#"entry "$LONG": the path or one of its names is too long"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"b","type":"dir"},{"path":"a","type":"dir"}]}"#,
+                r#"entries not sorted or duplicated at "a""#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"dir"},{"path":"a","type":"dir"}]}"#,
+                r#"entries not sorted or duplicated at "a""#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a"}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","size":3,"exec":true}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","digest":"$D","target":"b"}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"dir","digest":"$D"}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"dir","size":1}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"dir","exec":true}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"dir","target":"b"}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"symlink"}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"symlink","target":""}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"symlink","target":"b\u0000c"}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"symlink","target":"$LONG"}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"symlink","target":"b","digest":"$D"}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"symlink","target":"b","size":1}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"a","type":"symlink","target":"b","exec":true}]}"#,
+                r#"entry "a" has fields that do not fit its type"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"l","type":"symlink","target":"/tmp"},{"path":"l/x","type":"dir"}]}"#,
+                r#"entry "l/x" lies below "l", which is not a directory"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"f","digest":"$D","size":1},{"path":"f/g/h","digest":"$D","size":1}]}"#,
+                r#"entry "f/g/h" lies below "f", which is not a directory"#,
+            ),
+            (
+                r#"{"version":1,"entries":[{"path":"d","type":"dir"},{"path":"d/x","type":"dir"},{"path":"e","digest":"$D","size":18446744073709551615},{"path":"f","digest":"$D","size":1}]}"#,
+                r#"entry sizes add up past 18446744073709551615 bytes"#,
+            ),
+        ];
+        for (input, reason) in cases {
+            let input = fill(input);
+            let err = Manifest::parse(&d, input.as_bytes()).unwrap_err();
+            assert_eq!(err.reason, fill(reason), "{input}");
+            let read = Manifest::parse_reader(&d, input.as_bytes()).unwrap_err();
+            if !reason.contains(" at line ") {
+                assert_eq!(read.reason, fill(reason), "{input}");
+            }
+        }
+        let err = Manifest::parse(&d, br#"{"version":2,"entries":[]}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed manifest 17762fddd969a453925d65717ac3eea21320b66b54342fde15128d6caf21215f: unsupported version 2"
+        );
+        let err = ManifestError {
+            data: Some("data/images".into()),
+            ..err
+        };
+        assert_eq!(
+            err.to_string(),
+            "data/images: malformed manifest 17762fddd969a453925d65717ac3eea21320b66b54342fde15128d6caf21215f: unsupported version 2"
+        );
+        // fields a kind does not use are accepted at their defaults
+        let ok = Manifest::parse(
+            &d,
+            br#"{"version":1,"entries":[{"path":"a","type":"dir","size":0,"exec":false}]}"#,
+        );
+        assert_eq!(ok.unwrap(), Manifest::new(vec![Entry::dir("a".into())]));
+    }
+
+    #[test]
+    fn same_content_compares_kind_digest_mode_and_target() {
+        let (a, b) = (Digest::of_bytes(b"a"), Digest::of_bytes(b"b"));
+        let f = |d, size, exec| Entry::file("p".into(), d, size, exec);
+        assert!(f(a, 1, false).same_content(&f(a, 2, false)));
+        assert!(!f(a, 1, false).same_content(&f(b, 1, false)));
+        assert!(!f(a, 1, false).same_content(&f(a, 1, true)));
+        assert!(Entry::dir("p".into()).same_content(&Entry::dir("q".into())));
+        let l = |t: &str| Entry::symlink("p".into(), t.into());
+        assert!(l("x").same_content(&l("x")));
+        assert!(!l("x").same_content(&l("y")));
+        assert!(!l("x").same_content(&Entry::dir("p".into())));
+        assert!(!f(a, 0, false).same_content(&Entry::dir("p".into())));
+        assert!(Node::Dir.same_kind(&Node::Dir));
+        assert!(!f(a, 0, false).node.same_kind(&Node::Dir));
     }
 }

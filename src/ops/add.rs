@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::error::{Error, Refusal};
 use crate::gitutil::{add_ignore, ignore_entry, stage, tracked_by_git};
 use crate::link::Linker;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Node};
 use crate::pointer::{Kind, Pointer};
 use crate::progress::Progress;
 use crate::relpath::RelPath;
@@ -265,8 +265,11 @@ fn add_one(
         let files: Vec<_> = manifest
             .entries
             .iter()
-            .filter_map(|e| e.digest.map(|d| (e, d)))
-            .map(|(e, d)| Ok((super::entry_path(repo, path, &e.path)?, d, e.exec)))
+            .filter_map(|e| match e.node {
+                Node::File { digest, exec, .. } => Some((e, digest, exec)),
+                Node::Dir | Node::Symlink { .. } => None,
+            })
+            .map(|(e, d, exec)| Ok((super::entry_path(repo, path, &e.path)?, d, exec)))
             .collect::<Result<_, Error>>()?;
         link_workspace(repo, linker, stat, &files)?;
     }

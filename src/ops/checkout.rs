@@ -11,7 +11,7 @@ use crate::error::{Error, Refusal};
 use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
 use crate::link::Linker;
-use crate::manifest::{Entry, EntryKind};
+use crate::manifest::{Entry, Node};
 use crate::pointer::Kind;
 use crate::progress::Progress;
 use crate::relpath::RelPath;
@@ -220,18 +220,25 @@ fn refuse_wrong_sizes(
     actual: &[Entry],
 ) -> Result<(), Error> {
     let have: HashMap<&str, &Entry> = actual.iter().map(|e| (e.path.as_str(), e)).collect();
-    for e in expected.iter().filter(|e| e.kind == EntryKind::File) {
-        let Some(digest) = e.digest else { continue };
+    for e in expected {
+        let Node::File {
+            digest,
+            size: recorded,
+            ..
+        } = e.node
+        else {
+            continue;
+        };
         let size = match have.get(e.path.as_str()) {
-            Some(a) if a.same_content(e) => Some(a.size),
+            Some(a) if a.same_content(e) => Some(a.size()),
             // another length may as well be a damaged object: re-hashed to tell (a corrupt
             // one fails when it is copied out, as any corrupt object does)
             _ => match repo.cache.object_len(&digest) {
-                Ok(len) if len != e.size => repo.cache.verify(&digest).ok(),
+                Ok(len) if len != recorded => repo.cache.verify(&digest).ok(),
                 _ => None,
             },
         };
-        if let Some(size) = size.filter(|s| *s != e.size) {
+        if let Some(size) = size.filter(|s| *s != recorded) {
             return Err(Refusal::WrongSize {
                 path: repo.display(&entry_rel(repo, base, &e.path)?),
                 what: if e.path.is_empty() {
@@ -239,7 +246,7 @@ fn refuse_wrong_sizes(
                 } else {
                     "the manifest"
                 },
-                recorded: e.size,
+                recorded,
                 actual: size,
                 digest,
             }
@@ -289,7 +296,10 @@ fn plan(expected: &[Entry], actual: &[Entry]) -> (Vec<Step>, u64) {
     let want: HashMap<&str, &Entry> = expected.iter().map(|e| (e.path.as_str(), e)).collect();
     let mut steps: Vec<Step> = actual
         .iter()
-        .filter(|a| want.get(a.path.as_str()).is_none_or(|e| e.kind != a.kind))
+        .filter(|a| {
+            want.get(a.path.as_str())
+                .is_none_or(|e| !e.node.same_kind(&a.node))
+        })
         .map(|a| Step::Remove(a.path.clone()))
         .collect();
     let mut unchanged = 0;
@@ -298,10 +308,10 @@ fn plan(expected: &[Entry], actual: &[Entry]) -> (Vec<Step>, u64) {
             unchanged += 1;
             continue;
         }
-        steps.push(match e.kind {
-            EntryKind::File => Step::Place(e.path.clone(), e.digest.expect("validated"), e.exec),
-            EntryKind::Dir => Step::MakeDir(e.path.clone()),
-            EntryKind::Symlink => Step::Link(e.path.clone(), e.target.clone().unwrap_or_default()),
+        steps.push(match &e.node {
+            Node::File { digest, exec, .. } => Step::Place(e.path.clone(), *digest, *exec),
+            Node::Dir => Step::MakeDir(e.path.clone()),
+            Node::Symlink { target } => Step::Link(e.path.clone(), target.clone()),
         });
     }
     (steps, unchanged)
@@ -355,8 +365,8 @@ fn refuse_data_loss(repo: &Repo, base: &RelPath, actual: &[Entry], steps: &[Step
         .collect();
     let at_risk: Vec<String> = actual
         .iter()
-        .filter(|a| touched.contains(a.path.as_str()) && a.kind == EntryKind::File)
-        .filter(|a| a.digest.is_some_and(|d| !repo.cache.contains(&d)))
+        .filter(|a| touched.contains(a.path.as_str()))
+        .filter(|a| a.digest().is_some_and(|d| !repo.cache.contains(&d)))
         .map(|a| match a.path.as_str() {
             "" => repo.display(base),
             p => repo.display_in(base, p),

@@ -9,7 +9,7 @@ use crate::error::{Error, Refusal};
 use crate::hash::Digest;
 use crate::history::{artifact_of, pointers_in_tree, resolve_commit};
 use crate::lineage::{git_err, Artifact, ArtifactKind};
-use crate::manifest::{Entry, EntryKind, Manifest};
+use crate::manifest::{Entry, Manifest, Node};
 use crate::objects::ObjectSource;
 use crate::pointer::Pointer;
 use crate::progress::Progress;
@@ -251,7 +251,7 @@ fn path_diff(
         };
         let files = |v: &[Entry]| -> BTreeMap<String, Entry> {
             v.iter()
-                .filter(|e| e.kind != EntryKind::Dir)
+                .filter(|e| !matches!(e.node, Node::Dir))
                 .filter(|e| sub.is_none_or(|s| e.path == s || e.path.starts_with(&format!("{s}/"))))
                 .map(|e| (e.path.clone(), e.clone()))
                 .collect()
@@ -261,8 +261,8 @@ fn path_diff(
         for name in names {
             let change = |o: Option<&Entry>, n: Option<&Entry>| FileChange {
                 path: name.clone(),
-                old_size: o.map(|e| e.size),
-                new_size: n.map(|e| e.size),
+                old_size: o.map(Entry::size),
+                new_size: n.map(Entry::size),
             };
             match (om.get(name), nm.get(name)) {
                 (None, Some(n)) => added.push(change(None, Some(n))),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::cache::CacheError;
 use crate::error::Error;
 use crate::hash::Digest;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Node};
 use crate::pointer::Kind;
 use crate::progress::{NoProgress, Progress};
 use crate::relpath::RelPath;
@@ -360,10 +360,10 @@ fn note_files(
             });
         }
         for e in super::transfer::selected(m, t.sub.as_deref()) {
-            if let Some(d) = e.digest {
+            if let Node::File { digest: d, size, .. } = e.node {
                 let shown = repo.display_in(&p.data, &e.path);
-                inv.files.insert(d, Some(e.size));
-                inv.recorded.push((d, e.size, "manifest", shown.clone()));
+                inv.files.insert(d, Some(size));
+                inv.recorded.push((d, size, "manifest", shown.clone()));
                 inv.note(d, shown);
             }
         }

@@ -272,7 +272,7 @@ pub fn referenced(repo: &Repo, scope: Scope) -> Result<Referenced, Error> {
                 continue;
             }
             match crate::targets::load_manifest(repo, p) {
-                Ok(m) => r.add_manifest(d, m.entries.iter().filter_map(|e| e.digest).collect()),
+                Ok(m) => r.add_manifest(d, m.entries.iter().filter_map(|e| e.digest()).collect()),
                 // not cached: a remote may hold it (gc --remote reads it there)
                 Err(Error::Refused(Refusal::NotInCache { .. })) => {
                     unread_seen.insert(d);
@@ -468,7 +468,7 @@ pub async fn gc_remote(
         let why = match remote.read_verified(&u.digest).await {
             Ok(Some(bytes)) => match Manifest::parse(&u.digest, &bytes) {
                 Ok(m) => {
-                    keep.add_manifest(u.digest, m.entries.iter().filter_map(|e| e.digest).collect());
+                    keep.add_manifest(u.digest, m.entries.iter().filter_map(|e| e.digest()).collect());
                     continue;
                 }
                 Err(_) => "is not a valid manifest on",

@@ -65,7 +65,7 @@ impl Changes {
         let digests: Vec<Digest> = self
             .deleted
             .iter()
-            .filter_map(|p| by_path.get(p.as_str()).and_then(|e| e.digest))
+            .filter_map(|p| by_path.get(p.as_str()).and_then(|e| e.digest()))
             .collect();
         let absent: std::collections::HashSet<Digest> = repo.cache.missing(&digests).into_iter().collect();
         if absent.is_empty() {
@@ -75,7 +75,7 @@ impl Changes {
             std::mem::take(&mut self.deleted).into_iter().partition(|p| {
                 by_path
                     .get(p.as_str())
-                    .and_then(|e| e.digest)
+                    .and_then(|e| e.digest())
                     .is_some_and(|d| absent.contains(&d))
             });
         self.deleted = kept;
@@ -214,7 +214,7 @@ fn pointer_status(
             needed.push(pointer.meta.digest);
             if ws.digest() == pointer.meta.digest {
                 // the workspace's entries are the manifest's: no need to read it from the cache
-                needed.extend(ws.entries.iter().filter_map(|e| e.digest));
+                needed.extend(ws.entries.iter().filter_map(Entry::digest));
                 sizes.total(&ws);
                 State::UpToDate
             } else {
@@ -317,7 +317,7 @@ impl<'a> WrongSizes<'a> {
             if let Some(a) = by_path.get(e.path.as_str()).filter(|a| a.same_content(e)) {
                 // a manifest's paths are valid below its directory (checked when parsed)
                 if let Ok(path) = self.pointer.data.join(&e.path) {
-                    self.file(&path, e.size, a.size);
+                    self.file(&path, e.size(), a.size());
                 }
             }
         }
@@ -332,7 +332,7 @@ fn all_objects(repo: &Repo, pointer: &Pointer, sizes: &mut WrongSizes<'_>) -> Ve
         Kind::Dir => {
             if let Ok(m) = crate::targets::load_manifest(repo, pointer) {
                 sizes.total(&m);
-                out.extend(m.entries.iter().filter_map(|e| e.digest));
+                out.extend(m.entries.iter().filter_map(Entry::digest));
             }
         }
         Kind::File => sizes.object(&pointer.data, pointer.meta.digest, pointer.meta.size),
@@ -347,7 +347,7 @@ fn needed_for(expected: &[Entry], changes: &Changes) -> Vec<Digest> {
         .iter()
         .chain(&changes.deleted)
         .chain(&changes.not_pulled)
-        .filter_map(|p| by_path.get(p.as_str()).and_then(|e| e.digest))
+        .filter_map(|p| by_path.get(p.as_str()).and_then(|e| e.digest()))
         .collect()
 }
 

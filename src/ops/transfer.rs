@@ -56,7 +56,7 @@ impl<'a> Planner<'a> {
         n.manifests.push(p.meta.digest);
         if let Some(manifest) = self.manifest(p)? {
             n.files
-                .extend(selected(manifest, t.sub.as_deref()).filter_map(|e| e.digest));
+                .extend(selected(manifest, t.sub.as_deref()).filter_map(|e| e.digest()));
         }
         Ok(n)
     }
@@ -92,7 +92,7 @@ impl<'a> Planner<'a> {
             if let Ok(Some(m)) = self.manifest(p) {
                 v.extend(
                     selected(m, t.sub.as_deref())
-                        .filter(|e| e.digest.as_ref().is_some_and(|d| wanted.contains(d)))
+                        .filter(|e| e.digest().is_some_and(|d| wanted.contains(&d)))
                         .map(|e| repo.display_in(&p.data, &e.path)),
                 );
             }

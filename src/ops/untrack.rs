@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::{Error, Refusal};
 use crate::gitutil::{ignore_entry, remove_ignore, stage};
 use crate::link::{is_linked_to_cache, Linker};
-use crate::manifest::EntryKind;
+use crate::manifest::Node;
 use crate::pointer::Kind;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
@@ -102,11 +102,14 @@ fn unprotect_pointer(
             Ok(m) => m
                 .entries
                 .iter()
-                .filter(|e| e.kind == EntryKind::File)
                 .filter(|e| sub.is_none_or(|s| e.path == s || e.path.starts_with(&format!("{s}/"))))
-                .map(|e| {
+                .filter_map(|e| match e.node {
+                    Node::File { digest, exec, .. } => Some((e, digest, exec)),
+                    Node::Dir | Node::Symlink { .. } => None,
+                })
+                .map(|(e, digest, exec)| {
                     let rel = super::entry_path(repo, &pointer.data, &e.path)?;
-                    Ok((rel, e.digest.expect("validated"), e.exec))
+                    Ok((rel, digest, exec))
                 })
                 .collect::<Result<_, Error>>()?,
             Err(_) => return Ok(0), // nothing can be linked to objects that are not cached

@@ -141,7 +141,7 @@ fn missing_objects(repo: &Repo, r: &Record, a: &Artifact, objects: &dyn ObjectSo
         ArtifactKind::Dir => match objects.manifest(&a.digest)? {
             Some(m) => {
                 let mut missing = 0;
-                for d in m.entries.iter().filter_map(|e| e.digest) {
+                for d in m.entries.iter().filter_map(|e| e.digest()) {
                     missing += u64::from(!objects.has(&d)?);
                 }
                 missing
