@@ -248,7 +248,7 @@ pub enum Refusal {
         /// The directory.
         dir: PathBuf,
         /// Why.
-        reason: String,
+        reason: NotCacheDirReason,
     },
     /// `hardlink`/`symlink` link kinds while running as root.
     #[error("cache.link includes {kind:?}, and mlv runs as root: read-only bits do not stop root, so writing a linked workspace file would change the cached object itself")]
@@ -270,8 +270,33 @@ pub enum Refusal {
         /// The path.
         path: PathBuf,
         /// Why.
-        reason: String,
+        reason: BadPathReason,
     },
+}
+
+/// Why a directory cannot be the cache directory ([`Refusal::NotCacheDir`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotCacheDirReason {
+    /// It is the work tree or holds it: gc would delete the user's files.
+    #[error("it is the work tree or a directory above it")]
+    HoldsWorkTree,
+    /// It holds an entry at its top level that is not one of mlv's.
+    #[error("it holds {0:?}, which is not mlv's (a cache holds only object directories, packs/ and tmp/)")]
+    Foreign(String),
+}
+
+/// Why mlv cannot handle a path as given ([`Refusal::BadPath`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPathReason {
+    /// Not a valid work-tree path (a manifest entry too long inside its directory, say).
+    #[error("{0}")]
+    Invalid(crate::relpath::RelPathError),
+    /// No `.gitignore` path fits beside the data.
+    #[error("the path is too long for a .gitignore beside it")]
+    NoRoomForGitignore,
+    /// `.mlv/tmp` is something other than a directory.
+    #[error("mlv's scratch directory is not a directory (a link?); remove it, mlv recreates it")]
+    ScratchNotDir,
 }
 
 impl Error {
@@ -564,5 +589,59 @@ mod tests {
         assert!(read.hint().unwrap().contains("readable"), "{:?}", read.hint());
         let write: Error = IoError::new("cannot write", "/r/data", denied()).into();
         assert!(write.hint().unwrap().contains("writable"), "{:?}", write.hint());
+    }
+
+    #[test]
+    fn typed_refusal_reasons_read_as_before() {
+        use crate::relpath::RelPathError;
+        use std::error::Error as _;
+        let bad_path = |reason| {
+            Error::from(Refusal::BadPath {
+                path: "data/x".into(),
+                reason,
+            })
+        };
+        let cases = [
+            (
+                bad_path(BadPathReason::Invalid(RelPathError::TooLong)),
+                "data/x: the path or one of its names is too long",
+            ),
+            (
+                bad_path(BadPathReason::Invalid(RelPathError::Reserved(".git"))),
+                "data/x: the path is inside `.git`, which mlv manages",
+            ),
+            (
+                bad_path(BadPathReason::NoRoomForGitignore),
+                "data/x: the path is too long for a .gitignore beside it",
+            ),
+            (
+                bad_path(BadPathReason::ScratchNotDir),
+                "data/x: mlv's scratch directory is not a directory (a link?); remove it, mlv recreates it",
+            ),
+            (
+                Refusal::NotCacheDir {
+                    dir: "/r".into(),
+                    reason: NotCacheDirReason::HoldsWorkTree,
+                }
+                .into(),
+                "/r cannot be the cache directory: it is the work tree or a directory above it",
+            ),
+            (
+                Refusal::NotCacheDir {
+                    dir: "/c".into(),
+                    reason: NotCacheDirReason::Foreign("my \"notes\"".into()),
+                }
+                .into(),
+                "/c cannot be the cache directory: it holds \"my \\\"notes\\\"\", which is not mlv's (a cache holds only object directories, packs/ and tmp/)",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+            assert!(
+                e.source().is_none(),
+                "{e}: a reason is part of the message, not a cause"
+            );
+            assert_eq!(e.kind(), ErrorKind::Refused);
+        }
     }
 }

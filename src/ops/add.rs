@@ -149,7 +149,7 @@ fn check_addable(repo: &Repo, pointers: &[Pointer], path: &RelPath) -> Result<()
     let Some((ignore_file, _)) = ignore_entry(path) else {
         return Err(Refusal::BadPath {
             path: shown().into(),
-            reason: "the path is too long for a .gitignore beside it".into(),
+            reason: crate::error::BadPathReason::NoRoomForGitignore,
         }
         .into());
     };

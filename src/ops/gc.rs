@@ -20,7 +20,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::error::Refusal;
+use crate::error::{BadPathReason, NotCacheDirReason, Refusal};
 use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
 use crate::history::{head_commit, pointers_in_tree};
@@ -723,7 +723,7 @@ fn clean_temp(repo: &Repo, cutoff: SystemTime, dry_run: bool) -> Result<Vec<GcTe
 /// object directories (two hex digits), `packs/`, `tmp/` (not a link) and `lost+found`. So
 /// must `.mlv/tmp` be a directory, not a link.
 pub fn check_cache_dir(repo: &Repo) -> Result<(), Error> {
-    let refuse = |dir: &Path, reason: String| -> Result<(), Error> {
+    let refuse = |dir: &Path, reason: NotCacheDirReason| -> Result<(), Error> {
         Err(Refusal::NotCacheDir {
             dir: dir.to_path_buf(),
             reason,
@@ -734,8 +734,7 @@ pub fn check_cache_dir(repo: &Repo) -> Result<(), Error> {
     if std::fs::symlink_metadata(&scratch).is_ok_and(|m| !m.is_dir()) {
         return Err(Refusal::BadPath {
             path: scratch,
-            reason: "mlv's scratch directory is not a directory (a link?); remove it, mlv recreates it"
-                .into(),
+            reason: BadPathReason::ScratchNotDir,
         }
         .into());
     }
@@ -744,7 +743,7 @@ pub fn check_cache_dir(repo: &Repo) -> Result<(), Error> {
         return Ok(()); // not created yet
     };
     if repo.root.starts_with(&canonical) {
-        return refuse(root, "it is the work tree or a directory above it".into());
+        return refuse(root, NotCacheDirReason::HoldsWorkTree);
     }
     let entries = std::fs::read_dir(root).at("cannot read directory", root)?;
     for e in entries {
@@ -754,12 +753,7 @@ pub fn check_cache_dir(repo: &Repo) -> Result<(), Error> {
         let object_dir = name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit());
         let known = object_dir || name == "tmp" || name == crate::pack::PACK_DIR || name == "lost+found";
         if !(known && is_dir) {
-            return refuse(
-                root,
-                format!(
-                    "it holds {name:?}, which is not mlv's (a cache holds only object directories, packs/ and tmp/)"
-                ),
-            );
+            return refuse(root, NotCacheDirReason::Foreign(name));
         }
     }
     Ok(())

@@ -25,7 +25,7 @@ pub(crate) fn entry_path(repo: &Repo, base: &RelPath, tail: &str) -> Result<RelP
     base.join(tail).map_err(|reason| {
         Refusal::BadPath {
             path: repo.display_in(base, tail).into(),
-            reason: reason.to_string(),
+            reason: crate::error::BadPathReason::Invalid(reason),
         }
         .into()
     })
