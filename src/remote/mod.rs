@@ -37,7 +37,7 @@ mod upload;
 pub use download::DownloadReport;
 pub use error::RemoteError;
 pub use maintain::{RemoteObject, Reread};
-pub use options::{RemoteOptions, Secret};
+pub use options::{Endpoint, RemoteOptions, Secret};
 pub use presence::HEAD_LIMIT;
 pub use spec::{
     committed_secret, is_secret, secret_keys, validate_key, validate_option, Location, RemoteSpec, Scheme,

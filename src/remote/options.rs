@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use super::redact;
 use super::spec::{check_endpoint, parse_bool, parse_count, parse_seconds, parse_size, Scheme, SpecError};
 
 /// A credential (a secret key, a SAS token, a service-account key). `Debug`, `Display` and
@@ -56,6 +57,30 @@ impl serde::Serialize for Secret {
     }
 }
 
+/// An `http://` or `https://` service URL. It may carry `user:password@`, so `Debug` and
+/// `Serialize` hide credentials; [`Endpoint::as_str`] gives the URL as written.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Endpoint(String);
+
+impl Endpoint {
+    /// The URL as written, to hand to a client. Print it with `Debug` instead.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact::redact_url(&self.0), f)
+    }
+}
+
+impl serde::Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&redact::redact_url(&self.0))
+    }
+}
+
 /// The type of an option field: whether it is a secret, and the secret if so.
 pub trait OptionValue {
     /// Whether values of this type are credentials.
@@ -72,6 +97,7 @@ impl OptionValue for usize {}
 impl OptionValue for u64 {}
 impl OptionValue for bool {}
 impl OptionValue for String {}
+impl OptionValue for Endpoint {}
 impl OptionValue for Secret {
     const SECRET: bool = true;
 
@@ -180,12 +206,12 @@ fn secret(_key: &str, value: &str) -> Result<Secret, SpecError> {
     Ok(Secret::new(value))
 }
 
-fn endpoint(key: &str, value: &str) -> Result<String, SpecError> {
+fn endpoint(key: &str, value: &str) -> Result<Endpoint, SpecError> {
     check_endpoint(value).map_err(|reason| SpecError::InvalidValue {
         key: key.into(),
         reason: reason.into(),
     })?;
-    Ok(value.to_string())
+    Ok(Endpoint(value.to_string()))
 }
 
 options! {
@@ -222,7 +248,7 @@ options! {
         /// Whether plain `http://` is allowed.
         allow_http: bool = boolean,
         /// The service URL (an S3-compatible store).
-        endpoint: String = endpoint,
+        endpoint: Endpoint = endpoint,
         /// Path-style requests (`endpoint/bucket/key`).
         path_style: bool = boolean,
         /// A profile of the AWS shared credentials and config files.
@@ -260,7 +286,7 @@ options! {
         /// Whether plain `http://` is allowed.
         allow_http: bool = boolean,
         /// The service URL (an emulator or a sovereign cloud).
-        endpoint: String = endpoint,
+        endpoint: Endpoint = endpoint,
         /// A shared access signature.
         sas_token: Secret = secret,
         /// Use the Azurite emulator's well-known account.
@@ -501,6 +527,18 @@ mod tests {
         let mut exposed: Vec<&str> = o.secrets().into_iter().map(Secret::expose).collect();
         exposed.sort_unstable();
         assert_eq!(exposed, ["KEYSECRET", "sv=1&sig=TOPSECRET"]);
+        let o = RemoteOptions::parse(
+            Scheme::S3,
+            &map(&[("endpoint", "http://user:PASSWORD@127.0.0.1:9000")]),
+        )
+        .unwrap();
+        let shown = format!("{o:?} {}", serde_json::to_string(&o).unwrap());
+        assert!(
+            !shown.contains("PASSWORD") && shown.contains("127.0.0.1:9000"),
+            "{shown}"
+        );
+        let e = o.s3().and_then(|o| o.endpoint.as_ref()).unwrap();
+        assert_eq!(e.as_str(), "http://user:PASSWORD@127.0.0.1:9000");
     }
 
     #[test]
@@ -523,7 +561,10 @@ mod tests {
         assert_eq!(o.part.part_size, Some(8 << 20));
         let s3 = o.s3().unwrap();
         assert_eq!(s3.path_style, Some(true));
-        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(
+            s3.endpoint.as_ref().map(Endpoint::as_str),
+            Some("http://127.0.0.1:9000")
+        );
         assert_eq!(s3.secret_access_key.as_ref().map(Secret::expose), Some("S"));
         assert_eq!(s3.region, None);
     }

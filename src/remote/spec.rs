@@ -181,7 +181,7 @@ impl Location {
 pub struct RemoteSpec {
     url: String,
     location: Location,
-    /// The options as written (shown redacted by `redacted_options`).
+    /// The options as written, redacted (what `redacted_options` shows).
     written: BTreeMap<String, String>,
     /// The same options, parsed.
     options: RemoteOptions,
@@ -212,7 +212,7 @@ impl RemoteSpec {
         Ok(RemoteSpec {
             url: url.to_string(),
             location,
-            written: options,
+            written: redacted(options),
             options: typed,
         })
     }
@@ -259,18 +259,24 @@ impl RemoteSpec {
     /// The options with secret values replaced by `***`, and credentials in URL-valued
     /// options (an endpoint's `user:password@`) hidden.
     pub fn redacted_options(&self) -> BTreeMap<String, String> {
-        self.written
-            .iter()
-            .map(|(k, v)| {
-                let shown = if is_secret(k) {
-                    redact::MASK.to_string()
-                } else {
-                    redact::redact_url(v)
-                };
-                (k.clone(), shown)
-            })
-            .collect()
+        self.written.clone()
     }
+}
+
+/// The options with secret values replaced by `***` and credentials in URL-valued options
+/// hidden: what `RemoteSpec` keeps as written (the secrets themselves live only in `Secret`s).
+fn redacted(options: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    options
+        .into_iter()
+        .map(|(k, v)| {
+            let shown = if is_secret(&k) {
+                redact::MASK.to_string()
+            } else {
+                redact::redact_url(&v)
+            };
+            (k, shown)
+        })
+        .collect()
 }
 
 impl fmt::Display for RemoteSpec {

@@ -230,7 +230,7 @@ impl Remote {
                     b = b.with_config(AzureConfigKey::SasKey, t.expose().trim_start_matches('?'));
                 }
                 if let Some(e) = &options.endpoint {
-                    b = b.with_endpoint(e.clone());
+                    b = b.with_endpoint(e.as_str().to_string());
                 }
                 if let Some(u) = options.use_emulator {
                     b = b.with_use_emulator(u);
@@ -244,7 +244,7 @@ impl Remote {
                 let endpoint_http = options
                     .endpoint
                     .as_ref()
-                    .is_some_and(|e| e.starts_with("http://"))
+                    .is_some_and(|e| e.as_str().starts_with("http://"))
                     || options.use_emulator == Some(true);
                 let allow_http = options.allow_http.unwrap_or(env_http || endpoint_http);
                 let configured = [
@@ -551,7 +551,7 @@ fn s3_builder(
         b = b.with_region(r);
     }
     // Endpoint: option > environment > profile's endpoint_url.
-    let mut endpoint = options.endpoint.clone();
+    let mut endpoint = options.endpoint.as_ref().map(|e| e.as_str().to_string());
     if endpoint.is_none() && b.get_config_value(&AmazonS3ConfigKey::Endpoint).is_none() {
         endpoint = profile.as_ref().and_then(|(p, _)| p.endpoint_url.clone());
     }
