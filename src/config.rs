@@ -152,7 +152,7 @@ fn default_links() -> Vec<LinkKind> {
 /// One `[remote.NAME]` table: a URL and backend options (validated by the remote layer).
 /// The URL may come from another layer than some options (e.g. credentials in
 /// `config.local.toml`), so it is optional in each file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct RemoteConfig {
     /// Where the remote is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +160,30 @@ pub struct RemoteConfig {
     /// Backend options (endpoint, region, profile, ...).
     #[serde(flatten)]
     pub options: BTreeMap<String, toml::Value>,
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    /// Secret options show `***` and credentials in URLs are hidden (the local config holds
+    /// keys and tokens).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::remote::redact;
+        let options: BTreeMap<&str, String> = self
+            .options
+            .iter()
+            .map(|(k, v)| {
+                let shown = match v {
+                    _ if crate::remote::is_secret(k) => redact::MASK.to_string(),
+                    toml::Value::String(s) => redact::redact_url(s),
+                    other => other.to_string(),
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("RemoteConfig")
+            .field("url", &self.url.as_deref().map(redact::redact_url))
+            .field("options", &options)
+            .finish()
+    }
 }
 
 /// The `[gc]` table.
@@ -430,6 +454,22 @@ fn scratch_beside(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_config_debug_hides_secrets() {
+        let r: RemoteConfig = toml::from_str(
+            "url = \"s3://b/p\"\nsecret_access_key = \"SECRETKEY\"\nsas_token = \"sv=1&sig=SIG\"\n\
+             endpoint = \"http://user:PASSWORD@127.0.0.1:9000\"\nregion = \"eu-west-1\"\njobs = 4\n",
+        )
+        .unwrap();
+        let shown = format!("{r:?}");
+        for secret in ["SECRETKEY", "SIG", "PASSWORD"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        for kept in ["s3://b/p", "eu-west-1", "\"jobs\": \"4\""] {
+            assert!(shown.contains(kept), "{shown}");
+        }
+    }
 
     #[test]
     fn initial_config_is_valid_and_defaults_apply() {

@@ -195,13 +195,20 @@ pub enum Refusal {
         /// The option (or `url`).
         key: String,
     },
-    /// A bad option or setting.
-    #[error("{key}: {reason}")]
-    BadOption {
-        /// The option.
-        key: String,
-        /// What is wrong.
-        reason: String,
+    /// `mlv remote modify NAME url` without a value: a remote cannot lose its URL.
+    #[error("url: a remote needs a URL")]
+    UrlRequired,
+    /// A configured remote without a `url`.
+    #[error("remote.{remote}.url: missing")]
+    MissingUrl {
+        /// The remote.
+        remote: String,
+    },
+    /// A remote name with characters other than letters, digits, `-`, `_` and `.`.
+    #[error("name: {name:?} is not a valid remote name (letters, digits, `-`, `_`, `.`)")]
+    BadRemoteName {
+        /// The name as given.
+        name: String,
     },
     /// `push` of data whose objects are not all in the cache.
     #[error("{count} path(s) have objects missing from the cache, so they cannot be pushed: {}", .examples.join(", "))]
@@ -425,7 +432,9 @@ impl Refusal {
             | Refusal::Duplicate { .. }
             | Refusal::Special { .. }
             | Refusal::Partial { .. }
-            | Refusal::BadOption { .. }
+            | Refusal::UrlRequired
+            | Refusal::MissingUrl { .. }
+            | Refusal::BadRemoteName { .. }
             | Refusal::BadPath { .. } => return None,
         })
     }
@@ -452,7 +461,9 @@ impl Refusal {
             | Refusal::NoDefaultRemote { .. }
             | Refusal::SecretInCommittedConfig { .. }
             | Refusal::SecretInCommittedFile { .. }
-            | Refusal::BadOption { .. }
+            | Refusal::UrlRequired
+            | Refusal::MissingUrl { .. }
+            | Refusal::BadRemoteName { .. }
             | Refusal::IncompleteCache { .. }
             | Refusal::MissingOnRemote { .. }
             | Refusal::UnreadableManifest { .. }
@@ -471,6 +482,31 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The remote-setting refusals say exactly what the old `BadOption { key, reason }` said.
+    #[test]
+    fn remote_setting_refusals_keep_their_words() {
+        let cases = [
+            (Refusal::UrlRequired, "url: a remote needs a URL"),
+            (
+                Refusal::MissingUrl {
+                    remote: "origin".into(),
+                },
+                "remote.origin.url: missing",
+            ),
+            (
+                Refusal::BadRemoteName {
+                    name: "my remote\"".into(),
+                },
+                "name: \"my remote\\\"\" is not a valid remote name (letters, digits, `-`, `_`, `.`)",
+            ),
+        ];
+        for (refusal, message) in cases {
+            assert_eq!(refusal.to_string(), message);
+            assert_eq!(refusal.kind(), ErrorKind::Refused);
+            assert_eq!(refusal.hint(), None);
+        }
+    }
 
     fn corrupt() -> CacheError {
         CacheError::Corrupt {

@@ -76,10 +76,7 @@ pub fn add(repo: &Repo, name: &str, url: &str, default: bool, scope: Scope) -> R
 pub fn modify(repo: &Repo, name: &str, key: &str, value: Option<&str>, scope: Scope) -> Result<(), Error> {
     let spec = spec_of(repo, name)?;
     if key == "url" {
-        let url = value.ok_or_else(|| Refusal::BadOption {
-            key: key.into(),
-            reason: "a remote needs a URL".into(),
-        })?;
+        let url = value.ok_or(Refusal::UrlRequired)?;
         RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
         refuse_committed_secret(scope, key, url)?;
     } else if let Some(v) = value {
@@ -188,10 +185,10 @@ pub fn spec_of(repo: &Repo, name: &str) -> Result<RemoteSpec, Error> {
         .remote
         .get(name)
         .ok_or_else(|| Refusal::UnknownRemote { name: name.into() })?;
-    let url = rc.url.as_deref().ok_or_else(|| Refusal::BadOption {
-        key: format!("remote.{name}.url"),
-        reason: "missing".into(),
-    })?;
+    let url = rc
+        .url
+        .as_deref()
+        .ok_or_else(|| Refusal::MissingUrl { remote: name.into() })?;
     let options = rc
         .options
         .iter()
@@ -215,11 +212,7 @@ fn check_name(name: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(Refusal::BadOption {
-            key: "name".into(),
-            reason: format!("{name:?} is not a valid remote name (letters, digits, `-`, `_`, `.`)"),
-        }
-        .into())
+        Err(Refusal::BadRemoteName { name: name.into() }.into())
     }
 }
 

@@ -186,6 +186,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_hides_the_secret_key_and_token() {
+        let p = AwsProfile {
+            access_key_id: Some("AKIDSHOWN".into()),
+            secret_access_key: Some("SECRETKEY".into()),
+            session_token: Some("SESSIONTOKEN".into()),
+            region: Some("eu-west-1".into()),
+            endpoint_url: None,
+        };
+        assert_eq!(
+            format!("{p:?}"),
+            "AwsProfile { access_key_id: Some(\"AKIDSHOWN\"), secret_access_key: Some(\"***\"), \
+             session_token: Some(\"***\"), region: Some(\"eu-west-1\"), endpoint_url: None }"
+        );
+    }
+
+    #[test]
     fn reads_credentials_and_config() {
         let d = tempfile::tempdir().unwrap();
         let creds = d.path().join("credentials");

@@ -1,6 +1,8 @@
 //! Remotes: where `mlv push` sends cache objects and `mlv pull` fetches them from.
 //!
-//! - [`spec`]: remote URLs and options (`RemoteSpec`), which keys exist and which are secret;
+//! - [`spec`]: remote URLs and options (`RemoteSpec`);
+//! - [`options`]: the typed options of each backend, which keys exist and which are secret
+//!   (a [`options::Secret`] never prints its value);
 //! - [`store`]: `Remote::open` builds the backend: an object_store client with bounded timeouts
 //!   and retries, or a local directory;
 //! - `backend`: the narrow interface both implement (head, list, ranged get, put, multipart, delete);
@@ -23,6 +25,7 @@ mod download;
 pub mod error;
 mod local;
 pub mod maintain;
+pub mod options;
 mod pool;
 mod presence;
 mod ranged;
@@ -34,6 +37,7 @@ mod upload;
 pub use download::DownloadReport;
 pub use error::RemoteError;
 pub use maintain::{RemoteObject, Reread};
+pub use options::{Endpoint, RemoteOptions, Secret};
 pub use presence::HEAD_LIMIT;
 pub use spec::{
     committed_secret, is_secret, secret_keys, validate_key, validate_option, Location, RemoteSpec, Scheme,

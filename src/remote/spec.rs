@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::options::{self, RemoteOptions};
+pub use super::options::{is_secret, secret_keys, validate_key, validate_option};
 use super::redact;
 
 /// The kind of storage a remote lives on.
@@ -40,24 +42,7 @@ impl Scheme {
 
     /// The option keys valid for this scheme (generic ones included), sorted.
     pub fn valid_keys(self) -> Vec<&'static str> {
-        let specific: &[&str] = match self {
-            Scheme::Local => &[],
-            Scheme::S3 => S3_KEYS,
-            Scheme::Gcs => GCS_KEYS,
-            Scheme::Azure => AZURE_KEYS,
-        };
-        let parts: &[&str] = match self {
-            Scheme::Local => &[],
-            Scheme::S3 | Scheme::Gcs | Scheme::Azure => PART_KEYS,
-        };
-        let mut keys: Vec<&str> = GENERIC_KEYS
-            .iter()
-            .chain(specific)
-            .chain(parts)
-            .copied()
-            .collect();
-        keys.sort_unstable();
-        keys
+        options::valid_keys(self)
     }
 }
 
@@ -82,51 +67,6 @@ impl FromStr for Scheme {
             }),
         }
     }
-}
-
-/// Options every remote accepts.
-const GENERIC_KEYS: &[&str] = &["connect_timeout", "jobs", "retries", "retry_timeout", "timeout"];
-/// Options of the object stores: how large objects are split for uploads and downloads.
-const PART_KEYS: &[&str] = &["multipart_threshold", "part_size"];
-const S3_KEYS: &[&str] = &[
-    "access_key_id",
-    "allow_http",
-    "endpoint",
-    "path_style",
-    "profile",
-    "region",
-    "secret_access_key",
-    "session_token",
-    "virtual_hosted_style",
-];
-const GCS_KEYS: &[&str] = &["allow_http", "service_account", "service_account_key"];
-const AZURE_KEYS: &[&str] = &[
-    "access_key",
-    "account",
-    "allow_http",
-    "endpoint",
-    "sas_token",
-    "use_emulator",
-];
-
-/// Option keys whose values are credentials: they must not be stored in committed config and
-/// are never printed.
-const SECRET_KEYS: &[&str] = &[
-    "access_key",
-    "sas_token",
-    "secret_access_key",
-    "service_account_key",
-    "session_token",
-];
-
-/// The option keys that hold secrets (any scheme).
-pub fn secret_keys() -> &'static [&'static str] {
-    SECRET_KEYS
-}
-
-/// Whether an option key holds a secret.
-pub fn is_secret(key: &str) -> bool {
-    SECRET_KEYS.contains(&key)
 }
 
 /// Why the value of option `key` must not be stored in the committed config, if it must not:
@@ -167,38 +107,6 @@ const SECRET_PARAMS: &[&str] = &[
     "key=",
     "credential=",
 ];
-
-/// Checks that `key` is an option of `scheme`; the error names the valid keys.
-pub fn validate_key(scheme: Scheme, key: &str) -> Result<(), SpecError> {
-    if scheme.valid_keys().contains(&key) {
-        Ok(())
-    } else {
-        Err(SpecError::UnknownOption {
-            key: key.chars().take(60).collect(),
-            scheme,
-            valid: scheme.valid_keys().join(", "),
-        })
-    }
-}
-
-/// Checks a key and the shape of its value (numbers, booleans), for `mlv remote modify`.
-pub fn validate_option(scheme: Scheme, key: &str, value: &str) -> Result<(), SpecError> {
-    validate_key(scheme, key)?;
-    match key {
-        "timeout" | "connect_timeout" | "retry_timeout" => parse_seconds(key, value).map(|_| ()),
-        "retries" => parse_count(key, value, 0).map(|_| ()),
-        "jobs" => parse_count(key, value, 1).map(|_| ()),
-        "multipart_threshold" | "part_size" => parse_size(key, value).map(|_| ()),
-        "allow_http" | "path_style" | "virtual_hosted_style" | "use_emulator" => {
-            parse_bool(key, value).map(|_| ())
-        }
-        "endpoint" => check_endpoint(value).map_err(|reason| SpecError::InvalidValue {
-            key: key.into(),
-            reason: reason.into(),
-        }),
-        _ => Ok(()),
-    }
-}
 
 /// Checks that an endpoint is an `http://` or `https://` URL with a host. The HTTP client
 /// panics on some malformed endpoints, and error messages must not echo one (it may hold a
@@ -273,7 +181,10 @@ impl Location {
 pub struct RemoteSpec {
     url: String,
     location: Location,
-    options: BTreeMap<String, String>,
+    /// The options as written, redacted (what `redacted_options` shows).
+    written: BTreeMap<String, String>,
+    /// The same options, parsed.
+    options: RemoteOptions,
 }
 
 impl RemoteSpec {
@@ -281,12 +192,9 @@ impl RemoteSpec {
     /// (the repository root). Unknown option keys and malformed values are errors.
     pub fn parse(url: &str, options: BTreeMap<String, String>, base_dir: &Path) -> Result<Self, SpecError> {
         let location = parse_location(url, base_dir)?;
-        let scheme = location.scheme();
-        for (k, v) in &options {
-            validate_option(scheme, k, v)?;
-        }
+        let typed = RemoteOptions::parse(location.scheme(), &options)?;
         if let Location::Azure { account: Some(a), .. } = &location {
-            if let Some(opt) = options.get("account") {
+            if let Some(opt) = typed.azure().and_then(|o| o.account.as_ref()) {
                 if opt != a {
                     return Err(SpecError::Conflict {
                         what: format!("the URL names account `{a}` but option `account` is `{opt}`"),
@@ -294,9 +202,7 @@ impl RemoteSpec {
                 }
             }
         }
-        if options.contains_key("path_style") && options.contains_key("virtual_hosted_style") {
-            let ps = parse_bool("path_style", &options["path_style"])?;
-            let vh = parse_bool("virtual_hosted_style", &options["virtual_hosted_style"])?;
+        if let Some((Some(ps), Some(vh))) = typed.s3().map(|o| (o.path_style, o.virtual_hosted_style)) {
             if ps == vh {
                 return Err(SpecError::Conflict {
                     what: "options `path_style` and `virtual_hosted_style` contradict each other".into(),
@@ -306,7 +212,8 @@ impl RemoteSpec {
         Ok(RemoteSpec {
             url: url.to_string(),
             location,
-            options,
+            written: redacted(options),
+            options: typed,
         })
     }
 
@@ -335,60 +242,41 @@ impl RemoteSpec {
         self.location.scheme()
     }
 
-    /// All options (may hold secrets).
-    pub fn options(&self) -> &BTreeMap<String, String> {
+    /// The options, typed (secrets are `Secret`s).
+    pub fn options(&self) -> &RemoteOptions {
         &self.options
-    }
-
-    /// One option's value.
-    pub fn option(&self, key: &str) -> Option<&str> {
-        self.options.get(key).map(String::as_str)
-    }
-
-    /// A boolean option (validated at parse time).
-    pub(crate) fn bool_option(&self, key: &str) -> Option<bool> {
-        self.option(key).and_then(|v| parse_bool(key, v).ok())
-    }
-
-    /// A duration option in seconds (validated at parse time).
-    pub(crate) fn seconds_option(&self, key: &str) -> Option<Duration> {
-        self.option(key).and_then(|v| parse_seconds(key, v).ok())
-    }
-
-    /// A count option (validated at parse time).
-    pub(crate) fn count_option(&self, key: &str) -> Option<usize> {
-        self.option(key).and_then(|v| parse_count(key, v, 0).ok())
-    }
-
-    /// A size option in bytes (validated at parse time).
-    pub(crate) fn size_option(&self, key: &str) -> Option<u64> {
-        self.option(key).and_then(|v| parse_size(key, v).ok())
     }
 
     /// The values of secret options, for scrubbing error text.
     pub(crate) fn secret_values(&self) -> Vec<String> {
         self.options
-            .iter()
-            .filter(|(k, _)| is_secret(k))
-            .map(|(_, v)| v.clone())
+            .secrets()
+            .into_iter()
+            .map(|s| s.expose().to_string())
             .collect()
     }
 
     /// The options with secret values replaced by `***`, and credentials in URL-valued
     /// options (an endpoint's `user:password@`) hidden.
     pub fn redacted_options(&self) -> BTreeMap<String, String> {
-        self.options
-            .iter()
-            .map(|(k, v)| {
-                let shown = if is_secret(k) {
-                    redact::MASK.to_string()
-                } else {
-                    redact::redact_url(v)
-                };
-                (k.clone(), shown)
-            })
-            .collect()
+        self.written.clone()
     }
+}
+
+/// The options with secret values replaced by `***` and credentials in URL-valued options
+/// hidden: what `RemoteSpec` keeps as written (the secrets themselves live only in `Secret`s).
+fn redacted(options: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    options
+        .into_iter()
+        .map(|(k, v)| {
+            let shown = if is_secret(&k) {
+                redact::MASK.to_string()
+            } else {
+                redact::redact_url(&v)
+            };
+            (k, shown)
+        })
+        .collect()
 }
 
 impl fmt::Display for RemoteSpec {
@@ -812,7 +700,7 @@ mod tests {
             base,
         )
         .unwrap();
-        assert_eq!(ok.seconds_option("timeout"), Some(Duration::from_secs(10)));
+        assert_eq!(ok.options().generic.timeout, Some(Duration::from_secs(10)));
         let e = RemoteSpec::parse("gs://b/p", opts(&[("region", "eu")]), base)
             .unwrap_err()
             .to_string();

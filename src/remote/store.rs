@@ -75,25 +75,27 @@ impl RemoteSettings {
 
     /// Overrides fields with the remote's generic options, where set.
     pub fn apply_options(&mut self, spec: &RemoteSpec) {
-        if let Some(t) = spec.seconds_option("timeout") {
+        let options = spec.options();
+        let (generic, part) = (&options.generic, &options.part);
+        if let Some(t) = generic.timeout {
             self.timeout = t;
         }
-        if let Some(t) = spec.seconds_option("connect_timeout") {
+        if let Some(t) = generic.connect_timeout {
             self.connect_timeout = t;
         }
-        if let Some(t) = spec.seconds_option("retry_timeout") {
+        if let Some(t) = generic.retry_timeout {
             self.retry_timeout = t;
         }
-        if let Some(n) = spec.count_option("retries") {
+        if let Some(n) = generic.retries {
             self.retries = n;
         }
-        if let Some(n) = spec.count_option("jobs") {
+        if let Some(n) = generic.jobs {
             self.jobs = Some(n.max(1));
         }
-        if let Some(n) = spec.size_option("multipart_threshold") {
+        if let Some(n) = part.multipart_threshold {
             self.multipart_threshold = n;
         }
-        if let Some(n) = spec.size_option("part_size") {
+        if let Some(n) = part.part_size {
             self.part_size = n;
         }
     }
@@ -175,12 +177,13 @@ impl Remote {
                 (Arc::new(Cloud(Arc::new(store))), prefix.as_str())
             }
             Location::Gcs { bucket, prefix } => {
+                let options = spec.options().gcs().cloned().unwrap_or_default();
                 let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
-                if let Some(p) = spec.option("service_account") {
+                if let Some(p) = &options.service_account {
                     b = b.with_service_account_path(p);
                 }
-                if let Some(k) = spec.option("service_account_key") {
-                    b = b.with_service_account_key(k);
+                if let Some(k) = &options.service_account_key {
+                    b = b.with_service_account_key(k.expose());
                 }
                 let env_http = truthy(std::env::var("GOOGLE_ALLOW_HTTP").ok().as_deref());
                 if [
@@ -194,7 +197,7 @@ impl Remote {
                     credentials = Credentials::Implicit;
                 }
                 secrets.extend(b.get_config_value(&GoogleConfigKey::ServiceAccountKey));
-                let allow_http = spec.bool_option("allow_http").unwrap_or(env_http);
+                let allow_http = options.allow_http.unwrap_or(env_http);
                 let b = b
                     .with_client_options(settings.client_options(allow_http))
                     .with_retry(settings.retry_config());
@@ -206,8 +209,9 @@ impl Remote {
                 container,
                 prefix,
             } => {
+                let options = spec.options().azure().cloned().unwrap_or_default();
                 let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
-                if let Some(a) = account.as_deref().or(spec.option("account")) {
+                if let Some(a) = account.as_deref().or(options.account.as_deref()) {
                     b = b.with_account(a);
                 } else if b.get_config_value(&AzureConfigKey::AccountName).is_none() {
                     // The Azure CLI's name for it, which object_store does not read.
@@ -215,20 +219,20 @@ impl Remote {
                         b = b.with_account(a);
                     }
                 }
-                if let Some(k) = spec.option("access_key") {
-                    b = b.with_access_key(k);
+                if let Some(k) = &options.access_key {
+                    b = b.with_access_key(k.expose());
                 } else if b.get_config_value(&AzureConfigKey::AccessKey).is_none() {
                     if let Some(k) = env_nonempty("AZURE_STORAGE_KEY") {
                         b = b.with_access_key(k);
                     }
                 }
-                if let Some(t) = spec.option("sas_token") {
-                    b = b.with_config(AzureConfigKey::SasKey, t.trim_start_matches('?'));
+                if let Some(t) = &options.sas_token {
+                    b = b.with_config(AzureConfigKey::SasKey, t.expose().trim_start_matches('?'));
                 }
-                if let Some(e) = spec.option("endpoint") {
-                    b = b.with_endpoint(e.to_string());
+                if let Some(e) = &options.endpoint {
+                    b = b.with_endpoint(e.as_str().to_string());
                 }
-                if let Some(u) = spec.bool_option("use_emulator") {
+                if let Some(u) = options.use_emulator {
                     b = b.with_use_emulator(u);
                 }
                 if let Some(e) = b.get_config_value(&AzureConfigKey::Endpoint) {
@@ -237,11 +241,12 @@ impl Remote {
                 let env_http = b
                     .get_config_value(&AzureConfigKey::Client(ClientConfigKey::AllowHttp))
                     .is_some_and(|v| truthy(Some(&v)));
-                let endpoint_http = spec.option("endpoint").is_some_and(|e| e.starts_with("http://"))
-                    || spec.bool_option("use_emulator") == Some(true);
-                let allow_http = spec
-                    .bool_option("allow_http")
-                    .unwrap_or(env_http || endpoint_http);
+                let endpoint_http = options
+                    .endpoint
+                    .as_ref()
+                    .is_some_and(|e| e.as_str().starts_with("http://"))
+                    || options.use_emulator == Some(true);
+                let allow_http = options.allow_http.unwrap_or(env_http || endpoint_http);
                 let configured = [
                     AzureConfigKey::AccessKey,
                     AzureConfigKey::SasKey,
@@ -470,17 +475,18 @@ fn s3_builder(
     display: &str,
     secrets: &mut Vec<String>,
 ) -> Result<(AmazonS3Builder, bool), RemoteError> {
+    let options = spec.options().s3().cloned().unwrap_or_default();
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    let explicit_keys = spec.option("access_key_id").is_some() || spec.option("secret_access_key").is_some();
+    let explicit_keys = options.access_key_id.is_some() || options.secret_access_key.is_some();
     let env_keys = env_nonempty("AWS_ACCESS_KEY_ID").is_some();
 
-    let (profile_name, profile_explicit) = match (spec.option("profile"), env_nonempty("AWS_PROFILE")) {
-        (Some(p), _) => (Some(p.to_string()), true),
+    let (profile_name, profile_explicit) = match (&options.profile, env_nonempty("AWS_PROFILE")) {
+        (Some(p), _) => (Some(p.clone()), true),
         (None, Some(p)) => (Some(p), true),
         (None, None) => (Some("default".to_string()), false),
     };
     let mut profile = None;
-    let wants_profile = spec.option("profile").is_some() || (!explicit_keys && !env_keys);
+    let wants_profile = options.profile.is_some() || (!explicit_keys && !env_keys);
     if let (true, Some(name)) = (wants_profile, profile_name) {
         let (cred_file, config_file) = aws_profile::default_files();
         match aws_profile::load(&name, cred_file.as_deref(), config_file.as_deref()) {
@@ -499,19 +505,20 @@ fn s3_builder(
     // Credentials resolved here are passed as a static provider (so an environment session
     // token is never paired with other keys); otherwise object_store's chain applies.
     let credential = if explicit_keys {
-        let key_id = spec
-            .option("access_key_id")
-            .map(str::to_string)
+        let key_id = options
+            .access_key_id
+            .clone()
             .or_else(|| env_nonempty("AWS_ACCESS_KEY_ID"));
-        let secret_key = spec
-            .option("secret_access_key")
-            .map(str::to_string)
+        let secret_key = options
+            .secret_access_key
+            .as_ref()
+            .map(|s| s.expose().to_string())
             .or_else(|| env_nonempty("AWS_SECRET_ACCESS_KEY"));
         match (key_id, secret_key) {
             (Some(key_id), Some(secret_key)) => Some(AwsCredential {
                 key_id,
                 secret_key,
-                token: spec.option("session_token").map(str::to_string),
+                token: options.session_token.as_ref().map(|s| s.expose().to_string()),
             }),
             (None, _) => return Err(missing_half(display, "secret_access_key", "access_key_id")),
             (_, None) => return Err(missing_half(display, "access_key_id", "secret_access_key")),
@@ -540,21 +547,21 @@ fn s3_builder(
     let profile_region = profile
         .as_ref()
         .and_then(|(p, explicit)| p.region.clone().filter(|_| *explicit || !env_region));
-    if let Some(r) = spec.option("region").map(str::to_string).or(profile_region) {
+    if let Some(r) = options.region.clone().or(profile_region) {
         b = b.with_region(r);
     }
     // Endpoint: option > environment > profile's endpoint_url.
-    let mut endpoint = spec.option("endpoint").map(str::to_string);
+    let mut endpoint = options.endpoint.as_ref().map(|e| e.as_str().to_string());
     if endpoint.is_none() && b.get_config_value(&AmazonS3ConfigKey::Endpoint).is_none() {
         endpoint = profile.as_ref().and_then(|(p, _)| p.endpoint_url.clone());
     }
     if let Some(e) = &endpoint {
         b = b.with_endpoint(e);
     }
-    if let Some(v) = spec.bool_option("virtual_hosted_style") {
+    if let Some(v) = options.virtual_hosted_style {
         b = b.with_virtual_hosted_style_request(v);
     }
-    if let Some(v) = spec.bool_option("path_style") {
+    if let Some(v) = options.path_style {
         b = b.with_virtual_hosted_style_request(!v);
     }
     if let Some(e) = b.get_config_value(&AmazonS3ConfigKey::Endpoint) {
@@ -566,9 +573,7 @@ fn s3_builder(
     let endpoint_http = b
         .get_config_value(&AmazonS3ConfigKey::Endpoint)
         .is_some_and(|e| e.starts_with("http://"));
-    let allow_http = spec
-        .bool_option("allow_http")
-        .unwrap_or(env_http || endpoint_http);
+    let allow_http = options.allow_http.unwrap_or(env_http || endpoint_http);
     for key in [AmazonS3ConfigKey::SecretAccessKey, AmazonS3ConfigKey::Token] {
         secrets.extend(b.get_config_value(&key));
     }
