@@ -16,8 +16,7 @@ use crate::hash::Digest;
 /// so appending to a linked workspace file would change the cached object, the only copy of
 /// data not yet pushed. Returns the refused kind.
 pub fn refused_as_root(config: &crate::config::CacheConfig) -> Option<LinkKind> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     if !root || config.link_as_root {
         return None;
     }
