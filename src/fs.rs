@@ -136,7 +136,7 @@ pub fn persist_content_addressed(tmp: NamedTempFile, dest: &Path) -> Result<bool
         return Ok(false);
     }
     let dir = parent_dir(dest);
-    fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
     set_readonly(tmp.as_file()).at("cannot set permissions on", tmp.path())?;
     tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
     // rename over an existing identical object is harmless, but keep the first writer's inode.
@@ -212,7 +212,7 @@ pub fn new_temp_in(dir: &Path) -> io::Result<NamedTempFile> {
 pub fn temp_file_in(dir: &Path) -> Result<NamedTempFile, IoError> {
     match new_temp_in(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
             new_temp_in(dir).at("cannot create a temporary file in", dir)
         }
         r => r.at("cannot create a temporary file in", dir),
@@ -265,7 +265,7 @@ pub fn publish_batch(
     for Pending { tmp, dest } in pending {
         let dir = parent_dir(&dest);
         if dirs.insert(dir.to_path_buf()) {
-            fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
         }
         let persisted = if replace {
             tmp.persist(&dest)
@@ -638,5 +638,21 @@ mod tests {
         assert!(!persist_content_addressed(t2, &dest).unwrap());
         assert_eq!(std::fs::read(&dest).unwrap(), b"x");
         assert!(std::fs::metadata(&dest).unwrap().permissions().readonly());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_made_is_named_once_and_the_cause_is_the_os_error() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        let tmp = new_temp_in(d.path()).unwrap();
+        let err = persist_content_addressed(tmp, &file.join("ab").join("obj")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot create directory {}", file.join("ab").display())
+        );
+        let cause = std::error::Error::source(&err).unwrap();
+        assert_eq!(cause.to_string(), "Not a directory (os error 20)");
+        assert!(cause.source().is_none(), "no second line repeating the path");
     }
 }
