@@ -59,19 +59,12 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
 
 /// Whether mlv runs in the foreground process group of a controlling terminal.
 fn in_terminal_foreground() -> bool {
-    // SAFETY: plain system calls on a descriptor we open and close here.
-    unsafe {
-        let fd = libc::open(
-            c"/dev/tty".as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        if fd < 0 {
-            return false;
-        }
-        let fg = libc::tcgetpgrp(fd);
-        libc::close(fd);
-        fg >= 0 && fg == libc::getpgrp()
-    }
+    use rustix::fs::{open, Mode, OFlags};
+    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let Ok(tty) = open("/dev/tty", flags, Mode::empty()) else {
+        return false;
+    };
+    rustix::termios::tcgetpgrp(&tty).is_ok_and(|fg| fg == rustix::process::getpgrp())
 }
 
 /// Runs `command` to its end, forwarding SIGTERM, SIGINT and SIGHUP to it (see the module

@@ -75,6 +75,8 @@ mod imp {
     use std::io::Write;
     use std::sync::{Mutex, OnceLock};
 
+    use rustix::process::{getpid, kill_process, Signal};
+
     struct Setup {
         crash: Option<(String, u64)>,
         pause: Vec<(String, u64)>,
@@ -132,12 +134,11 @@ mod imp {
         }
         let matches = |t: Option<&(String, u64)>| t.is_some_and(|(p, k)| p == name && *k == n);
         if matches(s.crash.as_ref()) {
-            // SAFETY: sending a signal to ourselves.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            let _ = kill_process(getpid(), Signal::KILL);
         }
         if s.pause.iter().any(|t| matches(Some(t))) {
-            // SAFETY: sending a signal to ourselves; the test resumes us with SIGCONT.
-            unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+            // the test resumes us with SIGCONT
+            let _ = kill_process(getpid(), Signal::STOP);
         }
     }
 }

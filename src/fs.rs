@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
+/// `O_NOFOLLOW`, for `OpenOptionsExt::custom_flags`: the open fails when the last component of
+/// the path is a symbolic link.
+pub const O_NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
 /// An I/O error together with the path it concerns.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} {}", crate::relpath::printable_path(.path))]
@@ -132,7 +136,7 @@ pub fn persist_content_addressed(tmp: NamedTempFile, dest: &Path) -> Result<bool
         return Ok(false);
     }
     let dir = parent_dir(dest);
-    fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
     set_readonly(tmp.as_file()).at("cannot set permissions on", tmp.path())?;
     tmp.as_file().sync_all().at("cannot sync", tmp.path())?;
     // rename over an existing identical object is harmless, but keep the first writer's inode.
@@ -208,7 +212,7 @@ pub fn new_temp_in(dir: &Path) -> io::Result<NamedTempFile> {
 pub fn temp_file_in(dir: &Path) -> Result<NamedTempFile, IoError> {
     match new_temp_in(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
             new_temp_in(dir).at("cannot create a temporary file in", dir)
         }
         r => r.at("cannot create a temporary file in", dir),
@@ -261,7 +265,7 @@ pub fn publish_batch(
     for Pending { tmp, dest } in pending {
         let dir = parent_dir(&dest);
         if dirs.insert(dir.to_path_buf()) {
-            fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
         }
         let persisted = if replace {
             tmp.persist(&dest)
@@ -298,18 +302,10 @@ fn large_files(pending: &[Pending]) -> bool {
 
 /// Flushes every dirty page of the file system holding `dir` (Linux `syncfs`).
 fn sync_fs(dir: &Path) -> Result<(), IoError> {
-    use std::os::fd::AsRawFd;
     let f = std::fs::File::open(dir).at("cannot open", dir)?;
-    // SAFETY: `f` is an open file descriptor for the duration of the call.
-    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if rc != 0 {
-        return Err(IoError::new(
-            "cannot sync the file system of",
-            dir,
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    rustix::fs::syncfs(&f)
+        .map_err(io::Error::from)
+        .at("cannot sync the file system of", dir)
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -372,7 +368,7 @@ impl DirectWriter {
         use std::os::unix::fs::FileExt;
         let data = &self.buf[self.start..self.start + len];
         match self.file.write_all_at(data, self.offset) {
-            Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+            Err(e) if self.direct && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
                 self.direct = false;
                 set_direct(&self.file, false);
                 self.file.write_all_at(data, self.offset)?;
@@ -421,21 +417,12 @@ pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 
 /// Turns `O_DIRECT` on or off for an open file; whether it is now on.
 fn set_direct(file: &std::fs::File, on: bool) -> bool {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    // SAFETY: plain fcntl calls on a descriptor open for the duration of the call.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 {
-            return false;
-        }
-        let new = if on {
-            flags | libc::O_DIRECT
-        } else {
-            flags & !libc::O_DIRECT
-        };
-        libc::fcntl(fd, libc::F_SETFL, new) == 0 && on
-    }
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    let Ok(mut flags) = fcntl_getfl(file) else {
+        return false;
+    };
+    flags.set(OFlags::DIRECT, on);
+    fcntl_setfl(file, flags).is_ok() && on
 }
 
 /// Makes an open file read-only for everyone (keeping execute bits off: objects are data).
@@ -488,7 +475,7 @@ pub fn read_nofollow_or_empty(path: &Path) -> Result<Vec<u8>, IoError> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(O_NOFOLLOW)
         .open(path);
     let mut bytes = Vec::new();
     match file {
@@ -513,6 +500,43 @@ pub fn remove_file_if_exists(path: &Path) -> Result<(), IoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nofollow_refuses_a_link_and_reads_a_file() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("f");
+        std::fs::write(&file, b"text").unwrap();
+        std::os::unix::fs::symlink(&file, d.path().join("l")).unwrap();
+        assert_eq!(read_nofollow_or_empty(&file).unwrap(), b"text");
+        assert_eq!(read_nofollow_or_empty(&d.path().join("none")).unwrap(), b"");
+        let err = read_nofollow_or_empty(&d.path().join("l")).unwrap_err();
+        assert_eq!(err.source.raw_os_error(), Some(40), "ELOOP: {err}");
+    }
+
+    #[test]
+    fn set_direct_toggles_only_o_direct() {
+        use rustix::fs::{fcntl_getfl, OFlags};
+        let d = tempfile::tempdir().unwrap();
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(d.path().join("f"))
+            .unwrap();
+        let before = fcntl_getfl(&file).unwrap();
+        let on = set_direct(&file, true);
+        assert_eq!(fcntl_getfl(&file).unwrap().contains(OFlags::DIRECT), on);
+        assert!(!set_direct(&file, false), "off reports off");
+        assert_eq!(fcntl_getfl(&file).unwrap(), before);
+    }
+
+    #[test]
+    fn sync_fs_syncs_a_directory_and_names_a_missing_one() {
+        let d = tempfile::tempdir().unwrap();
+        sync_fs(d.path()).unwrap();
+        let err = sync_fs(&d.path().join("none")).unwrap_err();
+        assert_eq!(err.action, "cannot open");
+    }
 
     #[test]
     fn temp_names_are_recognized_and_nothing_else() {
@@ -614,5 +638,21 @@ mod tests {
         assert!(!persist_content_addressed(t2, &dest).unwrap());
         assert_eq!(std::fs::read(&dest).unwrap(), b"x");
         assert!(std::fs::metadata(&dest).unwrap().permissions().readonly());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_made_is_named_once_and_the_cause_is_the_os_error() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("f");
+        std::fs::write(&file, b"").unwrap();
+        let tmp = new_temp_in(d.path()).unwrap();
+        let err = persist_content_addressed(tmp, &file.join("ab").join("obj")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot create directory {}", file.join("ab").display())
+        );
+        let cause = std::error::Error::source(&err).unwrap();
+        assert_eq!(cause.to_string(), "Not a directory (os error 20)");
+        assert!(cause.source().is_none(), "no second line repeating the path");
     }
 }

@@ -123,7 +123,7 @@ pub fn stage(git: &git2::Repository, root: &Path, paths: &[RelPath]) -> Result<(
 
 /// Ensures `dir` exists.
 pub fn ensure_dir(dir: &Path) -> Result<PathBuf, IoError> {
-    fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
     Ok(dir.to_path_buf())
 }
 

@@ -16,8 +16,7 @@ use crate::hash::Digest;
 /// so appending to a linked workspace file would change the cached object, the only copy of
 /// data not yet pushed. Returns the refused kind.
 pub fn refused_as_root(config: &crate::config::CacheConfig) -> Option<LinkKind> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     if !root || config.link_as_root {
         return None;
     }
@@ -36,7 +35,8 @@ pub struct Linker<'a> {
 impl<'a> Linker<'a> {
     /// A linker trying `kinds` in order, with scratch files in `tmp_dir`.
     pub fn new(cache: &'a Cache, kinds: &[LinkKind], tmp_dir: PathBuf) -> Result<Self, IoError> {
-        fs_err::create_dir_all(&tmp_dir).map_err(|e| IoError::new("cannot create directory", &tmp_dir, e))?;
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(|e| IoError::new("cannot create directory", &tmp_dir, e))?;
         Ok(Linker {
             cache,
             kinds: kinds.to_vec(),
@@ -55,7 +55,8 @@ impl<'a> Linker<'a> {
     /// Puts object `digest` at `dest`, replacing a file there. Returns the kind used.
     pub fn place(&self, digest: &Digest, dest: &Path, exec: bool) -> Result<LinkKind, CacheError> {
         if let Some(parent) = dest.parent() {
-            fs_err::create_dir_all(parent).map_err(|e| IoError::new("cannot create directory", parent, e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| IoError::new("cannot create directory", parent, e))?;
         }
         let tmp = self.tmp_name();
         let kind = self

@@ -11,7 +11,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -200,20 +199,17 @@ pub fn acquire(
 
 /// One non-blocking `flock`; `Ok(false)` when another process holds a conflicting lock.
 fn try_lock(file: &File, mode: LockMode) -> io::Result<bool> {
+    use rustix::fs::FlockOperation as Op;
     let op = match mode {
-        LockMode::Shared => libc::LOCK_SH,
-        LockMode::Exclusive => libc::LOCK_EX,
+        LockMode::Shared => Op::NonBlockingLockShared,
+        LockMode::Exclusive => Op::NonBlockingLockExclusive,
     };
     loop {
-        // SAFETY: `file` is an open descriptor for the duration of the call.
-        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => return Ok(false),
-            Some(libc::EINTR) => continue,
-            _ => return Err(e),
+        match rustix::fs::flock(file, op) {
+            Ok(()) => return Ok(true),
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -248,12 +244,16 @@ pub fn read_holder(mlv_dir: &Path) -> Option<Holder> {
     (holder.pid != std::process::id() && alive(holder.pid)).then_some(holder)
 }
 
+/// Whether process `pid` exists (`kill(pid, 0)`; one we may not signal exists too). Pid 0 is
+/// nobody's: `kill(0, 0)` would test mlv's own process group instead.
 fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
         return false;
     };
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
 }
 
 /// Adds the lock files to `.mlv/.gitignore` in repositories initialized before they existed.
@@ -318,6 +318,14 @@ mod tests {
     }
 
     #[test]
+    fn alive_asks_the_kernel_about_real_pids_only() {
+        assert!(alive(std::process::id()));
+        assert!(!alive(0), "pid 0 would be mlv's own process group");
+        assert!(!alive(999_999_999));
+        assert!(!alive(u32::MAX), "does not fit a pid_t");
+    }
+
+    #[test]
     fn holder_record_round_trips_and_stale_records_are_ignored() {
         let d = tempfile::tempdir().unwrap();
         // pid 1 (init) is alive everywhere; a huge pid is not.
@@ -331,6 +339,9 @@ mod tests {
         .unwrap();
         assert_eq!(read_holder(d.path()), None);
         std::fs::write(d.path().join(INFO_FILE), "garbage").unwrap();
+        assert_eq!(read_holder(d.path()), None);
+        // pid 0 names no process (kill(0, 0) would find mlv's own process group)
+        std::fs::write(d.path().join(INFO_FILE), "pid=0\ncommand=mlv add\nsince=0\n").unwrap();
         assert_eq!(read_holder(d.path()), None);
     }
 

@@ -396,7 +396,8 @@ impl PackWriter {
         drop(file);
         crate::crash_point!("pack.before_publish");
         let dest = set.dir.join(format!("{name}.{PACK_EXT}"));
-        fs_err::create_dir_all(&set.dir).map_err(|e| IoError::new("cannot create directory", &set.dir, e))?;
+        std::fs::create_dir_all(&set.dir)
+            .map_err(|e| IoError::new("cannot create directory", &set.dir, e))?;
         match tmp.persist_noclobber(&dest) {
             Ok(()) => {}
             // the same objects, already published under the same name

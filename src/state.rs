@@ -165,7 +165,7 @@ impl StatCache {
         }
         crate::crash_point!("stat.before_save");
         let dir = self.path.parent().expect("state file has a parent");
-        fs_err::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| IoError::new("cannot create directory", dir, e))?;
         let tmp = crate::fs::new_temp_in(dir).at("cannot create a temporary file in", dir)?;
         // The temp file's own mtime is "now" at the file system's granularity.
         let now = Stat::of(&tmp.as_file().metadata().at("cannot stat", tmp.path())?).mtime_ns;

@@ -480,7 +480,7 @@ pub fn append(root: &Path, record: &Record) -> Result<(), LineageError> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::fs::O_NOFOLLOW)
         .open(&path)
         .at("cannot open", &path)?;
     f.write_all(line.as_bytes()).at("cannot write", &path)?;

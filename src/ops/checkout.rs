@@ -184,7 +184,7 @@ fn checkout_one(
     }
     apply(repo, &base, &steps, stat, linker, progress)?;
     if p.meta.kind == Kind::Dir {
-        fs_err::create_dir_all(&abs).map_err(|e| IoError::new("cannot create directory", &abs, e))?;
+        std::fs::create_dir_all(&abs).map_err(|e| IoError::new("cannot create directory", &abs, e))?;
     }
     let restored = steps.iter().filter(|s| !matches!(s, Step::Remove(_))).count() as u64;
     let removed = steps.len() as u64 - restored;
@@ -444,12 +444,13 @@ fn apply(
             Step::MakeDir(p) => {
                 let abs = entry_rel(repo, base, p)?.to_path(&repo.root);
                 clear_file_in_way(&abs)?;
-                fs_err::create_dir_all(&abs).map_err(|e| IoError::new("cannot create directory", &abs, e))?;
+                std::fs::create_dir_all(&abs)
+                    .map_err(|e| IoError::new("cannot create directory", &abs, e))?;
             }
             Step::Link(p, target) => {
                 let abs = entry_rel(repo, base, p)?.to_path(&repo.root);
                 if let Some(parent) = abs.parent() {
-                    fs_err::create_dir_all(parent)
+                    std::fs::create_dir_all(parent)
                         .map_err(|e| IoError::new("cannot create directory", parent, e))?;
                 }
                 remove_any(&abs)?;

@@ -115,11 +115,8 @@ const SYNC_AT_ONCE: u64 = 1 << 20;
 
 /// Tells the kernel that a synced file's cached pages will not be needed soon (a hint).
 fn drop_cached_pages(file: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor is open for the duration of the call; errors are ignored (hint).
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-    }
+    // offset 0 and no length: the whole file; errors are ignored (a hint)
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
 }
 
 /// Publishes staged objects: durable first (one file-system sync per batch), then renamed into
@@ -146,7 +143,7 @@ fn get_object(
     let src_path = object_path(root, digest);
     let mut src = match std::fs::File::options()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::fs::O_NOFOLLOW)
         .open(&src_path)
     {
         Ok(f) => f,
