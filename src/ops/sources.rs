@@ -16,23 +16,19 @@ use crate::repo::Repo;
 pub struct CacheThenRemote<'a> {
     repo: &'a Repo,
     remote: Remote,
-    runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Handle,
     known: Mutex<HashMap<Digest, bool>>,
 }
 
 impl<'a> CacheThenRemote<'a> {
     /// The cache backed by the default remote, or `None` when no default remote is set.
-    pub fn default_remote(repo: &'a Repo) -> Result<Option<Self>, Error> {
+    /// `runtime` runs the remote's requests (the caller's: the library builds none); call
+    /// from outside it, as this blocks on it.
+    pub fn default_remote(repo: &'a Repo, runtime: tokio::runtime::Handle) -> Result<Option<Self>, Error> {
         if repo.config.core.remote.is_none() {
             return Ok(None);
         }
         let remote = super::remotes::open(repo, None, None)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                crate::fs::IoError::new("cannot start the async runtime for", repo.root.clone(), e)
-            })?;
         Ok(Some(CacheThenRemote {
             repo,
             remote,
