@@ -34,7 +34,6 @@ pub struct DownloadReport {
 
 enum Down {
     Received(u64),
-    Present,
     Missing(Digest),
 }
 
@@ -84,6 +83,18 @@ impl Remote {
         });
         let received = &received;
         let mut report = DownloadReport::default();
+        // What the cache has is looked up once, on a blocking thread, before any transfer.
+        let wanted = match replace {
+            true => wanted,
+            false => {
+                let (c, all) = (cache.clone(), wanted.clone());
+                let absent = join(tokio::task::spawn_blocking(move || c.missing(&all)).await);
+                let present = (wanted.len() - absent.len()) as u64;
+                report.already_present = present;
+                progress.advance(present, 0);
+                absent
+            }
+        };
         let mut missing = Vec::new();
         let finished = tokio::sync::Notify::new();
         let transfers = async {
@@ -96,7 +107,6 @@ impl Remote {
                         report.downloaded += 1;
                         report.downloaded_bytes += bytes;
                     }
-                    Down::Present => report.already_present += 1,
                     Down::Missing(d) => missing.push(d),
                 },
             )
@@ -152,10 +162,6 @@ impl Remote {
         received: &std::sync::Mutex<Received>,
         replace: bool,
     ) -> Result<Down, RemoteError> {
-        if !replace && cache.contains(&digest) {
-            progress.advance(1, 0);
-            return Ok(Down::Present);
-        }
         let key = self.object_key(&digest);
         let to_memory = lock(received).pack.is_some();
         let mut attempt = 1;
