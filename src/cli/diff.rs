@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let to = revs.get(1).map(String::as_str);
     let progress = ctx.progress();
     // The cache, and behind it the default remote when one is set.
-    let backed = mlv::ops::sources::CacheThenRemote::default_remote(&repo)?;
+    let backed = ctx.objects(&repo)?;
     let objects: &dyn mlv::objects::ObjectSource = match &backed {
         Some(b) => b,
         None => &repo.cache,

@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         None
     };
     let progress = ctx.progress();
-    let report = super::runtime()?.block_on(mlv::ops::fsck::fsck(
+    let report = ctx.runtime()?.block_on(mlv::ops::fsck::fsck(
         &repo,
         remote.as_ref(),
         &paths,

@@ -78,7 +78,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let mut keep = mlv::ops::gc::referenced(&repo, opts.scope)?;
     // The remote first: if it fails, the cache still holds everything it had.
     let remote_report = match &remote {
-        Some(r) => Some(super::runtime()?.block_on(mlv::ops::gc::gc_remote(r, &mut keep, &opts))?),
+        Some(r) => Some(
+            ctx.runtime()?
+                .block_on(mlv::ops::gc::gc_remote(r, &mut keep, &opts))?,
+        ),
         None => None,
     };
     let report = mlv::ops::gc::gc(&repo, &keep, &opts)?;

@@ -87,6 +87,8 @@ pub struct Ctx {
     pub ui: Ui,
     /// The directory the command runs in.
     pub cwd: PathBuf,
+    /// The process's one async runtime, built the first time a command needs it.
+    runtime: std::sync::OnceLock<tokio::runtime::Runtime>,
 }
 
 impl Ctx {
@@ -163,6 +165,32 @@ impl Ctx {
     pub fn progress(&self) -> Box<dyn mlv::progress::Progress> {
         progress::reporter(self.ui.progress)
     }
+
+    /// The async runtime for the commands that talk to remotes: one per process, built on
+    /// first use (commands that never talk to a remote start no threads).
+    pub fn runtime(&self) -> Result<&tokio::runtime::Runtime, CliError> {
+        if let Some(rt) = self.runtime.get() {
+            return Ok(rt);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::msg(format!("cannot start the async runtime: {e}"), None))?;
+        Ok(self.runtime.get_or_init(|| rt))
+    }
+
+    /// Where the history and lineage queries find objects: the cache, and behind it the default
+    /// remote when one is set (asked through this process's runtime).
+    pub fn objects<'r>(
+        &self,
+        repo: &'r mlv::repo::Repo,
+    ) -> Result<Option<mlv::ops::sources::CacheThenRemote<'r>>, CliError> {
+        if repo.config.core.remote.is_none() {
+            return Ok(None);
+        }
+        let handle = self.runtime()?.handle().clone();
+        Ok(mlv::ops::sources::CacheThenRemote::default_remote(repo, handle)?)
+    }
 }
 
 /// Entry point of the binary.
@@ -195,7 +223,11 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
     if !cwd.is_dir() {
         return Err(CliError::msg(format!("{}: not a directory", cwd.display()), None));
     }
-    let ctx = Ctx { ui, cwd };
+    let ctx = Ctx {
+        ui,
+        cwd,
+        runtime: std::sync::OnceLock::new(),
+    };
     match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Add(a) => add::run(&ctx, a),
@@ -227,14 +259,6 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
             }
         }
     }
-}
-
-/// The async runtime for the commands that talk to remotes.
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::msg(format!("cannot start the async runtime: {e}"), None))
 }
 
 /// The git command that stages `paths`, for the hint after a change.

@@ -77,7 +77,9 @@ fn run_remote(
 ) -> Result<ExitCode, CliError> {
     let name = (!name.is_empty()).then_some(name);
     let remote = mlv::ops::remotes::open(repo, name, None)?;
-    let report = super::runtime()?.block_on(mlv::ops::transfer::remote_status(repo, &remote, paths))?;
+    let report = ctx
+        .runtime()?
+        .block_on(mlv::ops::transfer::remote_status(repo, &remote, paths))?;
     ctx.ui.json(&report);
     if report.in_sync {
         ctx.ui

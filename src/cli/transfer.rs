@@ -70,7 +70,9 @@ pub fn run_push(ctx: &Ctx, args: PushArgs) -> Result<ExitCode, CliError> {
     let paths = ctx.rel_paths(&repo, &args.t.paths)?;
     let remote = remotes::open(&repo, args.t.remote.as_deref(), args.t.jobs)?;
     let progress = ctx.progress();
-    let report = super::runtime()?.block_on(transfer::push(&repo, &remote, &paths, progress.as_ref()))?;
+    let report = ctx
+        .runtime()?
+        .block_on(transfer::push(&repo, &remote, &paths, progress.as_ref()))?;
     ctx.ui.json(&report);
     ctx.ui.info(&format!(
         "pushed {} ({}) to {}; {} already there",
@@ -104,7 +106,9 @@ fn fetch_inner(ctx: &Ctx, t: &TransferArgs, command: &str) -> Result<Fetched, Cl
     let paths = ctx.rel_paths(&repo, &t.paths)?;
     let remote = remotes::open(&repo, t.remote.as_deref(), t.jobs)?;
     let progress = ctx.progress();
-    let result = super::runtime()?.block_on(transfer::fetch(&repo, &remote, &paths, progress.as_ref()));
+    let result = ctx
+        .runtime()?
+        .block_on(transfer::fetch(&repo, &remote, &paths, progress.as_ref()));
     if let Ok(report) = &result {
         ctx.ui.info(&format!(
             "fetched {} ({}) from {}; {} already in the cache",

@@ -1,8 +1,10 @@
 //! Where objects can be had for the history and lineage queries: the local cache, and behind
-//! it the default remote (asked only for what the cache lacks).
+//! it the default remote (asked only for what the cache lacks, in batches).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+
+use tokio::runtime::Handle;
 
 use crate::error::Error;
 use crate::hash::Digest;
@@ -11,28 +13,26 @@ use crate::objects::ObjectSource;
 use crate::remote::Remote;
 use crate::repo::Repo;
 
-/// The cache, then a remote: `has` asks the remote about objects the cache lacks (once each),
-/// and `manifest` downloads a missing manifest into the cache, verified.
+/// The cache, then a remote: `missing` asks the remote, in one batch, about the objects the
+/// cache lacks (each object once per source), and `manifest` downloads a missing manifest into
+/// the cache, verified. The remote is asked on the caller's runtime (`handle`): the library
+/// builds none of its own.
 pub struct CacheThenRemote<'a> {
     repo: &'a Repo,
     remote: Remote,
-    runtime: tokio::runtime::Runtime,
+    runtime: Handle,
+    /// What the remote answered so far: whether it has each object asked about.
     known: Mutex<HashMap<Digest, bool>>,
 }
 
 impl<'a> CacheThenRemote<'a> {
     /// The cache backed by the default remote, or `None` when no default remote is set.
-    pub fn default_remote(repo: &'a Repo) -> Result<Option<Self>, Error> {
+    /// `runtime` runs the remote's requests; call from outside it (this blocks on it).
+    pub fn default_remote(repo: &'a Repo, runtime: Handle) -> Result<Option<Self>, Error> {
         if repo.config.core.remote.is_none() {
             return Ok(None);
         }
         let remote = super::remotes::open(repo, None, None)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                crate::fs::IoError::new("cannot start the async runtime for", repo.root.clone(), e)
-            })?;
         Ok(Some(CacheThenRemote {
             repo,
             remote,
@@ -40,26 +40,46 @@ impl<'a> CacheThenRemote<'a> {
             known: Mutex::new(HashMap::new()),
         }))
     }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, bool>> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl ObjectSource for CacheThenRemote<'_> {
-    fn has(&self, digest: &Digest) -> Result<bool, Error> {
-        if self.repo.cache.contains(digest) {
-            return Ok(true);
+    fn missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, Error> {
+        let lacking = self.repo.cache.missing(digests);
+        let unknown: Vec<Digest> = {
+            let known = self.known();
+            lacking
+                .iter()
+                .filter(|d| !known.contains_key(d))
+                .copied()
+                .collect()
+        };
+        if !unknown.is_empty() {
+            // A remote that cannot answer is an error, not "the objects are unavailable".
+            let absent: HashSet<Digest> = self
+                .runtime
+                .block_on(self.remote.missing(&unknown))?
+                .into_iter()
+                .collect();
+            let mut known = self.known();
+            for d in unknown {
+                known.insert(d, !absent.contains(&d));
+            }
         }
-        if let Some(k) = self.known.lock().ok().and_then(|m| m.get(digest).copied()) {
-            return Ok(k);
-        }
-        // A remote that cannot answer is an error, not "the object is unavailable".
-        let on_remote = self.runtime.block_on(self.remote.contains(digest))?;
-        if let Ok(mut m) = self.known.lock() {
-            m.insert(*digest, on_remote);
-        }
-        Ok(on_remote)
+        let known = self.known();
+        Ok(lacking
+            .into_iter()
+            .filter(|d| !known.get(d).copied().unwrap_or(false))
+            .collect())
     }
 
     fn manifest(&self, digest: &Digest) -> Result<Option<Manifest>, Error> {
-        if !self.repo.cache.contains(digest) && self.has(digest)? {
+        if !self.repo.cache.contains(digest) && self.missing(std::slice::from_ref(digest))?.is_empty() {
             let progress = crate::progress::NoProgress;
             self.runtime.block_on(self.remote.download(
                 &self.repo.cache,

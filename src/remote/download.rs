@@ -34,8 +34,9 @@ pub struct DownloadReport {
 
 enum Down {
     Received(u64),
-    Present,
     Missing(Digest),
+    /// Not installed: the writer had stopped on an error, which another transfer reports.
+    Dropped,
 }
 
 impl Remote {
@@ -78,26 +79,49 @@ impl Remote {
             true => Some(cache.pack_writer()?),
             false => None,
         };
-        let received = std::sync::Mutex::new(Received {
-            pack,
-            ..Received::default()
-        });
-        let received = &received;
         let mut report = DownloadReport::default();
+        // What the cache has is looked up once, on a blocking thread, before any transfer.
+        let wanted = match replace {
+            true => wanted,
+            false => {
+                let (c, all) = (cache.clone(), wanted.clone());
+                let absent = join(tokio::task::spawn_blocking(move || c.missing(&all)).await);
+                let present = (wanted.len() - absent.len()) as u64;
+                report.already_present = present;
+                progress.advance(present, 0);
+                absent
+            }
+        };
+        // Verified objects go to one writer on a blocking thread, through a bounded channel:
+        // it stages files, appends small objects to the pack and publishes full batches, so
+        // no file-system work runs on the async threads and no lock is shared. When it falls
+        // behind, the transfers wait for room in the channel.
+        let to_memory = pack.is_some();
+        let (sender, rx) = tokio::sync::mpsc::channel(self.jobs().max(1) * 2);
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let writer = {
+            let (cache, failed) = (cache.clone(), failed.clone());
+            let received = Received {
+                pack,
+                ..Received::default()
+            };
+            tokio::task::spawn_blocking(move || write_received(&cache, rx, received, replace, &failed))
+        };
+        let (tx, failed_ref) = (&sender, &*failed);
         let mut missing = Vec::new();
         let finished = tokio::sync::Notify::new();
         let transfers = async {
             let done = each_until_error(
                 self.jobs(),
                 wanted,
-                |d| self.download_one(cache, d, progress, received, replace),
+                |d| self.download_one(cache, d, to_memory, progress, tx, failed_ref),
                 |down| match down {
                     Down::Received(bytes) => {
                         report.downloaded += 1;
                         report.downloaded_bytes += bytes;
                     }
-                    Down::Present => report.already_present += 1,
                     Down::Missing(d) => missing.push(d),
+                    Down::Dropped => {}
                 },
             )
             .await;
@@ -113,26 +137,24 @@ impl Remote {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
-                    () = finished.notified() => return Ok(()),
+                    () = finished.notified() => return,
                 }
-                let due = lock(received).take_due(cache)?;
-                publish(cache, due.loose, replace).await?;
-                publish_pack(cache, due.pack).await?;
+                // A writer that stopped has left its error for the transfers to report.
+                if tx.send(ToWriter::Publish).await.is_err() {
+                    return;
+                }
             }
         };
-        let (done, ticked): (Result<(), RemoteError>, Result<(), RemoteError>) =
-            tokio::join!(transfers, ticker);
-        // Whatever was verified is installed even if another object failed: a rerun converges.
-        let rest = std::mem::take(&mut *lock(received));
-        let published = async {
-            publish(cache, rest.loose, replace).await?;
-            publish_pack(cache, rest.pack).await
-        }
-        .await;
+        let (done, ()) = tokio::join!(transfers, ticker);
+        // The writer installs whatever was verified even if another object failed (a rerun
+        // converges), then stops: the channel closes with `sender`.
+        drop(sender);
+        join(writer.await);
         progress.finish();
-        // The first transfer error explains the failure; a publish error (often the same
+        // The first transfer error explains the failure; a writer error (often the same
         // cause, e.g. a full disk) comes second.
-        done.and(ticked).and(published)?;
+        let written = lock(&failed).take().map_or(Ok(()), Err);
+        done.and(written)?;
         if missing.is_empty() {
             Ok(report)
         } else {
@@ -148,16 +170,12 @@ impl Remote {
         &self,
         cache: &Cache,
         digest: Digest,
+        to_memory: bool,
         progress: &dyn Progress,
-        received: &std::sync::Mutex<Received>,
-        replace: bool,
+        writer: &tokio::sync::mpsc::Sender<ToWriter>,
+        failed: &std::sync::Mutex<Option<RemoteError>>,
     ) -> Result<Down, RemoteError> {
-        if !replace && cache.contains(&digest) {
-            progress.advance(1, 0);
-            return Ok(Down::Present);
-        }
         let key = self.object_key(&digest);
-        let to_memory = lock(received).pack.is_some();
         let mut attempt = 1;
         let (body, size) = loop {
             let fetched = self.fetch_body(cache, &key, digest, to_memory, progress).await?;
@@ -180,13 +198,16 @@ impl Remote {
             }
             attempt += 1;
         };
-        // Verified objects are made durable and visible in batches (one file-system sync per
-        // batch of loose objects, one pack per batch of small ones).
-        let batch = lock(received).add(cache, body, digest, size)?;
-        match batch {
-            Some(Batch::Loose(batch)) => publish(cache, batch, replace).await?,
-            Some(Batch::Pack(pack)) => publish_pack(cache, Some(pack)).await?,
-            None => {}
+        // Verified objects are made durable and visible in batches by the writer (one
+        // file-system sync per batch of loose objects, one pack per batch of small ones).
+        if writer
+            .send(ToWriter::Object { body, digest, size })
+            .await
+            .is_err()
+        {
+            // The writer stopped on an error: the first transfer to notice returns it, which
+            // stops the others.
+            return lock(failed).take().map_or(Ok(Down::Dropped), Err);
         }
         progress.advance(1, 0);
         Ok(Down::Received(size))
@@ -367,30 +388,68 @@ impl Received {
     }
 }
 
-/// Publishes verified downloads into the cache off the async threads.
-async fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>, replace: bool) -> Result<(), RemoteError> {
+/// What the transfers send the writer.
+enum ToWriter {
+    /// A verified object to install.
+    Object { body: Body, digest: Digest, size: u64 },
+    /// Publish whatever is waiting (every [`PUBLISH_EVERY`]).
+    Publish,
+}
+
+/// The one writer of a download, on a blocking thread: stages verified objects, appends small
+/// ones to the pack, publishes full batches, and at the end whatever is left (after an error
+/// too: a rerun converges). Its first error is left in `failed` before the channel closes.
+fn write_received(
+    cache: &Cache,
+    mut rx: tokio::sync::mpsc::Receiver<ToWriter>,
+    mut received: Received,
+    replace: bool,
+    failed: &std::sync::Mutex<Option<RemoteError>>,
+) {
+    let mut written = || -> Result<(), RemoteError> {
+        while let Some(w) = rx.blocking_recv() {
+            match w {
+                ToWriter::Object { body, digest, size } => match received.add(cache, body, digest, size)? {
+                    Some(Batch::Loose(batch)) => publish(cache, batch, replace)?,
+                    Some(Batch::Pack(pack)) => publish_pack(cache, Some(pack))?,
+                    None => {}
+                },
+                ToWriter::Publish => {
+                    let due = received.take_due(cache)?;
+                    publish(cache, due.loose, replace)?;
+                    publish_pack(cache, due.pack)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    let written = written();
+    let rest = std::mem::take(&mut received);
+    let published = publish(cache, rest.loose, replace).and_then(|()| publish_pack(cache, rest.pack));
+    if let Err(e) = written.and(published) {
+        *lock(failed) = Some(e);
+    }
+    // `rx` is dropped here, after the error is in place: a transfer whose send fails finds it.
+}
+
+/// Publishes verified downloads into the cache.
+fn publish(cache: &Cache, batch: Vec<crate::cache::Staged>, replace: bool) -> Result<(), RemoteError> {
     if batch.is_empty() {
         return Ok(());
     }
-    let cache = cache.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        if replace {
-            cache.publish_replacing(batch)
-        } else {
-            cache.publish_staged(batch)
-        }
-    });
-    join(done.await)?;
+    if replace {
+        cache.publish_replacing(batch)?;
+    } else {
+        cache.publish_staged(batch)?;
+    }
     Ok(())
 }
 
-/// Publishes a pack of verified downloads off the async threads.
-async fn publish_pack(cache: &Cache, pack: Option<PackWriter>) -> Result<(), RemoteError> {
-    let Some(pack) = pack else {
-        return Ok(());
-    };
-    let cache = cache.clone();
-    join(tokio::task::spawn_blocking(move || cache.publish_pack(pack)).await)?;
+/// Publishes a pack of verified downloads.
+fn publish_pack(cache: &Cache, pack: Option<PackWriter>) -> Result<(), RemoteError> {
+    if let Some(pack) = pack {
+        cache.publish_pack(pack)?;
+    }
     Ok(())
 }
 
@@ -411,4 +470,56 @@ async fn write_hashing(
     })
     .await;
     Ok(join(r).map_err(|e| crate::fs::temp_write_error(path, e))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer installs what it is sent: small objects through the pack, files loose, what
+    /// waits when asked to publish, the rest when the channel closes.
+    #[test]
+    fn the_writer_installs_everything_it_is_sent() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(d.path().join("cache"), d.path().join("tmp"));
+        std::fs::create_dir_all(d.path().join("tmp")).unwrap();
+        let received = Received {
+            pack: Some(cache.pack_writer().unwrap()),
+            ..Received::default()
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let writer = {
+            let (cache, failed) = (cache.clone(), failed.clone());
+            std::thread::spawn(move || write_received(&cache, rx, received, false, &failed))
+        };
+        let small: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100]).collect();
+        for (i, bytes) in small.iter().enumerate() {
+            let body = Body::Memory(bytes.clone());
+            let (digest, size) = (Digest::of_bytes(bytes), bytes.len() as u64);
+            tx.blocking_send(ToWriter::Object { body, digest, size }).unwrap();
+            if i == 2 {
+                tx.blocking_send(ToWriter::Publish).unwrap();
+            }
+        }
+        let big = vec![7u8; 4096];
+        let mut tmp = cache.temp_file().unwrap();
+        tmp.write_all(&big).unwrap();
+        let (digest, size) = (Digest::of_bytes(&big), big.len() as u64);
+        tx.blocking_send(ToWriter::Object {
+            body: Body::File(tmp),
+            digest,
+            size,
+        })
+        .unwrap();
+        drop(tx);
+        writer.join().unwrap();
+        assert!(failed.lock().unwrap().is_none());
+        let cache = Cache::new(d.path().join("cache"), d.path().join("tmp"));
+        for bytes in &small {
+            assert_eq!(cache.read_verified(&Digest::of_bytes(bytes)).unwrap(), *bytes);
+        }
+        assert!(cache.is_loose(&digest));
+        assert_eq!(cache.read_verified(&digest).unwrap(), big);
+    }
 }

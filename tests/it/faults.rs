@@ -708,3 +708,52 @@ fn persistent_range_faults_fail_with_one_line() {
         assert!(!out.stderr.contains(SECRET), "{out}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batched presence checks.
+
+/// `lineage verify` in a clone whose cache lacks a recorded 300-file directory asks the remote
+/// in one batch: a HEAD and a GET for the manifest, then one listing per fan-out directory the
+/// files fall in, never a HEAD per file.
+#[test]
+fn lineage_verify_asks_the_remote_in_one_batch() {
+    let Some(rig) = Rig::new() else { return };
+    let mut fanouts = std::collections::BTreeSet::new();
+    for i in 0..300 {
+        let body = format!("file {i}\n");
+        fanouts.insert(b3(body.as_bytes())[..2].to_string());
+        rig.src.write(&format!("big/f{i:03}.txt"), body);
+    }
+    rig.src.mlv(&["lineage", "record", "-o", "big"]).ok();
+    rig.src.git(&["add", "-A"]);
+    rig.src.git(&["commit", "-qm", "big"]);
+    rig.mlv(&rig.src, &["push"]).ok();
+    let dst = rig.clone();
+    let before = rig.proxy.seen().len();
+    let out = rig.mlv(&dst, &["--json", "lineage", "verify"]).ok();
+    let v = out.json();
+    assert_eq!(v["ok"], serde_json::json!(true), "{v}");
+    assert_eq!(v["unavailable"], serde_json::json!([]), "{v}");
+    let asked: Vec<_> = rig.proxy.seen().split_off(before);
+    let heads = asked.iter().filter(|s| s.method == "HEAD").count();
+    let lists = asked
+        .iter()
+        .filter(|s| s.method == "GET" && s.path.contains("list-type"))
+        .count();
+    eprintln!(
+        "{} requests: {heads} HEAD, {lists} listings ({} fan-outs)",
+        asked.len(),
+        fanouts.len()
+    );
+    assert!(heads <= 2, "a HEAD per file?\n{asked:#?}");
+    assert!(
+        lists <= fanouts.len(),
+        "{lists} listings for {} fan-outs",
+        fanouts.len()
+    );
+    assert!(
+        asked.len() <= fanouts.len() + 4,
+        "{} requests\n{asked:#?}",
+        asked.len()
+    );
+}

@@ -43,7 +43,7 @@ pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
     let lineage = super::load(&repo)?;
     let progress = ctx.progress();
     // The cache, and behind it the default remote when one is set.
-    let backed = mlv::ops::sources::CacheThenRemote::default_remote(&repo)?;
+    let backed = ctx.objects(&repo)?;
     let objects: &dyn mlv::objects::ObjectSource = match &backed {
         Some(b) => b,
         None => &repo.cache,

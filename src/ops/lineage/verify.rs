@@ -72,23 +72,40 @@ pub fn verify(
     progress: &dyn Progress,
 ) -> Result<VerifyReport, Error> {
     let mut seen = HashSet::new();
-    let mut unavailable = Vec::new();
+    let mut checks = Vec::new();
     for r in lineage.by_time() {
         for (role, list) in [("input", &r.inputs), ("output", &r.outputs)] {
             for a in list {
-                if !seen.insert((a.path.clone(), a.digest)) {
-                    continue;
-                }
-                let missing = missing_objects(repo, r, a, objects)?;
-                if missing > 0 {
-                    unavailable.push(Unavailable {
-                        record: r.id.clone(),
-                        role,
-                        artifact: a.clone(),
-                        missing,
-                    });
+                if seen.insert((a.path.clone(), a.digest)) {
+                    checks.push((r, role, a, needs(repo, r, a, objects)?));
                 }
             }
+        }
+    }
+    // One question for every object of every record: a remote-backed source answers it with
+    // a few listings, not a request per file.
+    let wanted: Vec<Digest> = checks
+        .iter()
+        .flat_map(|(.., n)| match n {
+            Needs::Objects(d) => d.as_slice(),
+            Needs::Missing(_) => &[],
+        })
+        .copied()
+        .collect();
+    let absent: HashSet<Digest> = objects.missing(&wanted)?.into_iter().collect();
+    let mut unavailable = Vec::new();
+    for (r, role, a, needs) in checks {
+        let missing = match needs {
+            Needs::Objects(d) => d.iter().filter(|d| absent.contains(d)).count() as u64,
+            Needs::Missing(n) => n,
+        };
+        if missing > 0 {
+            unavailable.push(Unavailable {
+                record: r.id.clone(),
+                role,
+                artifact: a.clone(),
+                missing,
+            });
         }
     }
     let mut latest: BTreeMap<String, (&Record, Digest)> = BTreeMap::new();
@@ -133,22 +150,23 @@ pub fn verify(
     })
 }
 
-fn missing_objects(repo: &Repo, r: &Record, a: &Artifact, objects: &dyn ObjectSource) -> Result<u64, Error> {
+/// What an artifact needs to be available: objects (a file's, or those a directory's manifest
+/// lists, once per entry), or nothing to ask (a missing manifest, a file tracked by git).
+enum Needs {
+    Objects(Vec<Digest>),
+    Missing(u64),
+}
+
+fn needs(repo: &Repo, r: &Record, a: &Artifact, objects: &dyn ObjectSource) -> Result<Needs, Error> {
     Ok(match a.kind {
-        ArtifactKind::File => u64::from(!objects.has(&a.digest)?),
+        ArtifactKind::File => Needs::Objects(vec![a.digest]),
         // A source that cannot answer (unreachable remote, damaged manifest) is an error, not
         // "unavailable".
         ArtifactKind::Dir => match objects.manifest(&a.digest)? {
-            Some(m) => {
-                let mut missing = 0;
-                for d in m.entries.iter().filter_map(|e| e.digest()) {
-                    missing += u64::from(!objects.has(&d)?);
-                }
-                missing
-            }
-            None => 1,
+            Some(m) => Needs::Objects(m.entries.iter().filter_map(|e| e.digest()).collect()),
+            None => Needs::Missing(1),
         },
-        ArtifactKind::Git => u64::from(!git_file_available(repo, r, a)),
+        ArtifactKind::Git => Needs::Missing(u64::from(!git_file_available(repo, r, a))),
     })
 }
 
