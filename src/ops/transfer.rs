@@ -14,7 +14,8 @@ use crate::relpath::RelPath;
 use crate::remote::{DownloadReport, Remote, RemoteError, UploadReport};
 use crate::repo::Repo;
 
-use crate::targets::{resolve_targets, Target};
+use crate::revs::History;
+use crate::targets::{select, Target};
 
 /// The objects some targets need.
 #[derive(Debug, Default)]
@@ -83,7 +84,7 @@ impl<'a> Planner<'a> {
         for t in targets {
             let p = &t.pointer;
             if wanted.contains(&p.meta.digest) {
-                v.push(self.repo.display(&p.data));
+                v.push(t.shown(self.repo));
             }
             if p.meta.kind != Kind::Dir {
                 continue;
@@ -93,7 +94,7 @@ impl<'a> Planner<'a> {
                 v.extend(
                     selected(m, t.sub.as_deref())
                         .filter(|e| e.digest().is_some_and(|d| wanted.contains(&d)))
-                        .map(|e| repo.display_in(&p.data, &e.path)),
+                        .map(|e| t.shown_in(repo, &e.path)),
                 );
             }
         }
@@ -155,22 +156,33 @@ pub struct PushReport {
     /// Directories pushed only in part: their manifest was not pushed, because the remote
     /// does not hold all their files yet.
     pub partial_manifests: u64,
+    /// With a history scope: every commit whose pointers were included (full ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
 }
 
-/// Uploads what the remote lacks of the targets' objects: file contents first, manifests last,
-/// so a manifest on the remote implies its files are there.
+/// Uploads what the remote lacks of the targets' objects (the workspace's, and with a history
+/// scope those of every commit in it): file contents first, manifests last, so a manifest on
+/// the remote implies its files are there.
 pub async fn push(
     repo: &Repo,
     remote: &Remote,
     paths: &[RelPath],
+    history: &History,
     progress: &dyn Progress,
 ) -> Result<PushReport, Error> {
-    let targets = resolve_targets(repo, paths)?;
+    let selection = select(repo, paths, history)?;
+    let targets = selection.targets;
     let mut planner = Planner::new(repo);
     let each = planner.each(&targets)?;
     let n = union(&each);
     let all: Vec<Digest> = n.manifests.iter().chain(&n.files).copied().collect();
-    let absent = repo.cache.missing(&all);
+    let mut absent = repo.cache.missing(&all);
+    if !history.is_empty() && !absent.is_empty() {
+        // history's old versions are often gone from a cache (a fresh clone, a gc) but
+        // already on the remote: only what neither holds stops the push
+        absent = remote.missing(&absent).await?;
+    }
     if !absent.is_empty() {
         let p = planner.paths_needing(&targets, &absent);
         return Err(Refusal::IncompleteCache {
@@ -186,6 +198,7 @@ pub async fn push(
         uploaded_bytes: 0,
         already_present: 0,
         partial_manifests: 0,
+        commits: selection.commits,
     };
     // A manifest on the remote promises all its files (files go up first, and a partial push
     // holds the manifest back), so directories whose manifest is there are not checked file by
@@ -208,6 +221,7 @@ pub async fn push(
             let whole = planner.one(&Target {
                 pointer: t.pointer.clone(),
                 sub: None,
+                at: None,
             })?;
             if !remote.missing(&whole.files).await?.is_empty() {
                 report.partial_manifests += 1;
@@ -251,20 +265,26 @@ pub struct FetchReport {
     pub downloaded_bytes: u64,
     /// Already in the cache.
     pub already_present: u64,
+    /// With a history scope: every commit whose pointers were included (full ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
 }
 
 /// Downloads into the cache what the targets need and the cache lacks (manifests first, then
 /// the files they list — only those under a selected sub-path). Every object is verified
-/// before it is installed.
+/// before it is installed. With a history scope, the objects of every commit in it too.
 pub async fn fetch(
     repo: &Repo,
     remote: &Remote,
     paths: &[RelPath],
+    history: &History,
     progress: &dyn Progress,
 ) -> Result<FetchReport, Error> {
-    let targets = resolve_targets(repo, paths)?;
+    let selection = select(repo, paths, history)?;
+    let targets = selection.targets;
     let mut report = FetchReport {
         remote: remote.display_name().to_string(),
+        commits: selection.commits,
         ..FetchReport::default()
     };
     let manifests = repo.cache.missing(&manifests_of(&targets));
@@ -338,15 +358,25 @@ pub struct RemoteGap {
 pub struct RemoteStatus {
     /// The remote, redacted.
     pub remote: String,
-    /// Pointers with something missing on the remote.
+    /// Pointers with something missing on the remote (from history: `PATH (at COMMIT)`).
     pub not_pushed: Vec<RemoteGap>,
     /// Whether the remote has everything the pointers need.
     pub in_sync: bool,
+    /// With a history scope: every commit whose pointers were included (full ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
 }
 
-/// Which of the targets' objects the remote lacks.
-pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> Result<RemoteStatus, Error> {
-    let targets = resolve_targets(repo, paths)?;
+/// Which of the targets' objects the remote lacks (the workspace's, and with a history scope
+/// those of every commit in it).
+pub async fn remote_status(
+    repo: &Repo,
+    remote: &Remote,
+    paths: &[RelPath],
+    history: &History,
+) -> Result<RemoteStatus, Error> {
+    let selection = select(repo, paths, history)?;
+    let targets = selection.targets;
     // Manifests the cache lacks are read from the remote (verified), so the files they list
     // are checked too; a manifest the remote lacks is reported below.
     let absent = repo.cache.missing(&manifests_of(&targets));
@@ -373,7 +403,7 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
             .collect();
         if !gone.is_empty() {
             not_pushed.push(RemoteGap {
-                path: repo.display(&t.pointer.data),
+                path: t.shown(repo),
                 missing: gone.len() as u64,
                 missing_paths: planner.paths_needing(std::slice::from_ref(t), &gone),
             });
@@ -383,5 +413,6 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
         remote: remote.display_name().to_string(),
         in_sync: not_pushed.is_empty(),
         not_pushed,
+        commits: selection.commits,
     })
 }
