@@ -31,6 +31,9 @@ pub struct Needed {
 struct Planner<'a> {
     repo: &'a Repo,
     loaded: HashMap<Digest, Manifest>,
+    /// Manifests read from the cache (a unit test checks each is read once).
+    #[cfg_attr(not(test), allow(dead_code))]
+    reads: usize,
 }
 
 impl<'a> Planner<'a> {
@@ -38,6 +41,7 @@ impl<'a> Planner<'a> {
         Planner {
             repo,
             loaded: HashMap::new(),
+            reads: 0,
         }
     }
 
@@ -70,6 +74,7 @@ impl<'a> Planner<'a> {
         Ok(Some(match self.loaded.entry(p.meta.digest) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
+                self.reads += 1;
                 v.insert(crate::targets::load_manifest(self.repo, p)?)
             }
         }))
@@ -415,4 +420,117 @@ pub async fn remote_status(
         not_pushed,
         commits: selection.commits,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::manifest::Entry;
+    use crate::pointer::Pointer;
+    use crate::revs::Scope;
+
+    /// A repository whose tracked directory `data` (one manifest, in the cache) is committed
+    /// unchanged in `commits` commits that each change only a file git tracks; its pointer is
+    /// then removed from the workspace, so only history refers to it. Returns the commits.
+    fn one_manifest_in(commits: usize) -> (tempfile::TempDir, Repo, Pointer, Vec<git2::Oid>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let git = git2::Repository::init(&root).unwrap();
+        for d in [".mlv/cache", ".mlv/tmp"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let repo = Repo::open(&root).unwrap();
+        let m = Manifest::new(vec![Entry::file("a".into(), Digest::of_bytes(b"a"), 1, false)]);
+        let digest = repo.cache.insert_bytes(&m.to_bytes()).unwrap();
+        let data = RelPath::new("data").unwrap();
+        let pointer = Pointer::new(data, Kind::Dir, digest, 1, Some(1), false);
+        pointer.save(&root, &repo.tmp_dir()).unwrap();
+        let sig = git2::Signature::new("t", "t@example.com", &git2::Time::new(0, 0)).unwrap();
+        let mut made: Vec<git2::Oid> = Vec::new();
+        for i in 0..commits {
+            std::fs::write(root.join("notes.txt"), format!("{i}")).unwrap();
+            let mut index = git.index().unwrap();
+            index.add_path(Path::new("notes.txt")).unwrap();
+            index.add_path(Path::new("data.mlv")).unwrap();
+            let tree = git.find_tree(index.write_tree().unwrap()).unwrap();
+            let parent = made.last().map(|p| git.find_commit(*p).unwrap());
+            let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+            made.push(
+                git.commit(Some("HEAD"), &sig, &sig, "c", &tree, &parents)
+                    .unwrap(),
+            );
+        }
+        std::fs::remove_file(root.join("data.mlv")).unwrap();
+        (tmp, repo, pointer, made)
+    }
+
+    fn all_commits() -> History {
+        History {
+            scope: Scope {
+                all_commits: true,
+                ..Scope::WORKSPACE
+            },
+            revs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_pointer_committed_in_fifty_commits_is_one_target_named_by_the_newest() {
+        let (_tmp, repo, pointer, commits) = one_manifest_in(50);
+        let s = select(&repo, &[], &all_commits()).unwrap();
+        assert_eq!(s.commits.len(), 50);
+        assert_eq!(s.commits[0], commits[49].to_string(), "HEAD first");
+        assert_eq!(s.targets.len(), 1);
+        let short = &commits[49].to_string()[..7];
+        assert_eq!(s.targets[0].at.as_deref(), Some(short));
+        assert_eq!(s.targets[0].pointer.meta.digest, pointer.meta.digest);
+        assert_eq!(s.targets[0].shown(&repo), format!("data (at {short})"));
+        assert_eq!(s.targets[0].shown_in(&repo, "a"), format!("data/a (at {short})"));
+        // without a history scope: the workspace only, which tracks nothing now
+        let none = select(&repo, &[], &History::none()).unwrap();
+        assert!(none.targets.is_empty() && none.commits.is_empty());
+        // a given revision: that commit only
+        let one = History {
+            revs: vec!["HEAD~3".into()],
+            ..History::none()
+        };
+        let s = select(&repo, &[], &one).unwrap();
+        assert_eq!(s.commits, [commits[46].to_string()]);
+        assert_eq!(s.targets[0].at.as_deref(), Some(&commits[46].to_string()[..7]));
+    }
+
+    #[test]
+    fn the_planner_reads_a_manifest_once_however_many_targets_share_it() {
+        let (_tmp, repo, pointer, _) = one_manifest_in(1);
+        let targets: Vec<Target> = (0..50)
+            .map(|i| Target {
+                pointer: pointer.clone(),
+                sub: (i % 2 == 0).then(|| "a".to_string()),
+                at: Some(format!("{i:07}")),
+            })
+            .collect();
+        let mut planner = Planner::new(&repo);
+        let each = planner.each(&targets).unwrap();
+        assert!(each.iter().all(|n| n.files == [Digest::of_bytes(b"a")]));
+        let paths = planner.paths_needing(&targets, &[Digest::of_bytes(b"a")]);
+        assert_eq!(paths.len(), 50);
+        assert_eq!(planner.reads, 1);
+    }
+
+    #[test]
+    fn a_revision_that_does_not_resolve_is_refused_naming_it() {
+        let (_tmp, repo, _, _) = one_manifest_in(1);
+        let bad = History {
+            revs: vec!["HEAD".into(), "no-such-rev".into()],
+            ..History::none()
+        };
+        match select(&repo, &[], &bad) {
+            Err(Error::Lineage(crate::lineage::LineageError::UnknownRevision { rev })) => {
+                assert_eq!(rev, "no-such-rev")
+            }
+            other => panic!("{:?}", other.map(|s| s.commits)),
+        }
+    }
 }
