@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use crate::error::Error;
 use crate::hash::Digest;
 use crate::history::{head_commit, pointers_in_tree, resolve_commit};
-use crate::pointer::Pointer;
+use crate::pointer::{Pointer, POINTER_SUFFIX};
 use crate::relpath::RelPath;
 use crate::repo::{git_err, Repo};
 
@@ -167,28 +167,73 @@ pub fn committed(repo: &Repo, history: &History) -> Result<Committeds, Error> {
     }
     let tips = tips(repo, history.scope, &revs, &mut Vec::new(), None)?;
     let mut seen_commits = HashSet::new();
-    let mut seen_trees = HashSet::new();
-    let mut seen: HashSet<(RelPath, Digest)> = HashSet::new();
+    let mut walked = Walked::default();
     for c in tips.iter().flat_map(|t| &t.commits) {
         if !seen_commits.insert(*c) {
             continue;
         }
         out.commits.push(*c);
         let commit = git.find_commit(*c).map_err(git_err("reading a commit"))?;
-        if !seen_trees.insert(commit.tree_id()) {
-            continue;
-        }
         let tree = commit.tree().map_err(git_err("reading a tree"))?;
-        for p in pointers_in_tree(git, &tree)? {
-            if seen.insert((p.data.clone(), p.meta.digest)) {
-                out.pointers.push(Committed {
-                    pointer: p,
-                    commit: *c,
-                });
-            }
+        for pointer in walked.new_pointers(git, &tree)? {
+            out.pointers.push(Committed { pointer, commit: *c });
         }
     }
     Ok(out)
+}
+
+/// What the trees walked so far held: a tree or pointer file seen at a path is not read again
+/// (hundreds of commits that change one file share every other tree and pointer).
+#[derive(Default)]
+struct Walked {
+    /// Trees by path (`""` for the root, else `dir/`) and id.
+    trees: HashSet<(String, git2::Oid)>,
+    /// Pointer files by path and blob id.
+    files: HashSet<(String, git2::Oid)>,
+    /// Pointers by data path and digest.
+    pointers: HashSet<(RelPath, Digest)>,
+}
+
+impl Walked {
+    /// The pointers in `tree` not seen before, sorted by data path.
+    fn new_pointers(&mut self, git: &git2::Repository, tree: &git2::Tree<'_>) -> Result<Vec<Pointer>, Error> {
+        if !self.trees.insert((String::new(), tree.id())) {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        let (trees, files) = (&mut self.trees, &mut self.files);
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            let Ok(name) = entry.name() else {
+                return git2::TreeWalkResult::Skip;
+            };
+            match entry.kind() {
+                Some(git2::ObjectType::Tree) if !trees.insert((format!("{dir}{name}/"), entry.id())) => {
+                    git2::TreeWalkResult::Skip
+                }
+                Some(git2::ObjectType::Blob)
+                    if name.ends_with(POINTER_SUFFIX)
+                        && name.len() > POINTER_SUFFIX.len()
+                        && files.insert((format!("{dir}{name}"), entry.id())) =>
+                {
+                    found.push((format!("{dir}{name}"), entry.id()));
+                    git2::TreeWalkResult::Ok
+                }
+                _ => git2::TreeWalkResult::Ok,
+            }
+        })
+        .map_err(git_err("reading a tree"))?;
+        let mut out = Vec::new();
+        for (path, oid) in found {
+            let Ok(file) = RelPath::new(&path) else { continue };
+            let blob = git.find_blob(oid).map_err(git_err("reading a blob"))?;
+            let p = Pointer::parse(&file, std::path::Path::new(&path), blob.content())?;
+            if self.pointers.insert((p.data.clone(), p.meta.digest)) {
+                out.push(p);
+            }
+        }
+        out.sort_by(|a, b| a.data.cmp(&b.data));
+        Ok(out)
+    }
 }
 
 /// The commits in scope, by name, with `revs` (already resolved) after the refs and before

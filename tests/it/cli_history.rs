@@ -250,3 +250,27 @@ fn a_manifest_shared_by_a_hundred_commits_is_planned_once() {
     assert!(start.elapsed() < Duration::from_secs(60), "{:?}", start.elapsed());
     assert_eq!(remote.objects().len(), 202);
 }
+
+#[test]
+fn nested_pointers_are_found_in_every_commit_that_changes_them() {
+    let env = Env::new();
+    let remote = local_remote();
+    remote.configure(&env, "origin");
+    let commit = |files: &[(&str, &str)]| {
+        for (path, text) in files {
+            env.write(path, text.as_bytes());
+            env.mlv(&["add", path]).ok();
+        }
+        env.git(&["add", "-A"]);
+        env.git(&["commit", "-qm", "c"]);
+    };
+    commit(&[("a/deep/x.bin", "x1"), ("b/y.bin", "y1")]);
+    commit(&[("a/deep/x.bin", "x2")]); // b/ unchanged: its tree is not walked again
+    commit(&[("b/y.bin", "y2")]); // a/ unchanged
+    commit(&[("a/deep/x.bin", "x1")]); // back to a version seen before
+    let push = env.mlv(&["push", "-A", "--json"]).ok();
+    assert_eq!(push.json()["objects"], 4, "{push}");
+    for v in ["x1", "x2", "y1", "y2"] {
+        assert!(on_remote(&remote, v), "{v}\n{push}");
+    }
+}
