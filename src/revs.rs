@@ -145,7 +145,7 @@ pub fn short(commit: git2::Oid) -> String {
 /// What a history scope covers: its commits (full ids, in the order they were visited) and
 /// the distinct pointers committed in them.
 #[derive(Debug, Default)]
-pub struct Committeds {
+pub struct HistoryPointers {
     /// Every commit in scope.
     pub commits: Vec<git2::Oid>,
     /// Each distinct pointer (data path and digest) once, with the first commit holding it.
@@ -155,13 +155,13 @@ pub struct Committeds {
 /// The commits a history scope names (tips first, then the rest of history with
 /// `all_commits`) and the pointers committed in them, each distinct tree read once and each
 /// distinct pointer kept once. A revision that does not resolve is refused, naming it.
-pub fn committed(repo: &Repo, history: &History) -> Result<Committeds, Error> {
+pub fn committed(repo: &Repo, history: &History) -> Result<HistoryPointers, Error> {
     let git = &repo.git;
     let mut revs = Vec::new();
     for rev in &history.revs {
         revs.push((rev.clone(), resolve_commit(git, rev)?.id()));
     }
-    let mut out = Committeds::default();
+    let mut out = HistoryPointers::default();
     if history.is_empty() {
         return Ok(out);
     }
