@@ -25,6 +25,7 @@ pub mod progress;
 pub mod relpath;
 pub mod remote;
 pub mod repo;
+pub mod revs;
 pub mod state;
 pub mod targets;
 pub mod workspace;

@@ -6,6 +6,7 @@ mod diff;
 mod error;
 mod fsck;
 mod gc;
+mod history;
 mod init;
 mod lineage;
 mod log;

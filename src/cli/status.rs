@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use mlv::lock::LockMode;
 use mlv::ops::status::{PointerStatus, State};
 
+use super::history::HistoryArgs;
 use super::ui::{inside, plural, Ui};
 use super::{CliError, Ctx};
 
@@ -17,8 +18,13 @@ use super::{CliError, Ctx};
 /// not restore it. Only pointers that are not up to date are listed, all with -v. Exits 0
 /// unless an error occurs; with --exit-code, exits 1 when anything is not up to date.
 ///
+/// With --remote, -a, -T, -A and --rev (combinable) also check what the pointers committed in
+/// those commits need; a pointer from history is listed as `PATH (at COMMIT)`.
+///
 /// Example: mlv status -v data/
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("history").multiple(true)
+    .args(["all_branches", "all_tags", "all_commits", "revs"]).requires("remote"))]
 pub struct Args {
     /// Limit to these tracked paths (or paths inside tracked directories).
     #[arg(value_name = "PATH")]
@@ -29,6 +35,8 @@ pub struct Args {
     /// Instead, list what a remote lacks (the default remote, or NAME).
     #[arg(short = 'r', long = "remote", value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     remote: Option<String>,
+    #[command(flatten)]
+    h: HistoryArgs,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
@@ -36,7 +44,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let _lock = ctx.lock(&repo, LockMode::Shared, "status")?;
     let paths = ctx.rel_paths(&repo, &args.paths)?;
     if let Some(name) = &args.remote {
-        return run_remote(ctx, &repo, &paths, name, args.exit_code);
+        return run_remote(ctx, &repo, &paths, name, &args.h, args.exit_code);
     }
     let progress = ctx.progress();
     let report = mlv::ops::status::status(&repo, &paths, progress.as_ref())?;
@@ -73,13 +81,17 @@ fn run_remote(
     repo: &mlv::repo::Repo,
     paths: &[mlv::relpath::RelPath],
     name: &str,
+    h: &HistoryArgs,
     exit_code: bool,
 ) -> Result<ExitCode, CliError> {
     let name = (!name.is_empty()).then_some(name);
     let remote = mlv::ops::remotes::open(repo, name, None)?;
-    let report = ctx
-        .runtime()?
-        .block_on(mlv::ops::transfer::remote_status(repo, &remote, paths))?;
+    let report = ctx.runtime()?.block_on(mlv::ops::transfer::remote_status(
+        repo,
+        &remote,
+        paths,
+        &h.history(),
+    ))?;
     ctx.ui.json(&report);
     if report.in_sync {
         ctx.ui

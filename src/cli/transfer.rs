@@ -8,6 +8,7 @@ use mlv::ops::checkout::CheckoutOptions;
 use mlv::ops::remotes;
 use mlv::ops::transfer;
 
+use super::history::HistoryArgs;
 use super::ui::{human_bytes, plural};
 use super::{CliError, Ctx};
 
@@ -31,23 +32,33 @@ pub struct TransferArgs {
 /// before it leaves the cache, uploads large objects in parallel parts, and makes each object
 /// visible only when complete. A second push uploads nothing.
 ///
+/// With -a, -T, -A or --rev (combinable), also what the pointers committed in those commits
+/// need (only under the PATHs given), each object once, so a checkout of an older commit can
+/// be pulled; history objects the cache lacks are fine if the remote already has them.
+///
 /// Example: mlv push -r origin data/
 #[derive(clap::Args)]
 pub struct PushArgs {
     #[command(flatten)]
     t: TransferArgs,
+    #[command(flatten)]
+    h: HistoryArgs,
 }
 
 /// Download into the cache the objects the pointers need.
 ///
 /// Every download is hashed while it streams and installed only if it matches its digest.
-/// A path inside a tracked directory fetches only that part.
+/// A path inside a tracked directory fetches only that part. With -a, -T, -A or --rev
+/// (combinable), also what the pointers committed in those commits need (only under the
+/// PATHs given), so they can be checked out without the remote.
 ///
 /// Example: mlv fetch data/images/cats
 #[derive(clap::Args)]
 pub struct FetchArgs {
     #[command(flatten)]
     t: TransferArgs,
+    #[command(flatten)]
+    h: HistoryArgs,
 }
 
 /// Fetch, then check out: the workspace gets the pointers' data, verified.
@@ -70,9 +81,13 @@ pub fn run_push(ctx: &Ctx, args: PushArgs) -> Result<ExitCode, CliError> {
     let paths = ctx.rel_paths(&repo, &args.t.paths)?;
     let remote = remotes::open(&repo, args.t.remote.as_deref(), args.t.jobs)?;
     let progress = ctx.progress();
-    let report = ctx
-        .runtime()?
-        .block_on(transfer::push(&repo, &remote, &paths, progress.as_ref()))?;
+    let report = ctx.runtime()?.block_on(transfer::push(
+        &repo,
+        &remote,
+        &paths,
+        &args.h.history(),
+        progress.as_ref(),
+    ))?;
     ctx.ui.json(&report);
     ctx.ui.info(&format!(
         "pushed {} ({}) to {}; {} already there",
@@ -100,15 +115,19 @@ struct Fetched {
     result: Result<transfer::FetchReport, CliError>,
 }
 
-fn fetch_inner(ctx: &Ctx, t: &TransferArgs, command: &str) -> Result<Fetched, CliError> {
+fn fetch_inner(ctx: &Ctx, t: &TransferArgs, h: &HistoryArgs, command: &str) -> Result<Fetched, CliError> {
     let repo = ctx.repo()?;
     let lock = ctx.lock(&repo, LockMode::Exclusive, command)?;
     let paths = ctx.rel_paths(&repo, &t.paths)?;
     let remote = remotes::open(&repo, t.remote.as_deref(), t.jobs)?;
     let progress = ctx.progress();
-    let result = ctx
-        .runtime()?
-        .block_on(transfer::fetch(&repo, &remote, &paths, progress.as_ref()));
+    let result = ctx.runtime()?.block_on(transfer::fetch(
+        &repo,
+        &remote,
+        &paths,
+        &h.history(),
+        progress.as_ref(),
+    ));
     if let Ok(report) = &result {
         ctx.ui.info(&format!(
             "fetched {} ({}) from {}; {} already in the cache",
@@ -127,7 +146,7 @@ fn fetch_inner(ctx: &Ctx, t: &TransferArgs, command: &str) -> Result<Fetched, Cl
 }
 
 pub fn run_fetch(ctx: &Ctx, args: FetchArgs) -> Result<ExitCode, CliError> {
-    let report = fetch_inner(ctx, &args.t, "fetch")?.result?;
+    let report = fetch_inner(ctx, &args.t, &args.h, "fetch")?.result?;
     ctx.ui.json(&report);
     Ok(ExitCode::SUCCESS)
 }
@@ -141,7 +160,7 @@ pub fn run_pull(ctx: &Ctx, args: PullArgs) -> Result<ExitCode, CliError> {
         paths,
         result: fetched,
         _lock: _held,
-    } = fetch_inner(ctx, &args.t, "pull")?;
+    } = fetch_inner(ctx, &args.t, &HistoryArgs::default(), "pull")?;
     mlv::crash_point!("pull.before_checkout");
     let progress = ctx.progress();
     let opts = CheckoutOptions { force: args.force };

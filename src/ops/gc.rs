@@ -23,51 +23,14 @@ use crate::error::Error;
 use crate::error::{BadPathReason, NotCacheDirReason, Refusal};
 use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
-use crate::history::{head_commit, pointers_in_tree};
 use crate::manifest::Manifest;
-use crate::pointer::{Kind, Pointer};
+use crate::pointer::Kind;
 use crate::remote::{Remote, RemoteError, RemoteObject};
-use crate::repo::{git_err, Repo};
+use crate::repo::Repo;
+use crate::revs::{git_sources, Source};
 
 /// Which pointers keep their objects, besides the workspace's (always kept).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Scope {
-    /// The commit HEAD points to, and the HEAD and workspace of every other worktree of the
-    /// repository (`git worktree`).
-    pub head: bool,
-    /// The tip of every branch: local (`refs/heads`) and remote-tracking (`refs/remotes`).
-    pub branches: bool,
-    /// Every tag.
-    pub tags: bool,
-    /// Every stash entry (`stash@{N}`: its work tree, index and untracked files).
-    pub stash: bool,
-    /// The tip of every other ref (`refs/notes`, `refs/pull/...`, `refs/original`, ...).
-    pub other_refs: bool,
-    /// Every commit reachable from any ref, stash entry or worktree HEAD.
-    pub all_commits: bool,
-}
-
-impl Scope {
-    /// Only the workspace's pointers.
-    pub const WORKSPACE: Scope = Scope {
-        head: false,
-        branches: false,
-        tags: false,
-        stash: false,
-        other_refs: false,
-        all_commits: false,
-    };
-    /// The default: the workspace, HEAD (of every worktree), every stash entry and the tip of
-    /// every ref (local and remote-tracking branches, tags, any other).
-    pub const REFS: Scope = Scope {
-        head: true,
-        branches: true,
-        tags: true,
-        stash: true,
-        other_refs: true,
-        all_commits: false,
-    };
-}
+pub use crate::revs::Scope;
 
 /// Options of `gc`.
 #[derive(Debug, Clone)]
@@ -541,160 +504,6 @@ async fn delete_manifests_first(remote: &Remote, doomed: Vec<(Digest, u64)>) -> 
             .await?;
     }
     Ok(())
-}
-
-/// A source of pointers: the workspace, a commit's tree, a stash entry, another worktree.
-struct Source {
-    name: String,
-    /// The workspace or HEAD: what every scope but `--workspace` keeps.
-    base: bool,
-    pointers: Vec<Pointer>,
-}
-
-/// The sources in scope besides this workspace; notes in `ignored` the refs a shared remote
-/// needs that the scope leaves out.
-fn git_sources(repo: &Repo, scope: Scope, ignored: &mut Vec<String>) -> Result<Vec<Source>, Error> {
-    let git = &repo.git;
-    let take = |wanted: bool| wanted || scope.all_commits;
-    // (name, base, commits whose trees count)
-    let mut tips: Vec<(String, bool, Vec<git2::Oid>)> = Vec::new();
-    let mut out = Vec::new();
-    if let Some(c) = head_commit(git) {
-        if take(scope.head) {
-            tips.push(("HEAD".into(), true, vec![c.id()]));
-        }
-    }
-    for (dir, head) in other_worktrees(repo) {
-        let shown = dir.display().to_string();
-        if !take(scope.head) {
-            ignored.push(format!("the worktree {shown}"));
-            continue;
-        }
-        if let Some(c) = head {
-            tips.push((format!("HEAD of worktree {shown}"), false, vec![c]));
-        }
-        if let Ok(other) = Repo::open(&dir) {
-            out.push(Source {
-                name: format!("workspace of worktree {shown}"),
-                base: false,
-                pointers: other.pointers()?,
-            });
-        }
-    }
-    for r in git.references().map_err(git_err("listing references"))?.flatten() {
-        if r.kind() == Some(git2::ReferenceType::Symbolic) {
-            continue; // its target is listed too
-        }
-        let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
-        if name == STASH_REF {
-            continue; // every entry below, not only the top
-        }
-        let (wanted, shared) = if r.is_branch() {
-            (scope.branches, false)
-        } else if r.is_remote() {
-            (scope.branches, true)
-        } else if r.is_tag() {
-            (scope.tags, false)
-        } else {
-            (scope.other_refs, false)
-        };
-        let Ok(c) = r.peel_to_commit() else { continue };
-        if take(wanted) {
-            tips.push((name, false, vec![c.id()]));
-        } else if shared {
-            ignored.push(name);
-        }
-    }
-    if let Ok(log) = git.reflog(STASH_REF) {
-        for (i, e) in log.iter().enumerate() {
-            let name = format!("stash@{{{i}}}");
-            if !take(scope.stash) {
-                ignored.push(name);
-                continue;
-            }
-            // the work tree, and the index and untracked files (its other parents)
-            let Ok(c) = git.find_commit(e.id_new()) else {
-                continue;
-            };
-            let mut commits = vec![c.id()];
-            commits.extend(c.parent_ids().skip(1));
-            tips.push((name, false, commits));
-        }
-    }
-    let mut history = Vec::new();
-    if scope.all_commits {
-        let mut walk = git.revwalk().map_err(git_err("walking history"))?;
-        let mut tip_set = HashSet::new();
-        for (_, _, commits) in &tips {
-            for c in commits {
-                walk.push(*c).map_err(git_err("walking history"))?;
-                tip_set.insert(*c);
-            }
-        }
-        history = walk
-            .filter_map(Result::ok)
-            .filter(|c| !tip_set.contains(c))
-            .collect();
-    }
-    if !history.is_empty() {
-        tips.push(("history".into(), false, history));
-    }
-    let mut by_tree: HashMap<git2::Oid, Vec<Pointer>> = HashMap::new();
-    for (name, base, commits) in tips {
-        let mut pointers = Vec::new();
-        let mut trees: Vec<git2::Oid> = commits
-            .iter()
-            .filter_map(|c| git.find_commit(*c).ok().map(|c| c.tree_id()))
-            .collect();
-        trees.sort();
-        trees.dedup();
-        for t in trees {
-            let found = match by_tree.entry(t) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let tree = git.find_tree(t).map_err(git_err("reading a tree"))?;
-                    e.insert(pointers_in_tree(git, &tree)?)
-                }
-            };
-            pointers.extend(found.iter().cloned());
-        }
-        out.push(Source { name, base, pointers });
-    }
-    Ok(out)
-}
-
-/// The ref whose reflog holds the stash entries.
-const STASH_REF: &str = "refs/stash";
-
-/// Every other worktree of the repository (the main one when this is a linked one, and every
-/// linked one whose directory still exists): its directory and the commit its HEAD points to.
-fn other_worktrees(repo: &Repo) -> Vec<(std::path::PathBuf, Option<git2::Oid>)> {
-    let git = &repo.git;
-    let mut out = Vec::new();
-    let mut add = |r: &git2::Repository| {
-        let Some(dir) = r.workdir().and_then(|d| d.canonicalize().ok()) else {
-            return;
-        };
-        if dir != repo.root {
-            out.push((dir, head_commit(r).map(|c| c.id())));
-        }
-    };
-    if git.is_worktree() {
-        if let Ok(main) = git2::Repository::open(git.commondir()) {
-            add(&main);
-        }
-    }
-    let Ok(names) = git.worktrees() else { return out };
-    for name in names.iter().flatten().flatten() {
-        let Ok(wt) = git.find_worktree(name) else { continue };
-        if wt.validate().is_err() {
-            continue; // its directory is gone (`git worktree prune` material)
-        }
-        if let Ok(r) = git2::Repository::open_from_worktree(&wt) {
-            add(&r);
-        }
-    }
-    out
 }
 
 /// Removes mlv's temporary files (by name, see [`crate::fs::is_temp_name`]) older than the

@@ -14,7 +14,8 @@ use crate::relpath::RelPath;
 use crate::remote::{DownloadReport, Remote, RemoteError, UploadReport};
 use crate::repo::Repo;
 
-use crate::targets::{resolve_targets, Target};
+use crate::revs::History;
+use crate::targets::{select, Target};
 
 /// The objects some targets need.
 #[derive(Debug, Default)]
@@ -30,6 +31,9 @@ pub struct Needed {
 struct Planner<'a> {
     repo: &'a Repo,
     loaded: HashMap<Digest, Manifest>,
+    /// Manifests read from the cache (a unit test checks each is read once).
+    #[cfg_attr(not(test), allow(dead_code))]
+    reads: usize,
 }
 
 impl<'a> Planner<'a> {
@@ -37,6 +41,7 @@ impl<'a> Planner<'a> {
         Planner {
             repo,
             loaded: HashMap::new(),
+            reads: 0,
         }
     }
 
@@ -69,6 +74,7 @@ impl<'a> Planner<'a> {
         Ok(Some(match self.loaded.entry(p.meta.digest) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
+                self.reads += 1;
                 v.insert(crate::targets::load_manifest(self.repo, p)?)
             }
         }))
@@ -83,7 +89,7 @@ impl<'a> Planner<'a> {
         for t in targets {
             let p = &t.pointer;
             if wanted.contains(&p.meta.digest) {
-                v.push(self.repo.display(&p.data));
+                v.push(t.shown(self.repo));
             }
             if p.meta.kind != Kind::Dir {
                 continue;
@@ -93,7 +99,7 @@ impl<'a> Planner<'a> {
                 v.extend(
                     selected(m, t.sub.as_deref())
                         .filter(|e| e.digest().is_some_and(|d| wanted.contains(&d)))
-                        .map(|e| repo.display_in(&p.data, &e.path)),
+                        .map(|e| t.shown_in(repo, &e.path)),
                 );
             }
         }
@@ -155,22 +161,33 @@ pub struct PushReport {
     /// Directories pushed only in part: their manifest was not pushed, because the remote
     /// does not hold all their files yet.
     pub partial_manifests: u64,
+    /// With a history scope: every commit whose pointers were included (full ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
 }
 
-/// Uploads what the remote lacks of the targets' objects: file contents first, manifests last,
-/// so a manifest on the remote implies its files are there.
+/// Uploads what the remote lacks of the targets' objects (the workspace's, and with a history
+/// scope those of every commit in it): file contents first, manifests last, so a manifest on
+/// the remote implies its files are there.
 pub async fn push(
     repo: &Repo,
     remote: &Remote,
     paths: &[RelPath],
+    history: &History,
     progress: &dyn Progress,
 ) -> Result<PushReport, Error> {
-    let targets = resolve_targets(repo, paths)?;
+    let selection = select(repo, paths, history)?;
+    let targets = selection.targets;
     let mut planner = Planner::new(repo);
     let each = planner.each(&targets)?;
     let n = union(&each);
     let all: Vec<Digest> = n.manifests.iter().chain(&n.files).copied().collect();
-    let absent = repo.cache.missing(&all);
+    let mut absent = repo.cache.missing(&all);
+    if !history.is_empty() && !absent.is_empty() {
+        // history's old versions are often gone from a cache (a fresh clone, a gc) but
+        // already on the remote: only what neither holds stops the push
+        absent = remote.missing(&absent).await?;
+    }
     if !absent.is_empty() {
         let p = planner.paths_needing(&targets, &absent);
         return Err(Refusal::IncompleteCache {
@@ -186,6 +203,7 @@ pub async fn push(
         uploaded_bytes: 0,
         already_present: 0,
         partial_manifests: 0,
+        commits: selection.commits,
     };
     // A manifest on the remote promises all its files (files go up first, and a partial push
     // holds the manifest back), so directories whose manifest is there are not checked file by
@@ -208,6 +226,7 @@ pub async fn push(
             let whole = planner.one(&Target {
                 pointer: t.pointer.clone(),
                 sub: None,
+                at: None,
             })?;
             if !remote.missing(&whole.files).await?.is_empty() {
                 report.partial_manifests += 1;
@@ -251,20 +270,26 @@ pub struct FetchReport {
     pub downloaded_bytes: u64,
     /// Already in the cache.
     pub already_present: u64,
+    /// With a history scope: every commit whose pointers were included (full ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
 }
 
 /// Downloads into the cache what the targets need and the cache lacks (manifests first, then
 /// the files they list — only those under a selected sub-path). Every object is verified
-/// before it is installed.
+/// before it is installed. With a history scope, the objects of every commit in it too.
 pub async fn fetch(
     repo: &Repo,
     remote: &Remote,
     paths: &[RelPath],
+    history: &History,
     progress: &dyn Progress,
 ) -> Result<FetchReport, Error> {
-    let targets = resolve_targets(repo, paths)?;
+    let selection = select(repo, paths, history)?;
+    let targets = selection.targets;
     let mut report = FetchReport {
         remote: remote.display_name().to_string(),
+        commits: selection.commits,
         ..FetchReport::default()
     };
     let manifests = repo.cache.missing(&manifests_of(&targets));
@@ -338,15 +363,25 @@ pub struct RemoteGap {
 pub struct RemoteStatus {
     /// The remote, redacted.
     pub remote: String,
-    /// Pointers with something missing on the remote.
+    /// Pointers with something missing on the remote (from history: `PATH (at COMMIT)`).
     pub not_pushed: Vec<RemoteGap>,
     /// Whether the remote has everything the pointers need.
     pub in_sync: bool,
+    /// With a history scope: every commit whose pointers were included (full ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<String>,
 }
 
-/// Which of the targets' objects the remote lacks.
-pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> Result<RemoteStatus, Error> {
-    let targets = resolve_targets(repo, paths)?;
+/// Which of the targets' objects the remote lacks (the workspace's, and with a history scope
+/// those of every commit in it).
+pub async fn remote_status(
+    repo: &Repo,
+    remote: &Remote,
+    paths: &[RelPath],
+    history: &History,
+) -> Result<RemoteStatus, Error> {
+    let selection = select(repo, paths, history)?;
+    let targets = selection.targets;
     // Manifests the cache lacks are read from the remote (verified), so the files they list
     // are checked too; a manifest the remote lacks is reported below.
     let absent = repo.cache.missing(&manifests_of(&targets));
@@ -373,7 +408,7 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
             .collect();
         if !gone.is_empty() {
             not_pushed.push(RemoteGap {
-                path: repo.display(&t.pointer.data),
+                path: t.shown(repo),
                 missing: gone.len() as u64,
                 missing_paths: planner.paths_needing(std::slice::from_ref(t), &gone),
             });
@@ -383,5 +418,119 @@ pub async fn remote_status(repo: &Repo, remote: &Remote, paths: &[RelPath]) -> R
         remote: remote.display_name().to_string(),
         in_sync: not_pushed.is_empty(),
         not_pushed,
+        commits: selection.commits,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::manifest::Entry;
+    use crate::pointer::Pointer;
+    use crate::revs::Scope;
+
+    /// A repository whose tracked directory `data` (one manifest, in the cache) is committed
+    /// unchanged in `commits` commits that each change only a file git tracks; its pointer is
+    /// then removed from the workspace, so only history refers to it. Returns the commits.
+    fn one_manifest_in(commits: usize) -> (tempfile::TempDir, Repo, Pointer, Vec<git2::Oid>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let git = git2::Repository::init(&root).unwrap();
+        for d in [".mlv/cache", ".mlv/tmp"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let repo = Repo::open(&root).unwrap();
+        let m = Manifest::new(vec![Entry::file("a".into(), Digest::of_bytes(b"a"), 1, false)]);
+        let digest = repo.cache.insert_bytes(&m.to_bytes()).unwrap();
+        let data = RelPath::new("data").unwrap();
+        let pointer = Pointer::new(data, Kind::Dir, digest, 1, Some(1), false);
+        pointer.save(&root, &repo.tmp_dir()).unwrap();
+        let sig = git2::Signature::new("t", "t@example.com", &git2::Time::new(0, 0)).unwrap();
+        let mut made: Vec<git2::Oid> = Vec::new();
+        for i in 0..commits {
+            std::fs::write(root.join("notes.txt"), format!("{i}")).unwrap();
+            let mut index = git.index().unwrap();
+            index.add_path(Path::new("notes.txt")).unwrap();
+            index.add_path(Path::new("data.mlv")).unwrap();
+            let tree = git.find_tree(index.write_tree().unwrap()).unwrap();
+            let parent = made.last().map(|p| git.find_commit(*p).unwrap());
+            let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+            made.push(
+                git.commit(Some("HEAD"), &sig, &sig, "c", &tree, &parents)
+                    .unwrap(),
+            );
+        }
+        std::fs::remove_file(root.join("data.mlv")).unwrap();
+        (tmp, repo, pointer, made)
+    }
+
+    fn all_commits() -> History {
+        History {
+            scope: Scope {
+                all_commits: true,
+                ..Scope::WORKSPACE
+            },
+            revs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_pointer_committed_in_fifty_commits_is_one_target_named_by_the_newest() {
+        let (_tmp, repo, pointer, commits) = one_manifest_in(50);
+        let s = select(&repo, &[], &all_commits()).unwrap();
+        assert_eq!(s.commits.len(), 50);
+        assert_eq!(s.commits[0], commits[49].to_string(), "HEAD first");
+        assert_eq!(s.targets.len(), 1);
+        let short = &commits[49].to_string()[..7];
+        assert_eq!(s.targets[0].at.as_deref(), Some(short));
+        assert_eq!(s.targets[0].pointer.meta.digest, pointer.meta.digest);
+        assert_eq!(s.targets[0].shown(&repo), format!("data (at {short})"));
+        assert_eq!(s.targets[0].shown_in(&repo, "a"), format!("data/a (at {short})"));
+        // without a history scope: the workspace only, which tracks nothing now
+        let none = select(&repo, &[], &History::none()).unwrap();
+        assert!(none.targets.is_empty() && none.commits.is_empty());
+        // a given revision: that commit only
+        let one = History {
+            revs: vec!["HEAD~3".into()],
+            ..History::none()
+        };
+        let s = select(&repo, &[], &one).unwrap();
+        assert_eq!(s.commits, [commits[46].to_string()]);
+        assert_eq!(s.targets[0].at.as_deref(), Some(&commits[46].to_string()[..7]));
+    }
+
+    #[test]
+    fn the_planner_reads_a_manifest_once_however_many_targets_share_it() {
+        let (_tmp, repo, pointer, _) = one_manifest_in(1);
+        let targets: Vec<Target> = (0..50)
+            .map(|i| Target {
+                pointer: pointer.clone(),
+                sub: (i % 2 == 0).then(|| "a".to_string()),
+                at: Some(format!("{i:07}")),
+            })
+            .collect();
+        let mut planner = Planner::new(&repo);
+        let each = planner.each(&targets).unwrap();
+        assert!(each.iter().all(|n| n.files == [Digest::of_bytes(b"a")]));
+        let paths = planner.paths_needing(&targets, &[Digest::of_bytes(b"a")]);
+        assert_eq!(paths.len(), 50);
+        assert_eq!(planner.reads, 1);
+    }
+
+    #[test]
+    fn a_revision_that_does_not_resolve_is_refused_naming_it() {
+        let (_tmp, repo, _, _) = one_manifest_in(1);
+        let bad = History {
+            revs: vec!["HEAD".into(), "no-such-rev".into()],
+            ..History::none()
+        };
+        match select(&repo, &[], &bad) {
+            Err(Error::Lineage(crate::lineage::LineageError::UnknownRevision { rev })) => {
+                assert_eq!(rev, "no-such-rev")
+            }
+            other => panic!("{:?}", other.map(|s| s.commits)),
+        }
+    }
 }

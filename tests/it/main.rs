@@ -16,6 +16,7 @@ mod cli_add;
 mod cli_checkout;
 mod cli_fsck;
 mod cli_gc;
+mod cli_history;
 mod cli_hostile;
 mod cli_init;
 mod cli_links;
