@@ -30,6 +30,7 @@ mod pool;
 mod presence;
 mod ranged;
 pub mod redact;
+mod scheme;
 pub mod spec;
 pub mod store;
 mod upload;

@@ -17,7 +17,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::redact;
-use super::spec::{check_endpoint, parse_bool, parse_count, parse_seconds, parse_size, Scheme, SpecError};
+use super::scheme::{Scheme, SpecError};
+use url::Url;
 
 /// A credential (a secret key, a SAS token, a service-account key). `Debug`, `Display` and
 /// `Serialize` show `<redacted>`; [`Secret::expose`] is the one way to read the value.
@@ -438,6 +439,107 @@ pub fn validate_key(scheme: Scheme, key: &str) -> Result<Field, SpecError> {
 /// Checks a key and the shape of its value (numbers, booleans), for `mlv remote modify`.
 pub fn validate_option(scheme: Scheme, key: &str, value: &str) -> Result<(), SpecError> {
     validate_key(scheme, key)?.check(value)
+}
+
+impl Scheme {
+    /// The option keys valid for this scheme (generic ones included), sorted.
+    pub fn valid_keys(self) -> Vec<&'static str> {
+        valid_keys(self)
+    }
+}
+
+/// Checks that an endpoint is an `http://` or `https://` URL with a host. The HTTP client
+/// panics on some malformed endpoints, and error messages must not echo one (it may hold a
+/// password), so the reason never quotes it.
+pub fn check_endpoint(value: &str) -> Result<(), &'static str> {
+    match Url::parse(value.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(())
+        }
+        Ok(_) => Err("not an http:// or https:// URL with a host"),
+        Err(_) => Err("not a valid URL (expected e.g. https://s3.example.com or http://127.0.0.1:9000)"),
+    }
+}
+
+pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, SpecError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: format!("expected true or false, got `{}`", shown_value(key, value)),
+        }),
+    }
+}
+
+pub(crate) fn parse_seconds(key: &str, value: &str) -> Result<Duration, SpecError> {
+    let v = value.trim();
+    let v = v.strip_suffix('s').unwrap_or(v);
+    match v.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: format!(
+                "expected a number of seconds between 0 and 86400, got `{}`",
+                shown_value(key, value)
+            ),
+        }),
+    }
+}
+
+pub(crate) fn parse_count(key: &str, value: &str, min: usize) -> Result<usize, SpecError> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= min && n <= 10_000 => Ok(n),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: format!(
+                "expected a whole number from {min} to 10000, got `{}`",
+                shown_value(key, value)
+            ),
+        }),
+    }
+}
+
+/// The smallest and largest part sizes and multipart thresholds: S3 (and GCS's XML API) refuse
+/// parts under 5 MiB, except the last, and over 5 GiB.
+const SIZE_LIMITS: (u64, u64) = (5 << 20, 5 << 30);
+
+/// A size in bytes: a whole number with an optional binary unit (`K`/`KiB`, `M`/`MiB`,
+/// `G`/`GiB`), e.g. `8MiB` or `16777216`, from 5 MiB to 5 GiB.
+pub(crate) fn parse_size(key: &str, value: &str) -> Result<u64, SpecError> {
+    let v = value.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(digits);
+    let scale: Option<u64> = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => Some(1),
+        "k" | "kib" => Some(1 << 10),
+        "m" | "mib" => Some(1 << 20),
+        "g" | "gib" => Some(1 << 30),
+        _ => None,
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .zip(scale)
+        .and_then(|(n, s)| n.checked_mul(s));
+    match bytes {
+        Some(b) if (SIZE_LIMITS.0..=SIZE_LIMITS.1).contains(&b) => Ok(b),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: format!(
+                "expected a size from 5MiB to 5GiB (bytes, or with a unit K, M, G, KiB, MiB, GiB), got `{}`",
+                shown_value(key, value)
+            ),
+        }),
+    }
+}
+
+fn shown_value(key: &str, value: &str) -> String {
+    if is_secret(key) {
+        redact::MASK.to_string()
+    } else {
+        value.chars().take(60).collect()
+    }
 }
 
 #[cfg(test)]

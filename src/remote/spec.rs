@@ -6,68 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
 
 use url::Url;
 
-use super::options::{self, RemoteOptions};
-pub use super::options::{is_secret, secret_keys, validate_key, validate_option};
+use super::options::RemoteOptions;
+pub use super::options::{check_endpoint, is_secret, secret_keys, validate_key, validate_option};
 use super::redact;
-
-/// The kind of storage a remote lives on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheme {
-    /// A directory on a local or mounted file system.
-    Local,
-    /// Amazon S3 or an S3-compatible store (MinIO, Ceph, R2, OSS, ...).
-    S3,
-    /// Google Cloud Storage.
-    Gcs,
-    /// Azure Blob Storage (and ADLS Gen2 through its blob endpoint).
-    Azure,
-}
-
-impl Scheme {
-    /// The short name used in messages and `validate_key`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scheme::Local => "local",
-            Scheme::S3 => "s3",
-            Scheme::Gcs => "gs",
-            Scheme::Azure => "azure",
-        }
-    }
-
-    /// The option keys valid for this scheme (generic ones included), sorted.
-    pub fn valid_keys(self) -> Vec<&'static str> {
-        options::valid_keys(self)
-    }
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Scheme {
-    type Err = SpecError;
-
-    /// Accepts the URL schemes (`s3`, `gs`, `az`, `abfs`, `file`, ...) and the names above.
-    fn from_str(s: &str) -> Result<Self, SpecError> {
-        match s.to_ascii_lowercase().as_str() {
-            "local" | "file" => Ok(Scheme::Local),
-            "s3" => Ok(Scheme::S3),
-            "gs" | "gcs" => Ok(Scheme::Gcs),
-            "az" | "azure" | "abfs" | "abfss" | "https" => Ok(Scheme::Azure),
-            _ => Err(SpecError::UnsupportedScheme {
-                scheme: s.chars().take(40).collect(),
-            }),
-        }
-    }
-}
+pub use super::scheme::{Scheme, SpecError};
 
 /// Why the value of option `key` must not be stored in the committed config, if it must not:
 /// a secret key, or any value that carries a credential (a URL's `user:password@`, a query
@@ -107,19 +52,6 @@ const SECRET_PARAMS: &[&str] = &[
     "key=",
     "credential=",
 ];
-
-/// Checks that an endpoint is an `http://` or `https://` URL with a host. The HTTP client
-/// panics on some malformed endpoints, and error messages must not echo one (it may hold a
-/// password), so the reason never quotes it.
-pub fn check_endpoint(value: &str) -> Result<(), &'static str> {
-    match Url::parse(value.trim()) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {
-            Ok(())
-        }
-        Ok(_) => Err("not an http:// or https:// URL with a host"),
-        Err(_) => Err("not a valid URL (expected e.g. https://s3.example.com or http://127.0.0.1:9000)"),
-    }
-}
 
 /// Where a remote's objects live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,49 +228,6 @@ impl fmt::Debug for RemoteSpec {
     }
 }
 
-/// A remote URL or option that cannot be used. Messages show URLs redacted.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    /// The URL scheme is not one mlv knows.
-    #[error("unsupported remote URL scheme `{scheme}` (expected a path, file://, s3://, gs://, az://, abfs:// or https://ACCOUNT.blob.core.windows.net/...)")]
-    UnsupportedScheme {
-        /// The scheme as written.
-        scheme: String,
-    },
-    /// The URL does not have the expected shape.
-    #[error("invalid remote URL `{url}`: {reason}")]
-    InvalidUrl {
-        /// The URL, redacted.
-        url: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// An option key that the scheme does not know.
-    #[error("unknown option `{key}` for a {scheme} remote (valid options: {valid})")]
-    UnknownOption {
-        /// The key as written.
-        key: String,
-        /// The remote's scheme.
-        scheme: Scheme,
-        /// Valid keys, comma-separated.
-        valid: String,
-    },
-    /// An option value of the wrong shape.
-    #[error("invalid value for option `{key}`: {reason}")]
-    InvalidValue {
-        /// The key.
-        key: String,
-        /// What is wrong (never echoes secret values).
-        reason: String,
-    },
-    /// URL and options, or two options, disagree.
-    #[error("conflicting remote settings: {what}")]
-    Conflict {
-        /// What disagrees.
-        what: String,
-    },
-}
-
 fn invalid(url: &str, reason: impl Into<String>) -> SpecError {
     SpecError::InvalidUrl {
         url: redact::redact_url(url),
@@ -512,90 +401,11 @@ fn clean_prefix(url: &str, path: &str) -> Result<String, SpecError> {
     Ok(trimmed.to_string())
 }
 
-pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, SpecError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(SpecError::InvalidValue {
-            key: key.into(),
-            reason: format!("expected true or false, got `{}`", shown_value(key, value)),
-        }),
-    }
-}
-
-pub(crate) fn parse_seconds(key: &str, value: &str) -> Result<Duration, SpecError> {
-    let v = value.trim();
-    let v = v.strip_suffix('s').unwrap_or(v);
-    match v.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(SpecError::InvalidValue {
-            key: key.into(),
-            reason: format!(
-                "expected a number of seconds between 0 and 86400, got `{}`",
-                shown_value(key, value)
-            ),
-        }),
-    }
-}
-
-pub(crate) fn parse_count(key: &str, value: &str, min: usize) -> Result<usize, SpecError> {
-    match value.trim().parse::<usize>() {
-        Ok(n) if n >= min && n <= 10_000 => Ok(n),
-        _ => Err(SpecError::InvalidValue {
-            key: key.into(),
-            reason: format!(
-                "expected a whole number from {min} to 10000, got `{}`",
-                shown_value(key, value)
-            ),
-        }),
-    }
-}
-
-/// The smallest and largest part sizes and multipart thresholds: S3 (and GCS's XML API) refuse
-/// parts under 5 MiB, except the last, and over 5 GiB.
-const SIZE_LIMITS: (u64, u64) = (5 << 20, 5 << 30);
-
-/// A size in bytes: a whole number with an optional binary unit (`K`/`KiB`, `M`/`MiB`,
-/// `G`/`GiB`), e.g. `8MiB` or `16777216`, from 5 MiB to 5 GiB.
-pub(crate) fn parse_size(key: &str, value: &str) -> Result<u64, SpecError> {
-    let v = value.trim();
-    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (number, unit) = v.split_at(digits);
-    let scale: Option<u64> = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => Some(1),
-        "k" | "kib" => Some(1 << 10),
-        "m" | "mib" => Some(1 << 20),
-        "g" | "gib" => Some(1 << 30),
-        _ => None,
-    };
-    let bytes = number
-        .parse::<u64>()
-        .ok()
-        .zip(scale)
-        .and_then(|(n, s)| n.checked_mul(s));
-    match bytes {
-        Some(b) if (SIZE_LIMITS.0..=SIZE_LIMITS.1).contains(&b) => Ok(b),
-        _ => Err(SpecError::InvalidValue {
-            key: key.into(),
-            reason: format!(
-                "expected a size from 5MiB to 5GiB (bytes, or with a unit K, M, G, KiB, MiB, GiB), got `{}`",
-                shown_value(key, value)
-            ),
-        }),
-    }
-}
-
-fn shown_value(key: &str, value: &str) -> String {
-    if is_secret(key) {
-        redact::MASK.to_string()
-    } else {
-        value.chars().take(60).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::options::parse_size;
+    use std::time::Duration;
 
     fn parse(url: &str) -> Result<RemoteSpec, SpecError> {
         RemoteSpec::parse(url, BTreeMap::new(), Path::new("/repo"))
