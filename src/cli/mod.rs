@@ -3,6 +3,7 @@
 mod add;
 mod checkout;
 mod diff;
+mod dvc;
 mod error;
 mod fsck;
 mod gc;
@@ -199,6 +200,14 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            if let Some((word, hint)) = dvc::hint_for(&e, &args) {
+                eprintln!("error: unrecognized subcommand '{word}'\nhint: {hint}");
+                return ExitCode::from(error::code::USAGE);
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
                 error::code::USAGE
