@@ -2,6 +2,7 @@
 
 mod add;
 mod checkout;
+mod config;
 mod diff;
 mod dvc;
 mod error;
@@ -62,6 +63,7 @@ enum Command {
     Untrack(untrack::Args),
     Unprotect(untrack::UnprotectArgs),
     Remote(remote::Args),
+    Config(config::Args),
     Push(transfer::PushArgs),
     Fetch(transfer::FetchArgs),
     Pull(transfer::PullArgs),
@@ -246,6 +248,7 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Untrack(a) => untrack::run(&ctx, a),
         Command::Unprotect(a) => untrack::run_unprotect(&ctx, a),
         Command::Remote(a) => remote::run(&ctx, a),
+        Command::Config(a) => config::run(&ctx, a),
         Command::Push(a) => transfer::run_push(&ctx, a),
         Command::Fetch(a) => transfer::run_fetch(&ctx, a),
         Command::Pull(a) => transfer::run_pull(&ctx, a),

@@ -14,6 +14,7 @@ mod support;
 
 mod cli_add;
 mod cli_checkout;
+mod cli_config;
 mod cli_dvc;
 mod cli_fsck;
 mod cli_gc;
