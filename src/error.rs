@@ -219,6 +219,14 @@ pub enum Refusal {
         /// The config file, relative to the work tree.
         file: String,
     },
+    /// `mlv install-hooks` would chain a foreign hook, but a saved hook is in the way.
+    #[error("{hook}: not written by mlv, and {saved} exists; refusing to replace either")]
+    HookInTheWay {
+        /// The hook.
+        hook: String,
+        /// The saved hook mlv would chain.
+        saved: String,
+    },
     /// `mlv remote modify NAME url` without a value: a remote cannot lose its URL.
     #[error("url: a remote needs a URL")]
     UrlRequired,
@@ -452,6 +460,9 @@ impl Refusal {
                 "use the default scope (no -w/-T), or add --all-branches (-a) or --all-commits (-A); or leave out --remote to collect only the cache".into()
             }
             Refusal::NotCacheDir { .. } => CACHE_DIR_HINT.into(),
+            Refusal::HookInTheWay { saved, .. } => format!(
+                "merge {saved} into the hook (or remove it), then run `mlv install-hooks` again"
+            ),
             Refusal::UnknownConfigKey { valid, .. } => format!("valid keys: {valid}"),
             Refusal::ConfigKeyNotSet { .. } => {
                 "`mlv config --list` shows what is set; --local edits .mlv/config.local.toml".into()
@@ -490,6 +501,7 @@ impl Refusal {
             | Refusal::SecretInCommittedConfig { .. }
             | Refusal::SecretInCommittedFile { .. }
             | Refusal::UnknownConfigKey { .. }
+            | Refusal::HookInTheWay { .. }
             | Refusal::BadConfigValue { .. }
             | Refusal::ConfigKeyNotSet { .. }
             | Refusal::UrlRequired

@@ -9,6 +9,7 @@ mod error;
 mod fsck;
 mod gc;
 mod history;
+mod hooks;
 mod init;
 mod lineage;
 mod log;
@@ -73,6 +74,8 @@ enum Command {
     Diff(diff::Args),
     Fsck(fsck::Args),
     Gc(gc::Args),
+    InstallHooks(hooks::InstallArgs),
+    UninstallHooks(hooks::UninstallArgs),
     Completions(CompletionsArgs),
 }
 
@@ -258,6 +261,8 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
+        Command::InstallHooks(a) => hooks::run_install(&ctx, a),
+        Command::UninstallHooks(a) => hooks::run_uninstall(&ctx, a),
         Command::Completions(a) => {
             // generated into memory: clap_complete panics when a write fails (`| head -1`)
             let mut script = Vec::new();

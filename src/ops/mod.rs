@@ -7,6 +7,7 @@ pub mod config;
 pub mod diff;
 pub mod fsck;
 pub mod gc;
+pub mod hooks;
 pub mod init;
 pub mod lineage;
 pub mod log;

@@ -19,6 +19,7 @@ mod cli_dvc;
 mod cli_fsck;
 mod cli_gc;
 mod cli_history;
+mod cli_hooks;
 mod cli_hostile;
 mod cli_init;
 mod cli_links;
