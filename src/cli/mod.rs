@@ -4,6 +4,7 @@ mod add;
 mod checkout;
 mod config;
 mod diff;
+mod doctor;
 mod dvc;
 mod error;
 mod fsck;
@@ -76,6 +77,7 @@ enum Command {
     Gc(gc::Args),
     InstallHooks(hooks::InstallArgs),
     UninstallHooks(hooks::UninstallArgs),
+    Doctor(doctor::Args),
     Completions(CompletionsArgs),
 }
 
@@ -263,6 +265,7 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Gc(a) => gc::run(&ctx, a),
         Command::InstallHooks(a) => hooks::run_install(&ctx, a),
         Command::UninstallHooks(a) => hooks::run_uninstall(&ctx, a),
+        Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Completions(a) => {
             // generated into memory: clap_complete panics when a write fails (`| head -1`)
             let mut script = Vec::new();

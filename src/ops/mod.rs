@@ -5,6 +5,7 @@ pub mod add;
 pub mod checkout;
 pub mod config;
 pub mod diff;
+pub mod doctor;
 pub mod fsck;
 pub mod gc;
 pub mod hooks;

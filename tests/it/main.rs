@@ -15,6 +15,7 @@ mod support;
 mod cli_add;
 mod cli_checkout;
 mod cli_config;
+mod cli_doctor;
 mod cli_dvc;
 mod cli_fsck;
 mod cli_gc;
