@@ -14,8 +14,8 @@ use crate::error::{Error, Refusal};
 use crate::remote::committed_secret;
 use crate::repo::Repo;
 
-/// The keys `mlv config` knows, as shown when a key is refused.
-pub const VALID_KEYS: &[&str] = &[
+/// The keys of the fixed tables of `src/config.rs` (`remote.NAME.KEY` aside).
+pub const PLAIN_KEYS: &[&str] = &[
     "core.autostage",
     "core.remote",
     "core.lock_timeout",
@@ -24,9 +24,12 @@ pub const VALID_KEYS: &[&str] = &[
     "cache.pack_min_objects",
     "cache.link_as_root",
     "gc.grace",
-    "remote.NAME.url",
-    "remote.NAME.OPTION",
 ];
+
+/// The keys `mlv config` knows, as shown when a key is refused.
+pub fn valid_keys() -> String {
+    format!("{}, remote.NAME.url, remote.NAME.OPTION", PLAIN_KEYS.join(", "))
+}
 
 /// What `--list` and a secret's value show instead of the secret.
 pub const REDACTED: &str = "<redacted>";
@@ -42,7 +45,7 @@ enum Key<'a> {
 fn parse_key(key: &str) -> Result<Key<'_>, Error> {
     let unknown = || Refusal::UnknownConfigKey {
         key: key.chars().take(80).collect(),
-        valid: VALID_KEYS.join(", "),
+        valid: valid_keys(),
     };
     if let Some(rest) = key.strip_prefix("remote.") {
         return match rest.rsplit_once('.') {
@@ -50,7 +53,7 @@ fn parse_key(key: &str) -> Result<Key<'_>, Error> {
             _ => Err(unknown().into()),
         };
     }
-    if VALID_KEYS[..8].contains(&key) {
+    if PLAIN_KEYS.contains(&key) {
         let (s, n) = key.split_once('.').expect("listed keys are dotted");
         return Ok(Key::Plain(s, n));
     }
@@ -230,6 +233,18 @@ mod tests {
             .starts_with("valid keys: core.autostage, core.remote,"));
         assert!(parse_key("remote.x").is_err());
         assert!(parse_key("version").is_err());
+        // every fixed key is one the loader knows: setting it in a table parses as a Config
+        for key in PLAIN_KEYS {
+            let (section, name) = key.split_once('.').unwrap();
+            let value = match *key {
+                "core.autostage" | "cache.link_as_root" => "true",
+                "core.lock_timeout" | "cache.pack_min_objects" | "gc.grace" => "1",
+                "cache.link" => "[\"copy\"]",
+                _ => "\"x\"",
+            };
+            let text = format!("[{section}]\n{name} = {value}\n");
+            assert!(toml::from_str::<crate::config::Config>(&text).is_ok(), "{text}");
+        }
     }
 
     #[test]
