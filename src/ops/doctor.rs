@@ -111,6 +111,15 @@ fn check_remote(repo: &Repo, name: &str, runtime: &tokio::runtime::Handle) -> Re
     check.scheme = Some(spec.scheme());
     check.url = spec.redacted_url();
     check.credentials = credentials(&spec);
+    // a missing directory answers a HEAD as "no such object": look at the directory instead
+    if let crate::remote::Location::Local { path } = spec.location() {
+        let is_dir = path.is_dir();
+        check.reachable = Some(is_dir);
+        if !is_dir {
+            check.error = Some(format!("{}: no such directory", path.display()));
+        }
+        return check;
+    }
     let mut settings = RemoteSettings::from_spec(&spec);
     settings.retries = 0;
     settings.connect_timeout = settings.connect_timeout.min(PROBE_TIMEOUT);

@@ -40,4 +40,10 @@ fn doctor_reports_remotes_without_showing_credentials() {
         j["remotes"][1]["credentials"],
         serde_json::json!(["secret_access_key in config"])
     );
+    // a local remote whose directory is gone is not reachable
+    std::fs::remove_dir(&store).unwrap();
+    env.mlv(&["doctor"])
+        .ok()
+        .stdout_has("  kind: local\n  reachable: no\n  error: ")
+        .stdout_has("no such directory\n");
 }
