@@ -195,6 +195,38 @@ pub enum Refusal {
         /// The option (or `url`).
         key: String,
     },
+    /// `mlv config` of a key that is not a setting.
+    #[error("{key}: not a configuration key")]
+    UnknownConfigKey {
+        /// The key as given.
+        key: String,
+        /// The valid keys (`remote.NAME.KEY` for remotes).
+        valid: String,
+    },
+    /// `mlv config KEY VALUE` with a value the config loader would reject; nothing is written.
+    #[error("{key}: {reason}")]
+    BadConfigValue {
+        /// The key.
+        key: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// `mlv config --unset KEY` of a key the file does not set.
+    #[error("{key}: not set in {file}")]
+    ConfigKeyNotSet {
+        /// The key.
+        key: String,
+        /// The config file, relative to the work tree.
+        file: String,
+    },
+    /// `mlv install-hooks` would chain a foreign hook, but a saved hook is in the way.
+    #[error("{hook}: not written by mlv, and {saved} exists; refusing to replace either")]
+    HookInTheWay {
+        /// The hook.
+        hook: String,
+        /// The saved hook mlv would chain.
+        saved: String,
+    },
     /// `mlv remote modify NAME url` without a value: a remote cannot lose its URL.
     #[error("url: a remote needs a URL")]
     UrlRequired,
@@ -428,7 +460,14 @@ impl Refusal {
                 "use the default scope (no -w/-T), or add --all-branches (-a) or --all-commits (-A); or leave out --remote to collect only the cache".into()
             }
             Refusal::NotCacheDir { .. } => CACHE_DIR_HINT.into(),
-            Refusal::NotFound { .. }
+            Refusal::HookInTheWay { saved, .. } => format!(
+                "merge {saved} into the hook (or remove it), then run `mlv install-hooks` again"
+            ),
+            Refusal::UnknownConfigKey { valid, .. } => format!("valid keys: {valid}"),
+            Refusal::ConfigKeyNotSet { .. } => {
+                "`mlv config --list` shows what is set; --local edits .mlv/config.local.toml".into()
+            }
+            Refusal::BadConfigValue { .. } | Refusal::NotFound { .. }
             | Refusal::Duplicate { .. }
             | Refusal::Special { .. }
             | Refusal::Partial { .. }
@@ -461,6 +500,10 @@ impl Refusal {
             | Refusal::NoDefaultRemote { .. }
             | Refusal::SecretInCommittedConfig { .. }
             | Refusal::SecretInCommittedFile { .. }
+            | Refusal::UnknownConfigKey { .. }
+            | Refusal::HookInTheWay { .. }
+            | Refusal::BadConfigValue { .. }
+            | Refusal::ConfigKeyNotSet { .. }
             | Refusal::UrlRequired
             | Refusal::MissingUrl { .. }
             | Refusal::BadRemoteName { .. }

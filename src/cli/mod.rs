@@ -2,11 +2,15 @@
 
 mod add;
 mod checkout;
+mod config;
 mod diff;
+mod doctor;
+mod dvc;
 mod error;
 mod fsck;
 mod gc;
 mod history;
+mod hooks;
 mod init;
 mod lineage;
 mod log;
@@ -61,6 +65,7 @@ enum Command {
     Untrack(untrack::Args),
     Unprotect(untrack::UnprotectArgs),
     Remote(remote::Args),
+    Config(config::Args),
     Push(transfer::PushArgs),
     Fetch(transfer::FetchArgs),
     Pull(transfer::PullArgs),
@@ -70,6 +75,9 @@ enum Command {
     Diff(diff::Args),
     Fsck(fsck::Args),
     Gc(gc::Args),
+    InstallHooks(hooks::InstallArgs),
+    UninstallHooks(hooks::UninstallArgs),
+    Doctor(doctor::Args),
     Completions(CompletionsArgs),
 }
 
@@ -199,6 +207,14 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            if let Some((word, hint)) = dvc::hint_for(&e, &args) {
+                eprintln!("error: unrecognized subcommand '{word}'\nhint: {hint}");
+                return ExitCode::from(error::code::USAGE);
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
                 error::code::USAGE
@@ -237,6 +253,7 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Untrack(a) => untrack::run(&ctx, a),
         Command::Unprotect(a) => untrack::run_unprotect(&ctx, a),
         Command::Remote(a) => remote::run(&ctx, a),
+        Command::Config(a) => config::run(&ctx, a),
         Command::Push(a) => transfer::run_push(&ctx, a),
         Command::Fetch(a) => transfer::run_fetch(&ctx, a),
         Command::Pull(a) => transfer::run_pull(&ctx, a),
@@ -246,6 +263,9 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
+        Command::InstallHooks(a) => hooks::run_install(&ctx, a),
+        Command::UninstallHooks(a) => hooks::run_uninstall(&ctx, a),
+        Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Completions(a) => {
             // generated into memory: clap_complete panics when a write fails (`| head -1`)
             let mut script = Vec::new();

@@ -3,9 +3,12 @@
 
 pub mod add;
 pub mod checkout;
+pub mod config;
 pub mod diff;
+pub mod doctor;
 pub mod fsck;
 pub mod gc;
+pub mod hooks;
 pub mod init;
 pub mod lineage;
 pub mod log;

@@ -20,7 +20,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn path(self, repo: &Repo) -> PathBuf {
+    pub(crate) fn path(self, repo: &Repo) -> PathBuf {
         match self {
             Scope::Committed => repo.mlv_dir().join("config.toml"),
             Scope::Local => repo.mlv_dir().join("config.local.toml"),
@@ -216,7 +216,11 @@ fn check_name(name: &str) -> Result<(), Error> {
     }
 }
 
-fn edit(repo: &Repo, scope: Scope, f: impl FnOnce(&mut toml_edit::DocumentMut)) -> Result<(), Error> {
+pub(crate) fn edit(
+    repo: &Repo,
+    scope: Scope,
+    f: impl FnOnce(&mut toml_edit::DocumentMut),
+) -> Result<(), Error> {
     let path = scope.path(repo);
     match scope {
         Scope::Committed => config::edit(&path, f),
@@ -227,7 +231,7 @@ fn edit(repo: &Repo, scope: Scope, f: impl FnOnce(&mut toml_edit::DocumentMut)) 
 
 /// The table at `keys` (created if absent; intermediate tables implicit, so `[remote.NAME]`
 /// is written without an empty `[remote]` header).
-fn table<'a>(doc: &'a mut toml_edit::DocumentMut, keys: &[&str]) -> &'a mut toml_edit::Table {
+pub(crate) fn table<'a>(doc: &'a mut toml_edit::DocumentMut, keys: &[&str]) -> &'a mut toml_edit::Table {
     let mut t = doc.as_table_mut();
     for (i, k) in keys.iter().enumerate() {
         let item = t.entry(k).or_insert_with(|| {

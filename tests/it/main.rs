@@ -14,9 +14,13 @@ mod support;
 
 mod cli_add;
 mod cli_checkout;
+mod cli_config;
+mod cli_doctor;
+mod cli_dvc;
 mod cli_fsck;
 mod cli_gc;
 mod cli_history;
+mod cli_hooks;
 mod cli_hostile;
 mod cli_init;
 mod cli_links;

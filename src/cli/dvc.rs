@@ -1,0 +1,77 @@
+//! Unknown subcommands that DVC users type: one line naming the mlv equivalent, or saying
+//! honestly that mlv has none yet.
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+/// What mlv offers in place of the DVC command `word`, as the hint line's text.
+pub fn suggestion(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "rm" | "remove" => "`dvc remove` is `mlv untrack` in mlv",
+        "install" => "`dvc install` is `mlv install-hooks` in mlv",
+        "commit" => "`dvc commit` is `mlv add` in mlv (it hashes and caches the data again)",
+        "dag" => "`dvc dag` is `mlv lineage graph` in mlv",
+        "repro" | "exp" | "stage" => {
+            "mlv has no pipelines or experiments yet; `mlv run -- CMD` records the lineage of a \
+             command's outputs"
+        }
+        "get" | "import" | "import-url" | "get-url" | "update" => {
+            "mlv cannot fetch data from another repository yet (planned as a follow-up of issue 14)"
+        }
+        "metrics" | "params" | "plots" => "mlv has no metrics, params or plots yet",
+        _ => return None,
+    })
+}
+
+/// The unknown word and the hint for a clap error, when it is an unknown top-level subcommand
+/// that DVC users type. `args` are the command-line arguments after the program name.
+pub fn hint_for(e: &clap::Error, args: &[String]) -> Option<(String, &'static str)> {
+    if e.kind() != ErrorKind::InvalidSubcommand {
+        return None;
+    }
+    let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    // only the top-level command: `mlv remote rm` is not `dvc rm`
+    if first_positional(args) != Some(word.as_str()) {
+        return None;
+    }
+    suggestion(word).map(|h| (word.clone(), h))
+}
+
+/// The first argument that is not a global option (or the value of `-C`).
+fn first_positional(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "-C" {
+            it.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dvc_words_map_to_mlv_commands() {
+        assert_eq!(suggestion("rm"), Some("`dvc remove` is `mlv untrack` in mlv"));
+        assert_eq!(
+            suggestion("install"),
+            Some("`dvc install` is `mlv install-hooks` in mlv")
+        );
+        assert!(suggestion("repro").unwrap().contains("`mlv run -- CMD`"));
+        assert!(suggestion("get").unwrap().contains("not fetch data"));
+        assert_eq!(suggestion("frobnicate"), None);
+    }
+
+    #[test]
+    fn first_positional_skips_global_options() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(first_positional(&args(&["-C", "rm", "repro"])), Some("repro"));
+        assert_eq!(first_positional(&args(&["--json", "-q", "rm"])), Some("rm"));
+        assert_eq!(first_positional(&args(&["remote", "rm"])), Some("remote"));
+    }
+}
