@@ -42,3 +42,4 @@ mod remote_backends;
 mod remote_memory;
 mod remote_profile;
 mod secrets;
+mod snapshots;
