@@ -106,6 +106,19 @@ pub enum SourceError {
         /// The source, redacted.
         url: String,
     },
+    /// A source that is not on this machine names its remote by a relative local path, which
+    /// only means something beside that repository.
+    #[error(
+        "{url}: its remote `{remote}` is the relative path {remote_url}, which cannot be reached from here"
+    )]
+    RelativeRemote {
+        /// The source, redacted.
+        url: String,
+        /// The remote's name.
+        remote: String,
+        /// The remote's URL as configured, redacted.
+        remote_url: String,
+    },
     /// A git operation on the clone failed.
     #[error("{url}: git: {action}")]
     Git {
@@ -129,7 +142,9 @@ impl SourceError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            SourceError::Fetch { .. } | SourceError::NoRemote { .. } => ErrorKind::Environment,
+            SourceError::Fetch { .. } | SourceError::NoRemote { .. } | SourceError::RelativeRemote { .. } => {
+                ErrorKind::Environment
+            }
             SourceError::UnknownRev { .. }
             | SourceError::NotInSource { .. }
             | SourceError::OutputExists { .. }
@@ -162,6 +177,10 @@ impl SourceError {
             SourceError::GitDirectory { .. } => {
                 Some("`mlv ls URL PATH` lists what is inside; get its files one by one".into())
             }
+            SourceError::RelativeRemote { .. } => Some(
+                "clone that repository next to its remote, or have it use a URL (s3://, gs://, az://) or an absolute path"
+                    .into(),
+            ),
             SourceError::Git { .. } => None,
             SourceError::Io(e) => e.hint(),
             SourceError::Lock(e) => e.hint(),
@@ -290,6 +309,11 @@ fn transport_of(url: &str) -> Result<Transport, String> {
         }
         None => Ok(Transport::Network),
     }
+}
+
+/// Whether `url` is a path on this machine (not `file://`, which is a URL, nor `host:path`).
+pub fn is_local_path(url: &str) -> bool {
+    !url.contains("://") && !scp_like(url)
 }
 
 /// `user@host:path` or `host:path` (git's scp-like ssh syntax): a `:` before any `/`.
@@ -519,6 +543,7 @@ impl SourceRepo {
             tree: tree_id,
             shown_url: self.shown.clone(),
             base: self.base.clone(),
+            local: self.is_local(),
             committed: committed_table,
             git,
         })
@@ -543,6 +568,7 @@ pub struct Snapshot {
     /// The URL with credentials hidden, for messages.
     pub shown_url: String,
     base: PathBuf,
+    local: bool,
     committed: toml::Table,
     git: git2::Repository,
 }
@@ -735,6 +761,15 @@ impl Snapshot {
             }
             .into());
         };
+        let raw = self.config.remote.get(name).and_then(|r| r.url.as_deref());
+        if let Some(raw) = raw.filter(|u| !self.local && is_local_path(u) && Path::new(u).is_relative()) {
+            return Err(SourceError::RelativeRemote {
+                url: self.shown_url.clone(),
+                remote: name.to_string(),
+                remote_url: redact::redact_url(raw),
+            }
+            .into());
+        }
         let spec = configured::spec_of(&self.config, name, &self.base).map_err(|e| self.in_remote(e))?;
         configured::check_committed(&self.committed, name).map_err(|e| self.in_remote(e))?;
         configured::open_spec(&spec, jobs).map_err(|e| self.in_remote(e))

@@ -81,7 +81,7 @@ fn source_path(p: &str) -> Result<Option<RelPath>, CliError> {
 }
 
 pub fn run_ls(ctx: &Ctx, args: LsArgs) -> Result<ExitCode, CliError> {
-    let here = Here::new(&ctx.cwd);
+    let here = Here::new(&ctx.cwd)?;
     let opts = LsOptions {
         path: source_path(args.path.as_deref().unwrap_or(""))?,
         rev: args.rev,
@@ -117,7 +117,7 @@ pub fn run_ls(ctx: &Ctx, args: LsArgs) -> Result<ExitCode, CliError> {
 }
 
 pub fn run_get(ctx: &Ctx, args: GetArgs) -> Result<ExitCode, CliError> {
-    let here = Here::new(&ctx.cwd);
+    let here = Here::new(&ctx.cwd)?;
     let Some(path) = source_path(&args.path)? else {
         return Err(CliError::msg(
             format!("{}: give a path inside the repository", args.path),

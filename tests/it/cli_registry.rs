@@ -263,6 +263,34 @@ fn get_of_paths_inside_a_tracked_directory() {
     assert_eq!(here.read_str("sub/c.txt"), "ccc");
     here.mlv(&["get", &url, "data/sub/c.txt", "-o", "out/c"]).ok();
     assert_eq!(here.read_str("out/c"), "ccc");
+    // -o naming an existing directory, for a file: into it, as cp does
+    let j = here
+        .mlv(&["--json", "get", &url, "data/a.txt", "-o", "out"])
+        .ok()
+        .json();
+    assert_eq!(here.read_str("out/a.txt"), "a2");
+    assert_eq!(j["out"], "out/a.txt");
+    // a directory is OUT itself: the same data again is a no-op
+    here.mlv(&["get", &url, "data/sub", "-o", "out/sub2"]).ok();
+    let j = here
+        .mlv(&["--json", "get", &url, "data/sub", "-o", "out/sub2"])
+        .ok()
+        .json();
+    assert_eq!(j["unchanged"], true);
+    assert!(!here.exists("out/sub2/sub"));
+}
+
+#[test]
+fn a_relative_source_path_is_taken_from_the_directory_given_with_c() {
+    let reg = Env::new();
+    registry(&reg);
+    let here = consumer();
+    // run in root, `-C sub`: the relative path starts in root/sub (up to `/`, then down)
+    here.mkdir("sub");
+    let deep = format!("../{}", "../".repeat(here.root.components().count() - 1));
+    let from_sub = format!("{deep}{}", reg.root.strip_prefix("/").unwrap().display());
+    here.mlv(&["-C", "sub", "get", &from_sub, "model.pt"]).ok();
+    assert_eq!(here.read_str("sub/model.pt"), "m2");
 }
 
 #[test]
@@ -411,4 +439,99 @@ fn a_source_whose_remote_is_s3() {
     here.mlv_env(&creds, &["get", &url, "data"]).ok();
     assert_eq!(here.read_str("data/a.txt"), "a");
     assert_eq!(here.read_str("data/b.txt"), "b");
+}
+
+/// `git daemon` serving `dir` on a free port, stopped on drop; `None` when it cannot start.
+struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(env: &Env, dir: &Path) -> Option<GitDaemon> {
+        let port = closed_port();
+        let child = env
+            .command(
+                "git",
+                &[
+                    "daemon",
+                    "--reuseaddr",
+                    "--export-all",
+                    "--listen=127.0.0.1",
+                    &format!("--port={port}"),
+                    &format!("--base-path={}", dir.display()),
+                    &dir.display().to_string(),
+                ],
+            )
+            .cwd(dir)
+            .spawn();
+        let d = GitDaemon { child, port };
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(d);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        eprintln!("skipped: git daemon did not start");
+        None
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_network_source_is_fetched_shallowly_by_git() {
+    let reg = Env::new();
+    registry(&reg);
+    let store = reg.base.join("store");
+    reg.mlv(&["remote", "modify", "store", "url", store.to_str().unwrap()])
+        .ok();
+    reg.git(&["commit", "-q", "-am", "absolute remote"]);
+    reg.git(&["tag", "abs"]);
+    reg.write("data/a.txt", "a3");
+    reg.mlv(&["add", "data"]).ok();
+    reg.mlv(&["push"]).ok();
+    reg.git(&["commit", "-q", "-am", "a3"]);
+    reg.command("git", &["clone", "-q", "--bare", "repo", "reg.git"])
+        .cwd(&reg.base)
+        .run()
+        .ok();
+    let Some(daemon) = GitDaemon::start(&reg, &reg.base) else {
+        return;
+    };
+    let url = format!("git://127.0.0.1:{}/reg.git", daemon.port);
+    let here = consumer();
+    here.mlv(&["get", &url, "data"]).ok();
+    assert_eq!(here.read_str("data/a.txt"), "a3");
+    here.mlv(&["get", &url, "data/a.txt", "--rev", "abs", "-o", "old.txt"])
+        .ok();
+    assert_eq!(here.read_str("old.txt"), "a2");
+    here.mlv(&["ls", &url, "--rev", "no-such"])
+        .refused("no revision `no-such`", None);
+    let sources = here.base.join("home/.cache/mlv/sources");
+    let entry = std::fs::read_dir(&sources)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    assert!(entry.join("repo.git/shallow").is_file(), "not shallow");
+    // its remote named relative to it cannot be reached from here: said so, nothing created
+    reg.mlv(&["remote", "modify", "store", "url", "../store"]).ok();
+    reg.git(&["commit", "-q", "-am", "relative remote"]);
+    reg.command("git", &["push", "-q", "../reg.git", "main"])
+        .cwd(&reg.root)
+        .run()
+        .ok();
+    here.mlv(&["get", &url, "model.pt"]).refused(
+        &format!(
+            "{url}: its remote `store` is the relative path ../store, which cannot be reached from here"
+        ),
+        Some("absolute path"),
+    );
+    assert!(!entry.join("store").exists());
 }
