@@ -97,15 +97,6 @@ pub enum SourceError {
         /// The output path as displayed.
         out: String,
     },
-    /// `get` of a directory git tracks (only files git tracks, and data mlv tracks, are
-    /// downloaded).
-    #[error("{path}: a directory tracked by git in {url}; mlv gets data tracked by mlv, or single files tracked by git")]
-    GitDirectory {
-        /// The path.
-        path: String,
-        /// The source, redacted.
-        url: String,
-    },
     /// A source that is not on this machine names its remote by a relative local path, which
     /// only means something beside that repository.
     #[error(
@@ -147,8 +138,7 @@ impl SourceError {
             }
             SourceError::UnknownRev { .. }
             | SourceError::NotInSource { .. }
-            | SourceError::OutputExists { .. }
-            | SourceError::GitDirectory { .. } => ErrorKind::Refused,
+            | SourceError::OutputExists { .. } => ErrorKind::Refused,
             SourceError::Remote { source, .. } => source.kind(),
             SourceError::Git { .. } => ErrorKind::Failure,
             SourceError::Io(e) => e.kind(),
@@ -173,9 +163,6 @@ impl SourceError {
             SourceError::Remote { source, .. } => source.hint(),
             SourceError::OutputExists { .. } => {
                 Some("pass --force to replace it, or -o OUT to write elsewhere".into())
-            }
-            SourceError::GitDirectory { .. } => {
-                Some("`mlv ls URL PATH` lists what is inside; get its files one by one".into())
             }
             SourceError::RelativeRemote { .. } => Some(
                 "clone that repository next to its remote, or have it use a URL (s3://, gs://, az://) or an absolute path"

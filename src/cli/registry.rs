@@ -42,7 +42,8 @@ pub struct LsArgs {
 /// Download a file or directory tracked in another repository.
 ///
 /// PATH is data mlv tracks there (a file, a directory, or a path inside a tracked directory),
-/// downloaded from that repository's default remote and verified, or a file git tracks there.
+/// downloaded from that repository's default remote and verified, or a file or directory git
+/// tracks there (with the data of the pointers inside it).
 /// No repository is needed here. OUT (the path's base name by default) is written whole or not
 /// at all; one that already holds other data is refused without --force, one that holds the
 /// same data is left as it is. Inside an mlv repository the objects go to its cache, elsewhere

@@ -539,13 +539,7 @@ pub fn get(
     let mut manifests = Manifests::new(&snap, cache, opts.jobs, runtime);
     let (want, tracked) = match snap.locate(&opts.path)? {
         Located::Git { path, .. } => (Want::Bytes(snap.git_blob(&path)?), Tracker::Git),
-        Located::GitDir { path } => {
-            return Err(SourceError::GitDirectory {
-                path: path.to_string(),
-                url: snap.shown_url.clone(),
-            }
-            .into())
-        }
+        Located::GitDir { path } => (git_dir(&snap, &mut manifests, &path)?, Tracker::Git),
         Located::Tracked { pointer, inner } => (
             wanted(&snap, &mut manifests, &pointer, inner.as_ref())?,
             Tracker::Mlv,
@@ -623,6 +617,74 @@ pub fn get(
         std::fs::rename(&staged, &out).at("cannot write", &out)?;
     }
     Ok(report)
+}
+
+/// A directory git tracks, as `dvc get` gives it: its files from git (put in the cache, so a
+/// directory is one list of objects) and the data of the pointers inside it (their pointer
+/// files are left out: OUT is data, not a work tree). Git links are kept as links (refused, as
+/// any link, if they lead outside OUT); submodules are left out.
+fn git_dir(snap: &Snapshot, manifests: &mut Manifests<'_>, dir: &RelPath) -> Result<Want, Error> {
+    let git = snap.git();
+    let git_err = |source: git2::Error| SourceError::Git {
+        url: snap.shown_url.clone(),
+        action: "reading a directory",
+        source,
+    };
+    let root = git.find_tree(snap.tree).map_err(git_err)?;
+    let tree = root
+        .get_path(Path::new(dir.as_str()))
+        .and_then(|e| git.find_tree(e.id()))
+        .map_err(git_err)?;
+    let mut blobs = Vec::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |parent, e| {
+        if e.kind() == Some(git2::ObjectType::Blob) {
+            if let Ok(name) = e.name() {
+                blobs.push((format!("{parent}{name}"), e.id(), e.filemode()));
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .map_err(git_err)?;
+    let mut entries = Vec::new();
+    for (rel, id, mode) in blobs {
+        let Ok(full) = dir.join(&rel) else { continue };
+        if snap.pointers.iter().any(|p| p.file == full) {
+            continue;
+        }
+        let blob = git.find_blob(id).map_err(git_err)?;
+        if mode == i32::from(git2::FileMode::Link) {
+            let target = String::from_utf8_lossy(blob.content()).into_owned();
+            entries.push(Entry::symlink(rel, target));
+        } else {
+            let digest = manifests.cache.insert_bytes(blob.content())?;
+            let exec = mode == i32::from(git2::FileMode::BlobExecutable);
+            entries.push(Entry::file(rel, digest, blob.size() as u64, exec));
+        }
+    }
+    let inside: Vec<Pointer> = snap
+        .pointers
+        .iter()
+        .filter(|p| p.data.strip_prefix(dir).is_some())
+        .cloned()
+        .collect();
+    for p in inside {
+        let rel = p.data.strip_prefix(dir).expect("filtered").to_string();
+        match p.meta.kind {
+            Kind::File => entries.push(Entry::file(rel, p.meta.digest, p.meta.size, p.meta.exec)),
+            Kind::Dir => {
+                let m = manifests.get(&p)?;
+                if m.entries.is_empty() {
+                    entries.push(Entry::dir(rel.clone()));
+                }
+                entries.extend(m.entries.iter().map(|e| Entry {
+                    path: format!("{rel}/{}", e.path),
+                    node: e.node.clone(),
+                }));
+            }
+        }
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Want::Dir(entries))
 }
 
 /// What a pointer (and a path inside its directory) asks for.

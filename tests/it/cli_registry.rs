@@ -535,3 +535,28 @@ fn a_network_source_is_fetched_shallowly_by_git() {
     );
     assert!(!entry.join("store").exists());
 }
+
+#[test]
+fn get_of_a_directory_git_tracks_brings_its_files_and_the_data_inside() {
+    let reg = Env::new();
+    registry(&reg);
+    reg.write("docs/guide.txt", "guide");
+    reg.write("docs/sub/x.txt", "x");
+    reg.write("docs/fig.bin", "figure");
+    reg.mlv(&["add", "docs/fig.bin"]).ok();
+    reg.mlv(&["push"]).ok();
+    reg.git(&["add", "-A"]);
+    reg.git(&["commit", "-q", "-m", "docs"]);
+    let here = consumer();
+    let url = url_of(&reg.root);
+    let j = here.mlv(&["--json", "get", &url, "docs"]).ok().json();
+    assert_eq!(j["tracked"], "git");
+    assert_eq!(j["type"], "dir");
+    assert_eq!(here.read_str("docs/guide.txt"), "guide");
+    assert_eq!(here.read_str("docs/sub/x.txt"), "x");
+    assert_eq!(here.read_str("docs/fig.bin"), "figure");
+    assert!(!here.exists("docs/fig.bin.mlv"));
+    // the same again: nothing to do
+    let j = here.mlv(&["--json", "get", &url, "docs"]).ok().json();
+    assert_eq!(j["unchanged"], true);
+}
