@@ -383,6 +383,14 @@ impl SourceRepo {
         let url_file = self.entry.join(URL_FILE);
         std::fs::write(&url_file, format!("{}\n", self.shown)).at("cannot write", &url_file)?;
         let scratch = self.entry.join("tmp");
+        // what a clone killed midway left (no other process clones here: we hold the lock)
+        if let Ok(rd) = std::fs::read_dir(&scratch) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with("clone-") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         std::fs::create_dir_all(&scratch).at("cannot create directory", &scratch)?;
         let tmp = tempfile::Builder::new()
             .prefix("clone-")
