@@ -116,8 +116,9 @@ pub struct PointerData {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exec: bool,
     /// Where imported data came from (`mlv import`); absent for data added here.
+    /// (Boxed: most pointers have none, and a pointer stays small.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<Source>,
+    pub source: Option<Box<Source>>,
 }
 
 /// The `[source]` table of an imported pointer: the repository, path and revision the data was
@@ -416,12 +417,12 @@ mod tests {
         );
         let plain = p.to_toml();
         assert!(!plain.contains("source"), "{plain}");
-        p.meta.source = Some(Source {
+        p.meta.source = Some(Box::new(Source {
             url: "../registry".into(),
             path: "data/images".into(),
             rev: Some("v1".into()),
             commit: C.into(),
-        });
+        }));
         let text = p.to_toml();
         assert!(
             text.starts_with(&plain),

@@ -14,7 +14,8 @@ pub fn suggestion(word: &str) -> Option<&'static str> {
             "mlv has no pipelines or experiments yet; `mlv run -- CMD` records the lineage of a \
              command's outputs"
         }
-        "get" | "import" | "import-url" | "get-url" | "update" => {
+        // `import` and `update` are mlv commands too
+        "get" | "import-url" | "get-url" => {
             "mlv cannot fetch data from another repository yet (planned as a follow-up of issue 14)"
         }
         "metrics" | "params" | "plots" => "mlv has no metrics, params or plots yet",

@@ -257,7 +257,7 @@ fn pointer_status(
         missing_objects,
         changes,
         wrong_sizes: sizes.found,
-        source: pointer.meta.source.as_ref().map(|s| crate::pointer::Source {
+        source: pointer.meta.source.as_deref().map(|s| crate::pointer::Source {
             url: crate::remote::redact::redact_url(&s.url),
             ..s.clone()
         }),
