@@ -351,6 +351,22 @@ async fn import_one(
     })
 }
 
+/// The clone cache, `.mlv/sources`, holding a `.gitignore` of `*` so git ignores it in
+/// repositories whose `.mlv/.gitignore` predates it (that committed file is left alone).
+fn clone_cache(repo: &Repo) -> Result<std::path::PathBuf, Error> {
+    let root = crate::source::repo_cache_root(&repo.mlv_dir());
+    crate::gitutil::ensure_dir(&root)?;
+    let ignore = root.join(".gitignore");
+    if std::fs::symlink_metadata(&ignore).is_err() {
+        crate::fs::write_atomic_in(
+            &ignore,
+            b"# mlv: clones of source repositories\n*\n",
+            &repo.tmp_dir(),
+        )?;
+    }
+    Ok(root)
+}
+
 /// The URL to open: a relative local path is relative to the work-tree root.
 fn open_url(repo: &Repo, url: &str) -> String {
     if is_relative_local(url) {
@@ -614,6 +630,9 @@ fn write_and_checkout(
     if force && previous.is_none() {
         // --force: whatever is at the path goes (the data is in the cache, verified)
         remove_path(&pointer.data.to_path(&repo.root))?;
+    }
+    if let Some(parent) = pointer.data.parent() {
+        crate::gitutil::ensure_dir(&parent.to_path(&repo.root))?;
     }
     pointer.save(&repo.root, &repo.tmp_dir())?;
     let (ignore_file, line) = ignore_entry(&pointer.data).expect("checked by check_target");
