@@ -298,10 +298,8 @@ async fn import_one(
     jobs: Option<usize>,
     progress: &dyn Progress,
 ) -> Result<Done, Error> {
-    let src = crate::source::open(
-        &open_url(repo, &want.url),
-        &crate::source::repo_cache_root(&repo.mlv_dir()),
-    )?;
+    let clones = clone_cache(repo)?;
+    let src = crate::source::open(&open_url(repo, &want.url), &clones)?;
     let snap = src.snapshot(want.rev.as_deref())?;
     let source_path = RelPath::new(&want.path).map_err(|e| Refusal::BadPath {
         path: want.path.clone().into(),
