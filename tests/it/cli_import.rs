@@ -109,6 +109,15 @@ fn imports_a_dir_a_file_a_path_inside_a_dir_and_a_git_file() {
     assert_eq!(env.pointer("a.txt.mlv")["type"].as_str(), Some("file"));
     assert_eq!(env.read("a.txt"), b"image a v1");
 
+    // with core.autostage, staged as by add
+    env.set_autostage();
+    let json = env
+        .mlv(&["--json", "import", &u, "images/a.txt", "-o", "staged/a.txt"])
+        .ok()
+        .json();
+    assert_eq!(json["staged"], true, "{json}");
+    assert_eq!(env.staged(), ["staged/.gitignore", "staged/a.txt.mlv"]);
+
     // a file git tracks in the source is stored as an ordinary object
     env.mlv(&["import", &u, "README.md"]).ok();
     assert_eq!(env.read("README.md"), b"the registry\n");
