@@ -16,6 +16,7 @@ mod init;
 mod lineage;
 mod log;
 mod progress;
+mod registry;
 mod remote;
 mod run;
 mod status;
@@ -81,6 +82,8 @@ enum Command {
     InstallHooks(hooks::InstallArgs),
     UninstallHooks(hooks::UninstallArgs),
     Doctor(doctor::Args),
+    Ls(registry::LsArgs),
+    Get(registry::GetArgs),
     Completions(CompletionsArgs),
 }
 
@@ -271,6 +274,8 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Import(a) => import::run_import(&ctx, a),
         Command::Update(a) => import::run_update(&ctx, a),
+        Command::Ls(a) => registry::run_ls(&ctx, a),
+        Command::Get(a) => registry::run_get(&ctx, a),
         Command::Completions(a) => {
             // generated into memory: clap_complete panics when a write fails (`| head -1`)
             let mut script = Vec::new();
