@@ -15,8 +15,9 @@
 //!   one rewrites the pointer without a data change, as that revision is what later updates
 //!   follow.
 //! - Importing again into the same place (same source URL and path) is an update to the
-//!   revision given (none: the source's default branch). Another existing path is refused
-//!   unless `--force`; a path git tracks is refused even then.
+//!   revision given (none: the source's default branch); with `--force` the data is also
+//!   checked out again, overwriting local changes. Another existing path is refused unless
+//!   `--force`; a path git tracks is refused even then.
 //! - Several updates run one after the other; the first failure stops there (the imports
 //!   already updated stay updated, each complete).
 
@@ -117,13 +118,12 @@ pub async fn import(
         rev: opts.rev.clone(),
         commit: String::new(),
     };
-    let force = opts.force && !same_import;
     let done = import_one(
         repo,
         out,
         &want,
         previous.filter(|_| same_import),
-        force,
+        opts.force,
         opts.jobs,
         progress,
     )
@@ -287,8 +287,8 @@ struct Resolved {
 
 /// Resolves `want` (url, path, rev) in its source, downloads what the cache lacks, writes the
 /// pointer at `out` and checks the data out. `previous` is the import's pointer there, if any
-/// (an update): unchanged data (and revision) leaves it untouched. `force` replaces whatever
-/// is at `out`.
+/// (an update): unchanged data (and revision) leaves it untouched, unless `force`, which
+/// replaces whatever is at `out`.
 async fn import_one(
     repo: &Repo,
     out: &RelPath,
@@ -314,7 +314,8 @@ async fn import_one(
         rev: want.rev.clone(),
         commit: snap.commit.to_string(),
     };
-    if let Some(p) = previous {
+    // (--force on the same import checks the data out again, whatever is there)
+    if let Some(p) = previous.filter(|_| !force) {
         let same_data =
             p.meta.kind == resolved.kind && p.meta.digest == resolved.digest && p.meta.exec == resolved.exec;
         let same_rev = p.meta.source.as_ref().is_some_and(|s| s.rev == want.rev);

@@ -183,6 +183,12 @@ fn update_is_a_no_op_when_the_data_did_not_change() {
     // importing the same again is the same no-op
     env.mlv(&["import", &u, "images"]).ok();
     snapshot(&env).assert_same(&before);
+    // ... but with --force it checks the data out again, over local changes
+    std::fs::remove_dir_all(env.path("images")).unwrap();
+    env.write("images/a.txt", b"edited here");
+    env.mlv(&["import", &u, "images", "--force"]).ok();
+    assert_eq!(env.read("images/a.txt"), b"image a v1");
+    assert_eq!(env.read("images/sub/b.txt"), b"image b");
 }
 
 #[test]
