@@ -127,6 +127,28 @@ pub enum Refusal {
         /// The path as displayed.
         path: String,
     },
+    /// `mlv update` of data that was not imported.
+    #[error("{path}: not imported (it was added here), so there is nothing to update it from")]
+    NotImported {
+        /// The path as displayed.
+        path: String,
+    },
+    /// `mlv import` into a path that exists and is not that import.
+    #[error("{path}: already exists")]
+    ImportTargetExists {
+        /// The path as displayed.
+        path: String,
+    },
+    /// A path of another repository that `mlv import` cannot bring here.
+    #[error("{path}: cannot be imported from {url}: {reason}")]
+    NotImportable {
+        /// The path in the source.
+        path: String,
+        /// The source, redacted.
+        url: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// Checkout would destroy workspace content that exists nowhere else.
     #[error("{count} workspace file(s) hold data that is not in the cache and would be overwritten or deleted: {}", .examples.join(", "))]
     WouldLoseData {
@@ -412,6 +434,13 @@ impl Refusal {
             }
             Refusal::NotInCache { .. } => "run `mlv pull` to download it from a remote".into(),
             Refusal::NotTracked { .. } => "`mlv status` lists what is tracked".into(),
+            Refusal::NotImported { .. } => {
+                "`mlv status` shows imported data with where it came from; data added here changes with `mlv add`".into()
+            }
+            Refusal::ImportTargetExists { .. } => {
+                "import to another path with -o OUT, or replace what is there with --force".into()
+            }
+            Refusal::NotImportable { .. } => "`mlv ls URL PATH` shows what the repository tracks there".into(),
             Refusal::WrongSize { .. } => {
                 "restore the pointer file from git (`git checkout -- FILE.mlv`), or add the data again; `mlv fsck` lists every such size"
                     .into()
@@ -498,6 +527,9 @@ impl Refusal {
             | Refusal::LinkEscapes { .. }
             | Refusal::Special { .. }
             | Refusal::NotTracked { .. }
+            | Refusal::NotImported { .. }
+            | Refusal::ImportTargetExists { .. }
+            | Refusal::NotImportable { .. }
             | Refusal::WouldLoseData { .. }
             | Refusal::NotInCache { .. }
             | Refusal::UnknownRemote { .. }

@@ -8,6 +8,17 @@
 //! size = 173015040
 //! files = 20000
 //! ```
+//!
+//! An imported pointer (`mlv import`) also records where the data came from; a pointer without
+//! the table is byte-identical to one written before imports existed:
+//!
+//! ```toml
+//! [source]
+//! url = "../registry"          # the source repository, as the user gave it
+//! path = "data/images"         # the path in the source repository
+//! rev = "v1"                   # the requested revision, absent when none was given
+//! commit = "<40 hex>"          # the commit it resolved to
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +115,71 @@ pub struct PointerData {
     /// Executable bit (files only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exec: bool,
+    /// Where imported data came from (`mlv import`); absent for data added here.
+    /// (Boxed: most pointers have none, and a pointer stays small.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Box<Source>>,
+}
+
+/// The `[source]` table of an imported pointer: the repository, path and revision the data was
+/// imported from. The version stays 1: an older mlv refuses the unknown table rather than
+/// misreading the pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// The source repository's URL or path, as the user gave it.
+    pub url: String,
+    /// The data's path in the source repository.
+    pub path: String,
+    /// The revision the user asked for (`--rev`); absent: the source's default branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+    /// The commit the revision resolved to (40 lowercase hex).
+    pub commit: String,
+}
+
+impl Source {
+    /// Checks every field: `url` and `rev` non-empty text without control characters, `path`
+    /// a normalized relative path, `commit` 40 lowercase hex digits.
+    pub fn validate(&self) -> Result<(), String> {
+        let text = |name: &str, v: &str| -> Result<(), String> {
+            if v.is_empty() {
+                return Err(format!("`source.{name}` is empty"));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(format!("`source.{name}` holds a control character"));
+            }
+            Ok(())
+        };
+        text("url", &self.url)?;
+        if let Some(rev) = &self.rev {
+            text("rev", rev)?;
+        }
+        if let Err(e) = RelPath::new(&self.path) {
+            return Err(format!("`source.path` = {:?}: {e}", self.path));
+        }
+        if self.commit.len() != 40
+            || !self
+                .commit
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(format!(
+                "`source.commit` = {:?} is not a commit id (40 lowercase hex digits)",
+                self.commit
+            ));
+        }
+        Ok(())
+    }
+
+    /// The short form shown by `status`: `URL@REV, COMMIT7` (`URL, COMMIT7` without a rev).
+    pub fn describe(&self) -> String {
+        let short = &self.commit[..self.commit.len().min(7)];
+        match &self.rev {
+            Some(rev) => format!("{}@{rev}, {short}", self.url),
+            None => format!("{}, {short}", self.url),
+        }
+    }
 }
 
 /// A pointer file loaded from the work tree.
@@ -130,6 +206,7 @@ impl Pointer {
                 size,
                 files,
                 exec,
+                source: None,
             },
             data,
         }
@@ -186,6 +263,9 @@ impl Pointer {
                 return Err(malformed("`exec` is only valid for files".into()))
             }
             _ => {}
+        }
+        if let Some(source) = &meta.source {
+            source.validate().map_err(malformed)?;
         }
         Ok(Pointer {
             file: file.clone(),
@@ -315,5 +395,99 @@ mod tests {
             parse(&ok.replace("version = 1", "version = 7")),
             Err(PointerError::UnsupportedVersion { version: 7, .. })
         ));
+    }
+
+    const C: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn with_source(table: &str) -> String {
+        format!(
+            "version = 1\npath = \"data\"\ntype = \"file\"\ndigest = \"{D}\"\nsize = 1\n\n[source]\n{table}"
+        )
+    }
+
+    #[test]
+    fn source_round_trip_and_absence() {
+        let mut p = Pointer::new(
+            RelPath::new("sub/data").unwrap(),
+            Kind::File,
+            D.parse().unwrap(),
+            1,
+            None,
+            false,
+        );
+        let plain = p.to_toml();
+        assert!(!plain.contains("source"), "{plain}");
+        p.meta.source = Some(Box::new(Source {
+            url: "../registry".into(),
+            path: "data/images".into(),
+            rev: Some("v1".into()),
+            commit: C.into(),
+        }));
+        let text = p.to_toml();
+        assert!(
+            text.starts_with(&plain),
+            "the plain keys come first, unchanged:\n{text}"
+        );
+        assert!(
+            text.ends_with(&format!(
+                "\n[source]\nurl = \"../registry\"\npath = \"data/images\"\nrev = \"v1\"\ncommit = \"{C}\"\n"
+            )),
+            "{text}"
+        );
+        assert_eq!(parse(&text).unwrap(), p);
+        p.meta.source.as_mut().unwrap().rev = None;
+        let back = parse(&p.to_toml()).unwrap();
+        assert_eq!(back.meta.source.unwrap().rev, None);
+        assert_eq!(
+            Source {
+                url: "u".into(),
+                path: "p".into(),
+                rev: Some("v1".into()),
+                commit: C.into()
+            }
+            .describe(),
+            "u@v1, 0123456"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_sources() {
+        let ok = format!("url = \"../registry\"\npath = \"data/images\"\nrev = \"v1\"\ncommit = \"{C}\"\n");
+        assert!(parse(&with_source(&ok)).is_ok());
+        let cases = [
+            // path: escapes, absolute, reserved, not normalized, empty
+            ok.replace("\"data/images\"", "\"../../etc\""),
+            ok.replace("\"data/images\"", "\"/etc/passwd\""),
+            ok.replace("\"data/images\"", "\".git/config\""),
+            ok.replace("\"data/images\"", "\"a/./b\""),
+            ok.replace("\"data/images\"", "\"a\\\\b\""),
+            ok.replace("\"data/images\"", "\"\""),
+            // commit: short, upper case, not hex, not a string
+            ok.replace(C, "0123456"),
+            ok.replace(C, &C.to_uppercase()),
+            ok.replace(C, &"g".repeat(40)),
+            ok.replace(&format!("\"{C}\""), "1"),
+            // url and rev: empty or holding control characters
+            ok.replace("\"../registry\"", "\"\""),
+            ok.replace("\"../registry\"", "\"../reg\\u001b[2Jistry\""),
+            ok.replace("\"v1\"", "\"\""),
+            ok.replace("\"v1\"", "\"v1\\n\""),
+            // missing fields, unknown fields
+            ok.replace(&format!("commit = \"{C}\"\n"), ""),
+            ok.replace("url = \"../registry\"\n", ""),
+            format!("{ok}extra = 1\n"),
+        ];
+        for c in cases {
+            let text = with_source(&c);
+            assert!(
+                matches!(parse(&text), Err(PointerError::Malformed { .. })),
+                "accepted: {text}"
+            );
+        }
+        // `source` must be a table
+        let bad = format!(
+            "version = 1\npath = \"data\"\ntype = \"file\"\ndigest = \"{D}\"\nsize = 1\nsource = \"x\"\n"
+        );
+        assert!(parse(&bad).is_err());
     }
 }

@@ -14,8 +14,10 @@ pub fn suggestion(word: &str) -> Option<&'static str> {
             "mlv has no pipelines or experiments yet; `mlv run -- CMD` records the lineage of a \
              command's outputs"
         }
-        "import" | "import-url" | "get-url" | "update" => {
-            "mlv cannot fetch data from another repository yet (planned as a follow-up of issue 14)"
+        // `get`, `import` and `update` are mlv commands too
+        "import-url" | "get-url" => {
+            "mlv cannot download from an arbitrary URL yet; `mlv get URL PATH` and `mlv import URL \
+             PATH` fetch data tracked in another repository"
         }
         "metrics" | "params" | "plots" => "mlv has no metrics, params or plots yet",
         _ => return None,
@@ -63,7 +65,9 @@ mod tests {
             Some("`dvc install` is `mlv install-hooks` in mlv")
         );
         assert!(suggestion("repro").unwrap().contains("`mlv run -- CMD`"));
-        assert!(suggestion("import").unwrap().contains("not fetch data"));
+        assert!(suggestion("import-url")
+            .unwrap()
+            .contains("`mlv import URL PATH`"));
         assert_eq!(suggestion("frobnicate"), None);
     }
 

@@ -11,6 +11,7 @@ mod fsck;
 mod gc;
 mod history;
 mod hooks;
+mod import;
 mod init;
 mod lineage;
 mod log;
@@ -70,6 +71,8 @@ enum Command {
     Push(transfer::PushArgs),
     Fetch(transfer::FetchArgs),
     Pull(transfer::PullArgs),
+    Import(import::ImportArgs),
+    Update(import::UpdateArgs),
     Run(run::Args),
     Lineage(lineage::Args),
     Log(log::Args),
@@ -269,6 +272,8 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::InstallHooks(a) => hooks::run_install(&ctx, a),
         Command::UninstallHooks(a) => hooks::run_uninstall(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Import(a) => import::run_import(&ctx, a),
+        Command::Update(a) => import::run_update(&ctx, a),
         Command::Ls(a) => registry::run_ls(&ctx, a),
         Command::Get(a) => registry::run_get(&ctx, a),
         Command::Completions(a) => {

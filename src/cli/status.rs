@@ -15,7 +15,9 @@ use super::{CliError, Ctx};
 /// Each pointer is up to date, modified (files added, modified or deleted inside a
 /// directory; the list with -v), missing from the workspace, or not pulled (absent from the
 /// workspace and the cache: `mlv pull` brings it); "not in cache" means `mlv checkout` could
-/// not restore it. Only pointers that are not up to date are listed, all with -v. Exits 0
+/// not restore it. Only pointers that are not up to date are listed, all with -v; imported
+/// data (`mlv import`) is always listed, with where it came from: `PATH: up to date
+/// (imported from URL@REV, COMMIT)`. Exits 0
 /// unless an error occurs; with --exit-code, exits 1 when anything is not up to date.
 ///
 /// With --remote, -a, -T, -A and --rev (combinable) also check what the pointers committed in
@@ -55,8 +57,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         } else if report.clean && !ctx.ui.verbose {
             ctx.ui.info("Data is up to date.");
         }
+        // imported data is always listed, saying where it came from
         for p in report.pointers.iter().filter(|p| {
-            ctx.ui.verbose || p.state != State::UpToDate || !p.in_cache || !p.wrong_sizes.is_empty()
+            ctx.ui.verbose
+                || p.state != State::UpToDate
+                || !p.in_cache
+                || !p.wrong_sizes.is_empty()
+                || p.source.is_some()
         }) {
             print_pointer(&ctx.ui, &repo, p);
         }
@@ -154,6 +161,9 @@ fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {
     };
     if other_missing > 0 {
         line.push_str(&format!(", {}", ui.paint("not in cache", "31")));
+    }
+    if let Some(s) = &p.source {
+        line.push_str(&format!("  (imported from {})", s.describe()));
     }
     ui.out(&line);
     for w in &p.wrong_sizes {

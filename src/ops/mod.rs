@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod fsck;
 pub mod gc;
 pub mod hooks;
+pub mod import;
 pub mod init;
 pub mod lineage;
 pub mod log;

@@ -108,6 +108,10 @@ pub struct PointerStatus {
     /// not their content's, each as `PATH: recorded N bytes, content has M`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub wrong_sizes: Vec<String>,
+    /// Where imported data came from (`mlv import`), its URL redacted; absent (and not
+    /// serialized) for data added here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::pointer::Source>,
 }
 
 impl PointerStatus {
@@ -253,6 +257,10 @@ fn pointer_status(
         missing_objects,
         changes,
         wrong_sizes: sizes.found,
+        source: pointer.meta.source.as_deref().map(|s| crate::pointer::Source {
+            url: crate::remote::redact::redact_url(&s.url),
+            ..s.clone()
+        }),
     })
 }
 

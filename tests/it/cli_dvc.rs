@@ -12,7 +12,10 @@ fn dvc_commands_name_the_mlv_equivalent() {
         ("dag", "hint: `dvc dag` is `mlv lineage graph` in mlv"),
         ("repro", "`mlv run -- CMD` records the lineage"),
         ("exp", "mlv has no pipelines or experiments yet"),
-        ("import", "mlv cannot fetch data from another repository yet"),
+        (
+            "import-url",
+            "`mlv import URL PATH` fetch data tracked in another repository",
+        ),
         ("metrics", "hint: mlv has no metrics, params or plots yet"),
     ] {
         let out = env.mlv(&[word, "x"]).fails(2);

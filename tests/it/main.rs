@@ -22,6 +22,7 @@ mod cli_gc;
 mod cli_history;
 mod cli_hooks;
 mod cli_hostile;
+mod cli_import;
 mod cli_init;
 mod cli_links;
 mod cli_packs;
