@@ -31,6 +31,7 @@ mod presence;
 mod ranged;
 pub mod redact;
 mod scheme;
+pub mod stream;
 pub mod spec;
 pub mod store;
 mod upload;
