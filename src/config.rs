@@ -365,6 +365,23 @@ fn env_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// The configuration of another repository at a commit: the user config, then that
+/// repository's committed `.mlv/config.toml` (its text, `committed`; `shown` names it in
+/// errors), then the environment. Its machine-specific `config.local.toml` is not part of a
+/// commit, so it does not apply.
+pub fn load_committed(shown: &Path, committed: &str) -> Result<Config, ConfigError> {
+    let mut merged = toml::Table::new();
+    if let Some(user) = user_config_path() {
+        merge(&mut merged, read_table(&user)?);
+    }
+    merge(&mut merged, parse_table(shown, committed)?);
+    let mut config: Config = merged
+        .try_into()
+        .map_err(|e: toml::de::Error| invalid(shown, e.to_string()))?;
+    apply_env(&mut config)?;
+    Ok(config)
+}
+
 /// Parses `reflink,copy`-style lists.
 pub fn parse_link_list(list: &str) -> Result<Vec<LinkKind>, String> {
     let kinds: Option<Vec<LinkKind>> = list.split(',').map(LinkKind::parse).collect();

@@ -53,6 +53,9 @@ pub enum Error {
     /// The repository lock.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// Another repository (`mlv ls`, `get`, `import`).
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
 }
 
 /// Why a verb refused to act. Nothing has been changed when one of these is returned.
@@ -353,6 +356,7 @@ impl Error {
             Error::Refused(e) => e.kind(),
             Error::Lineage(e) => e.kind(),
             Error::Lock(e) => e.kind(),
+            Error::Source(e) => e.kind(),
         }
     }
 
@@ -370,6 +374,7 @@ impl Error {
             Error::Refused(e) => e.hint(),
             Error::Lineage(e) => e.hint(),
             Error::Lock(e) => e.hint(),
+            Error::Source(e) => e.hint(),
         };
         specific.or_else(|| self.io_hint())
     }

@@ -27,6 +27,7 @@ pub mod relpath;
 pub mod remote;
 pub mod repo;
 pub mod revs;
+pub mod source;
 pub mod state;
 pub mod targets;
 pub mod workspace;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{self, ConfigError};
 use crate::error::{Error, Refusal};
-use crate::remote::{committed_secret, validate_option, Remote, RemoteSettings, RemoteSpec};
+use crate::remote::{committed_secret, configured, validate_option, Remote, RemoteSpec};
 use crate::repo::Repo;
 
 /// Which config file a change goes to.
@@ -108,24 +108,7 @@ fn refuse_committed_secret(scope: Scope, key: &str, value: &str) -> Result<(), E
 /// credential (written by hand or by an older mlv): it is shared with everyone who can read the
 /// repository, so it must be moved to the local config (and changed).
 fn check_committed(repo: &Repo, name: &str) -> Result<(), Error> {
-    let committed = config::read_table(&Scope::Committed.path(repo))?;
-    let Some(remote) = committed
-        .get("remote")
-        .and_then(|r| r.get(name))
-        .and_then(|r| r.as_table())
-    else {
-        return Ok(());
-    };
-    for (key, value) in remote {
-        if committed_secret(key, &value_text(value)).is_some() {
-            return Err(Refusal::SecretInCommittedFile {
-                remote: name.into(),
-                key: key.clone(),
-            }
-            .into());
-        }
-    }
-    Ok(())
+    configured::check_committed(&config::read_table(&Scope::Committed.path(repo))?, name)
 }
 
 /// Removes a remote from every config file of the repository.
@@ -160,48 +143,15 @@ pub fn set_default(repo: &Repo, name: &str, scope: Scope) -> Result<(), Error> {
 
 /// The remote a command uses: `name`, else the default.
 pub fn open(repo: &Repo, name: Option<&str>, jobs: Option<usize>) -> Result<Remote, Error> {
-    let name = match name.or(repo.config.core.remote.as_deref()) {
-        Some(n) => n.to_string(),
-        None => {
-            return Err(Refusal::NoDefaultRemote {
-                remotes: repo.config.remote.keys().cloned().collect(),
-            }
-            .into())
-        }
-    };
+    let name = configured::name_of(&repo.config, name)?;
     let spec = spec_of(repo, &name)?;
     check_committed(repo, &name)?;
-    let mut settings = RemoteSettings::from_spec(&spec);
-    if jobs.is_some() {
-        settings.jobs = jobs;
-    }
-    Ok(Remote::open(&spec, &settings)?)
+    configured::open_spec(&spec, jobs)
 }
 
 /// The parsed spec of a configured remote.
 pub fn spec_of(repo: &Repo, name: &str) -> Result<RemoteSpec, Error> {
-    let rc = repo
-        .config
-        .remote
-        .get(name)
-        .ok_or_else(|| Refusal::UnknownRemote { name: name.into() })?;
-    let url = rc
-        .url
-        .as_deref()
-        .ok_or_else(|| Refusal::MissingUrl { remote: name.into() })?;
-    let options = rc
-        .options
-        .iter()
-        .map(|(k, v)| (k.clone(), value_text(v)))
-        .collect();
-    Ok(RemoteSpec::parse(url, options, &repo.root).map_err(crate::remote::RemoteError::from)?)
-}
-
-fn value_text(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+    configured::spec_of(&repo.config, name, &repo.root)
 }
 
 fn check_name(name: &str) -> Result<(), Error> {

@@ -21,6 +21,7 @@
 
 pub mod aws_profile;
 mod backend;
+pub mod configured;
 mod download;
 pub mod error;
 mod local;
