@@ -38,7 +38,8 @@ enum Source {
 pub struct VerifiedReader {
     source: Source,
     digest: Digest,
-    size: u64,
+    /// The recorded size (None: unknown, e.g. a manifest's; only the digest is checked).
+    size: Option<u64>,
     read: u64,
     hasher: Hasher,
     /// Set once the end was reached and verified.
@@ -46,9 +47,9 @@ pub struct VerifiedReader {
 }
 
 impl VerifiedReader {
-    /// Reads `digest` (of `size` bytes) out of the cache. A missing object is
+    /// Reads `digest` (of `size` bytes, when known) out of the cache. A missing object is
     /// `CacheError::Missing`.
-    pub fn from_cache(cache: &Cache, digest: &Digest, size: u64) -> Result<Self, Error> {
+    pub fn from_cache(cache: &Cache, digest: &Digest, size: Option<u64>) -> Result<Self, Error> {
         let object = cache.open(digest)?;
         Ok(Self::new(
             Source::Cache {
@@ -60,10 +61,10 @@ impl VerifiedReader {
         ))
     }
 
-    /// Streams `digest` (of `size` bytes) from `remote`; the request runs on `runtime` (call
+    /// Streams `digest` (of `size` bytes, when known) from `remote`; the request runs on `runtime` (call
     /// from outside it: this blocks on it). Starts the GET now, so a missing object or a
     /// refused request fails here.
-    pub fn from_remote(remote: Arc<Remote>, runtime: Handle, digest: &Digest, size: u64) -> Result<Self, Error> {
+    pub fn from_remote(remote: Arc<Remote>, runtime: Handle, digest: &Digest, size: Option<u64>) -> Result<Self, Error> {
         let stream = runtime.block_on(remote.get_stream(digest))?;
         Ok(Self::new(
             Source::Remote {
@@ -83,7 +84,7 @@ impl VerifiedReader {
         cache: &Cache,
         remote: Option<(Arc<Remote>, Handle)>,
         digest: &Digest,
-        size: u64,
+        size: Option<u64>,
     ) -> Result<Self, Error> {
         match Self::from_cache(cache, digest, size) {
             Err(Error::Cache(CacheError::Missing { .. })) if remote.is_some() => {
@@ -94,7 +95,7 @@ impl VerifiedReader {
         }
     }
 
-    fn new(source: Source, digest: Digest, size: u64) -> Self {
+    fn new(source: Source, digest: Digest, size: Option<u64>) -> Self {
         VerifiedReader {
             source,
             digest,
@@ -110,8 +111,8 @@ impl VerifiedReader {
         self.digest
     }
 
-    /// Its recorded size.
-    pub fn size(&self) -> u64 {
+    /// Its recorded size, when known.
+    pub fn size(&self) -> Option<u64> {
         self.size
     }
 
@@ -127,7 +128,7 @@ impl VerifiedReader {
             return Ok(0);
         }
         // Never hand out more than the recorded size: longer content fails at the end.
-        let left = self.size.saturating_sub(self.read);
+        let left = self.size.unwrap_or(u64::MAX).saturating_sub(self.read);
         let want = if left == 0 {
             // one more byte would prove the content longer than recorded
             1.min(buf.len())
@@ -135,7 +136,7 @@ impl VerifiedReader {
             buf.len().min(usize::try_from(left).unwrap_or(usize::MAX))
         };
         let n = self.fill(&mut buf[..want])?;
-        if n == 0 || self.read + n as u64 > self.size {
+        if n == 0 || self.size.is_some_and(|s| self.read + n as u64 > s) {
             let extra = n as u64;
             self.hasher.update(&buf[..n]);
             return self.finish(extra).map(|()| 0);
@@ -174,7 +175,7 @@ impl VerifiedReader {
     fn finish(&mut self, extra: u64) -> Result<(), Error> {
         let actual = self.hasher.finish();
         let total = self.read + extra;
-        if actual == self.digest && total == self.size {
+        if actual == self.digest && self.size.is_none_or(|s| s == total) {
             self.verified = true;
             return Ok(());
         }
@@ -216,7 +217,7 @@ mod tests {
     fn reads_an_intact_object_in_small_pieces() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         let (_d, cache, digest) = cache_with(&data);
-        let mut r = VerifiedReader::from_cache(&cache, &digest, data.len() as u64).unwrap();
+        let mut r = VerifiedReader::from_cache(&cache, &digest, Some(data.len() as u64)).unwrap();
         let mut out = Vec::new();
         let mut buf = [0u8; 777];
         loop {
@@ -234,7 +235,7 @@ mod tests {
     fn a_damaged_object_fails_at_the_end() {
         let (_d, cache, digest) = cache_with(b"hello world");
         std::fs::write(cache.object_path(&digest), b"hello there").unwrap();
-        let mut r = VerifiedReader::from_cache(&cache, &digest, 11).unwrap();
+        let mut r = VerifiedReader::from_cache(&cache, &digest, Some(11)).unwrap();
         let err = r.read_to_end(&mut Vec::new()).unwrap_err();
         let inner = err.get_ref().and_then(|e| e.downcast_ref::<Error>()).unwrap();
         assert_eq!(inner.kind(), crate::kind::ErrorKind::Integrity);
@@ -245,7 +246,7 @@ mod tests {
         for bad in [&b"hello"[..], &b"hello world!!"[..]] {
             let (_d, cache, digest) = cache_with(b"hello world");
             std::fs::write(cache.object_path(&digest), bad).unwrap();
-            let mut r = VerifiedReader::from_cache(&cache, &digest, 11).unwrap();
+            let mut r = VerifiedReader::from_cache(&cache, &digest, Some(11)).unwrap();
             let mut out = Vec::new();
             let err = r.read_to_end(&mut out).unwrap_err();
             assert!(out.len() <= 11);
