@@ -121,6 +121,12 @@ pub enum Refusal {
         /// The path as displayed.
         path: String,
     },
+    /// A file was asked for (to open or read it) and the path is a tracked directory.
+    #[error("{path}: is a tracked directory, not a file")]
+    IsADirectory {
+        /// The path as displayed.
+        path: String,
+    },
     /// No pointer tracks the path.
     #[error("{path}: not tracked by mlv")]
     NotTracked {
@@ -412,6 +418,9 @@ impl Refusal {
             }
             Refusal::NotInCache { .. } => "run `mlv pull` to download it from a remote".into(),
             Refusal::NotTracked { .. } => "`mlv status` lists what is tracked".into(),
+            Refusal::IsADirectory { .. } => {
+                "open one of its files: `mlv ls` (or mlv.ls in Python) lists them".into()
+            }
             Refusal::WrongSize { .. } => {
                 "restore the pointer file from git (`git checkout -- FILE.mlv`), or add the data again; `mlv fsck` lists every such size"
                     .into()
@@ -498,6 +507,7 @@ impl Refusal {
             | Refusal::LinkEscapes { .. }
             | Refusal::Special { .. }
             | Refusal::NotTracked { .. }
+            | Refusal::IsADirectory { .. }
             | Refusal::WouldLoseData { .. }
             | Refusal::NotInCache { .. }
             | Refusal::UnknownRemote { .. }
