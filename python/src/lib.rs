@@ -17,12 +17,12 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-create_exception!(_mlv, MlvError, PyException, "Any error mlv reports; its message is the command line's (with the hint).");
-create_exception!(_mlv, RefusedError, MlvError, "mlv refused what it was given (a path, an option, a pointer it cannot trust); nothing was changed.");
-create_exception!(_mlv, IntegrityError, MlvError, "Damaged data: content that does not hash to its name, or is not the recorded size.");
-create_exception!(_mlv, BusyError, MlvError, "Another mlv process kept the repository lock too long.");
-create_exception!(_mlv, EnvironmentError, MlvError, "The surroundings are not as mlv needs them: no repository, a bad config, no credentials, an unreachable remote.");
-create_exception!(_mlv, FailureError, MlvError, "Anything else that failed.");
+create_exception!(mlv, MlvError, PyException, "Any error mlv reports; its message is the command line's (with the hint).");
+create_exception!(mlv, RefusedError, MlvError, "mlv refused what it was given (a path, an option, a pointer it cannot trust); nothing was changed.");
+create_exception!(mlv, IntegrityError, MlvError, "Damaged data: content that does not hash to its name, or is not the recorded size.");
+create_exception!(mlv, BusyError, MlvError, "Another mlv process kept the repository lock too long.");
+create_exception!(mlv, EnvironmentError, MlvError, "The surroundings are not as mlv needs them: no repository, a bad config, no credentials, an unreachable remote.");
+create_exception!(mlv, FailureError, MlvError, "Anything else that failed.");
 
 /// The exception for an mlv error: its class by kind, its message as the CLI prints it
 /// (message, one `caused by:` line per cause, the hint), without the `error: ` prefix. Library
