@@ -64,7 +64,12 @@ impl VerifiedReader {
     /// Streams `digest` (of `size` bytes, when known) from `remote`; the request runs on `runtime` (call
     /// from outside it: this blocks on it). Starts the GET now, so a missing object or a
     /// refused request fails here.
-    pub fn from_remote(remote: Arc<Remote>, runtime: Handle, digest: &Digest, size: Option<u64>) -> Result<Self, Error> {
+    pub fn from_remote(
+        remote: Arc<Remote>,
+        runtime: Handle,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<Self, Error> {
         let stream = runtime.block_on(remote.get_stream(digest))?;
         Ok(Self::new(
             Source::Remote {
@@ -186,9 +191,9 @@ impl VerifiedReader {
                 actual,
             }
             .into(),
-            Source::Remote { remote, stream, .. } => remote
-                .corrupt(self.digest, stream.key(), actual, total)
-                .into(),
+            Source::Remote { remote, stream, .. } => {
+                remote.corrupt(self.digest, stream.key(), actual, total).into()
+            }
         })
     }
 }

@@ -17,10 +17,30 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-create_exception!(mlv, MlvError, PyException, "Any error mlv reports; its message is the command line's (with the hint).");
-create_exception!(mlv, RefusedError, MlvError, "mlv refused what it was given (a path, an option, a pointer it cannot trust); nothing was changed.");
-create_exception!(mlv, IntegrityError, MlvError, "Damaged data: content that does not hash to its name, or is not the recorded size.");
-create_exception!(mlv, BusyError, MlvError, "Another mlv process kept the repository lock too long.");
+create_exception!(
+    mlv,
+    MlvError,
+    PyException,
+    "Any error mlv reports; its message is the command line's (with the hint)."
+);
+create_exception!(
+    mlv,
+    RefusedError,
+    MlvError,
+    "mlv refused what it was given (a path, an option, a pointer it cannot trust); nothing was changed."
+);
+create_exception!(
+    mlv,
+    IntegrityError,
+    MlvError,
+    "Damaged data: content that does not hash to its name, or is not the recorded size."
+);
+create_exception!(
+    mlv,
+    BusyError,
+    MlvError,
+    "Another mlv process kept the repository lock too long."
+);
 create_exception!(mlv, EnvironmentError, MlvError, "The surroundings are not as mlv needs them: no repository, a bad config, no credentials, an unreachable remote.");
 create_exception!(mlv, FailureError, MlvError, "Anything else that failed.");
 
@@ -78,12 +98,17 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// repository seen as a source) goes through the source seam.
 fn view(repo: Option<&str>, rev: Option<&str>, remote: Option<&str>) -> Result<DataView, Error> {
     let handle = runtime().handle().clone();
-    let cwd = std::env::current_dir().map_err(|e| mlv::fs::IoError::new("cannot resolve", PathBuf::from("."), e))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| mlv::fs::IoError::new("cannot resolve", PathBuf::from("."), e))?;
     let local = match repo {
         None => Some(cwd.clone()),
         Some(r) => {
             let p = Path::new(r);
-            let p = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+            let p = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                cwd.join(p)
+            };
             (p.join(mlv::repo::MLV_DIR).is_dir() && p.join(".git").exists()).then_some(p)
         }
     };
@@ -106,7 +131,7 @@ fn view(repo: Option<&str>, rev: Option<&str>, remote: Option<&str>) -> Result<D
 }
 
 enum Body {
-    Verified(VerifiedReader),
+    Verified(Box<VerifiedReader>),
     Git(Cursor<Vec<u8>>),
 }
 
@@ -151,9 +176,14 @@ impl Reader {
     /// Up to `n` bytes (all that is left when `n` is negative); `b""` at the (verified) end.
     #[pyo3(signature = (n=-1))]
     fn read<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyBytes>> {
-        let mut guard = self.body.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .body
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(body) = guard.as_mut() else {
-            return Err(pyo3::exceptions::PyValueError::new_err("I/O operation on closed file"));
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "I/O operation on closed file",
+            ));
         };
         if n < 0 {
             let mut out = Vec::new();
@@ -180,9 +210,14 @@ impl Reader {
         let Some(size) = self.size.and_then(|s| usize::try_from(s).ok()) else {
             return self.read(py, -1);
         };
-        let mut guard = self.body.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .body
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(body) = guard.as_mut() else {
-            return Err(pyo3::exceptions::PyValueError::new_err("I/O operation on closed file"));
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "I/O operation on closed file",
+            ));
         };
         let mut result: Result<(), Error> = Ok(());
         let bytes = PyBytes::new_with(py, size, |buf| {
@@ -202,20 +237,32 @@ impl Reader {
 
     /// Releases the file or connection.
     fn close(&self) {
-        *self.body.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self
+            .body
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Whether `close` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.body.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_none()
+        self.body
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none()
     }
 }
 
 /// Opens `path` (relative to the repository's root) for reading.
 #[pyfunction]
 #[pyo3(signature = (path, repo=None, rev=None, remote=None))]
-fn open(py: Python<'_>, path: &str, repo: Option<&str>, rev: Option<&str>, remote: Option<&str>) -> PyResult<Reader> {
+fn open(
+    py: Python<'_>,
+    path: &str,
+    repo: Option<&str>,
+    rev: Option<&str>,
+    remote: Option<&str>,
+) -> PyResult<Reader> {
     py.detach(|| -> Result<Reader, Error> {
         let view = view(repo, rev, remote)?;
         let rel = repo_path(path)?;
@@ -224,7 +271,7 @@ fn open(py: Python<'_>, path: &str, repo: Option<&str>, rev: Option<&str>, remot
                 let r = view.reader(&digest, size)?;
                 Ok(Reader {
                     from_remote: r.from_a_remote(),
-                    body: Mutex::new(Some(Body::Verified(r))),
+                    body: Mutex::new(Some(Body::Verified(Box::new(r)))),
                     size: Some(size),
                     digest: Some(digest.to_string()),
                     path: path.to_string(),
@@ -250,7 +297,13 @@ fn open(py: Python<'_>, path: &str, repo: Option<&str>, rev: Option<&str>, remot
 /// (a dict: path below the directory -> URL).
 #[pyfunction]
 #[pyo3(signature = (path, repo=None, rev=None, remote=None))]
-fn get_url(py: Python<'_>, path: &str, repo: Option<&str>, rev: Option<&str>, remote: Option<&str>) -> PyResult<Py<PyAny>> {
+fn get_url(
+    py: Python<'_>,
+    path: &str,
+    repo: Option<&str>,
+    rev: Option<&str>,
+    remote: Option<&str>,
+) -> PyResult<Py<PyAny>> {
     let urls = py
         .detach(|| -> Result<Urls, Error> { view(repo, rev, remote)?.urls(&repo_path(path)?) })
         .map_err(to_py)?;
@@ -269,10 +322,19 @@ fn get_url(py: Python<'_>, path: &str, repo: Option<&str>, rev: Option<&str>, re
 /// The listing as a JSON document (a list of entries).
 #[pyfunction]
 #[pyo3(signature = (repo=None, path=None, rev=None, recursive=false))]
-fn ls_json(py: Python<'_>, repo: Option<&str>, path: Option<&str>, rev: Option<&str>, recursive: bool) -> PyResult<String> {
+fn ls_json(
+    py: Python<'_>,
+    repo: Option<&str>,
+    path: Option<&str>,
+    rev: Option<&str>,
+    recursive: bool,
+) -> PyResult<String> {
     py.detach(|| -> Result<String, Error> {
         let view = view(repo, rev, None)?;
-        let dir = path.filter(|p| !p.is_empty() && *p != "." && *p != "/").map(repo_path).transpose()?;
+        let dir = path
+            .filter(|p| !p.is_empty() && *p != "." && *p != "/")
+            .map(repo_path)
+            .transpose()?;
         let entries = view.ls(dir.as_ref(), recursive)?;
         Ok(serde_json::to_string(&entries).expect("a listing serializes"))
     })
@@ -281,14 +343,20 @@ fn ls_json(py: Python<'_>, repo: Option<&str>, path: Option<&str>, rev: Option<&
 
 /// The lineage repository: the current directory's, or `repo`'s (a local path).
 fn lineage_repo(repo: Option<&str>) -> Result<Repo, Error> {
-    let cwd = std::env::current_dir().map_err(|e| mlv::fs::IoError::new("cannot resolve", PathBuf::from("."), e))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| mlv::fs::IoError::new("cannot resolve", PathBuf::from("."), e))?;
     Ok(Repo::open(&repo.map_or(cwd.clone(), |r| cwd.join(r)))?)
 }
 
 /// `mlv lineage show --json` as a JSON document.
 #[pyfunction]
 #[pyo3(signature = (target, repo=None, rev=None))]
-fn lineage_show_json(py: Python<'_>, target: &str, repo: Option<&str>, rev: Option<&str>) -> PyResult<String> {
+fn lineage_show_json(
+    py: Python<'_>,
+    target: &str,
+    repo: Option<&str>,
+    rev: Option<&str>,
+) -> PyResult<String> {
     py.detach(|| -> Result<String, Error> {
         let repo = lineage_repo(repo)?;
         let lineage = mlv::lineage::Lineage::load(&repo.root)?;
@@ -301,7 +369,12 @@ fn lineage_show_json(py: Python<'_>, target: &str, repo: Option<&str>, rev: Opti
 /// `mlv lineage uses --json` as a JSON document.
 #[pyfunction]
 #[pyo3(signature = (target, repo=None, rev=None))]
-fn lineage_uses_json(py: Python<'_>, target: &str, repo: Option<&str>, rev: Option<&str>) -> PyResult<String> {
+fn lineage_uses_json(
+    py: Python<'_>,
+    target: &str,
+    repo: Option<&str>,
+    rev: Option<&str>,
+) -> PyResult<String> {
     py.detach(|| -> Result<String, Error> {
         let repo = lineage_repo(repo)?;
         let lineage = mlv::lineage::Lineage::load(&repo.root)?;

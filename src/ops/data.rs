@@ -104,7 +104,9 @@ pub struct LsEntry {
 /// A path relative to a repository's root, as given by a caller.
 pub fn repo_path(path: &str) -> Result<RelPath, Error> {
     let trimmed = path.trim_start_matches("./").trim_end_matches('/');
-    let trimmed = trimmed.strip_suffix(crate::pointer::POINTER_SUFFIX).unwrap_or(trimmed);
+    let trimmed = trimmed
+        .strip_suffix(crate::pointer::POINTER_SUFFIX)
+        .unwrap_or(trimmed);
     RelPath::new(trimmed).map_err(|reason| {
         Refusal::BadPath {
             path: path.into(),
@@ -117,13 +119,21 @@ pub fn repo_path(path: &str) -> Result<RelPath, Error> {
 impl DataView {
     /// The local repository `repo` at `rev` (None: the work tree's pointers); objects the cache
     /// lacks come from remote `remote` (None: the default). `runtime` runs remote requests.
-    pub fn local(repo: Repo, rev: Option<&str>, remote: Option<&str>, runtime: Handle) -> Result<Self, Error> {
+    pub fn local(
+        repo: Repo,
+        rev: Option<&str>,
+        remote: Option<&str>,
+        runtime: Handle,
+    ) -> Result<Self, Error> {
         let (pointers, commit) = match rev {
             None => (repo.pointers()?, None),
             Some(rev) => {
                 let commit = crate::history::resolve_commit(&repo.git, rev)?;
                 let tree = commit.tree().map_err(crate::repo::git_err("reading a tree"))?;
-                (crate::history::pointers_in_tree(&repo.git, &tree)?, Some(commit.id()))
+                (
+                    crate::history::pointers_in_tree(&repo.git, &tree)?,
+                    Some(commit.id()),
+                )
             }
         };
         Ok(DataView {
@@ -187,7 +197,8 @@ impl DataView {
             }
         }
         let remote = self.remote()?;
-        VerifiedReader::from_remote(remote, self.runtime.clone(), digest, Some(size)).map_err(|e| self.in_remote(e))
+        VerifiedReader::from_remote(remote, self.runtime.clone(), digest, Some(size))
+            .map_err(|e| self.in_remote(e))
     }
 
     fn not_tracked(&self, path: &RelPath) -> Error {
@@ -486,10 +497,15 @@ impl DataView {
         };
         let tree = match &self.origin {
             Origin::Local { repo, commit: None } => {
-                let index = repo.git.index().map_err(crate::repo::git_err("reading the index"))?;
+                let index = repo
+                    .git
+                    .index()
+                    .map_err(crate::repo::git_err("reading the index"))?;
                 let mut out = Vec::new();
                 for e in index.iter() {
-                    let Ok(p) = std::str::from_utf8(&e.path) else { continue };
+                    let Ok(p) = std::str::from_utf8(&e.path) else {
+                        continue;
+                    };
                     let Ok(rel) = RelPath::new(p) else { continue };
                     out.push((rel, u64::from(e.file_size)));
                 }
@@ -505,7 +521,9 @@ impl DataView {
         };
         let mut found = Vec::new();
         tree.walk(git2::TreeWalkMode::PreOrder, |base, entry| {
-            if entry.kind() == Some(git2::ObjectType::Blob) && entry.filemode() != i32::from(git2::FileMode::Link) {
+            if entry.kind() == Some(git2::ObjectType::Blob)
+                && entry.filemode() != i32::from(git2::FileMode::Link)
+            {
                 if let Ok(name) = entry.name() {
                     found.push((format!("{base}{name}"), entry.id()));
                 }
@@ -580,7 +598,11 @@ pub enum Urls {
 /// The mlv error inside an `io::Error` from [`VerifiedReader`]'s `Read`, or an I/O error.
 pub fn unwrap_io(e: std::io::Error, what: &str) -> Error {
     if e.get_ref().is_some_and(|i| i.is::<Error>()) {
-        return *e.into_inner().expect("checked").downcast::<Error>().expect("checked");
+        return *e
+            .into_inner()
+            .expect("checked")
+            .downcast::<Error>()
+            .expect("checked");
     }
     crate::fs::IoError::new("cannot read", std::path::PathBuf::from(what), e).into()
 }

@@ -32,9 +32,9 @@ mod presence;
 mod ranged;
 pub mod redact;
 mod scheme;
-pub mod stream;
 pub mod spec;
 pub mod store;
+pub mod stream;
 mod upload;
 
 pub use download::DownloadReport;
