@@ -53,7 +53,7 @@ def test_a_path_inside_a_tracked_directory(repo):
 def test_an_older_revision(repo):
     assert mlv.read("data/small.txt", rev="v1") == b"line one\nline two\nline three\n"
     assert mlv.read("data/small.txt", rev="HEAD~1", mode="r").startswith("line one")
-    with pytest.raises(mlv.MlvError):
+    with pytest.raises(mlv.RefusedError, match="no-such-rev"):
         mlv.read("data/small.txt", rev="no-such-rev")
 
 
