@@ -174,35 +174,40 @@ fn fill(body: &mut Body, buf: &mut [u8]) -> Result<usize, Error> {
 #[pymethods]
 impl Reader {
     /// Up to `n` bytes (all that is left when `n` is negative); `b""` at the (verified) end.
+    /// The GIL is released while reading; the reader's lock is taken without the GIL, so two
+    /// threads sharing one file cannot deadlock.
     #[pyo3(signature = (n=-1))]
     fn read<'py>(&self, py: Python<'py>, n: i64) -> PyResult<Bound<'py, PyBytes>> {
-        let mut guard = self
-            .body
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(body) = guard.as_mut() else {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "I/O operation on closed file",
-            ));
-        };
-        if n < 0 {
-            let mut out = Vec::new();
-            let r = py.detach(|| {
+        let out = py.detach(|| -> Result<Option<Vec<u8>>, Error> {
+            let mut guard = self
+                .body
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(body) = guard.as_mut() else {
+                return Ok(None);
+            };
+            if n < 0 {
+                let mut out = Vec::new();
                 let mut buf = vec![0u8; 1 << 20];
                 loop {
                     let k = body.read(&mut buf)?;
                     if k == 0 {
-                        return Ok(());
+                        return Ok(Some(out));
                     }
                     out.extend_from_slice(&buf[..k]);
                 }
-            });
-            r.map_err(to_py)?;
-            return Ok(PyBytes::new(py, &out));
+            }
+            let mut buf = vec![0u8; usize::try_from(n).unwrap_or(usize::MAX)];
+            let k = fill(body, &mut buf)?;
+            buf.truncate(k);
+            Ok(Some(buf))
+        });
+        match out.map_err(to_py)? {
+            Some(bytes) => Ok(PyBytes::new(py, &bytes)),
+            None => Err(pyo3::exceptions::PyValueError::new_err(
+                "I/O operation on closed file",
+            )),
         }
-        let mut buf = vec![0u8; usize::try_from(n).unwrap_or(usize::MAX)];
-        let k = py.detach(|| fill(body, &mut buf)).map_err(to_py)?;
-        Ok(PyBytes::new(py, &buf[..k]))
     }
 
     /// The whole content, read into one bytes object of the recorded size (`mlv.read`).
@@ -221,13 +226,15 @@ impl Reader {
         };
         let mut result: Result<(), Error> = Ok(());
         let bytes = PyBytes::new_with(py, size, |buf| {
-            // the GIL is held here (the buffer is a Python object being built)
-            result = fill(body, buf).and_then(|got| {
-                // the end must come now: this verifies the content (and its size)
-                let mut probe = [0u8; 1];
-                let more = body.read(&mut probe)?;
-                debug_assert!(got == size && more == 0 || got < size);
-                Ok(())
+            // the bytes object is not visible to other code yet: fill it without the GIL
+            result = py.detach(|| {
+                fill(body, buf).and_then(|got| {
+                    // the end must come now: this verifies the content (and its size)
+                    let mut probe = [0u8; 1];
+                    let more = body.read(&mut probe)?;
+                    debug_assert!(got == size && more == 0);
+                    Ok(())
+                })
             });
             Ok(())
         })?;
