@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -190,3 +191,59 @@ def test_wrong_s3_credentials_raise_without_the_secret(tmp_path, moto, monkeypat
     assert S3_SECRET not in text
     assert "s3://" in text
     print(str(e.value))
+
+
+MEMORY_SCRIPT = r"""
+import resource, sys, mlv
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+before = rss_mb()
+n = 0
+with mlv.open(sys.argv[1]) as f:
+    while True:
+        b = f.read(1 << 20)
+        if not b:
+            break
+        n += len(b)
+print(n, rss_mb() - before)
+"""
+
+
+@pytest.mark.parametrize("where", ["cache", "remote"])
+def test_open_streams_with_flat_memory(repo, where):
+    size = 64 << 20
+    big = repo.root / "big.bin"
+    with open(big, "wb") as f:
+        chunk = os.urandom(1 << 20)
+        for i in range(size >> 20):
+            f.write(chunk[i:] + chunk[:i])
+    run_mlv(repo.root, "add", "big.bin")
+    if where == "remote":
+        run_mlv(repo.root, "push")
+        repo.empty_cache()
+    big.unlink()
+    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, "big.bin"], cwd=repo.root,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) == size
+    assert int(out[1]) < 32, f"reading {size >> 20} MiB grew the process by {out[1]} MiB"
+
+
+def test_threads_share_one_file(repo):
+    import threading
+
+    chunks = []
+    with mlv.open("data/images/a.bin") as f:
+        def worker():
+            while True:
+                b = f.read(100)
+                if not b:
+                    return
+                chunks.append(len(b))
+
+        ts = [threading.Thread(target=worker) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=30)
+        assert not any(t.is_alive() for t in ts)
+    assert sum(chunks) == len(IMAGES_A)
