@@ -84,7 +84,8 @@ def open(path, repo=None, rev=None, remote=None, mode="rb", encoding=None):
     """Opens a tracked file for reading: a file object (a context manager).
 
     The content streams from the local cache when it holds the object, else from the remote
-    (``remote``, default: the repository's default remote); it is hashed as it is read and the
+    (``remote``, default: the repository's default remote; another repository given by
+    ``repo`` always uses its own default remote); it is hashed as it is read and the
     read that reaches the end raises ``IntegrityError`` unless it is intact. ``mode`` is
     ``"rb"`` (bytes) or ``"r"`` (text, decoded with ``encoding``, default UTF-8).
     """
