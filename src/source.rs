@@ -91,6 +91,21 @@ pub enum SourceError {
         #[source]
         source: Box<Error>,
     },
+    /// `get` into a path that holds other content, without `--force`.
+    #[error("{out}: already exists and holds other data")]
+    OutputExists {
+        /// The output path as displayed.
+        out: String,
+    },
+    /// `get` of a directory git tracks (only files git tracks, and data mlv tracks, are
+    /// downloaded).
+    #[error("{path}: a directory tracked by git in {url}; mlv gets data tracked by mlv, or single files tracked by git")]
+    GitDirectory {
+        /// The path.
+        path: String,
+        /// The source, redacted.
+        url: String,
+    },
     /// A git operation on the clone failed.
     #[error("{url}: git: {action}")]
     Git {
@@ -115,7 +130,10 @@ impl SourceError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             SourceError::Fetch { .. } | SourceError::NoRemote { .. } => ErrorKind::Environment,
-            SourceError::UnknownRev { .. } | SourceError::NotInSource { .. } => ErrorKind::Refused,
+            SourceError::UnknownRev { .. }
+            | SourceError::NotInSource { .. }
+            | SourceError::OutputExists { .. }
+            | SourceError::GitDirectory { .. } => ErrorKind::Refused,
             SourceError::Remote { source, .. } => source.kind(),
             SourceError::Git { .. } => ErrorKind::Failure,
             SourceError::Io(e) => e.kind(),
@@ -138,6 +156,12 @@ impl SourceError {
                     .into(),
             ),
             SourceError::Remote { source, .. } => source.hint(),
+            SourceError::OutputExists { .. } => {
+                Some("pass --force to replace it, or -o OUT to write elsewhere".into())
+            }
+            SourceError::GitDirectory { .. } => {
+                Some("`mlv ls URL PATH` lists what is inside; get its files one by one".into())
+            }
             SourceError::Git { .. } => None,
             SourceError::Io(e) => e.hint(),
             SourceError::Lock(e) => e.hint(),
@@ -295,6 +319,12 @@ impl SourceRepo {
     /// The bare clone's directory.
     pub fn clone_dir(&self) -> &Path {
         &self.clone_dir
+    }
+
+    /// A cache beside the clone, for the directory manifests `ls` reads outside an mlv
+    /// repository (kept: manifests are small, and verified whenever read).
+    pub fn manifest_cache(&self) -> crate::cache::Cache {
+        crate::cache::Cache::new(self.entry.join("cache"), self.entry.join("tmp"))
     }
 
     /// Whether the source is a repository on this machine.

@@ -14,7 +14,7 @@ pub fn suggestion(word: &str) -> Option<&'static str> {
             "mlv has no pipelines or experiments yet; `mlv run -- CMD` records the lineage of a \
              command's outputs"
         }
-        "get" | "import" | "import-url" | "get-url" | "update" => {
+        "import" | "import-url" | "get-url" | "update" => {
             "mlv cannot fetch data from another repository yet (planned as a follow-up of issue 14)"
         }
         "metrics" | "params" | "plots" => "mlv has no metrics, params or plots yet",
@@ -63,7 +63,7 @@ mod tests {
             Some("`dvc install` is `mlv install-hooks` in mlv")
         );
         assert!(suggestion("repro").unwrap().contains("`mlv run -- CMD`"));
-        assert!(suggestion("get").unwrap().contains("not fetch data"));
+        assert!(suggestion("import").unwrap().contains("not fetch data"));
         assert_eq!(suggestion("frobnicate"), None);
     }
 

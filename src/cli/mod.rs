@@ -15,6 +15,7 @@ mod init;
 mod lineage;
 mod log;
 mod progress;
+mod registry;
 mod remote;
 mod run;
 mod status;
@@ -78,6 +79,8 @@ enum Command {
     InstallHooks(hooks::InstallArgs),
     UninstallHooks(hooks::UninstallArgs),
     Doctor(doctor::Args),
+    Ls(registry::LsArgs),
+    Get(registry::GetArgs),
     Completions(CompletionsArgs),
 }
 
@@ -266,6 +269,8 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::InstallHooks(a) => hooks::run_install(&ctx, a),
         Command::UninstallHooks(a) => hooks::run_uninstall(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Ls(a) => registry::run_ls(&ctx, a),
+        Command::Get(a) => registry::run_get(&ctx, a),
         Command::Completions(a) => {
             // generated into memory: clap_complete panics when a write fails (`| head -1`)
             let mut script = Vec::new();

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod init;
 pub mod lineage;
 pub mod log;
+pub mod registry;
 pub mod remotes;
 pub mod sources;
 pub mod status;

@@ -12,7 +12,6 @@ fn dvc_commands_name_the_mlv_equivalent() {
         ("dag", "hint: `dvc dag` is `mlv lineage graph` in mlv"),
         ("repro", "`mlv run -- CMD` records the lineage"),
         ("exp", "mlv has no pipelines or experiments yet"),
-        ("get", "mlv cannot fetch data from another repository yet"),
         ("import", "mlv cannot fetch data from another repository yet"),
         ("metrics", "hint: mlv has no metrics, params or plots yet"),
     ] {

@@ -26,6 +26,7 @@ mod cli_init;
 mod cli_links;
 mod cli_packs;
 mod cli_refusals;
+mod cli_registry;
 mod cli_remote;
 mod cli_status;
 mod cli_untrack;
