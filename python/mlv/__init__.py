@@ -119,9 +119,11 @@ def get_url(path, repo=None, rev=None, remote=None):
 
 
 def ls(repo=None, path=None, rev=None, recursive=False):
-    """What a repository tracks (with mlv and with git) under ``path`` at ``rev``: a list of
-    dicts with ``path``, ``type`` (``file``/``dir``), ``size``, ``files`` (tracked directories),
-    ``digest`` (data tracked by mlv) and ``tracked`` (``mlv``/``git``)."""
+    """What a repository tracks (with mlv and with git) under ``path`` at ``rev``: the entries
+    of ``mlv ls --json``, dicts with ``path``, ``type`` (``file``/``dir``), ``tracked``
+    (``mlv``/``git``), ``size`` (None for a directory git tracks), ``files`` (a tracked
+    directory's file count) and ``digest`` (data tracked by mlv). ``recursive``: every file
+    below ``path``."""
     return json.loads(_mlv.ls_json(repo=_str(repo), path=_str(path), rev=rev, recursive=recursive))
 
 

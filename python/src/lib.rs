@@ -93,15 +93,28 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Which repository an API call reads.
+enum Which {
+    /// An mlv work tree on this machine (the current directory's, or a path to one).
+    Local(PathBuf),
+    /// Another repository, through the source seam (a URL, a bare repository, ...).
+    Source(String),
+}
+
+fn cwd() -> Result<PathBuf, Error> {
+    Ok(
+        std::env::current_dir()
+            .map_err(|e| mlv::fs::IoError::new("cannot resolve", PathBuf::from("."), e))?,
+    )
+}
+
 /// The current directory's repository (`None`) or `repo`: a directory holding an mlv work
 /// tree is the local repository; anything else (a URL, a bare repository, a path to a
 /// repository seen as a source) goes through the source seam.
-fn view(repo: Option<&str>, rev: Option<&str>, remote: Option<&str>) -> Result<DataView, Error> {
-    let handle = runtime().handle().clone();
-    let cwd = std::env::current_dir()
-        .map_err(|e| mlv::fs::IoError::new("cannot resolve", PathBuf::from("."), e))?;
-    let local = match repo {
-        None => Some(cwd.clone()),
+fn which(repo: Option<&str>) -> Result<Which, Error> {
+    let cwd = cwd()?;
+    Ok(match repo {
+        None => Which::Local(cwd),
         Some(r) => {
             let p = Path::new(r);
             let p = if p.is_absolute() {
@@ -109,23 +122,28 @@ fn view(repo: Option<&str>, rev: Option<&str>, remote: Option<&str>) -> Result<D
             } else {
                 cwd.join(p)
             };
-            (p.join(mlv::repo::MLV_DIR).is_dir() && p.join(".git").exists()).then_some(p)
+            if p.join(mlv::repo::MLV_DIR).is_dir() && p.join(".git").exists() {
+                Which::Local(p)
+            } else {
+                Which::Source(r.to_string())
+            }
         }
-    };
-    match local {
-        Some(dir) => {
+    })
+}
+
+/// The data view of `repo` at `rev`.
+fn view(repo: Option<&str>, rev: Option<&str>, remote: Option<&str>) -> Result<DataView, Error> {
+    let handle = runtime().handle().clone();
+    match which(repo)? {
+        Which::Local(dir) => {
             let mut repo = Repo::open(&dir)?;
             // paths are relative to the repository's root, as in dvc.api
             repo.cwd = repo.root.clone();
             DataView::local(repo, rev, remote, handle)
         }
-        None => {
-            let url = repo.expect("a source is named");
-            let cache_root = match Repo::open(&cwd) {
-                Ok(here) => mlv::source::repo_cache_root(&here.mlv_dir()),
-                Err(_) => mlv::source::default_cache_root(),
-            };
-            DataView::source(url, &cache_root, rev, handle)
+        Which::Source(url) => {
+            let here = mlv::ops::registry::Here::new(&cwd()?);
+            DataView::source(&url, &here.sources_root(), rev, handle)
         }
     }
 }
@@ -326,7 +344,8 @@ fn get_url(
     })
 }
 
-/// The listing as a JSON document (a list of entries).
+/// The listing as a JSON document: the entries of `mlv ls --json` (for another repository,
+/// `mlv ls URL` itself; for the local repository the same entries from its work tree or rev).
 #[pyfunction]
 #[pyo3(signature = (repo=None, path=None, rev=None, recursive=false))]
 fn ls_json(
@@ -337,12 +356,23 @@ fn ls_json(
     recursive: bool,
 ) -> PyResult<String> {
     py.detach(|| -> Result<String, Error> {
-        let view = view(repo, rev, None)?;
         let dir = path
             .filter(|p| !p.is_empty() && *p != "." && *p != "/")
             .map(repo_path)
             .transpose()?;
-        let entries = view.ls(dir.as_ref(), recursive)?;
+        let entries = match which(repo)? {
+            Which::Local(_) => view(repo, rev, None)?.ls(dir.as_ref(), recursive)?,
+            Which::Source(url) => {
+                let here = mlv::ops::registry::Here::new(&cwd()?);
+                let opts = mlv::ops::registry::LsOptions {
+                    path: dir,
+                    rev: rev.map(str::to_string),
+                    recursive,
+                    ..Default::default()
+                };
+                mlv::ops::registry::ls(&here, &url, &opts, runtime().handle())?.entries
+            }
+        };
         Ok(serde_json::to_string(&entries).expect("a listing serializes"))
     })
     .map_err(to_py)

@@ -91,6 +91,11 @@ def test_repo_as_a_url_to_another_repository(repo, tmp_path, monkeypatch):
     assert mlv.read("data/small.txt", repo=str(bare), rev="v1", mode="r").startswith("line one")
     names = {e["path"] for e in mlv.ls(repo=url)}
     assert "data" in names and "params.yaml" in names
+    # the same entries as `mlv ls URL --json`
+    cli = json.loads(run_mlv(other, "ls", url, "data", "--rev", "v1", "--json").stdout)["entries"]
+    assert mlv.ls(repo=url, path="data", rev="v1") == cli
+    local = mlv.ls(repo=str(repo.root), path="data", rev="v1")
+    assert local == cli
 
 
 def test_a_corrupt_cache_object_raises_integrity_error(repo):
@@ -126,7 +131,8 @@ def test_ls(repo):
     entries = mlv.ls()
     by_path = {e["path"]: e for e in entries}
     assert by_path["params.yaml"]["tracked"] == "git"
-    assert by_path["data"]["type"] == "dir"
+    assert by_path["data"] == {"path": "data", "type": "dir", "tracked": "git", "size": None, "files": None,
+                               "digest": None}
     inside = {e["path"]: e for e in mlv.ls(path="data")}
     assert inside["data/images"] == {
         "path": "data/images",
@@ -137,6 +143,10 @@ def test_ls(repo):
         "tracked": "mlv",
     }
     assert inside["data/small.txt"]["size"] == len("version two\n")
+    assert len(inside["data/small.txt"]["digest"]) == 64
+    sub = mlv.ls(path="data/images")
+    assert [(e["path"], e["type"], e["files"]) for e in sub] == [("data/images/a.bin", "file", None),
+                                                                 ("data/images/sub", "dir", 1)]
     deep = [e["path"] for e in mlv.ls(path="data/images", recursive=True)]
     assert deep == ["data/images/a.bin", "data/images/sub/b.txt"]
 

@@ -18,7 +18,6 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
 use tokio::runtime::Handle;
 
 use crate::cache::Cache;
@@ -32,6 +31,8 @@ use crate::relpath::RelPath;
 use crate::remote::Remote;
 use crate::repo::Repo;
 use crate::source::{Located, Snapshot};
+
+use super::registry::{EntryType, LsEntry, Tracker};
 
 /// Whose data a view shows.
 enum Origin {
@@ -79,26 +80,6 @@ pub enum Found {
         /// Its size.
         size: u64,
     },
-}
-
-/// One entry of a listing (`mlv.ls`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct LsEntry {
-    /// Path from the repository root.
-    pub path: String,
-    /// `file` or `dir`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Bytes (a directory's: the total of its tracked files; 0 for a git directory).
-    pub size: u64,
-    /// Files in a tracked directory.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub files: Option<u64>,
-    /// The content's digest (a directory's: its manifest's), for data tracked by mlv.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<Digest>,
-    /// `mlv` or `git`.
-    pub tracked: &'static str,
 }
 
 /// A path relative to a repository's root, as given by a caller.
@@ -372,29 +353,30 @@ impl DataView {
     }
 
     /// The entries directly under `dir` (the root when None), or every file below it when
-    /// `recursive`: the pointers (tracked data) and the files git tracks; inside a tracked
-    /// directory, its manifest's entries. Sorted by path.
+    /// `recursive`: the pointers' data and the files git tracks (pointer files too); inside a tracked
+    /// directory, its manifest's entries. Sorted by path. The entries are `mlv ls --json`'s
+    /// (a directory git tracks has no size), for the local repository's work tree or a rev.
     pub fn ls(&self, dir: Option<&RelPath>, recursive: bool) -> Result<Vec<LsEntry>, Error> {
         if let Some(d) = dir {
             match self.locate(d) {
                 Ok(Found::File { path, digest, size }) => {
                     return Ok(vec![LsEntry {
                         path: path.to_string(),
-                        kind: "file",
-                        size,
+                        kind: EntryType::File,
+                        size: Some(size),
                         files: None,
                         digest: Some(digest),
-                        tracked: "mlv",
+                        tracked: Tracker::Mlv,
                     }])
                 }
                 Ok(Found::Git { path, size }) => {
                     return Ok(vec![LsEntry {
                         path: path.to_string(),
-                        kind: "file",
-                        size,
+                        kind: EntryType::File,
+                        size: Some(size),
                         files: None,
                         digest: None,
-                        tracked: "git",
+                        tracked: Tracker::Git,
                     }])
                 }
                 Ok(Found::Dir { path, files }) => return Ok(ls_manifest(&path, &files, recursive)),
@@ -410,11 +392,11 @@ impl DataView {
                 if seen_dirs.insert(full.clone()) {
                     out.push(LsEntry {
                         path: full,
-                        kind: "dir",
-                        size: 0,
+                        kind: EntryType::Dir,
+                        size: None,
                         files: None,
                         digest: None,
-                        tracked: "git",
+                        tracked: Tracker::Git,
                     });
                 }
                 return true;
@@ -448,11 +430,11 @@ impl DataView {
             }
             out.push(LsEntry {
                 path: p.data.to_string(),
-                kind: if is_dir { "dir" } else { "file" },
-                size: p.meta.size,
+                kind: if is_dir { EntryType::Dir } else { EntryType::File },
+                size: Some(p.meta.size),
                 files: p.meta.files,
                 digest: Some(p.meta.digest),
-                tracked: "mlv",
+                tracked: Tracker::Mlv,
             });
         }
         for (path, size) in self.git_files()? {
@@ -463,7 +445,9 @@ impl DataView {
                     _ => continue,
                 },
             };
-            if rel.ends_with(crate::pointer::POINTER_SUFFIX) || rel.starts_with(".mlv/") || rel == ".mlv" {
+            // pointer files are listed like any file git tracks (as `mlv ls URL` does); mlv's
+            // own directory is not
+            if path.as_str().starts_with(".mlv/") {
                 continue;
             }
             if !recursive && push_dirs(rel, &mut out) {
@@ -471,16 +455,15 @@ impl DataView {
             }
             out.push(LsEntry {
                 path: path.to_string(),
-                kind: "file",
-                size,
+                kind: EntryType::File,
+                size: Some(size),
                 files: None,
                 digest: None,
-                tracked: "git",
+                tracked: Tracker::Git,
             });
         }
-        // a git directory that only holds tracked data is listed once, as a directory
         out.sort_by(|a, b| a.path.cmp(&b.path));
-        out.dedup_by(|b, a| a.path == b.path && a.kind == "dir" && b.kind == "dir");
+        out.dedup_by(|b, a| a.path == b.path && a.kind == EntryType::Dir && b.kind == EntryType::Dir);
         if out.is_empty() {
             if let Some(d) = dir {
                 return Err(self.not_tracked(d));
@@ -564,22 +547,22 @@ fn ls_manifest(base: &RelPath, files: &[(String, Digest, u64)], recursive: bool)
             }
             _ => out.push(LsEntry {
                 path: format!("{base}/{p}"),
-                kind: "file",
-                size: *size,
+                kind: EntryType::File,
+                size: Some(*size),
                 files: None,
                 digest: Some(*digest),
-                tracked: "mlv",
+                tracked: Tracker::Mlv,
             }),
         }
     }
     for (d, (size, count)) in dirs {
         out.push(LsEntry {
             path: format!("{base}/{d}"),
-            kind: "dir",
-            size,
+            kind: EntryType::Dir,
+            size: Some(size),
             files: Some(count),
             digest: None,
-            tracked: "mlv",
+            tracked: Tracker::Mlv,
         });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
