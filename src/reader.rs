@@ -151,6 +151,80 @@ impl VerifiedReader {
         Ok(n)
     }
 
+    /// Reads the whole object into `buf` (exactly its recorded size, from the start) and
+    /// verifies it, as [`VerifiedReader::read_verified`] to the end would; reading and hashing
+    /// overlap (a scoped thread hashes each chunk while the next one is read), which is what
+    /// keeps `mlv.read` of a large cached object close to reading the file from disk.
+    pub fn read_exact_verified(&mut self, buf: &mut [u8]) -> Result<(), Error> {
+        const CHUNK: usize = 8 << 20;
+        if self.read != 0 || self.verified || self.size != Some(buf.len() as u64) {
+            return self.read_exact_plain(buf);
+        }
+        let mut hasher = std::mem::take(&mut self.hasher);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(2);
+        let (result, hasher) = std::thread::scope(|s| {
+            let hashing = s.spawn(move || {
+                for chunk in rx {
+                    hasher.update(chunk);
+                }
+                hasher
+            });
+            let mut result = Ok(());
+            for chunk in buf.chunks_mut(CHUNK) {
+                let mut got = 0;
+                while got < chunk.len() {
+                    match self.fill(&mut chunk[got..]) {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                self.read += got as u64;
+                let filled: &[u8] = chunk;
+                if result.is_err() || tx.send(&filled[..got]).is_err() || got < filled.len() {
+                    break;
+                }
+            }
+            drop(tx);
+            (result, hashing.join().expect("the hashing thread does not panic"))
+        });
+        self.hasher = hasher;
+        result?;
+        // The end must come now: one more byte would make the content longer than recorded.
+        let mut probe = [0u8; 1];
+        if self.read < buf.len() as u64 {
+            return self.finish(0);
+        }
+        match self.read_verified(&mut probe)? {
+            0 => Ok(()),
+            _ => unreachable!("read_verified returns 0 past the recorded size or fails"),
+        }
+    }
+
+    /// `buf.len()` bytes through `read_verified`, then the verified end.
+    fn read_exact_plain(&mut self, buf: &mut [u8]) -> Result<(), Error> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.read_verified(&mut buf[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        let mut probe = [0u8; 1];
+        match self.read_verified(&mut probe)? {
+            0 if got == buf.len() => Ok(()),
+            _ => Err(crate::fs::IoError::new(
+                "cannot read",
+                PathBuf::from(self.digest.to_string()),
+                io::Error::new(io::ErrorKind::InvalidInput, "the buffer is not the object's size"),
+            )
+            .into()),
+        }
+    }
+
     /// Bytes from the source, unverified.
     fn fill(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         match &mut self.source {
@@ -234,6 +308,27 @@ mod tests {
         }
         assert_eq!(out, data);
         assert_eq!(r.read(&mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn reads_a_whole_object_at_once_with_overlapped_hashing() {
+        let data: Vec<u8> = (0..20_000_000u32).map(|i| (i % 253) as u8).collect();
+        let (_d, cache, digest) = cache_with(&data);
+        let mut r = VerifiedReader::from_cache(&cache, &digest, Some(data.len() as u64)).unwrap();
+        let mut out = vec![0u8; data.len()];
+        r.read_exact_verified(&mut out).unwrap();
+        assert!(out == data);
+        // damaged, short and long copies fail
+        for bad in [data[..data.len() - 1].to_vec(), [&data[..], b"x"].concat(), {
+            let mut d = data.clone();
+            d[12_345_678] ^= 1;
+            d
+        }] {
+            std::fs::write(cache.object_path(&digest), &bad).unwrap();
+            let mut r = VerifiedReader::from_cache(&cache, &digest, Some(data.len() as u64)).unwrap();
+            let err = r.read_exact_verified(&mut out).unwrap_err();
+            assert_eq!(err.kind(), crate::kind::ErrorKind::Integrity, "{err}");
+        }
     }
 
     #[test]

@@ -245,14 +245,9 @@ impl Reader {
         let mut result: Result<(), Error> = Ok(());
         let bytes = PyBytes::new_with(py, size, |buf| {
             // the bytes object is not visible to other code yet: fill it without the GIL
-            result = py.detach(|| {
-                fill(body, buf).and_then(|got| {
-                    // the end must come now: this verifies the content (and its size)
-                    let mut probe = [0u8; 1];
-                    let more = body.read(&mut probe)?;
-                    debug_assert!(got == size && more == 0);
-                    Ok(())
-                })
+            result = py.detach(|| match body {
+                Body::Verified(r) => r.read_exact_verified(buf),
+                Body::Git(_) => fill(body, buf).map(|_| ()),
             });
             Ok(())
         })?;
