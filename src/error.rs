@@ -121,6 +121,12 @@ pub enum Refusal {
         /// The path as displayed.
         path: String,
     },
+    /// A file was asked for (to open or read it) and the path is a tracked directory.
+    #[error("{path}: is a tracked directory, not a file")]
+    IsADirectory {
+        /// The path as displayed.
+        path: String,
+    },
     /// No pointer tracks the path.
     #[error("{path}: not tracked by mlv")]
     NotTracked {
@@ -441,6 +447,9 @@ impl Refusal {
                 "import to another path with -o OUT, or replace what is there with --force".into()
             }
             Refusal::NotImportable { .. } => "`mlv ls URL PATH` shows what the repository tracks there".into(),
+            Refusal::IsADirectory { .. } => {
+                "open one of its files: `mlv ls` (or mlv.ls in Python) lists them".into()
+            }
             Refusal::WrongSize { .. } => {
                 "restore the pointer file from git (`git checkout -- FILE.mlv`), or add the data again; `mlv fsck` lists every such size"
                     .into()
@@ -530,6 +539,7 @@ impl Refusal {
             | Refusal::NotImported { .. }
             | Refusal::ImportTargetExists { .. }
             | Refusal::NotImportable { .. }
+            | Refusal::IsADirectory { .. }
             | Refusal::WouldLoseData { .. }
             | Refusal::NotInCache { .. }
             | Refusal::UnknownRemote { .. }

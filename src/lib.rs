@@ -22,6 +22,7 @@ pub mod ops;
 pub mod pack;
 pub mod pointer;
 pub mod progress;
+pub mod reader;
 pub mod relpath;
 pub mod remote;
 pub mod repo;

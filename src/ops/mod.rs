@@ -4,6 +4,7 @@
 pub mod add;
 pub mod checkout;
 pub mod config;
+pub mod data;
 pub mod diff;
 pub mod doctor;
 pub mod fsck;

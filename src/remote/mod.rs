@@ -34,6 +34,7 @@ pub mod redact;
 mod scheme;
 pub mod spec;
 pub mod store;
+pub mod stream;
 mod upload;
 
 pub use download::DownloadReport;

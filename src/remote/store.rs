@@ -125,6 +125,8 @@ impl RemoteSettings {
 pub struct Remote {
     backend: Arc<dyn Backend>,
     prefix: Option<ObjectPath>,
+    /// Where the objects live (no secrets: bucket, container, directory and prefix).
+    location: super::spec::Location,
     display: String,
     scheme: Scheme,
     secrets: Vec<String>,
@@ -284,6 +286,7 @@ impl Remote {
         Ok(Remote {
             backend,
             prefix,
+            location: spec.location().clone(),
             display,
             scheme: spec.scheme(),
             secrets,
@@ -351,6 +354,24 @@ impl Remote {
         match &self.prefix {
             Some(p) => p.clone().join(fan).join(hex),
             None => ObjectPath::from_iter([fan, hex]),
+        }
+    }
+
+    /// The URL of an object, for other tools (`mlv.get_url` in Python, like `dvc.api.get_url`):
+    /// `s3://BUCKET/KEY`, `gs://BUCKET/KEY`, `az://CONTAINER/KEY`, or the object file's path
+    /// for a local remote. Never holds a secret (built from the location, not the URL given).
+    pub fn object_url(&self, digest: &Digest) -> String {
+        use super::spec::Location;
+        let key = self.object_key(digest);
+        match &self.location {
+            Location::Local { path } => path
+                .join(digest.fanout())
+                .join(digest.to_string())
+                .display()
+                .to_string(),
+            Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
+            Location::Gcs { bucket, .. } => format!("gs://{bucket}/{key}"),
+            Location::Azure { container, .. } => format!("az://{container}/{key}"),
         }
     }
 
