@@ -245,11 +245,73 @@ impl ManifestError {
     }
 }
 
+/// What a path inside a tracked directory is, by its manifest ([`Manifest::part`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Nothing there.
+    Absent,
+    /// A symbolic link.
+    Symlink {
+        /// Its target text.
+        target: String,
+    },
+    /// A file.
+    File {
+        /// Content digest.
+        digest: Digest,
+        /// Size in bytes.
+        size: u64,
+        /// Executable bit.
+        exec: bool,
+    },
+    /// A directory: the entries below it, their paths relative to it (none for an empty one).
+    Dir(Vec<Entry>),
+}
+
 impl Manifest {
     /// Builds a manifest, sorting entries.
     pub fn new(mut entries: Vec<Entry>) -> Manifest {
         entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         Manifest { entries }
+    }
+
+    /// The part of the tree at `inner`, a path relative to the directory (`None` or empty:
+    /// the whole tree). One lookup shared by `get`, `import` and the Python API.
+    pub fn part(&self, inner: Option<&str>) -> Part {
+        let Some(inner) = inner.filter(|s| !s.is_empty()) else {
+            return Part::Dir(self.entries.clone());
+        };
+        let prefix = format!("{inner}/");
+        let (mut below, mut empty_dir) = (Vec::new(), false);
+        for e in &self.entries {
+            if e.path == inner {
+                match &e.node {
+                    Node::File { digest, size, exec } => {
+                        return Part::File {
+                            digest: *digest,
+                            size: *size,
+                            exec: *exec,
+                        }
+                    }
+                    Node::Symlink { target } => {
+                        return Part::Symlink {
+                            target: target.clone(),
+                        }
+                    }
+                    Node::Dir => empty_dir = true,
+                }
+            } else if let Some(rest) = e.path.strip_prefix(&prefix) {
+                below.push(Entry {
+                    path: rest.to_string(),
+                    node: e.node.clone(),
+                });
+            }
+        }
+        if below.is_empty() && !empty_dir {
+            Part::Absent
+        } else {
+            Part::Dir(below)
+        }
     }
 
     /// Total bytes of the files.
@@ -365,6 +427,34 @@ fn valid_target(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_of_a_tree() {
+        let file = |p: &str, n: u8| Entry::file(p.into(), Digest::of_bytes(&[n]), 1, false);
+        let m = Manifest::new(vec![
+            file("a/x", 1),
+            file("a/y/z", 2),
+            file("ab", 3),
+            Entry::dir("e".into()),
+            Entry::symlink("l".into(), "ab".into()),
+        ]);
+        match m.part(Some("a")) {
+            Part::Dir(below) => {
+                let paths: Vec<&str> = below.iter().map(|e| e.path.as_str()).collect();
+                assert_eq!(paths, ["x", "y/z"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(m.part(None), Part::Dir(m.entries.clone()));
+        assert_eq!(m.part(Some("")), Part::Dir(m.entries.clone()));
+        assert!(matches!(m.part(Some("ab")), Part::File { .. }));
+        assert!(matches!(m.part(Some("a/y/z")), Part::File { .. }));
+        assert_eq!(m.part(Some("e")), Part::Dir(vec![]));
+        assert_eq!(m.part(Some("l")), Part::Symlink { target: "ab".into() });
+        assert_eq!(m.part(Some("b")), Part::Absent);
+        assert_eq!(m.part(Some("a/y/z/w")), Part::Absent);
+        assert_eq!(m.part(Some("a/")), Part::Absent);
+    }
 
     #[test]
     fn canonical_round_trip() {

@@ -24,7 +24,7 @@ use crate::cache::Cache;
 use crate::error::{Error, Refusal};
 use crate::fs::IoContext;
 use crate::hash::Digest;
-use crate::manifest::{Manifest, Node};
+use crate::manifest::{Manifest, Node, Part};
 use crate::pointer::{Kind, Pointer};
 use crate::reader::VerifiedReader;
 use crate::relpath::RelPath;
@@ -219,34 +219,23 @@ impl DataView {
             (Kind::File, Some(_)) => Err(self.not_tracked(path)),
             (Kind::Dir, inner) => {
                 let manifest = self.dir_manifest(pointer)?;
-                let prefix = inner.map(|i| format!("{i}/"));
-                let mut files = Vec::new();
-                for e in &manifest.entries {
-                    if let Node::File { digest, size, .. } = e.node {
-                        if Some(e.path.as_str()) == inner {
-                            return Ok(Found::File {
-                                path: path.clone(),
-                                digest,
-                                size,
-                            });
-                        }
-                        match &prefix {
-                            None => files.push((e.path.clone(), digest, size)),
-                            Some(p) => {
-                                if let Some(rest) = e.path.strip_prefix(p.as_str()) {
-                                    files.push((rest.to_string(), digest, size));
-                                }
-                            }
-                        }
+                let files = match manifest.part(inner) {
+                    Part::File { digest, size, .. } => {
+                        return Ok(Found::File {
+                            path: path.clone(),
+                            digest,
+                            size,
+                        })
                     }
-                }
-                let empty_dir = manifest
-                    .entries
-                    .iter()
-                    .any(|e| matches!(e.node, Node::Dir) && Some(e.path.as_str()) == inner);
-                if files.is_empty() && inner.is_some() && !empty_dir {
-                    return Err(self.not_tracked(path));
-                }
+                    Part::Dir(below) => below
+                        .into_iter()
+                        .filter_map(|e| match e.node {
+                            Node::File { digest, size, .. } => Some((e.path, digest, size)),
+                            _ => None,
+                        })
+                        .collect(),
+                    Part::Absent | Part::Symlink { .. } => return Err(self.not_tracked(path)),
+                };
                 Ok(Found::Dir {
                     path: path.clone(),
                     files,

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::error::{Error, Refusal};
 use crate::gitutil::{add_ignore, ignore_entry, stage, tracked_by_git};
 use crate::hash::Digest;
-use crate::manifest::{Entry, Manifest, Node};
+use crate::manifest::{Entry, Manifest, Part};
 use crate::pointer::{Kind, Pointer, Source};
 use crate::progress::Progress;
 use crate::relpath::RelPath;
@@ -527,15 +527,15 @@ async fn resolve(
             }
             fetch.get(&[pointer.meta.digest]).await?;
             let manifest = read_manifest(repo, &pointer.meta.digest, path)?;
-            match sub_manifest(&manifest, inner.as_str()) {
-                Sub::Absent => Err(SourceError::NotInSource {
+            match manifest.part(Some(inner.as_str())) {
+                Part::Absent => Err(SourceError::NotInSource {
                     path: path.to_string(),
                     url: snap.shown_url.clone(),
                     rev: snap.shown_rev().to_string(),
                 }
                 .into()),
-                Sub::Link => Err(not_importable("a symbolic link inside a tracked directory")),
-                Sub::File { digest, size, exec } => {
+                Part::Symlink { .. } => Err(not_importable("a symbolic link inside a tracked directory")),
+                Part::File { digest, size, exec } => {
                     fetch.get(&[digest]).await?;
                     Ok(Resolved {
                         kind: Kind::File,
@@ -545,7 +545,8 @@ async fn resolve(
                         exec,
                     })
                 }
-                Sub::Dir(sub) => {
+                Part::Dir(below) => {
+                    let sub = Manifest::new(below);
                     let files: Vec<Digest> = sub.entries.iter().filter_map(Entry::digest).collect();
                     fetch.get(&files).await?;
                     // the files first, then the manifest that promises them
@@ -568,51 +569,6 @@ fn read_manifest(repo: &Repo, digest: &Digest, path: &RelPath) -> Result<Manifes
         e.data = Some(path.to_string());
         e.into()
     })
-}
-
-/// What a path inside a tracked directory is, by its manifest.
-#[derive(Debug, PartialEq, Eq)]
-enum Sub {
-    /// Nothing there.
-    Absent,
-    /// A symbolic link.
-    Link,
-    /// A file.
-    File { digest: Digest, size: u64, exec: bool },
-    /// A directory: the entries below it, their paths relative to it.
-    Dir(Manifest),
-}
-
-/// The part of `m` at `inner` (a path relative to the directory).
-fn sub_manifest(m: &Manifest, inner: &str) -> Sub {
-    let prefix = format!("{inner}/");
-    let mut entries = Vec::new();
-    for e in &m.entries {
-        if e.path == inner {
-            match &e.node {
-                Node::File { digest, size, exec } => {
-                    return Sub::File {
-                        digest: *digest,
-                        size: *size,
-                        exec: *exec,
-                    }
-                }
-                Node::Symlink { .. } => return Sub::Link,
-                Node::Dir => return Sub::Dir(Manifest::default()),
-            }
-        }
-        if let Some(rest) = e.path.strip_prefix(&prefix) {
-            entries.push(Entry {
-                path: rest.to_string(),
-                node: e.node.clone(),
-            });
-        }
-    }
-    if entries.is_empty() {
-        Sub::Absent
-    } else {
-        Sub::Dir(Manifest::new(entries))
-    }
 }
 
 /// Writes `pointer`, ignores its data in git and checks it out; when the checkout fails, the
@@ -670,34 +626,6 @@ fn remove_path(abs: &std::path::Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn file(p: &str, n: u8) -> Entry {
-        Entry::file(p.into(), Digest::of_bytes(&[n]), 1, false)
-    }
-
-    #[test]
-    fn sub_manifests() {
-        let m = Manifest::new(vec![
-            file("a/x", 1),
-            file("a/y/z", 2),
-            file("ab", 3),
-            Entry::dir("e".into()),
-            Entry::symlink("l".into(), "ab".into()),
-        ]);
-        match sub_manifest(&m, "a") {
-            Sub::Dir(s) => {
-                let paths: Vec<&str> = s.entries.iter().map(|e| e.path.as_str()).collect();
-                assert_eq!(paths, ["x", "y/z"]);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(sub_manifest(&m, "ab"), Sub::File { .. }));
-        assert!(matches!(sub_manifest(&m, "a/y/z"), Sub::File { .. }));
-        assert_eq!(sub_manifest(&m, "e"), Sub::Dir(Manifest::default()));
-        assert_eq!(sub_manifest(&m, "l"), Sub::Link);
-        assert_eq!(sub_manifest(&m, "b"), Sub::Absent);
-        assert_eq!(sub_manifest(&m, "a/y/z/w"), Sub::Absent);
-    }
 
     #[test]
     fn rebased_urls() {

@@ -29,7 +29,7 @@ use crate::error::{Error, Refusal};
 use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
 use crate::link::Linker;
-use crate::manifest::{Entry, Manifest, Node};
+use crate::manifest::{Entry, Manifest, Node, Part};
 use crate::pointer::{Kind, Pointer};
 use crate::progress::{NoProgress, Progress};
 use crate::relpath::RelPath;
@@ -706,29 +706,11 @@ fn wanted(
         };
     }
     let m = manifests.get(p)?;
-    let Some(s) = inner.map(RelPath::as_str) else {
-        return Ok(Want::Dir(m.entries.clone()));
-    };
-    if let Some(e) = m.entries.iter().find(|e| e.path == s) {
-        if let Node::File { digest, size, exec } = e.node {
-            return Ok(Want::File { digest, size, exec });
-        }
+    match m.part(inner.map(RelPath::as_str)) {
+        Part::File { digest, size, exec } => Ok(Want::File { digest, size, exec }),
+        Part::Dir(below) => Ok(Want::Dir(below)),
+        Part::Absent | Part::Symlink { .. } => Err(not_in_source(snap, p, inner)),
     }
-    let below: Vec<Entry> = m
-        .entries
-        .iter()
-        .filter_map(|e| {
-            let rest = e.path.strip_prefix(s)?.strip_prefix('/')?;
-            Some(Entry {
-                path: rest.to_string(),
-                node: e.node.clone(),
-            })
-        })
-        .collect();
-    if below.is_empty() && !m.entries.iter().any(|e| e.path == s) {
-        return Err(not_in_source(snap, p, inner));
-    }
-    Ok(Want::Dir(below))
 }
 
 /// Puts one object at `dest`, writable (a hard link out of the temporary cache is made
