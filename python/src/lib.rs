@@ -142,7 +142,7 @@ fn view(repo: Option<&str>, rev: Option<&str>, remote: Option<&str>) -> Result<D
             DataView::local(repo, rev, remote, handle)
         }
         Which::Source(url) => {
-            let here = mlv::ops::registry::Here::new(&cwd()?);
+            let here = mlv::ops::registry::Here::new(&cwd()?)?;
             DataView::source(&url, &here.sources_root(), rev, handle)
         }
     }
@@ -358,7 +358,7 @@ fn ls_json(
         let entries = match which(repo)? {
             Which::Local(_) => view(repo, rev, None)?.ls(dir.as_ref(), recursive)?,
             Which::Source(url) => {
-                let here = mlv::ops::registry::Here::new(&cwd()?);
+                let here = mlv::ops::registry::Here::new(&cwd()?)?;
                 let opts = mlv::ops::registry::LsOptions {
                     path: dir,
                     rev: rev.map(str::to_string),
