@@ -2,16 +2,14 @@
 """Issue 14's targets: data from another repository, Python reads, history pushes (stdlib only).
 
 Started by bench/run-registry.sh (which installs the tools like bench/run.sh and exports DVC_BIN,
-MLV_BIN, S3S_FS_BIN; MLV_PY is a Python with the mlv wheel installed, for the `read` scenario).
+MLV_BIN, S3S_FS_BIN).
 Scenarios (--scenarios, default all):
 
   get       `many` (20,000 files) in a registry repository whose remote is S3 (s3s-fs):
             `mlv pull` in a fresh clone, `mlv get REGISTRY data`, `dvc get REGISTRY data`
             (DVC's registry holds the same data on the same server), alternating tools.
             Target: get within 1.2x of pull.
-  read      a 100 MB tracked file whose object is cached: `mlv.read()` and streaming
-            `mlv.open()` from Python, beside reading the checked-out file from disk.
-            Target: within 1.5x of the disk read; the streaming read's peak RSS flat.
+  (Python reads: bench/python_read.py, run with the wheel installed.)
   push-all  a dataset with 1% of its files changed in each of 200 commits: `mlv push -A` and
             `dvc push -A` to a fresh local remote; and, under strace, how many times mlv opens
             any one cached object (target: once: no manifest read twice).
@@ -141,41 +139,6 @@ class Runner:
 
     # -----------------------------------------------------------------------------------------
 
-    def scenario_read(self):
-        py = os.environ.get("MLV_PY")
-        if not py:
-            B.log("read: MLV_PY is not set (a Python with the mlv wheel installed): skipped")
-            return
-        work = os.path.join(self.out, "read")
-        shutil.rmtree(work, ignore_errors=True)
-        repo = os.path.join(work, "repo")
-        self.git_repo(repo)
-        self.sh([self.mlv, "init"], repo)
-        size = (10 if self.args.quick else 100) * B.MIB
-        B.write_random(os.path.join(repo, "model.bin"), size, "read/model.bin")
-        self.sh([self.mlv, "add", "model.bin"], repo)
-        scripts = {
-            "disk read()": "open('model.bin','rb').read()",
-            "mlv.read()": "import mlv; mlv.read('model.bin')",
-            "disk, 1 MiB chunks": "f=open('model.bin','rb')\nwhile f.read(1<<20): pass",
-            "mlv.open(), 1 MiB chunks": "import mlv\nf=mlv.open('model.bin')\nwhile f.read(1<<20): pass",
-            "python -c 'import mlv' (baseline)": "import mlv",
-        }
-        times = collections.defaultdict(list)
-        rss = collections.defaultdict(list)
-        for p in range(self.args.passes):
-            order = list(scripts) if p % 2 == 0 else list(reversed(scripts))
-            for step in order:
-                res = self.sh([py, "-c", scripts[step]], repo)
-                times[step].append(res.secs)
-                rss[step].append(res.rss_kib / 1024)
-                B.log(f"  read {step:34s} {res.secs:8.3f} s  {res.rss_kib / 1024:7.1f} MiB")
-        for step in scripts:
-            base = "disk read()" if "read()" in step else "disk, 1 MiB chunks"
-            ratio = median(times[step]) / median(times[base])
-            self.rows.append(("read", f"{size // B.MIB} MiB file, cached", step, fmt(times[step]),
-                              f"{max(rss[step]):.0f} MiB", f"{ratio:.2f}x of {base}"))
-
     # -----------------------------------------------------------------------------------------
 
     def scenario_push_all(self):
@@ -270,7 +233,7 @@ class Runner:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenarios", default="get,read,push-all")
+    ap.add_argument("--scenarios", default="get,push-all")
     ap.add_argument("--quick", action="store_true", help="small data, one pass (smoke run)")
     ap.add_argument("--passes", type=int, default=None)
     ap.add_argument("--commits", type=int, default=None, help="push-all: commits (default 200)")

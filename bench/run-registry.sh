@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Issue 14's benchmark targets (get vs pull vs dvc get, Python reads, push -A over history):
+# Issue 14's benchmark targets (get vs pull vs dvc get, push -A over history; Python reads are
+# bench/python_read.py):
 #
-#   bench/run-registry.sh [--quick] [--scenarios get,read,push-all] [--passes N] [--out DIR]
+#   bench/run-registry.sh [--quick] [--scenarios get,push-all] [--passes N] [--out DIR]
 #
-# Installs the tools like bench/run.sh (bench/setup.sh), then runs bench/registry.py. The `read`
-# scenario needs MLV_PY: a Python with the mlv wheel installed (python/build.sh builds it).
+# Installs the tools like bench/run.sh (bench/setup.sh), then runs bench/registry.py.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export MLV_BENCH_HOME=${MLV_BENCH_HOME:-$ROOT/bench/.cache}
