@@ -446,6 +446,9 @@ impl SourceRepo {
                     .arg(&self.url)
                     .arg(format!("+{src}:{dst}"))
                     .env("GIT_TERMINAL_PROMPT", "0")
+                    // a URL may come from a committed pointer (`update`): only the network
+                    // transports, never `ext::` (runs a command) or another helper
+                    .env("GIT_ALLOW_PROTOCOL", "https:http:ssh:git")
                     .output()
                     .map_err(|e| self.fetch_err(&format!("cannot run git: {e}")))?;
                 if !out.status.success() {

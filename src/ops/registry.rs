@@ -527,10 +527,10 @@ pub fn get(
                 .collect(),
         ),
         None => {
-            // loose objects (no pack), hard-linked out where the file system allows: the cache
-            // goes away, so nothing is copied twice
-            temp_cache =
-                Cache::new(scratch.path().join("cache"), scratch.path().join("tmp")).with_pack_min(0);
+            // as `pull` fills a cache: small objects in packs (one file per pack, not per
+            // object), copied out; large ones loose, hard-linked out where the file system
+            // allows (the cache goes away, so nothing large is written twice)
+            temp_cache = Cache::new(scratch.path().join("cache"), scratch.path().join("tmp"));
             (
                 &temp_cache,
                 vec![LinkKind::Reflink, LinkKind::Hardlink, LinkKind::Copy],

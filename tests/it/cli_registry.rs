@@ -560,3 +560,15 @@ fn get_of_a_directory_git_tracks_brings_its_files_and_the_data_inside() {
     let j = here.mlv(&["--json", "get", &url, "docs"]).ok().json();
     assert_eq!(j["unchanged"], true);
 }
+
+#[test]
+fn a_url_that_would_run_a_command_is_not_fetched() {
+    // git's `ext::` transport runs a command; a URL may come from a committed pointer
+    let here = consumer();
+    let marker = here.base.join("ran");
+    let url = format!("ext::sh -c touch% {}", marker.display());
+    let out = here.mlv(&["get", &url, "data"]).no_panic();
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(!marker.exists(), "the ext:: command ran");
+    assert_eq!(std::fs::read_dir(&here.root).unwrap().count(), 0);
+}
