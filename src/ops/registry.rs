@@ -5,12 +5,11 @@
 //!   else the user's cache (`source::default_cache_root`).
 //! - Downloaded objects, for `get`: inside an mlv repository, its cache (a later `import` or
 //!   `pull` of the same data downloads nothing); elsewhere a temporary cache in a scratch
-//!   directory beside OUT, removed afterwards. Its objects stay loose and are hard-linked out
-//!   (made writable: the cache goes away), so nothing is written twice. Measured on 20,000
-//!   files (4-8 KiB, local remote, dev build, a loaded 2-core machine), three runs each:
-//!   hard links 3.2-6.1 s, a packed cache copied out (as `pull` does) 5.6-8.4 s, `pull` of the
-//!   same data 7.3-9.1 s. With an S3 remote (s3s-fs, the same 20,000 files), six runs each:
-//!   get 6.7-8.8 s, pull 5.0-10.0 s (median 9.6 s). The directory manifests `ls` needs go to the
+//!   directory beside OUT, removed afterwards, filled as `pull` fills a cache: small objects in
+//!   packs, copied out; large ones loose, hard-linked out (made writable: the cache goes away).
+//!   Loose small objects hard-linked out were tried first: 20,000 cache files created, linked
+//!   and unlinked cost 1.6x of `pull` from S3, against 0.87x now (docs/benchmarks.md, issue
+//!   14's targets). The directory manifests `ls` needs go to the
 //!   repository's cache, or else a small cache beside the clone.
 //! - OUT is written whole into that scratch directory first and renamed into place, so a failed
 //!   `get` leaves nothing at OUT; `--force` moves the old OUT aside in the same way and removes
