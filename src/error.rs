@@ -56,6 +56,9 @@ pub enum Error {
     /// Another repository (`mlv ls`, `get`, `import`).
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    /// The pipeline file (`mlv.toml`).
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
 }
 
 /// Why a verb refused to act. Nothing has been changed when one of these is returned.
@@ -385,6 +388,7 @@ impl Error {
             Error::Lineage(e) => e.kind(),
             Error::Lock(e) => e.kind(),
             Error::Source(e) => e.kind(),
+            Error::Pipeline(e) => e.kind(),
         }
     }
 
@@ -403,6 +407,7 @@ impl Error {
             Error::Lineage(e) => e.hint(),
             Error::Lock(e) => e.hint(),
             Error::Source(e) => e.hint(),
+            Error::Pipeline(e) => e.hint(),
         };
         specific.or_else(|| self.io_hint())
     }

@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod objects;
 pub mod ops;
 pub mod pack;
+pub mod pipeline;
 pub mod pointer;
 pub mod progress;
 pub mod reader;

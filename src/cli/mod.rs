@@ -18,7 +18,9 @@ mod log;
 mod progress;
 mod registry;
 mod remote;
+mod repro;
 mod run;
+mod stage;
 mod status;
 mod transfer;
 mod ui;
@@ -74,6 +76,8 @@ enum Command {
     Import(import::ImportArgs),
     Update(import::UpdateArgs),
     Run(run::Args),
+    Stage(stage::Args),
+    Repro(repro::Args),
     Lineage(lineage::Args),
     Log(log::Args),
     Diff(diff::Args),
@@ -264,6 +268,8 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Fetch(a) => transfer::run_fetch(&ctx, a),
         Command::Pull(a) => transfer::run_pull(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
+        Command::Stage(a) => stage::run(&ctx, a),
+        Command::Repro(a) => repro::run(&ctx, a),
         Command::Lineage(a) => lineage::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),

@@ -22,6 +22,10 @@ use super::{CliError, Ctx};
 pub struct Args {
     #[command(flatten)]
     record: RecordArgs,
+    /// Save (or update) the step as stage NAME in mlv.toml, then run it; `mlv repro` re-runs
+    /// it when its inputs, params or command change. Paths are saved relative to the root.
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    name: Option<String>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -31,7 +35,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
     let lineage = super::lineage::load(&repo)?;
     super::lineage::report_problems(&ctx.ui, &lineage.problems, "warning");
-    let opts = args.record.options(ctx, &repo)?;
+    let mut opts = args.record.options(ctx, &repo)?;
+    if let Some(name) = &args.name {
+        save_stage(ctx, &repo, name, &opts, &args.command)?;
+        opts.stage = Some(name.clone());
+    }
     let progress = ctx.progress();
     let mut lock = || {
         let timeout = mlv::lock::timeout_of(&repo.config);
@@ -53,7 +61,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
 /// The error for a failed command: always exit code 1 (as `make` and `dvc repro` do), so the
 /// command's own code can never be mistaken for one of mlv's (3 integrity, 4 fsck, 5 busy);
 /// the command's code or signal is in the message and in the `--json` document.
-fn failed(code: Option<i32>, signal: Option<i32>, interrupted_by: Option<i32>) -> CliError {
+pub(super) fn failed(code: Option<i32>, signal: Option<i32>, interrupted_by: Option<i32>) -> CliError {
     use mlv::child::signal_name;
     let ended = match (code, signal) {
         (Some(c), _) => format!("exited with code {c}"),
@@ -78,4 +86,36 @@ fn failed(code: Option<i32>, signal: Option<i32>, interrupted_by: Option<i32>) -
         code: super::error::code::FAILURE,
         json_extra: Some(extra),
     }
+}
+
+/// `--name`: saves the step in mlv.toml (refused if the pipeline would be invalid).
+fn save_stage(
+    ctx: &Ctx,
+    repo: &mlv::repo::Repo,
+    name: &str,
+    opts: &mlv::ops::lineage::RecordOptions,
+    command: &[String],
+) -> Result<(), CliError> {
+    if !opts.params.is_empty() || !opts.metrics.is_empty() {
+        return Err(CliError::msg(
+            "--name saves a stage in mlv.toml, which takes params and metrics from files only",
+            Some("put the values in a params file (-p FILE) or a metrics file (-m FILE)"),
+        ));
+    }
+    let _lock = ctx.lock(repo, mlv::lock::LockMode::Exclusive, "run")?;
+    let inputs: Vec<std::path::PathBuf> = opts.inputs.iter().map(|p| p.to_path(&repo.root)).collect();
+    let outputs: Vec<std::path::PathBuf> = opts.outputs.iter().map(|p| p.to_path(&repo.root)).collect();
+    let def = super::stage::stage_def(
+        ctx,
+        repo,
+        command.to_vec(),
+        None,
+        [&inputs, &outputs, &opts.params_files, &opts.metrics_files],
+    )?;
+    let existed = mlv::pipeline::save_stage(&repo.root, name, &def).map_err(mlv::Error::from)?;
+    ctx.ui.info(&format!(
+        "{} stage {name} in mlv.toml",
+        if existed { "updated" } else { "saved" }
+    ));
+    Ok(())
 }

@@ -290,6 +290,10 @@ pub struct Record {
     pub metrics: BTreeMap<String, serde_json::Number>,
     /// Free-form labels.
     pub tags: Vec<String>,
+    /// The pipeline stage (`mlv.toml`) this run was, if any. Absent from older records and
+    /// from runs without `--name`, so their ids are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
 }
 
 impl Record {
@@ -517,6 +521,7 @@ mod tests {
                 size: 1,
                 files: None,
             }],
+            stage: None,
             outputs: vec![],
             params: [("lr".to_string(), serde_json::json!(0.1))].into(),
             metrics: [("auc".to_string(), serde_json::Number::from_f64(0.5).unwrap())].into(),

@@ -31,6 +31,7 @@ pub fn rec(time: &str, inputs: Vec<Artifact>, outputs: Vec<Artifact>, auc: f64) 
         params: BTreeMap::new(),
         metrics: [("auc".to_string(), serde_json::Number::from_f64(auc).unwrap())].into(),
         tags: vec![],
+        stage: None,
     };
     r.id = r.compute_id();
     r

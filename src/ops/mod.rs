@@ -16,6 +16,7 @@ pub mod lineage;
 pub mod log;
 pub mod registry;
 pub mod remotes;
+pub mod repro;
 pub mod sources;
 pub mod status;
 pub mod transfer;

@@ -10,7 +10,6 @@ fn dvc_commands_name_the_mlv_equivalent() {
         ("install", "hint: `dvc install` is `mlv install-hooks` in mlv"),
         ("commit", "hint: `dvc commit` is `mlv add` in mlv"),
         ("dag", "hint: `dvc dag` is `mlv lineage graph` in mlv"),
-        ("repro", "`mlv run -- CMD` records the lineage"),
         ("exp", "mlv has no pipelines or experiments yet"),
         (
             "import-url",

@@ -54,6 +54,7 @@ impl RecordArgs {
             metrics: self.metrics,
             params: self.params,
             tags: self.tags,
+            stage: None,
         })
     }
 }

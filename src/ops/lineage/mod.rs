@@ -19,7 +19,7 @@ pub use diff::{diff, LineageDiffReport, RunPair, RunRef};
 pub use graph::graph;
 pub use list::list;
 pub use record::{record, RecordOptions, RecordReport};
-pub use run::{run, RunOutcome};
+pub use run::{run, run_in, RunOutcome};
 pub use show::{show, ShowReport};
 pub use uses::{uses, UsesReport};
 pub use verify::{verify, OutputCheck, Unavailable, VerifyReport};

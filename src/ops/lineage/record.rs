@@ -38,6 +38,8 @@ pub struct RecordOptions {
     pub params: Vec<String>,
     /// Tags.
     pub tags: Vec<String>,
+    /// The pipeline stage this run is (`mlv run --name`, `mlv repro`), recorded with it.
+    pub stage: Option<String>,
 }
 
 /// What `record` (or a successful `run`) did.
@@ -178,6 +180,7 @@ pub(super) fn finish(
         params,
         metrics,
         tags,
+        stage: opts.stage.clone(),
     };
     record.id = record.compute_id();
     append(&repo.root, &record)?;

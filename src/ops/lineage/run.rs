@@ -33,12 +33,25 @@ pub fn run(
     progress: &dyn Progress,
     lock: &mut dyn FnMut() -> Result<crate::lock::RepoLock, Error>,
 ) -> Result<RunOutcome, Error> {
+    run_in(repo, opts, command, &repo.cwd, progress, lock)
+}
+
+/// [`run`] with the command started in `dir` (a stage's working directory); the params and
+/// metrics files of `opts` are resolved against the current directory as for [`run`].
+pub fn run_in(
+    repo: &Repo,
+    opts: &RecordOptions,
+    command: &[String],
+    dir: &std::path::Path,
+    progress: &dyn Progress,
+    lock: &mut dyn FnMut() -> Result<crate::lock::RepoLock, Error>,
+) -> Result<RunOutcome, Error> {
     let Some((program, args)) = command.split_first() else {
         return Err(LineageError::NoCommand.into());
     };
     let prepared = prepare(repo, opts, progress)?;
     let mut command_line = std::process::Command::new(program);
-    command_line.args(args).current_dir(&repo.cwd);
+    command_line.args(args).current_dir(dir);
     let ended = crate::child::run_forwarding(&mut command_line).map_err(|source| LineageError::Spawn {
         program: program.clone(),
         source,

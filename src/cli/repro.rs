@@ -1,0 +1,121 @@
+//! `mlv repro`.
+
+use std::process::ExitCode;
+
+use mlv::ops::repro::{ReproEvent, ReproOptions, StageOutcome};
+
+use super::{CliError, Ctx};
+
+/// Run the pipeline stages (mlv.toml) whose inputs, params, command or outputs changed.
+///
+/// Stages run in dependency order, each as `mlv run` runs a command (lineage recorded); a
+/// stage is checked when its turn comes, after its upstream stages ran. Unchanged stages are
+/// skipped. A failed stage records nothing and stops repro (its dependants never run); with
+/// --keep-going, stages that do not depend on it still run. Exits 1 if a stage failed.
+///
+/// Example: mlv repro train --dry-run
+#[derive(clap::Args)]
+pub struct Args {
+    /// Stages to reproduce, with their upstream stages (default: all).
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
+    /// Only say what would run and why.
+    #[arg(long)]
+    dry_run: bool,
+    /// Run the stages whether they changed or not.
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Only the named stages, not their upstream stages.
+    #[arg(short = 's', long = "single-item")]
+    single: bool,
+    /// After a failed stage, go on with the stages that do not depend on it.
+    #[arg(long)]
+    keep_going: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
+    let repo = ctx.repo()?;
+    if args.single && args.names.is_empty() {
+        return Err(CliError::msg(
+            "-s/--single-item needs stage names",
+            Some("example: mlv repro -s train"),
+        ));
+    }
+    let lineage = super::lineage::load(&repo)?;
+    super::lineage::report_problems(&ctx.ui, &lineage.problems, "warning");
+    let opts = ReproOptions {
+        names: args.names,
+        dry_run: args.dry_run,
+        force: args.force,
+        single: args.single,
+        keep_going: args.keep_going,
+    };
+    let progress = ctx.progress();
+    let mut lock = || {
+        let timeout = mlv::lock::timeout_of(&repo.config);
+        ctx.lock_dir(&repo.mlv_dir(), timeout, mlv::lock::LockMode::Exclusive, "repro")
+    };
+    let ui = &ctx.ui;
+    let mut on_event = |e: ReproEvent<'_>| match e {
+        ReproEvent::UpToDate(name) => ui.info(&format!("stage {name} didn't change, skipping")),
+        ReproEvent::Running(name, reasons) => {
+            let why: Vec<String> = reasons.iter().map(|r| r.describe()).collect();
+            ui.info(&format!("running stage {name} ({})", why.join("; ")));
+        }
+        ReproEvent::Recorded(_, report) => super::lineage::render_record(&ui_no_json(ui), &repo, report),
+    };
+    let report = mlv::ops::repro::repro(&repo, &opts, progress.as_ref(), &mut lock, &mut on_event)?;
+    if report.failed.is_none() {
+        ctx.ui.json(&report);
+    }
+    if opts.dry_run {
+        for s in &report.stages {
+            match &s.outcome {
+                StageOutcome::WouldRun { reasons } => {
+                    let why: Vec<String> = reasons.iter().map(|r| r.describe()).collect();
+                    ctx.ui.out(&format!("would run {}: {}", s.stage, why.join("; ")));
+                }
+                StageOutcome::UpToDate => ctx.ui.out(&format!("up to date {}", s.stage)),
+                _ => {}
+            }
+        }
+    }
+    for s in &report.stages {
+        if let StageOutcome::Skipped { because } = &s.outcome {
+            ctx.ui
+                .info(&format!("stage {} not run: stage {because} failed", s.stage));
+        }
+    }
+    let Some(failed) = &report.failed else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(StageOutcome::Failed {
+        code,
+        signal,
+        interrupted_by,
+        ..
+    }) = report
+        .stages
+        .iter()
+        .find(|s| &s.stage == failed)
+        .map(|s| &s.outcome)
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut err = super::run::failed(*code, *signal, *interrupted_by);
+    err.message = format!("stage {failed}: {}", err.message);
+    if let Some(extra) = err.json_extra.as_mut() {
+        extra.insert(
+            "stages".into(),
+            serde_json::to_value(&report.stages).unwrap_or_default(),
+        );
+    }
+    Err(err)
+}
+
+/// The same modes without JSON: per-stage records are part of the final report.
+fn ui_no_json(ui: &super::ui::Ui) -> super::ui::Ui {
+    let mut u = *ui;
+    u.json = false;
+    u
+}

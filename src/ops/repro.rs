@@ -1,0 +1,445 @@
+//! `repro`: runs, in dependency order, the pipeline stages (`mlv.toml`) whose inputs, params,
+//! command or outputs changed since their last lineage record, through the same code as
+//! `mlv run`. A stage is checked only when it is its turn, after its upstream stages ran, so a
+//! re-run upstream stage whose outputs came out different makes its dependants run too.
+//!
+//! What "changed" means, against the stage's newest record (`stage` field) in the lineage file:
+//! never run; the command differs; an input's digest (its pointer's, or a git file's content)
+//! differs, or the inputs are not the same paths; the params files' flattened values differ; an
+//! output is missing or modified in the workspace, or its pointer names another version than
+//! the record. The working directory is not recorded and not compared.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::history::{artifact_of, git_artifact};
+use crate::lineage::values::params_file;
+use crate::lineage::{Artifact, Lineage, LineageError, Record};
+use crate::ops::lineage::{run_in, RecordOptions, RecordReport, RunOutcome};
+use crate::ops::status::State;
+use crate::pipeline::{Pipeline, PipelineError, Stage};
+use crate::progress::Progress;
+use crate::relpath::RelPath;
+use crate::repo::Repo;
+
+/// What to reproduce.
+#[derive(Debug, Default, Clone)]
+pub struct ReproOptions {
+    /// The stages asked for (empty: all).
+    pub names: Vec<String>,
+    /// Only list what would run.
+    pub dry_run: bool,
+    /// Run whether changed or not.
+    pub force: bool,
+    /// Only the named stages, not their upstream stages.
+    pub single: bool,
+    /// After a failure, go on with the stages that do not depend on it.
+    pub keep_going: bool,
+}
+
+/// Why a stage runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum Reason {
+    /// No record of it.
+    NeverRun,
+    /// `--force`.
+    Forced,
+    /// The command differs from the record's.
+    CommandChanged,
+    /// An input's version differs.
+    InputChanged {
+        /// The input.
+        path: String,
+        /// The recorded digest (`None`: not an input then).
+        old: Option<String>,
+        /// The digest now (`None`: not there yet).
+        new: Option<String>,
+    },
+    /// A recorded input is no longer one.
+    InputRemoved {
+        /// The input.
+        path: String,
+    },
+    /// A param's value differs.
+    ParamChanged {
+        /// The flattened name.
+        key: String,
+        /// The recorded value.
+        old: Option<serde_json::Value>,
+        /// The value now.
+        new: Option<serde_json::Value>,
+    },
+    /// An output is missing, modified, or not the recorded version.
+    OutputChanged {
+        /// The output.
+        path: String,
+        /// missing, modified, or differs from the record.
+        state: String,
+    },
+    /// An upstream stage would run first (dry run: its outputs may change).
+    Upstream {
+        /// The upstream stage.
+        stage: String,
+    },
+}
+
+impl Reason {
+    /// One line, for messages.
+    pub fn describe(&self) -> String {
+        let short = |d: &Option<String>| {
+            d.as_deref()
+                .map(|d| d[..12.min(d.len())].to_string())
+                .unwrap_or("none".into())
+        };
+        let val = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or("none".into());
+        match self {
+            Reason::NeverRun => "never run".into(),
+            Reason::Forced => "forced".into(),
+            Reason::CommandChanged => "command changed".into(),
+            Reason::InputChanged { path, old, new } => {
+                format!("input {path} changed: {} -> {}", short(old), short(new))
+            }
+            Reason::InputRemoved { path } => format!("input {path} removed"),
+            Reason::ParamChanged { key, old, new } => {
+                format!("param {key} changed: {} -> {}", val(old), val(new))
+            }
+            Reason::OutputChanged { path, state } => format!("output {path} {state}"),
+            Reason::Upstream { stage } => format!("upstream stage {stage} runs first"),
+        }
+    }
+}
+
+/// What happened to one stage.
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StageOutcome {
+    /// Nothing changed.
+    UpToDate,
+    /// Dry run: it would run.
+    WouldRun {
+        /// Why.
+        reasons: Vec<Reason>,
+    },
+    /// It ran and was recorded.
+    Ran {
+        /// Why.
+        reasons: Vec<Reason>,
+        /// The record's id.
+        record: String,
+    },
+    /// It ran and failed; nothing recorded.
+    Failed {
+        /// Why it ran.
+        reasons: Vec<Reason>,
+        /// The command's exit code.
+        code: Option<i32>,
+        /// The signal that killed it.
+        signal: Option<i32>,
+        /// The stop signal mlv received.
+        interrupted_by: Option<i32>,
+    },
+    /// Not run: an upstream stage failed, or an earlier failure stopped repro.
+    Skipped {
+        /// The failed stage.
+        because: String,
+    },
+}
+
+/// One stage's line of the report.
+#[derive(Debug, Serialize)]
+pub struct StageResult {
+    /// The stage.
+    pub stage: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: StageOutcome,
+}
+
+/// What `repro` did.
+#[derive(Debug, Default, Serialize)]
+pub struct ReproReport {
+    /// The stages considered, in the order they were.
+    pub stages: Vec<StageResult>,
+    /// The first failed stage, if any.
+    pub failed: Option<String>,
+}
+
+/// Progress reported while repro works (the library never prints).
+pub enum ReproEvent<'a> {
+    /// A stage is up to date.
+    UpToDate(&'a str),
+    /// A stage is about to run.
+    Running(&'a str, &'a [Reason]),
+    /// A stage ran and was recorded.
+    Recorded(&'a str, &'a RecordReport),
+}
+
+/// Reproduces the pipeline. `lock` is taken as `mlv run` takes it (for each record).
+pub fn repro(
+    repo: &Repo,
+    opts: &ReproOptions,
+    progress: &dyn Progress,
+    lock: &mut dyn FnMut() -> Result<crate::lock::RepoLock, Error>,
+    on_event: &mut dyn FnMut(ReproEvent<'_>),
+) -> Result<ReproReport, Error> {
+    let pipeline = Pipeline::load(&repo.root)?;
+    let selected: BTreeSet<String> = match (opts.names.is_empty(), opts.single) {
+        (true, _) => pipeline.stages.iter().map(|s| s.name.clone()).collect(),
+        (false, true) => {
+            let mut s = BTreeSet::new();
+            for n in &opts.names {
+                s.insert(pipeline.get(n)?.name.clone());
+            }
+            s
+        }
+        (false, false) => pipeline.with_upstream(&opts.names)?,
+    };
+    // an input that no stage writes must be there before anything runs
+    let produced: Vec<&RelPath> = pipeline.stages.iter().flat_map(|s| s.outputs.iter()).collect();
+    for s in pipeline.stages.iter().filter(|s| selected.contains(&s.name)) {
+        for i in &s.inputs {
+            let made = produced.iter().any(|o| i.is_within(o) || o.is_within(i));
+            if !made && std::fs::symlink_metadata(i.to_path(&repo.root)).is_err() {
+                return Err(PipelineError::MissingInput {
+                    stage: s.name.clone(),
+                    path: repo.display(i),
+                }
+                .into());
+            }
+        }
+    }
+    let mut report = ReproReport::default();
+    // stages that would run (dry run) or failed / were skipped (real run)
+    let mut pending: BTreeSet<String> = BTreeSet::new();
+    let mut broken: BTreeMap<String, String> = BTreeMap::new();
+    let mut stop: Option<String> = None;
+    for stage in pipeline.stages.iter().filter(|s| selected.contains(&s.name)) {
+        let name = stage.name.clone();
+        if let Some(f) = &stop {
+            report.stages.push(StageResult {
+                stage: name,
+                outcome: StageOutcome::Skipped { because: f.clone() },
+            });
+            continue;
+        }
+        if let Some(up) = stage.after.iter().find_map(|a| broken.get(a)) {
+            let up = up.clone();
+            broken.insert(name.clone(), up.clone());
+            report.stages.push(StageResult {
+                stage: name,
+                outcome: StageOutcome::Skipped { because: up },
+            });
+            continue;
+        }
+        let mut reasons = Vec::new();
+        if opts.force {
+            reasons.push(Reason::Forced);
+        } else if let Some(up) = stage.after.iter().find(|a| pending.contains(*a)) {
+            reasons.push(Reason::Upstream { stage: up.clone() });
+        } else {
+            let lineage = Lineage::load(&repo.root)?;
+            reasons = changes(repo, stage, &lineage, progress)?;
+        }
+        if reasons.is_empty() {
+            on_event(ReproEvent::UpToDate(&name));
+            report.stages.push(StageResult {
+                stage: name,
+                outcome: StageOutcome::UpToDate,
+            });
+            continue;
+        }
+        if opts.dry_run {
+            pending.insert(name.clone());
+            report.stages.push(StageResult {
+                stage: name,
+                outcome: StageOutcome::WouldRun { reasons },
+            });
+            continue;
+        }
+        on_event(ReproEvent::Running(&name, &reasons));
+        let record_opts = RecordOptions {
+            inputs: stage.inputs.clone(),
+            outputs: stage.outputs.clone(),
+            metrics_files: stage.metrics.iter().map(|p| p.to_path(&repo.root)).collect(),
+            params_files: stage.params.iter().map(|p| p.to_path(&repo.root)).collect(),
+            stage: Some(name.clone()),
+            ..RecordOptions::default()
+        };
+        let dir = match &stage.wdir {
+            Some(w) => w.to_path(&repo.root),
+            None => repo.root.clone(),
+        };
+        match run_in(repo, &record_opts, &stage.cmd, &dir, progress, lock)? {
+            RunOutcome::Recorded(r) => {
+                on_event(ReproEvent::Recorded(&name, &r));
+                report.stages.push(StageResult {
+                    stage: name,
+                    outcome: StageOutcome::Ran {
+                        reasons,
+                        record: r.record.id.clone(),
+                    },
+                });
+            }
+            RunOutcome::Failed {
+                code,
+                signal,
+                interrupted_by,
+            } => {
+                report.failed.get_or_insert(name.clone());
+                broken.insert(name.clone(), name.clone());
+                if !opts.keep_going || interrupted_by.is_some() {
+                    stop = Some(name.clone());
+                }
+                report.stages.push(StageResult {
+                    stage: name,
+                    outcome: StageOutcome::Failed {
+                        reasons,
+                        code,
+                        signal,
+                        interrupted_by,
+                    },
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Why `stage` must run, compared with its newest record (empty: it is up to date).
+pub fn changes(
+    repo: &Repo,
+    stage: &Stage,
+    lineage: &Lineage,
+    progress: &dyn Progress,
+) -> Result<Vec<Reason>, Error> {
+    let Some(rec) = last_record(lineage, &stage.name) else {
+        return Ok(vec![Reason::NeverRun]);
+    };
+    let mut reasons = Vec::new();
+    if rec.command.as_deref() != Some(stage.cmd.as_slice()) {
+        reasons.push(Reason::CommandChanged);
+    }
+    let pointers = repo.pointers()?;
+    // as `mlv run` would: an input tracked by mlv must be what its pointer says
+    let tracked: Vec<RelPath> = stage
+        .inputs
+        .iter()
+        .filter(|i| pointers.iter().any(|p| p.data == **i))
+        .cloned()
+        .collect();
+    if !tracked.is_empty() {
+        let st = crate::ops::status::status(repo, &tracked, progress)?;
+        if let Some(m) = st.pointers.iter().find(|s| s.state == State::Modified) {
+            return Err(LineageError::InputModified { path: m.path.clone() }.into());
+        }
+    }
+    for i in &stage.inputs {
+        let old = rec
+            .inputs
+            .iter()
+            .find(|a| a.path == i.as_str())
+            .map(|a| a.digest.to_string());
+        let new = current_input(repo, &pointers, i)?.map(|a| a.digest.to_string());
+        if old != new || new.is_none() {
+            reasons.push(Reason::InputChanged {
+                path: repo.display(i),
+                old,
+                new,
+            });
+        }
+    }
+    for a in &rec.inputs {
+        if !stage.inputs.iter().any(|i| i.as_str() == a.path) {
+            reasons.push(Reason::InputRemoved { path: a.path.clone() });
+        }
+    }
+    let mut params = BTreeMap::new();
+    for p in &stage.params {
+        let abs = p.to_path(&repo.root);
+        if abs.exists() {
+            params.extend(params_file(&abs, &repo.display(p))?);
+        }
+    }
+    let keys: BTreeSet<&String> = params.keys().chain(rec.params.keys()).collect();
+    for k in keys {
+        let (old, new) = (rec.params.get(k), params.get(k));
+        if old != new {
+            reasons.push(Reason::ParamChanged {
+                key: k.clone(),
+                old: old.cloned(),
+                new: new.cloned(),
+            });
+        }
+    }
+    if !stage.outputs.is_empty() {
+        let tracked: Vec<&RelPath> = stage
+            .outputs
+            .iter()
+            .filter(|o| pointers.iter().any(|p| p.data == **o))
+            .collect();
+        let owned: Vec<RelPath> = tracked.iter().map(|o| (*o).clone()).collect();
+        let st = match owned.is_empty() {
+            true => None,
+            false => Some(crate::ops::status::status(repo, &owned, progress)?),
+        };
+        for o in &stage.outputs {
+            let shown = repo.display(o);
+            let Some(p) = pointers.iter().find(|p| p.data == *o) else {
+                reasons.push(Reason::OutputChanged {
+                    path: shown,
+                    state: "not tracked".into(),
+                });
+                continue;
+            };
+            let state = st
+                .as_ref()
+                .and_then(|s| s.pointers.iter().find(|x| x.data == *o))
+                .map(|x| x.state);
+            let recorded = rec.outputs.iter().find(|a| a.path == o.as_str());
+            let why = match state {
+                Some(State::Missing) | Some(State::NotPulled) => Some("missing"),
+                Some(State::Modified) => Some("modified"),
+                _ if recorded.map(|a| a.digest) != Some(artifact_of(p).digest) => {
+                    Some("differs from the recorded run")
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                reasons.push(Reason::OutputChanged {
+                    path: shown,
+                    state: why.into(),
+                });
+            }
+        }
+    }
+    Ok(reasons)
+}
+
+/// The newest record of stage `name`.
+pub fn last_record<'l>(lineage: &'l Lineage, name: &str) -> Option<&'l Record> {
+    lineage
+        .records
+        .iter()
+        .rev()
+        .find(|r| r.stage.as_deref() == Some(name))
+}
+
+/// An input's version now: its pointer's, or a git-tracked file's content (`None`: absent).
+fn current_input(
+    repo: &Repo,
+    pointers: &[crate::pointer::Pointer],
+    path: &RelPath,
+) -> Result<Option<Artifact>, Error> {
+    if let Some(p) = pointers.iter().find(|p| p.data == *path) {
+        return Ok(Some(artifact_of(p)));
+    }
+    let abs = path.to_path(&repo.root);
+    if abs.is_file() {
+        let bytes = std::fs::read(&abs).map_err(|e| crate::fs::IoError::new("cannot read", &abs, e))?;
+        return Ok(Some(git_artifact(path, &bytes)));
+    }
+    Ok(None)
+}
