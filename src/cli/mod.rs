@@ -15,6 +15,7 @@ mod import;
 mod init;
 mod lineage;
 mod log;
+mod metrics;
 mod progress;
 mod registry;
 mod remote;
@@ -75,6 +76,8 @@ enum Command {
     Update(import::UpdateArgs),
     Run(run::Args),
     Lineage(lineage::Args),
+    Metrics(metrics::MetricsArgs),
+    Params(metrics::ParamsArgs),
     Log(log::Args),
     Diff(diff::Args),
     Fsck(fsck::Args),
@@ -265,6 +268,8 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Pull(a) => transfer::run_pull(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Lineage(a) => lineage::run(&ctx, a),
+        Command::Metrics(a) => metrics::metrics(&ctx, a),
+        Command::Params(a) => metrics::params(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
