@@ -93,6 +93,7 @@ pub fn params(ctx: &Ctx, args: ParamsArgs) -> Result<ExitCode, CliError> {
 
 fn show(ctx: &Ctx, args: ShowArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, mlv::lock::LockMode::Shared, "metrics show")?;
     let report = mlv::ops::metrics::show(&repo, &args.revs)?;
     ctx.ui.json(&report);
     render_show(&ctx.ui, &report, args.md);
@@ -101,6 +102,7 @@ fn show(ctx: &Ctx, args: ShowArgs) -> Result<ExitCode, CliError> {
 
 fn diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
+    let _lock = ctx.lock(&repo, mlv::lock::LockMode::Shared, "metrics/params diff")?;
     let old = args.old.as_deref().unwrap_or("HEAD");
     let report = mlv::ops::metrics::diff(&repo, kind, Some(old), args.new.as_deref(), args.all)?;
     ctx.ui.json(&report);
