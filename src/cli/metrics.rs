@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use mlv::ops::metrics::{DiffReport, Kind, ShowReport};
+use mlv::relpath::RelPath;
+use mlv::repo::Repo;
 
 use super::ui::Ui;
 use super::{CliError, Ctx};
@@ -96,7 +98,7 @@ fn show(ctx: &Ctx, args: ShowArgs) -> Result<ExitCode, CliError> {
     let _lock = ctx.lock(&repo, mlv::lock::LockMode::Shared, "metrics show")?;
     let report = mlv::ops::metrics::show(&repo, &args.revs)?;
     ctx.ui.json(&report);
-    render_show(&ctx.ui, &report, args.md);
+    render_show(&ctx.ui, &repo, &report, args.md);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -106,7 +108,7 @@ fn diff(ctx: &Ctx, args: DiffArgs, kind: Kind) -> Result<ExitCode, CliError> {
     let old = args.old.as_deref().unwrap_or("HEAD");
     let report = mlv::ops::metrics::diff(&repo, kind, Some(old), args.new.as_deref(), args.all)?;
     ctx.ui.json(&report);
-    render_diff(&ctx.ui, &report, args.md, kind);
+    render_diff(&ctx.ui, &repo, &report, args.md, kind);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -116,7 +118,16 @@ fn warn_problems(ui: &Ui, problems: &[String]) {
     }
 }
 
-fn render_show(ui: &Ui, report: &ShowReport, md: bool) {
+/// A work-tree path as the user sees it: relative to the current directory (JSON keeps the
+/// work-tree path).
+fn shown(repo: &Repo, path: &str) -> String {
+    match RelPath::new(path) {
+        Ok(rel) => repo.display(&rel),
+        Err(_) => path.to_string(),
+    }
+}
+
+fn render_show(ui: &Ui, repo: &Repo, report: &ShowReport, md: bool) {
     warn_problems(ui, &report.problems);
     if report.rows.is_empty() {
         ui.info("no metrics: record a metrics file with `mlv run -m FILE -- COMMAND` (or `mlv lineage record -m FILE`)");
@@ -128,14 +139,14 @@ fn render_show(ui: &Ui, report: &ShowReport, md: bool) {
         .chain(report.revs.iter().cloned())
         .collect::<Vec<_>>()];
     for r in &report.rows {
-        let mut row = vec![r.path.clone(), r.key.clone()];
+        let mut row = vec![shown(repo, &r.path), r.key.clone()];
         row.extend(r.values.iter().map(cell));
         rows.push(row);
     }
     print_table(ui, &rows, md);
 }
 
-fn render_diff(ui: &Ui, report: &DiffReport, md: bool, kind: Kind) {
+fn render_diff(ui: &Ui, repo: &Repo, report: &DiffReport, md: bool, kind: Kind) {
     warn_problems(ui, &report.problems);
     let what = match kind {
         Kind::Metrics => "metrics",
@@ -161,7 +172,7 @@ fn render_diff(ui: &Ui, report: &DiffReport, md: bool, kind: Kind) {
     }
     let mut rows = vec![header];
     for r in &report.rows {
-        let mut row = vec![r.path.clone(), r.key.clone(), cell(&r.old), cell(&r.new)];
+        let mut row = vec![shown(repo, &r.path), r.key.clone(), cell(&r.old), cell(&r.new)];
         if numeric {
             row.push(r.change.map(change).unwrap_or_else(|| "-".into()));
         }

@@ -184,6 +184,12 @@ fn metrics_show_over_revisions() {
       ]
     }
     "#);
+    // paths relative to the current directory; JSON keeps work-tree paths
+    std::fs::create_dir(r.path("sub")).unwrap();
+    let out = r.ok(&["-C", "sub", "metrics", "show"]);
+    assert!(out.stdout.contains("../metrics.json  auc"), "{}", out.stdout);
+    let v = r.json(&["-C", "sub", "metrics", "show"]);
+    assert_eq!(v["rows"][0]["path"], json!("metrics.json"));
     let out = r.ok(&["metrics", "show", "--md"]);
     insta::assert_snapshot!(out.stdout, @r#"
     | Path | Key | workspace |
