@@ -286,3 +286,30 @@ fn params_diff_shows_chosen_keys_only() {
     | params.yaml | train.lr | 0.5 | 0.75 | +0.25 |
     "#);
 }
+
+#[test]
+fn a_file_new_or_broken_on_one_side_is_shown_with_the_rest() {
+    let r = two_runs();
+    // metrics.yaml declared only in the workspace: absent at HEAD
+    r.write("m.yaml", "f1: 0.5\n");
+    r.ok(&["lineage", "record", "-o", "model.txt", "-m", "m.yaml"]);
+    r.write("metrics.json", "{\"auc\": oops");
+    let out = r.ok(&["metrics", "show", "--rev", "HEAD"]);
+    insta::assert_snapshot!(out.stdout, @r#"
+    Path          Key        workspace  HEAD
+    m.yaml        f1         0.5        -
+    metrics.json  auc        -          0.5
+    metrics.json  eval.loss  -          1.5
+    "#);
+    assert!(
+        out.stderr
+            .contains("warning: metrics.json (workspace): cannot parse JSON"),
+        "{}",
+        out.stderr
+    );
+    let v = r.json(&["metrics", "diff"]);
+    assert_eq!(v["rows"][0]["key"], json!("f1"));
+    assert_eq!(v["rows"][0]["old"], Value::Null);
+    assert!(v["rows"][0].get("change").is_none());
+    assert_eq!(v["problems"].as_array().unwrap().len(), 1);
+}
