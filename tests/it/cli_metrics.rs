@@ -290,7 +290,7 @@ fn params_diff_shows_chosen_keys_only() {
 #[test]
 fn a_file_new_or_broken_on_one_side_is_shown_with_the_rest() {
     let r = two_runs();
-    // metrics.yaml declared only in the workspace: absent at HEAD
+    // m.yaml declared only in the workspace: absent at HEAD
     r.write("m.yaml", "f1: 0.5\n");
     r.ok(&["lineage", "record", "-o", "model.txt", "-m", "m.yaml"]);
     r.write("metrics.json", "{\"auc\": oops");
