@@ -19,7 +19,8 @@ pub fn suggestion(word: &str) -> Option<&'static str> {
             "mlv cannot download from an arbitrary URL yet; `mlv get URL PATH` and `mlv import URL \
              PATH` fetch data tracked in another repository"
         }
-        "metrics" | "params" | "plots" => "mlv has no metrics, params or plots yet",
+        // `metrics` and `params` are mlv commands now
+        "plots" => "mlv has no plots yet; `mlv metrics show|diff` and `mlv params diff` compare values across revisions",
         _ => return None,
     })
 }

@@ -15,6 +15,7 @@ mod import;
 mod init;
 mod lineage;
 mod log;
+mod metrics;
 mod progress;
 mod registry;
 mod remote;
@@ -79,6 +80,8 @@ enum Command {
     Stage(stage::Args),
     Repro(repro::Args),
     Lineage(lineage::Args),
+    Metrics(metrics::MetricsArgs),
+    Params(metrics::ParamsArgs),
     Log(log::Args),
     Diff(diff::Args),
     Fsck(fsck::Args),
@@ -271,6 +274,8 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Stage(a) => stage::run(&ctx, a),
         Command::Repro(a) => repro::run(&ctx, a),
         Command::Lineage(a) => lineage::run(&ctx, a),
+        Command::Metrics(a) => metrics::metrics(&ctx, a),
+        Command::Params(a) => metrics::params(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),

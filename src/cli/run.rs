@@ -102,7 +102,19 @@ fn save_stage(
             Some("put the values in a params file (-p FILE) or a metrics file (-m FILE)"),
         ));
     }
+    if opts.params_files.iter().any(|p| !p.keys.is_empty()) {
+        return Err(CliError::msg(
+            "--name saves a stage in mlv.toml, whose params are whole files for now",
+            Some("give the params file without keys (-p FILE)"),
+        ));
+    }
     let _lock = ctx.lock(repo, mlv::lock::LockMode::Exclusive, "run")?;
+    let params: Vec<std::path::PathBuf> = opts
+        .params_files
+        .iter()
+        .map(|p| p.file.to_path(&repo.root))
+        .collect();
+    let metrics: Vec<std::path::PathBuf> = opts.metrics_files.iter().map(|p| p.to_path(&repo.root)).collect();
     let inputs: Vec<std::path::PathBuf> = opts.inputs.iter().map(|p| p.to_path(&repo.root)).collect();
     let outputs: Vec<std::path::PathBuf> = opts.outputs.iter().map(|p| p.to_path(&repo.root)).collect();
     let def = super::stage::stage_def(
@@ -110,7 +122,7 @@ fn save_stage(
         repo,
         command.to_vec(),
         None,
-        [&inputs, &outputs, &opts.params_files, &opts.metrics_files],
+        [&inputs, &outputs, &params, &metrics],
     )?;
     let existed = mlv::pipeline::save_stage(&repo.root, name, &def).map_err(mlv::Error::from)?;
     ctx.ui.info(&format!(

@@ -40,23 +40,37 @@ pub fn compare(left: Option<&Record>, right: Option<&Record>) -> Vec<Row> {
         ("params", params(left), params(right)),
         ("metrics", metrics(left), metrics(right)),
     ] {
-        let names: BTreeSet<&String> = l.keys().chain(r.keys()).collect();
-        for name in names {
+        for mut row in side_by_side(&l, &r, prefix == "metrics") {
+            row.name = format!("{prefix}.{}", row.name);
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+/// Two flattened maps of values, row by row in name order; with `deltas`, rows whose two
+/// values are numbers get right - left.
+pub fn side_by_side(l: &BTreeMap<String, Value>, r: &BTreeMap<String, Value>, deltas: bool) -> Vec<Row> {
+    let names: BTreeSet<&String> = l.keys().chain(r.keys()).collect();
+    names
+        .into_iter()
+        .map(|name| {
             let (a, b) = (l.get(name).cloned(), r.get(name).cloned());
-            let delta = match (prefix, &a, &b) {
-                ("metrics", Some(x), Some(y)) => Some(y.as_f64().unwrap_or(0.0) - x.as_f64().unwrap_or(0.0)),
+            let delta = match (&a, &b) {
+                (Some(Value::Number(x)), Some(Value::Number(y))) if deltas => {
+                    Some(y.as_f64().unwrap_or(0.0) - x.as_f64().unwrap_or(0.0))
+                }
                 _ => None,
             };
-            rows.push(Row {
-                name: format!("{prefix}.{name}"),
+            Row {
+                name: name.clone(),
                 changed: a != b,
                 left: a,
                 right: b,
                 delta,
-            });
-        }
-    }
-    rows
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -60,6 +60,14 @@ pub enum LineageError {
         /// The value, shortened.
         value: String,
     },
+    /// A key chosen with `-p FILE:KEY` that the params file does not have.
+    #[error("{path}: no params key `{key}`")]
+    MissingParam {
+        /// The params file, as displayed.
+        path: String,
+        /// The key.
+        key: String,
+    },
     /// A `k=v` argument without `=` or with an empty key.
     #[error("`{arg}`: expected NAME=VALUE")]
     BadKeyValue {
@@ -177,6 +185,9 @@ impl LineageError {
                     .into()
             }
             LineageError::Ambiguous { .. } => "give more characters".into(),
+            LineageError::MissingParam { path, .. } => format!(
+                "give a key of {path} (a dotted name like train.lr, or a section like train), or -p {path} for the whole file"
+            ),
             LineageError::UnknownRevision { .. } => "give a commit, branch or tag that `git log` knows".into(),
             LineageError::NoCommand => "example: mlv run -i data -o model.pt -- python train.py".into(),
             LineageError::Io(e) => return e.hint(),
@@ -197,6 +208,7 @@ impl LineageError {
             LineageError::Unparsable { .. }
             | LineageError::NotANumber { .. }
             | LineageError::BadKeyValue { .. }
+            | LineageError::MissingParam { .. }
             | LineageError::InputNotTracked { .. }
             | LineageError::InputModified { .. }
             | LineageError::InputInsideTracked { .. }
@@ -294,6 +306,25 @@ pub struct Record {
     /// from runs without `--name`, so their ids are unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<String>,
+    /// The metrics files read (work-tree paths), for `mlv metrics show/diff`. Absent from
+    /// older records (and when empty), so their ids are unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics_files: Vec<String>,
+    /// The params files read, with the keys chosen (`-p FILE:KEY,KEY`), for `mlv params
+    /// diff`. Absent from older records (and when empty), so their ids are unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params_files: Vec<ParamsFile>,
+}
+
+/// A params file a record read, and the keys chosen in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamsFile {
+    /// Work-tree path, `/`-separated.
+    pub path: String,
+    /// The keys (leaves or sections) chosen; empty: the whole file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 impl Record {
@@ -526,6 +557,8 @@ mod tests {
             params: [("lr".to_string(), serde_json::json!(0.1))].into(),
             metrics: [("auc".to_string(), serde_json::Number::from_f64(0.5).unwrap())].into(),
             tags: vec![],
+            metrics_files: vec![],
+            params_files: vec![],
         };
         r.id = r.compute_id();
         r

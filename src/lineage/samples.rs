@@ -32,6 +32,8 @@ pub fn rec(time: &str, inputs: Vec<Artifact>, outputs: Vec<Artifact>, auc: f64) 
         metrics: [("auc".to_string(), serde_json::Number::from_f64(auc).unwrap())].into(),
         tags: vec![],
         stage: None,
+        metrics_files: vec![],
+        params_files: vec![],
     };
     r.id = r.compute_id();
     r

@@ -12,7 +12,14 @@ use crate::fs::IoContext;
 /// Reads a metrics file: every leaf must be a number. Arrays are flattened by index
 /// (`loss.0`, `loss.1`).
 pub fn metrics_file(path: &Path, shown: &str) -> Result<BTreeMap<String, Number>, LineageError> {
-    let value = read_structured(path, shown)?;
+    let text = std::fs::read_to_string(path).at("cannot read", path)?;
+    metrics_text(&text, path, shown)
+}
+
+/// [`metrics_file`] on text already read (from git at a revision, say); `path` gives the
+/// format by its extension.
+pub fn metrics_text(text: &str, path: &Path, shown: &str) -> Result<BTreeMap<String, Number>, LineageError> {
+    let value = parse_structured(text, path, shown)?;
     let mut flat = BTreeMap::new();
     flatten(String::new(), value, true, &mut flat);
     flat.into_iter()
@@ -29,10 +36,76 @@ pub fn metrics_file(path: &Path, shown: &str) -> Result<BTreeMap<String, Number>
 
 /// Reads a params file: leaves are kept as they are; arrays are kept whole.
 pub fn params_file(path: &Path, shown: &str) -> Result<BTreeMap<String, Value>, LineageError> {
-    let value = read_structured(path, shown)?;
+    let text = std::fs::read_to_string(path).at("cannot read", path)?;
+    params_text(&text, path, shown)
+}
+
+/// [`params_file`] on text already read; `path` gives the format by its extension.
+pub fn params_text(text: &str, path: &Path, shown: &str) -> Result<BTreeMap<String, Value>, LineageError> {
+    let value = parse_structured(text, path, shown)?;
     let mut flat = BTreeMap::new();
     flatten(String::new(), value, false, &mut flat);
     Ok(flat)
+}
+
+/// `-p FILE:KEY,KEY` split into the file and its keys (none: the whole file). The file is
+/// what comes before the last `:`; a file name that itself holds a `:` is given whole when
+/// the file exists as named (`exists`), as DVC users would expect of `-p FILE`.
+pub fn split_params_arg(arg: &str, exists: impl Fn(&str) -> bool) -> (String, Vec<String>) {
+    match arg.rsplit_once(':') {
+        Some((file, keys)) if !file.is_empty() && !exists(arg) => (
+            file.to_string(),
+            keys.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        _ => (arg.to_string(), Vec::new()),
+    }
+}
+
+/// The values `keys` select in a flattened params file: a key names a leaf (`train.lr`) or a
+/// whole section (`train`: every `train.*` leaf); no keys select the whole file. Returns the
+/// first key that selects nothing as the error.
+pub fn select_params(
+    flat: &BTreeMap<String, Value>,
+    keys: &[String],
+) -> Result<BTreeMap<String, Value>, String> {
+    if keys.is_empty() {
+        return Ok(flat.clone());
+    }
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let section = format!("{key}.");
+        let mut found = false;
+        for (k, v) in flat {
+            if k == key || k.starts_with(&section) {
+                found = true;
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        if !found {
+            return Err(key.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The current values of a params spec: the file at `path` (shown as `shown`), flattened,
+/// restricted to `keys` (see [`select_params`]). A key that selects nothing is refused,
+/// naming the file and the key. Pure: reads the file, prints nothing. `mlv run -p` records
+/// exactly these values, so a change to a key not chosen does not change them.
+pub fn params_values(
+    path: &Path,
+    shown: &str,
+    keys: &[String],
+) -> Result<BTreeMap<String, Value>, LineageError> {
+    let flat = params_file(path, shown)?;
+    select_params(&flat, keys).map_err(|key| LineageError::MissingParam {
+        path: shown.to_string(),
+        key,
+    })
 }
 
 /// Parses `--metric NAME=NUMBER`.
@@ -91,9 +164,8 @@ fn short(s: &str) -> String {
     }
 }
 
-/// Reads a file as JSON, YAML or TOML by its extension (JSON when unknown).
-fn read_structured(path: &Path, shown: &str) -> Result<Value, LineageError> {
-    let text = std::fs::read_to_string(path).at("cannot read", path)?;
+/// Parses a file's text as JSON, YAML or TOML by the file's extension (JSON when unknown).
+fn parse_structured(text: &str, path: &Path, shown: &str) -> Result<Value, LineageError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -105,9 +177,9 @@ fn read_structured(path: &Path, shown: &str) -> Result<Value, LineageError> {
         reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
     };
     let value = match ext.as_str() {
-        "yaml" | "yml" => serde_norway::from_str::<Value>(&text).map_err(|e| bad("YAML", e.to_string()))?,
-        "toml" => toml::from_str::<Value>(&text).map_err(|e| bad("TOML", e.to_string()))?,
-        _ => serde_json::from_str::<Value>(&text).map_err(|e| bad("JSON", e.to_string()))?,
+        "yaml" | "yml" => serde_norway::from_str::<Value>(text).map_err(|e| bad("YAML", e.to_string()))?,
+        "toml" => toml::from_str::<Value>(text).map_err(|e| bad("TOML", e.to_string()))?,
+        _ => serde_json::from_str::<Value>(text).map_err(|e| bad("JSON", e.to_string()))?,
     };
     if !value.is_object() {
         return Err(bad(
@@ -178,6 +250,63 @@ mod tests {
         assert!(e.contains("m.json") && e.contains("line 2"), "{e}");
         assert!(metric_arg("auc=high").is_err());
         assert!(metric_arg("=1").is_err());
+    }
+
+    #[test]
+    fn params_spec_selects_keys_and_sections() {
+        let d = tempfile::tempdir().unwrap();
+        let y = d.path().join("params.yaml");
+        std::fs::write(&y, "train:\n  lr: 0.1\n  epochs: 3\nseed: 1\nname: x\n").unwrap();
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let chosen = params_values(&y, "params.yaml", &keys(&["train", "seed"])).unwrap();
+        assert_eq!(
+            chosen.keys().collect::<Vec<_>>(),
+            ["seed", "train.epochs", "train.lr"]
+        );
+        // a change to a key not chosen leaves the values alone; a chosen one changes them
+        std::fs::write(&y, "train:\n  lr: 0.1\n  epochs: 3\nseed: 1\nname: y\n").unwrap();
+        assert_eq!(
+            params_values(&y, "params.yaml", &keys(&["train", "seed"])).unwrap(),
+            chosen
+        );
+        assert_ne!(
+            params_values(&y, "params.yaml", &[]).unwrap()["name"],
+            serde_json::json!("x")
+        );
+        std::fs::write(&y, "train:\n  lr: 0.2\n  epochs: 3\nseed: 1\nname: y\n").unwrap();
+        assert_ne!(
+            params_values(&y, "params.yaml", &keys(&["train", "seed"])).unwrap(),
+            chosen
+        );
+        // `train.l` is not a prefix of a section: it selects nothing
+        let e = params_values(&y, "params.yaml", &keys(&["train.l"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("params.yaml") && e.contains("`train.l`"), "{e}");
+        let j = d.path().join("p.json");
+        std::fs::write(&j, r#"{"a": {"b": 1, "c": 2}}"#).unwrap();
+        assert_eq!(params_values(&j, "p.json", &keys(&["a.c"])).unwrap().len(), 1);
+        let t = d.path().join("p.toml");
+        std::fs::write(&t, "[a]\nb = 1\n[c]\nd = 2\n").unwrap();
+        assert_eq!(
+            params_values(&t, "p.toml", &keys(&["c"])).unwrap()["c.d"],
+            serde_json::json!(2)
+        );
+    }
+
+    #[test]
+    fn splits_params_args() {
+        let none = |_: &str| false;
+        assert_eq!(split_params_arg("p.yaml", none), ("p.yaml".into(), vec![]));
+        assert_eq!(
+            split_params_arg("p.yaml:train,lr", none),
+            ("p.yaml".into(), vec!["train".to_string(), "lr".to_string()])
+        );
+        assert_eq!(split_params_arg("p.yaml:", none), ("p.yaml".into(), vec![]));
+        assert_eq!(
+            split_params_arg("a:b.yaml", |f| f == "a:b.yaml"),
+            ("a:b.yaml".into(), vec![])
+        );
     }
 
     #[test]

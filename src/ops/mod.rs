@@ -14,6 +14,7 @@ pub mod import;
 pub mod init;
 pub mod lineage;
 pub mod log;
+pub mod metrics;
 pub mod registry;
 pub mod remotes;
 pub mod repro;

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::history::{artifact_of, git_artifact};
 use crate::lineage::values::params_file;
 use crate::lineage::{Artifact, Lineage, LineageError, Record};
-use crate::ops::lineage::{run_in, RecordOptions, RecordReport, RunOutcome};
+use crate::ops::lineage::{run_in, ParamsSpec, RecordOptions, RecordReport, RunOutcome};
 use crate::ops::status::State;
 use crate::pipeline::{Pipeline, PipelineError, Stage};
 use crate::progress::Progress;
@@ -263,8 +263,15 @@ pub fn repro(
         let record_opts = RecordOptions {
             inputs: stage.inputs.clone(),
             outputs: stage.outputs.clone(),
-            metrics_files: stage.metrics.iter().map(|p| p.to_path(&repo.root)).collect(),
-            params_files: stage.params.iter().map(|p| p.to_path(&repo.root)).collect(),
+            metrics_files: stage.metrics.clone(),
+            params_files: stage
+                .params
+                .iter()
+                .map(|p| ParamsSpec {
+                    file: p.clone(),
+                    keys: Vec::new(),
+                })
+                .collect(),
             stage: Some(name.clone()),
             ..RecordOptions::default()
         };

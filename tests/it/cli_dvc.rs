@@ -15,7 +15,8 @@ fn dvc_commands_name_the_mlv_equivalent() {
             "import-url",
             "`mlv import URL PATH` fetch data tracked in another repository",
         ),
-        ("metrics", "hint: mlv has no metrics, params or plots yet"),
+        // `metrics` became an mlv command (issue 15); `plots` keeps the hint
+        ("plots", "hint: mlv has no plots yet"),
     ] {
         let out = env.mlv(&[word, "x"]).fails(2);
         assert_eq!(

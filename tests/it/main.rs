@@ -25,6 +25,7 @@ mod cli_hostile;
 mod cli_import;
 mod cli_init;
 mod cli_links;
+mod cli_metrics;
 mod cli_packs;
 mod cli_refusals;
 mod cli_registry;

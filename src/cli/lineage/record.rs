@@ -23,9 +23,10 @@ pub struct RecordArgs {
     /// dotted names and every value must be a number. Repeatable.
     #[arg(short = 'm', long = "metrics", value_name = "FILE")]
     metrics_files: Vec<PathBuf>,
-    /// A params file (JSON, YAML or TOML), flattened to dotted names. Repeatable.
-    #[arg(short = 'p', long = "params", value_name = "FILE")]
-    params_files: Vec<PathBuf>,
+    /// A params file (JSON, YAML or TOML), flattened to dotted names; FILE:KEY,KEY records
+    /// only the keys chosen (a key may name a section: params.yaml:train). Repeatable.
+    #[arg(short = 'p', long = "params", value_name = "FILE[:KEYS]")]
+    params_files: Vec<String>,
     /// A metric, NAME=NUMBER. Repeatable.
     #[arg(long = "metric", value_name = "NAME=NUMBER")]
     metrics: Vec<String>,
@@ -46,11 +47,17 @@ impl RecordArgs {
                 Some("example: mlv lineage record -i data/raw -o data/clean"),
             ));
         }
+        let mut params_files = Vec::new();
+        for arg in &self.params_files {
+            let (file, keys) = mlv::lineage::values::split_params_arg(arg, |f| ctx.cwd.join(f).exists());
+            let file = ctx.rel_paths(repo, &[PathBuf::from(file)])?.remove(0);
+            params_files.push(mlv::ops::lineage::ParamsSpec { file, keys });
+        }
         Ok(RecordOptions {
             inputs: ctx.rel_paths(repo, &self.inputs)?,
             outputs: ctx.rel_paths(repo, &self.outputs)?,
-            metrics_files: self.metrics_files,
-            params_files: self.params_files,
+            metrics_files: ctx.rel_paths(repo, &self.metrics_files)?,
+            params_files,
             metrics: self.metrics,
             params: self.params,
             tags: self.tags,

@@ -18,7 +18,7 @@ use serde::Serialize;
 pub use diff::{diff, LineageDiffReport, RunPair, RunRef};
 pub use graph::graph;
 pub use list::list;
-pub use record::{record, RecordOptions, RecordReport};
+pub use record::{record, ParamsSpec, RecordOptions, RecordReport};
 pub use run::{run, run_in, RunOutcome};
 pub use show::{show, ShowReport};
 pub use uses::{uses, UsesReport};

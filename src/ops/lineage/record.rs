@@ -2,17 +2,16 @@
 //! checked before the command runs ([`prepare`]) and what is recorded after ([`finish`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::error::{Error, Refusal};
 use crate::gitutil::{stage, tracked_by_git};
 use crate::history::{artifact_of, git_artifact, head_commit};
-use crate::lineage::values::{metric_arg, metrics_file, param_arg, params_file};
+use crate::lineage::values::{metric_arg, metrics_file, param_arg, params_values};
 use crate::lineage::{
-    append, git_err, lineage_rel, time::rfc3339_millis, Artifact, Author, LineageError, Record, LINEAGE_FILE,
-    LINEAGE_VERSION,
+    append, git_err, lineage_rel, time::rfc3339_millis, Artifact, Author, LineageError, ParamsFile, Record,
+    LINEAGE_FILE, LINEAGE_VERSION,
 };
 use crate::ops::add::{add, Added};
 use crate::ops::status::State;
@@ -28,10 +27,10 @@ pub struct RecordOptions {
     pub inputs: Vec<RelPath>,
     /// Outputs: added to mlv as `mlv add` would.
     pub outputs: Vec<RelPath>,
-    /// Metrics files (JSON, YAML or TOML), as given on the command line.
-    pub metrics_files: Vec<PathBuf>,
-    /// Params files (JSON, YAML or TOML), as given on the command line.
-    pub params_files: Vec<PathBuf>,
+    /// Metrics files (JSON, YAML or TOML).
+    pub metrics_files: Vec<RelPath>,
+    /// Params files (JSON, YAML or TOML), each with the keys chosen in it (`-p FILE:KEY,KEY`).
+    pub params_files: Vec<ParamsSpec>,
     /// `NAME=NUMBER` metrics.
     pub metrics: Vec<String>,
     /// `NAME=VALUE` params.
@@ -40,6 +39,28 @@ pub struct RecordOptions {
     pub tags: Vec<String>,
     /// The pipeline stage this run is (`mlv run --name`, `mlv repro`), recorded with it.
     pub stage: Option<String>,
+}
+
+/// A params file and the keys chosen in it: `-p FILE` (no keys: the whole file) or
+/// `-p FILE:KEY,KEY`, where a key names a leaf (`train.lr`) or a whole section (`train`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamsSpec {
+    /// The file.
+    pub file: RelPath,
+    /// The keys chosen; empty: the whole file.
+    pub keys: Vec<String>,
+}
+
+impl ParamsSpec {
+    /// The current values this spec selects, flattened to dotted names (what `mlv run -p`
+    /// records). Refuses a key the file does not have, and a file that does not parse.
+    pub fn values(&self, repo: &Repo) -> Result<BTreeMap<String, serde_json::Value>, LineageError> {
+        params_values(
+            &self.file.to_path(&repo.root),
+            &repo.display(&self.file),
+            &self.keys,
+        )
+    }
 }
 
 /// What `record` (or a successful `run`) did.
@@ -87,6 +108,12 @@ pub(super) fn prepare(repo: &Repo, opts: &RecordOptions, progress: &dyn Progress
     for m in &opts.metrics {
         let (k, v) = metric_arg(m)?;
         metrics.insert(k, v);
+    }
+    // a chosen key missing from a params file that exists is refused before the command runs
+    for spec in &opts.params_files {
+        if !spec.keys.is_empty() && spec.file.to_path(&repo.root).is_file() {
+            spec.values(repo)?;
+        }
     }
     let pointers = repo.pointers()?;
     let mut inputs = Vec::new();
@@ -142,13 +169,34 @@ pub(super) fn finish(
         metrics: arg_metrics,
     } = prepared;
     let mut params = BTreeMap::new();
-    for f in &opts.params_files {
-        params.extend(params_file(&repo.cwd.join(f), &f.display().to_string())?);
+    let mut params_files: Vec<ParamsFile> = Vec::new();
+    for spec in &opts.params_files {
+        params.extend(spec.values(repo)?);
+        let path = spec.file.as_str().to_string();
+        match params_files.iter_mut().find(|p| p.path == path) {
+            // the whole file, or both sets of keys
+            Some(p) if p.keys.is_empty() || spec.keys.is_empty() => p.keys.clear(),
+            Some(p) => {
+                for k in &spec.keys {
+                    if !p.keys.contains(k) {
+                        p.keys.push(k.clone());
+                    }
+                }
+            }
+            None => params_files.push(ParamsFile {
+                path,
+                keys: spec.keys.clone(),
+            }),
+        }
     }
     params.extend(arg_params);
     let mut metrics = BTreeMap::new();
+    let mut metrics_files: Vec<String> = Vec::new();
     for f in &opts.metrics_files {
-        metrics.extend(metrics_file(&repo.cwd.join(f), &f.display().to_string())?);
+        metrics.extend(metrics_file(&f.to_path(&repo.root), &repo.display(f))?);
+        if !metrics_files.iter().any(|m| m == f.as_str()) {
+            metrics_files.push(f.as_str().to_string());
+        }
     }
     metrics.extend(arg_metrics);
     let (added, mut git_paths, staged) = if opts.outputs.is_empty() {
@@ -181,6 +229,8 @@ pub(super) fn finish(
         metrics,
         tags,
         stage: opts.stage.clone(),
+        metrics_files,
+        params_files,
     };
     record.id = record.compute_id();
     append(&repo.root, &record)?;
