@@ -10,9 +10,10 @@ pub fn suggestion(word: &str) -> Option<&'static str> {
         "install" => "`dvc install` is `mlv install-hooks` in mlv",
         "commit" => "`dvc commit` is `mlv add` in mlv (it hashes and caches the data again)",
         "dag" => "`dvc dag` is `mlv lineage graph` in mlv",
-        "repro" | "exp" | "stage" => {
-            "mlv has no pipelines or experiments yet; `mlv run -- CMD` records the lineage of a \
-             command's outputs"
+        // `repro` and `stage` are mlv commands now
+        "exp" => {
+            "mlv has no experiments yet; `mlv stage add` and `mlv repro` run a pipeline, \
+             `mlv metrics diff` compares its results across revisions"
         }
         // `get`, `import` and `update` are mlv commands too
         "import-url" | "get-url" => {
@@ -65,7 +66,8 @@ mod tests {
             suggestion("install"),
             Some("`dvc install` is `mlv install-hooks` in mlv")
         );
-        assert!(suggestion("repro").unwrap().contains("`mlv run -- CMD`"));
+        assert!(suggestion("exp").unwrap().contains("`mlv repro`"));
+        assert_eq!(suggestion("repro"), None);
         assert!(suggestion("import-url")
             .unwrap()
             .contains("`mlv import URL PATH`"));

@@ -10,7 +10,7 @@ fn dvc_commands_name_the_mlv_equivalent() {
         ("install", "hint: `dvc install` is `mlv install-hooks` in mlv"),
         ("commit", "hint: `dvc commit` is `mlv add` in mlv"),
         ("dag", "hint: `dvc dag` is `mlv lineage graph` in mlv"),
-        ("exp", "mlv has no pipelines or experiments yet"),
+        ("exp", "mlv has no experiments yet"),
         (
             "import-url",
             "`mlv import URL PATH` fetch data tracked in another repository",
