@@ -680,16 +680,32 @@ fn every_crash_point_is_safe() {
                 targets.push(format!("{point}:{}", count / 4 + 1));
             }
             for target in targets {
-                let v = lab.prepare(k, &mut rng);
-                let (out, _) = run_with(&lab.repos[&k], &k.args(), &[("MLV_CRASH_AT", &target)]);
-                runs += 1;
-                let ctx = format!("{k:?} killed at {target}");
-                assert!(killed(&out), "{ctx}: not killed\n{out}");
-                if let Err(e) = lab.check_invariants(k) {
-                    panic!("{ctx}: broken invariant: {e}");
-                }
-                if let Err(e) = lab.converge(k, v) {
-                    panic!("{ctx}: no convergence: {e}");
+                // Whether a run reaches a point may depend on what earlier runs left: gc rewrites
+                // a pack only when the packs present hold objects to drop or duplicates, which
+                // the killed and converged runs before it vary (seen once in CI: gc not killed
+                // at pack.before_publish:1). So a run that was not killed is checked like any
+                // other, and the point is tried again after a fresh preparation, a few times.
+                let mut attempts = 0;
+                loop {
+                    attempts += 1;
+                    let v = lab.prepare(k, &mut rng);
+                    let (out, _) = run_with(&lab.repos[&k], &k.args(), &[("MLV_CRASH_AT", &target)]);
+                    runs += 1;
+                    let ctx = format!("{k:?} killed at {target}");
+                    let was_killed = killed(&out);
+                    assert!(
+                        was_killed || attempts < 4,
+                        "{ctx}: not killed in {attempts} runs\n{out}"
+                    );
+                    if let Err(e) = lab.check_invariants(k) {
+                        panic!("{ctx}: broken invariant: {e}");
+                    }
+                    if let Err(e) = lab.converge(k, v) {
+                        panic!("{ctx}: no convergence: {e}");
+                    }
+                    if was_killed {
+                        break;
+                    }
                 }
             }
         }
