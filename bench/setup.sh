@@ -44,10 +44,13 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The S3 servers are skipped when a benchmark needs none (MLV_BENCH_NO_S3=1: bench/run-pipeline.sh).
+NO_S3=${MLV_BENCH_NO_S3:-}
+
 # --- moto --------------------------------------------------------------------------------------
 MOTO_VENV=$HOME_DIR/venv-moto
 stamp=$MOTO_VENV/.installed-$MOTO_VERSION
-if [ ! -f "$stamp" ]; then
+if [ -z "$NO_S3" ] && [ ! -f "$stamp" ]; then
   log "installing moto[s3]==$MOTO_VERSION into $MOTO_VENV"
   rm -rf "$MOTO_VENV"
   "$PY" -m venv "$MOTO_VENV"
@@ -60,7 +63,7 @@ fi
 S3S_ROOT=$HOME_DIR/s3s-fs
 PATCH=${S3S_PATCH:-$ROOT/../shared/s3s-fs-0.14.1-bench.patch}
 [ -f "$PATCH" ] || PATCH=$ROOT/bench/s3s-fs-0.14.1-bench.patch
-if [ ! -x "$S3S_ROOT/bin/s3s-fs" ]; then
+if [ -z "$NO_S3" ] && [ ! -x "$S3S_ROOT/bin/s3s-fs" ]; then
   log "building s3s-fs $S3S_FS_VERSION (patched) into $S3S_ROOT (a few minutes)"
   work=$HOME_DIR/s3s-fs-build
   rm -rf "$work"; mkdir -p "$work/fetch/src"
