@@ -64,6 +64,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         }
         ReproEvent::Recorded(_, report) => super::lineage::render_record(&ui_no_json(ui), &repo, report),
     };
+    // one repro at a time: a second one waits, then finds the stages the first ran up to date
+    let _pipeline_lock = match opts.dry_run {
+        true => None,
+        false => Some(pipeline_lock(ctx, &repo)?),
+    };
     let report = mlv::ops::repro::repro(&repo, &opts, progress.as_ref(), &mut lock, &mut on_event)?;
     if report.failed.is_none() {
         ctx.ui.json(&report);
@@ -111,6 +116,28 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         );
     }
     Err(err)
+}
+
+/// The pipeline lock (`.mlv/repro.lock`), held for the whole repro, apart from the repository
+/// lock that recording takes and that a stage's command may take itself.
+fn pipeline_lock(ctx: &Ctx, repo: &mlv::repo::Repo) -> Result<mlv::lock::RepoLock, CliError> {
+    let timeout = mlv::lock::timeout_of(&repo.config);
+    let req = mlv::lock::LockRequest {
+        mode: mlv::lock::LockMode::Exclusive,
+        command: "mlv repro".into(),
+        timeout,
+    };
+    let ui = ctx.ui;
+    let mut on_wait = |h: Option<&mlv::lock::Holder>| {
+        ui.info(&format!(
+            "waiting for the pipeline lock, held by {} (giving up after {} s)",
+            mlv::lock::holder_text(&h.cloned()),
+            timeout.as_secs()
+        ));
+    };
+    let lock = mlv::lock::acquire_file(&repo.mlv_dir(), mlv::lock::PIPELINE_LOCK_FILE, &req, &mut on_wait)
+        .map_err(mlv::Error::from)?;
+    Ok(lock)
 }
 
 /// The same modes without JSON: per-stage records are part of the final report.
