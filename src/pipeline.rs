@@ -205,14 +205,29 @@ pub struct Stage {
 }
 
 /// A params entry of a stage: `FILE` (the whole file) or `FILE:KEY,KEY`, where a key names a
-/// leaf (`train.lr`) or a section (`train`), as `mlv run -p` takes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// leaf (`train.lr`) or a section (`train`), as `mlv run -p` takes it. Serialized as written
+/// in the file (`"params.yaml:train.lr"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageParams {
     /// The file.
     pub file: RelPath,
     /// The keys chosen; empty: the whole file.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
+}
+
+impl std::fmt::Display for StageParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.keys.is_empty() {
+            true => write!(f, "{}", self.file),
+            false => write!(f, "{}:{}", self.file, self.keys.join(",")),
+        }
+    }
+}
+
+impl Serialize for StageParams {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The validated pipeline: stages in dependency order (ties by name).
@@ -539,5 +554,31 @@ mod tests {
         assert!(e.to_string().starts_with("mlv.toml:4:"), "{e}");
         let e = Pipeline::parse("[stage.a]\ncmd=['x']\noutputs=['../x']\n", "mlv.toml").unwrap_err();
         assert!(e.to_string().contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn params_entries_take_keys() {
+        let text = "[stage.a]\ncmd=['x']\nparams=['p.yaml', 'q.yaml:train.lr, train.epochs', 'a:b.yaml']\n";
+        let p = Pipeline::parse(text, "mlv.toml").unwrap();
+        let got: Vec<(&str, Vec<&str>)> = p.stages[0]
+            .params
+            .iter()
+            .map(|p| (p.file.as_str(), p.keys.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("p.yaml", vec![]),
+                ("q.yaml", vec!["train.lr", "train.epochs"]),
+                ("a", vec!["b.yaml"]),
+            ]
+        );
+        // a file whose name holds a `:` is whole when it exists
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a:b.yaml"), "k: 1\n").unwrap();
+        std::fs::write(d.path().join("mlv.toml"), text).unwrap();
+        let p = Pipeline::load(d.path()).unwrap();
+        assert_eq!(p.stages[0].params[2].file.as_str(), "a:b.yaml");
+        assert!(p.stages[0].params[2].keys.is_empty());
     }
 }

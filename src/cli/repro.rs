@@ -13,6 +13,10 @@ use super::{CliError, Ctx};
 /// skipped. A failed stage records nothing and stops repro (its dependants never run); with
 /// --keep-going, stages that do not depend on it still run. Exits 1 if a stage failed.
 ///
+/// One repro at a time: a second one waits for the pipeline lock (.mlv/repro.lock, up to
+/// the lock timeout), then finds what the first ran up to date. `mlv status` lists the stages
+/// that are out of date.
+///
 /// Example: mlv repro train --dry-run
 #[derive(clap::Args)]
 pub struct Args {

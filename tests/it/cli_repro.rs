@@ -235,7 +235,7 @@ fn bad_pipelines_are_refused_clearly() {
     let repo = Repo::new();
     repo.write("data/raw/a.csv", "1\n");
     repo.ok(&["add", "data/raw"]);
-    let cases: [(String, &str); 8] = [
+    let cases: [(String, &str); 10] = [
         (
             [
                 stage("x", &["m1"], "m1", "m2", ""),
@@ -263,6 +263,20 @@ fn bad_pipelines_are_refused_clearly() {
         (
             stage("x", &["/etc/passwd"], "data/raw/*", "m", ""),
             "error: stage x: \"/etc/passwd\" is outside the repository",
+        ),
+        (
+            stage("x", &["data/raw"], "data/raw/*", "m", "wdir = \"../up\""),
+            "error: stage x: \"../up\" is outside the repository",
+        ),
+        (
+            stage(
+                "x",
+                &["data/raw"],
+                "data/raw/*",
+                "m",
+                "params = [\"../p.yaml:a\"]",
+            ),
+            "error: stage x: \"../p.yaml\" is outside the repository",
         ),
         (
             stage("x", &["data/nothing"], "data/raw/*", "m", ""),
@@ -483,7 +497,7 @@ fn params_keys_rerun_a_stage_only_when_their_values_change() {
     let json = repo.json(&["stage", "list"]);
     let epochs = &json["stages"][0];
     assert_eq!(epochs["name"], "epochs");
-    assert_eq!(epochs["params"][0]["keys"][1], "other.x");
+    assert_eq!(epochs["params"][0], "params.yaml:train.epochs,other.x");
     repo.ok(&["repro"]);
     assert_eq!(runs(&repo), ["epochs"]);
     // sect chose the whole train section: epochs is in it
@@ -608,4 +622,130 @@ fn a_syntax_error_names_the_line_and_does_not_break_status() {
     );
     assert!(json.get("stages").is_none());
     assert_eq!(runs(&repo), Vec::<String>::new());
+}
+
+#[test]
+fn stages_added_on_two_branches_merge_and_stay_up_to_date() {
+    let repo = Repo::new();
+    repo.write("in.txt", "1\n");
+    repo.write(".git/info/exclude", "runs.log\n");
+    repo.commit("input");
+    assert!(repo.read(".gitattributes").contains("mlv.toml merge=union"));
+    for (branch, out) in [("a", "outa/x"), ("b", "outb/y")] {
+        repo.git(&["checkout", "-q", "-b", branch, "main"]);
+        let cmd = script(branch, "in.txt", out);
+        repo.ok(&[
+            "run", "--name", branch, "-i", "in.txt", "-o", out, "--", "sh", "-c", &cmd,
+        ]);
+        repo.commit(&format!("stage {branch}"));
+    }
+    assert_eq!(runs(&repo), ["a", "b"]);
+    // on b: merge a; mlv.toml and the lineage file are union-merged without a conflict
+    repo.git(&["merge", "-q", "a", "-m", "merge a"]);
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    let list = repo.ok(&["stage", "list"]);
+    assert_eq!(
+        list.stdout
+            .lines()
+            .map(|l| l.split(':').next().unwrap())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let out = repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), Vec::<String>::new());
+    assert!(
+        out.stderr.contains("stage a didn't change, skipping"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(repo.ok(&["status"]).stdout, "");
+
+    // both branches edit one stage's command: union keeps both lines, a duplicate key
+    repo.git(&["checkout", "-q", "-b", "c"]);
+    repo.ok(&[
+        "stage", "add", "-f", "a", "-i", "in.txt", "-o", "outa/x", "--", "echo", "c",
+    ]);
+    repo.commit("a on c");
+    repo.git(&["checkout", "-q", "b"]);
+    repo.ok(&[
+        "stage", "add", "-f", "a", "-i", "in.txt", "-o", "outa/x", "--", "echo", "b",
+    ]);
+    repo.commit("a on b");
+    repo.git(&["merge", "-q", "c", "-m", "merge c"]);
+    let text = repo.read("mlv.toml");
+    let line = text
+        .lines()
+        .position(|l| l == "cmd = [\"echo\", \"c\"]")
+        .expect("both lines kept")
+        + 1;
+    let out = repo.fails(&["repro"], 1);
+    assert!(
+        out.stderr
+            .starts_with(&format!("error: mlv.toml:{line}: duplicate key")),
+        "{text}\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+    assert_eq!(runs(&repo), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_repro_runs_a_stage_once() {
+    use std::io::BufRead;
+    let repo = Repo::new();
+    repo.write("in.txt", "1\n");
+    // the stage waits for the test's go-ahead, so the second repro surely starts meanwhile
+    repo.write(
+        "mlv.toml",
+        "[stage.slow]\ncmd = [\"sh\", \"-c\", \"echo slow >> runs.log; while [ ! -e go ]; do sleep 0.05; done; cp in.txt out.txt\"]\ninputs = [\"in.txt\"]\noutputs = [\"out.txt\"]\n",
+    );
+    repo.commit("pipeline");
+    let first = repo.spawn(&["repro"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !repo.exists("runs.log") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first repro never ran its stage"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut second = repo.spawn(&["repro"]);
+    let stderr = second.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let waiting = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(l) if l.contains("waiting for the pipeline lock") => break l,
+            Ok(l) => lines.push(l),
+            Err(_) => {
+                repo.write("go", "");
+                panic!("the second repro did not wait: {lines:?}");
+            }
+        }
+    };
+    assert!(
+        waiting.contains(&format!("held by `mlv repro` (pid {}", first.id())),
+        "{waiting}"
+    );
+    repo.write("go", "");
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = second.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    assert!(status.success(), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "stage slow didn't change, skipping"),
+        "{lines:?}"
+    );
+    assert_eq!(runs(&repo), ["slow"]);
+    assert_eq!(repo.lineage_lines().len(), 1);
 }
