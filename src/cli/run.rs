@@ -106,6 +106,9 @@ fn save_stage(
         ));
     }
     let _lock = ctx.lock(repo, mlv::lock::LockMode::Exclusive, "run")?;
+    for p in &opts.params_files {
+        super::stage::check_keys(repo, &p.file, &p.keys)?;
+    }
     let params: Vec<String> = opts
         .params_files
         .iter()

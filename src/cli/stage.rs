@@ -79,9 +79,19 @@ pub fn params_entries(ctx: &Ctx, repo: &Repo, args: &[String]) -> Result<Vec<Str
     for arg in args {
         let (file, keys) = mlv::lineage::values::split_params_arg(arg, |f| ctx.cwd.join(f).exists());
         let file = ctx.rel_paths(repo, &[PathBuf::from(file)])?.remove(0);
+        check_keys(repo, &file, &keys)?;
         out.push(entry(file.as_str(), &keys));
     }
     Ok(out)
+}
+
+/// Refuses, before anything is saved, a chosen key that an existing params file lacks.
+pub fn check_keys(repo: &Repo, file: &mlv::relpath::RelPath, keys: &[String]) -> Result<(), CliError> {
+    if !keys.is_empty() && file.to_path(&repo.root).is_file() {
+        mlv::lineage::values::params_values(&file.to_path(&repo.root), &repo.display(file), keys)
+            .map_err(mlv::Error::from)?;
+    }
+    Ok(())
 }
 
 /// A params entry: `FILE`, or `FILE:KEY,KEY`.

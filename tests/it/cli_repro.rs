@@ -488,6 +488,32 @@ fn params_keys_rerun_a_stage_only_when_their_values_change() {
         "-c",
         "echo epochs >> runs.log && echo e > e.bin",
     ]);
+    // a key the file lacks is refused before anything is saved or run
+    let before = repo.read("mlv.toml");
+    repo.fails(
+        &["stage", "add", "bad", "-p", "params.yaml:nope", "--", "true"],
+        1,
+    )
+    .stderr_has("error: params.yaml: no params key `nope`");
+    repo.fails(
+        &[
+            "run",
+            "--name",
+            "bad",
+            "-p",
+            "params.yaml:nope",
+            "-o",
+            "b.bin",
+            "--",
+            "sh",
+            "-c",
+            "echo bad >> runs.log",
+        ],
+        1,
+    )
+    .stderr_has("error: params.yaml: no params key `nope`");
+    assert_eq!(repo.read("mlv.toml"), before);
+    assert_eq!(runs(&repo), Vec::<String>::new());
     let text = repo.read("mlv.toml");
     assert!(text.contains("params = [\"params.yaml:train\"]"), "{text}");
     assert!(
