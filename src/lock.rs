@@ -366,6 +366,35 @@ mod tests {
     }
 
     #[test]
+    fn the_pipeline_lock_is_apart_from_the_repository_lock() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(".gitignore"), "/cache/\n").unwrap();
+        let mut never = |_: Option<&Holder>| {};
+        let p = acquire_file(
+            d.path(),
+            PIPELINE_LOCK_FILE,
+            &req(LockMode::Exclusive, 0),
+            &mut never,
+        )
+        .unwrap();
+        assert!(d.path().join("repro.lock.info").exists());
+        // the repository lock is free: a stage's command may take it
+        drop(acquire(d.path(), &req(LockMode::Exclusive, 0), &mut never).unwrap());
+        let err = acquire_file(
+            d.path(),
+            PIPELINE_LOCK_FILE,
+            &req(LockMode::Exclusive, 0),
+            &mut never,
+        )
+        .unwrap_err();
+        assert!(matches!(err, LockError::Busy { .. }), "{err}");
+        drop(p);
+        assert!(!d.path().join("repro.lock.info").exists());
+        let ignore = std::fs::read_to_string(d.path().join(".gitignore")).unwrap();
+        assert!(ignore.contains("/repro.lock\n/repro.lock.info\n"), "{ignore}");
+    }
+
+    #[test]
     fn gitignore_gains_the_lock_files_once() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join(".gitignore"), "/cache/\n").unwrap();

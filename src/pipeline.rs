@@ -116,6 +116,10 @@ impl PipelineError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             PipelineError::Io(e) => return e.hint(),
+            // git merges mlv.toml with `union`: two branches that edited one key leave both lines
+            PipelineError::Syntax { reason, .. } if reason.starts_with("duplicate key") => {
+                "a merge of two branches that both changed this key keeps both lines (mlv.toml merges with union): keep the one you mean and commit".into()
+            }
             PipelineError::Syntax { .. } => {
                 "fix the file; a stage's keys are cmd, wdir, inputs, outputs, params and metrics".into()
             }

@@ -711,7 +711,11 @@ fn stages_added_on_two_branches_merge_and_stay_up_to_date() {
         "{text}\n{}",
         out.stderr
     );
-    assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hint: a merge of two branches"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(runs(&repo), Vec::<String>::new());
 }
 
