@@ -168,7 +168,7 @@ pub struct StageDef {
     /// Outputs, added to mlv after the command succeeds.
     #[serde(default)]
     pub outputs: Vec<String>,
-    /// Params files.
+    /// Params entries: `FILE` (the whole file) or `FILE:KEY,KEY`.
     #[serde(default)]
     pub params: Vec<String>,
     /// Metrics files.
