@@ -20,6 +20,10 @@ use crate::fs::{IoContext, IoError};
 pub const LOCK_FILE: &str = "lock";
 /// Who holds the lock exclusive, in `.mlv/`.
 pub const INFO_FILE: &str = "lock.info";
+/// The pipeline lock, in `.mlv/`: held by `mlv repro` for its whole run, apart from the
+/// repository lock (which a stage's own command may need), so two `mlv repro` never run a
+/// stage twice. Its holder records itself in `repro.lock.info`.
+pub const PIPELINE_LOCK_FILE: &str = "repro.lock";
 /// How long a command waits for the lock unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -145,8 +149,20 @@ pub fn acquire(
     req: &LockRequest,
     on_wait: &mut dyn FnMut(Option<&Holder>),
 ) -> Result<RepoLock, LockError> {
-    ensure_ignored(mlv_dir);
-    let path = mlv_dir.join(LOCK_FILE);
+    acquire_file(mlv_dir, LOCK_FILE, req, on_wait)
+}
+
+/// [`acquire`] for the lock file `name` in `mlv_dir` (its holder recorded in `NAME.info`):
+/// [`LOCK_FILE`] or [`PIPELINE_LOCK_FILE`].
+pub fn acquire_file(
+    mlv_dir: &Path,
+    name: &str,
+    req: &LockRequest,
+    on_wait: &mut dyn FnMut(Option<&Holder>),
+) -> Result<RepoLock, LockError> {
+    let info_name = format!("{name}.info");
+    ensure_ignored(mlv_dir, name, &info_name);
+    let path = mlv_dir.join(name);
     let file = match File::options()
         .read(true)
         .write(true)
@@ -166,23 +182,23 @@ pub fn acquire(
         let waited = start.elapsed();
         if waited >= req.timeout {
             return Err(LockError::Busy {
-                holder: read_holder(mlv_dir),
+                holder: holder_in(mlv_dir, &info_name),
                 waited: waited.as_secs(),
             });
         }
         if !told {
-            on_wait(read_holder(mlv_dir).as_ref());
+            on_wait(holder_in(mlv_dir, &info_name).as_ref());
             told = true;
         }
         std::thread::sleep(delay.min(req.timeout - waited));
         delay = (delay * 2).min(Duration::from_millis(200));
     }
-    let info = (req.mode == LockMode::Exclusive).then(|| mlv_dir.join(INFO_FILE));
+    let info = (req.mode == LockMode::Exclusive).then(|| mlv_dir.join(&info_name));
     if let Some(p) = &info {
         // Informational: a failure to write it must not fail the command. Written to a temp
         // name and renamed, so a reader never sees half a record.
         let scratch = mlv_dir.join("tmp");
-        let tmp = scratch.join(format!("{INFO_FILE}.{}", std::process::id()));
+        let tmp = scratch.join(format!("{info_name}.{}", std::process::id()));
         let written = std::fs::create_dir_all(&scratch).is_ok()
             && std::fs::write(&tmp, holder_record(&req.command)).is_ok()
             && std::fs::rename(&tmp, p).is_ok();
@@ -231,7 +247,11 @@ fn holder_record(command: &str) -> String {
 
 /// The recorded exclusive holder, if the record is there and its process is alive.
 pub fn read_holder(mlv_dir: &Path) -> Option<Holder> {
-    let text = std::fs::read_to_string(mlv_dir.join(INFO_FILE)).ok()?;
+    holder_in(mlv_dir, INFO_FILE)
+}
+
+fn holder_in(mlv_dir: &Path, info_name: &str) -> Option<Holder> {
+    let text = std::fs::read_to_string(mlv_dir.join(info_name)).ok()?;
     let field = |k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
@@ -258,13 +278,13 @@ fn alive(pid: u32) -> bool {
 
 /// Adds the lock files to `.mlv/.gitignore` in repositories initialized before they existed.
 /// Best effort: a repository whose `.mlv/.gitignore` is gone or unwritable is left as it is.
-fn ensure_ignored(mlv_dir: &Path) {
+fn ensure_ignored(mlv_dir: &Path, name: &str, info_name: &str) {
     let ignore = mlv_dir.join(".gitignore");
     let Ok(text) = std::fs::read_to_string(&ignore) else {
         return;
     };
     let mut new = text.clone();
-    for line in [format!("/{LOCK_FILE}"), format!("/{INFO_FILE}")] {
+    for line in [format!("/{name}"), format!("/{info_name}")] {
         if !new.lines().any(|l| l.trim_end() == line) {
             if !new.is_empty() && !new.ends_with('\n') {
                 new.push('\n');
@@ -343,6 +363,35 @@ mod tests {
         // pid 0 names no process (kill(0, 0) would find mlv's own process group)
         std::fs::write(d.path().join(INFO_FILE), "pid=0\ncommand=mlv add\nsince=0\n").unwrap();
         assert_eq!(read_holder(d.path()), None);
+    }
+
+    #[test]
+    fn the_pipeline_lock_is_apart_from_the_repository_lock() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(".gitignore"), "/cache/\n").unwrap();
+        let mut never = |_: Option<&Holder>| {};
+        let p = acquire_file(
+            d.path(),
+            PIPELINE_LOCK_FILE,
+            &req(LockMode::Exclusive, 0),
+            &mut never,
+        )
+        .unwrap();
+        assert!(d.path().join("repro.lock.info").exists());
+        // the repository lock is free: a stage's command may take it
+        drop(acquire(d.path(), &req(LockMode::Exclusive, 0), &mut never).unwrap());
+        let err = acquire_file(
+            d.path(),
+            PIPELINE_LOCK_FILE,
+            &req(LockMode::Exclusive, 0),
+            &mut never,
+        )
+        .unwrap_err();
+        assert!(matches!(err, LockError::Busy { .. }), "{err}");
+        drop(p);
+        assert!(!d.path().join("repro.lock.info").exists());
+        let ignore = std::fs::read_to_string(d.path().join(".gitignore")).unwrap();
+        assert!(ignore.contains("/repro.lock\n/repro.lock.info\n"), "{ignore}");
     }
 
     #[test]

@@ -18,6 +18,10 @@ use crate::relpath::RelPath;
 
 /// The pipeline file, relative to the work-tree root.
 pub const PIPELINE_FILE: &str = "mlv.toml";
+/// The `.gitattributes` line that lets branches that both add stages merge without a
+/// conflict (git's `union` driver keeps both sides' lines; a key both sides set twice is
+/// then refused as a duplicate, naming its line).
+pub const GITATTRIBUTES_LINE: &str = "mlv.toml merge=union";
 
 /// Errors of the pipeline file.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,16 @@ pub enum PipelineError {
         /// The input as displayed.
         path: String,
     },
+    /// A params key (`FILE:KEY`) that the params file does not have.
+    #[error("stage {stage}: {file} has no params key `{key}`")]
+    MissingParam {
+        /// The stage.
+        stage: String,
+        /// The params file, as displayed.
+        file: String,
+        /// The key.
+        key: String,
+    },
     /// A stage named on the command line that the file does not define.
     #[error("no stage named {name} in {PIPELINE_FILE}")]
     UnknownStage {
@@ -102,6 +116,10 @@ impl PipelineError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             PipelineError::Io(e) => return e.hint(),
+            // git merges mlv.toml with `union`: two branches that edited one key leave both lines
+            PipelineError::Syntax { reason, .. } if reason.starts_with("duplicate key") => {
+                "a merge of two branches that both changed this key keeps both lines (mlv.toml merges with union): keep the one you mean and commit".into()
+            }
             PipelineError::Syntax { .. } => {
                 "fix the file; a stage's keys are cmd, wdir, inputs, outputs, params and metrics".into()
             }
@@ -116,6 +134,9 @@ impl PipelineError {
             PipelineError::OutputInInput { .. } => "write the output somewhere else than the input".into(),
             PipelineError::Cycle { .. } => "a stage cannot read what it (or a stage after it) writes".into(),
             PipelineError::UnknownStage { .. } => "`mlv stage list` shows the stages".into(),
+            PipelineError::MissingParam { file, .. } => format!(
+                "fix the stage's params in {PIPELINE_FILE}: a dotted key like train.lr, a section like train, or {file} alone for the whole file"
+            ),
             PipelineError::MissingInput { path, .. } => {
                 format!("create {path} and track it (`mlv add {path}`, or commit it), or make it a stage's output")
             }
@@ -147,7 +168,7 @@ pub struct StageDef {
     /// Outputs, added to mlv after the command succeeds.
     #[serde(default)]
     pub outputs: Vec<String>,
-    /// Params files.
+    /// Params entries: `FILE` (the whole file) or `FILE:KEY,KEY`.
     #[serde(default)]
     pub params: Vec<String>,
     /// Metrics files.
@@ -179,12 +200,38 @@ pub struct Stage {
     pub inputs: Vec<RelPath>,
     /// Outputs.
     pub outputs: Vec<RelPath>,
-    /// Params files.
-    pub params: Vec<RelPath>,
+    /// Params files, each with the keys chosen in it (none: the whole file).
+    pub params: Vec<StageParams>,
     /// Metrics files.
     pub metrics: Vec<RelPath>,
     /// The stages it reads outputs of.
     pub after: Vec<String>,
+}
+
+/// A params entry of a stage: `FILE` (the whole file) or `FILE:KEY,KEY`, where a key names a
+/// leaf (`train.lr`) or a section (`train`), as `mlv run -p` takes it. Serialized as written
+/// in the file (`"params.yaml:train.lr"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageParams {
+    /// The file.
+    pub file: RelPath,
+    /// The keys chosen; empty: the whole file.
+    pub keys: Vec<String>,
+}
+
+impl std::fmt::Display for StageParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.keys.is_empty() {
+            true => write!(f, "{}", self.file),
+            false => write!(f, "{}:{}", self.file, self.keys.join(",")),
+        }
+    }
+}
+
+impl Serialize for StageParams {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The validated pipeline: stages in dependency order (ties by name).
@@ -217,11 +264,17 @@ impl Pipeline {
     pub fn load(root: &Path) -> Result<Pipeline, PipelineError> {
         let path = pipeline_path(root);
         let text = crate::fs::read_to_string_or_empty(&path)?;
-        Pipeline::parse(&text, PIPELINE_FILE)
+        Pipeline::parse_in(&text, PIPELINE_FILE, Some(root))
     }
 
     /// Parses and validates the text of a pipeline file (`file` names it in errors).
     pub fn parse(text: &str, file: &str) -> Result<Pipeline, PipelineError> {
+        Pipeline::parse_in(text, file, None)
+    }
+
+    /// [`Pipeline::parse`] for the work tree at `root`, if known: a params entry holding a
+    /// `:` is a whole file when a file of that whole name exists there.
+    fn parse_in(text: &str, file: &str, root: Option<&Path>) -> Result<Pipeline, PipelineError> {
         let doc: FileDoc = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
@@ -233,11 +286,18 @@ impl Pipeline {
                 reason: e.message().split_whitespace().collect::<Vec<_>>().join(" "),
             }
         })?;
-        Pipeline::from_defs(doc.stage)
+        Pipeline::from_defs_in(doc.stage, root)
     }
 
     /// Validates definitions and orders them.
     pub fn from_defs(defs: BTreeMap<String, StageDef>) -> Result<Pipeline, PipelineError> {
+        Pipeline::from_defs_in(defs, None)
+    }
+
+    fn from_defs_in(
+        defs: BTreeMap<String, StageDef>,
+        root: Option<&Path>,
+    ) -> Result<Pipeline, PipelineError> {
         let mut stages = BTreeMap::new();
         for (name, def) in defs {
             check_name(&name)?;
@@ -254,7 +314,11 @@ impl Pipeline {
             let stage = Stage {
                 inputs: paths(&def.inputs)?,
                 outputs: paths(&def.outputs)?,
-                params: paths(&def.params)?,
+                params: def
+                    .params
+                    .iter()
+                    .map(|p| stage_params(&name, p, root))
+                    .collect::<Result<_, _>>()?,
                 metrics: paths(&def.metrics)?,
                 cmd: def.cmd,
                 wdir,
@@ -347,6 +411,16 @@ fn rel(stage: &str, p: &str) -> Result<RelPath, PipelineError> {
     RelPath::new(trimmed).map_err(|_| outside())
 }
 
+/// A params entry: `FILE` or `FILE:KEY,KEY` (split as `mlv run -p` splits it).
+fn stage_params(stage: &str, p: &str, root: Option<&Path>) -> Result<StageParams, PipelineError> {
+    let exists = |f: &str| root.is_some_and(|r| r.join(f).exists());
+    let (file, keys) = crate::lineage::values::split_params_arg(p, exists);
+    Ok(StageParams {
+        file: rel(stage, &file)?,
+        keys,
+    })
+}
+
 /// Kahn's algorithm, smallest name first; on a cycle, names one.
 fn topo_order(after: &BTreeMap<String, Vec<String>>) -> Result<Vec<String>, PipelineError> {
     let mut pending: BTreeMap<&str, usize> = after.iter().map(|(n, d)| (n.as_str(), d.len())).collect();
@@ -398,7 +472,7 @@ pub fn save_stage(root: &Path, name: &str, def: &StageDef) -> Result<bool, Pipel
     check_name(name)?;
     let path = pipeline_path(root);
     let text = crate::fs::read_to_string_or_empty(&path)?;
-    Pipeline::parse(&text, PIPELINE_FILE)?;
+    Pipeline::parse_in(&text, PIPELINE_FILE, Some(root))?;
     let mut doc: toml_edit::DocumentMut =
         text.parse()
             .map_err(|e: toml_edit::TomlError| PipelineError::Syntax {
@@ -448,9 +522,17 @@ pub fn save_stage(root: &Path, name: &str, def: &StageDef) -> Result<bool, Pipel
         }
     }
     let new = doc.to_string();
-    Pipeline::parse(&new, PIPELINE_FILE)?;
+    Pipeline::parse_in(&new, PIPELINE_FILE, Some(root))?;
     write_atomic_in(&path, new.as_bytes(), &root.join(".mlv").join("tmp"))?;
+    ensure_union_merge(root)?;
     Ok(existed)
+}
+
+/// Adds [`GITATTRIBUTES_LINE`] to the root `.gitattributes` if it is not there; returns
+/// whether it was added.
+pub fn ensure_union_merge(root: &Path) -> Result<bool, PipelineError> {
+    let attributes = RelPath::new(".gitattributes").expect("valid");
+    Ok(crate::gitutil::add_ignore(root, &attributes, GITATTRIBUTES_LINE)?)
 }
 
 #[cfg(test)]
@@ -476,5 +558,31 @@ mod tests {
         assert!(e.to_string().starts_with("mlv.toml:4:"), "{e}");
         let e = Pipeline::parse("[stage.a]\ncmd=['x']\noutputs=['../x']\n", "mlv.toml").unwrap_err();
         assert!(e.to_string().contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn params_entries_take_keys() {
+        let text = "[stage.a]\ncmd=['x']\nparams=['p.yaml', 'q.yaml:train.lr, train.epochs', 'a:b.yaml']\n";
+        let p = Pipeline::parse(text, "mlv.toml").unwrap();
+        let got: Vec<(&str, Vec<&str>)> = p.stages[0]
+            .params
+            .iter()
+            .map(|p| (p.file.as_str(), p.keys.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("p.yaml", vec![]),
+                ("q.yaml", vec!["train.lr", "train.epochs"]),
+                ("a", vec!["b.yaml"]),
+            ]
+        );
+        // a file whose name holds a `:` is whole when it exists
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a:b.yaml"), "k: 1\n").unwrap();
+        std::fs::write(d.path().join("mlv.toml"), text).unwrap();
+        let p = Pipeline::load(d.path()).unwrap();
+        assert_eq!(p.stages[0].params[2].file.as_str(), "a:b.yaml");
+        assert!(p.stages[0].params[2].keys.is_empty());
     }
 }

@@ -13,6 +13,10 @@ use super::{CliError, Ctx};
 /// skipped. A failed stage records nothing and stops repro (its dependants never run); with
 /// --keep-going, stages that do not depend on it still run. Exits 1 if a stage failed.
 ///
+/// One repro at a time: a second one waits for the pipeline lock (.mlv/repro.lock, up to
+/// the lock timeout), then finds what the first ran up to date. `mlv status` lists the stages
+/// that are out of date.
+///
 /// Example: mlv repro train --dry-run
 #[derive(clap::Args)]
 pub struct Args {
@@ -64,6 +68,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         }
         ReproEvent::Recorded(_, report) => super::lineage::render_record(&ui_no_json(ui), &repo, report),
     };
+    // one repro at a time: a second one waits, then finds the stages the first ran up to date
+    let _pipeline_lock = match opts.dry_run {
+        true => None,
+        false => Some(pipeline_lock(ctx, &repo)?),
+    };
     let report = mlv::ops::repro::repro(&repo, &opts, progress.as_ref(), &mut lock, &mut on_event)?;
     if report.failed.is_none() {
         ctx.ui.json(&report);
@@ -111,6 +120,28 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         );
     }
     Err(err)
+}
+
+/// The pipeline lock (`.mlv/repro.lock`), held for the whole repro, apart from the repository
+/// lock that recording takes and that a stage's command may take itself.
+fn pipeline_lock(ctx: &Ctx, repo: &mlv::repo::Repo) -> Result<mlv::lock::RepoLock, CliError> {
+    let timeout = mlv::lock::timeout_of(&repo.config);
+    let req = mlv::lock::LockRequest {
+        mode: mlv::lock::LockMode::Exclusive,
+        command: "mlv repro".into(),
+        timeout,
+    };
+    let ui = ctx.ui;
+    let mut on_wait = |h: Option<&mlv::lock::Holder>| {
+        ui.info(&format!(
+            "waiting for the pipeline lock, held by {} (giving up after {} s)",
+            mlv::lock::holder_text(&h.cloned()),
+            timeout.as_secs()
+        ));
+    };
+    let lock = mlv::lock::acquire_file(&repo.mlv_dir(), mlv::lock::PIPELINE_LOCK_FILE, &req, &mut on_wait)
+        .map_err(mlv::Error::from)?;
+    Ok(lock)
 }
 
 /// The same modes without JSON: per-stage records are part of the final report.

@@ -39,6 +39,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     if let Some(name) = &args.name {
         save_stage(ctx, &repo, name, &opts, &args.command)?;
         opts.stage = Some(name.clone());
+        // recorded as repro records it (only when not the root)
+        let pipeline = mlv::pipeline::Pipeline::load(&repo.root).map_err(mlv::Error::from)?;
+        opts.wdir = pipeline.get(name).map_err(mlv::Error::from)?.wdir.clone();
     }
     let progress = ctx.progress();
     let mut lock = || {
@@ -102,17 +105,14 @@ fn save_stage(
             Some("put the values in a params file (-p FILE) or a metrics file (-m FILE)"),
         ));
     }
-    if opts.params_files.iter().any(|p| !p.keys.is_empty()) {
-        return Err(CliError::msg(
-            "--name saves a stage in mlv.toml, whose params are whole files for now",
-            Some("give the params file without keys (-p FILE)"),
-        ));
-    }
     let _lock = ctx.lock(repo, mlv::lock::LockMode::Exclusive, "run")?;
-    let params: Vec<std::path::PathBuf> = opts
+    for p in &opts.params_files {
+        super::stage::check_keys(repo, &p.file, &p.keys)?;
+    }
+    let params: Vec<String> = opts
         .params_files
         .iter()
-        .map(|p| p.file.to_path(&repo.root))
+        .map(|p| super::stage::entry(p.file.as_str(), &p.keys))
         .collect();
     let metrics: Vec<std::path::PathBuf> = opts.metrics_files.iter().map(|p| p.to_path(&repo.root)).collect();
     let inputs: Vec<std::path::PathBuf> = opts.inputs.iter().map(|p| p.to_path(&repo.root)).collect();
@@ -122,7 +122,8 @@ fn save_stage(
         repo,
         command.to_vec(),
         None,
-        [&inputs, &outputs, &params, &metrics],
+        [&inputs, &outputs, &metrics],
+        params,
     )?;
     let existed = mlv::pipeline::save_stage(&repo.root, name, &def).map_err(mlv::Error::from)?;
     ctx.ui.info(&format!(

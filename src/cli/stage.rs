@@ -43,9 +43,10 @@ struct AddArgs {
     /// An output, added to mlv after the command succeeds.
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     outputs: Vec<PathBuf>,
-    /// A params file (JSON, YAML or TOML).
-    #[arg(short = 'p', long = "params", value_name = "FILE")]
-    params: Vec<PathBuf>,
+    /// A params file (JSON, YAML or TOML): FILE for every value in it, or FILE:KEY,KEY for the
+    /// chosen keys only (a dotted leaf like train.lr or a section like train). Repeatable.
+    #[arg(short = 'p', long = "params", value_name = "FILE[:KEYS]")]
+    params: Vec<String>,
     /// A metrics file (JSON, YAML or TOML).
     #[arg(short = 'm', long = "metrics", value_name = "FILE")]
     metrics: Vec<PathBuf>,
@@ -71,13 +72,45 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     }
 }
 
-/// The stage definition for paths given on the command line (root-relative strings).
+/// The `params` entries of a stage for `-p FILE[:KEYS]` arguments: the file relative to the
+/// root, then the keys as given.
+pub fn params_entries(ctx: &Ctx, repo: &Repo, args: &[String]) -> Result<Vec<String>, CliError> {
+    let mut out = Vec::new();
+    for arg in args {
+        let (file, keys) = mlv::lineage::values::split_params_arg(arg, |f| ctx.cwd.join(f).exists());
+        let file = ctx.rel_paths(repo, &[PathBuf::from(file)])?.remove(0);
+        check_keys(repo, &file, &keys)?;
+        out.push(entry(file.as_str(), &keys));
+    }
+    Ok(out)
+}
+
+/// Refuses, before anything is saved, a chosen key that an existing params file lacks.
+pub fn check_keys(repo: &Repo, file: &mlv::relpath::RelPath, keys: &[String]) -> Result<(), CliError> {
+    if !keys.is_empty() && file.to_path(&repo.root).is_file() {
+        mlv::lineage::values::params_values(&file.to_path(&repo.root), &repo.display(file), keys)
+            .map_err(mlv::Error::from)?;
+    }
+    Ok(())
+}
+
+/// A params entry: `FILE`, or `FILE:KEY,KEY`.
+pub fn entry(file: &str, keys: &[String]) -> String {
+    match keys.is_empty() {
+        true => file.to_string(),
+        false => format!("{file}:{}", keys.join(",")),
+    }
+}
+
+/// The stage definition for paths given on the command line (root-relative strings); `params`
+/// are entries already resolved ([`params_entries`]).
 pub fn stage_def(
     ctx: &Ctx,
     repo: &Repo,
     cmd: Vec<String>,
     wdir: Option<&Path>,
-    lists: [&[PathBuf]; 4],
+    lists: [&[PathBuf]; 3],
+    params: Vec<String>,
 ) -> Result<StageDef, CliError> {
     let strings = |paths: &[PathBuf]| -> Result<Vec<String>, CliError> {
         Ok(ctx
@@ -104,8 +137,8 @@ pub fn stage_def(
         wdir: if wdir.is_empty() { ".".into() } else { wdir },
         inputs: strings(lists[0])?,
         outputs: strings(lists[1])?,
-        params: strings(lists[2])?,
-        metrics: strings(lists[3])?,
+        params,
+        metrics: strings(lists[2])?,
     })
 }
 
@@ -120,12 +153,14 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<ExitCode, CliError> {
             Some("give -f/--force to replace it, or edit mlv.toml"),
         ));
     }
+    let params = params_entries(ctx, &repo, &a.params)?;
     let def = stage_def(
         ctx,
         &repo,
         a.command,
         a.wdir.as_deref(),
-        [&a.inputs, &a.outputs, &a.params, &a.metrics],
+        [&a.inputs, &a.outputs, &a.metrics],
+        params,
     )?;
     let existed = mlv::pipeline::save_stage(&repo.root, &a.name, &def).map_err(mlv::Error::from)?;
     ctx.ui

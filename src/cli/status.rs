@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlv::lock::LockMode;
+use mlv::ops::stage_status::{StageState, StageStatus};
 use mlv::ops::status::{PointerStatus, State};
 
 use super::history::HistoryArgs;
@@ -17,8 +18,12 @@ use super::{CliError, Ctx};
 /// workspace and the cache: `mlv pull` brings it); "not in cache" means `mlv checkout` could
 /// not restore it. Only pointers that are not up to date are listed, all with -v; imported
 /// data (`mlv import`) is always listed, with where it came from: `PATH: up to date
-/// (imported from URL@REV, COMMIT)`. Exits 0
-/// unless an error occurs; with --exit-code, exits 1 when anything is not up to date.
+/// (imported from URL@REV, COMMIT)`.
+///
+/// When mlv.toml defines pipeline stages and no paths are given, the stages `mlv repro` would
+/// run follow, each with why (as `mlv repro --dry-run` says it); an invalid mlv.toml only
+/// gives a warning. Exits 0 unless an error occurs; with --exit-code, exits 1 when any data
+/// or stage is not up to date.
 ///
 /// With --remote, -a, -T, -A and --rev (combinable) also check what the pointers committed in
 /// those commits need; a pointer from history is listed as `PATH (at COMMIT)`.
@@ -49,7 +54,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         return run_remote(ctx, &repo, &paths, name, &args.h, args.exit_code);
     }
     let progress = ctx.progress();
-    let report = mlv::ops::status::status(&repo, &paths, progress.as_ref())?;
+    let mut report = mlv::ops::status::status(&repo, &paths, progress.as_ref())?;
+    if paths.is_empty() {
+        // the stages from the states just computed; a broken mlv.toml must not hide the data
+        match mlv::ops::stage_status::stage_status(&repo, &report.pointers, progress.as_ref()) {
+            Ok(stages) => report.stages = stages,
+            Err(e) => {
+                eprintln!(
+                    "{}: {e}; pipeline stages not checked",
+                    ctx.ui.paint("warning", "33")
+                );
+                report.pipeline_error = Some(e.to_string());
+            }
+        }
+    }
     ctx.ui.json(&report);
     if !ctx.ui.json {
         if report.pointers.is_empty() {
@@ -75,8 +93,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             ctx.ui
                 .info("(use `mlv pull` to download and check out what is not pulled)");
         }
+        if let Some(stages) = &report.stages {
+            print_stages(&ctx.ui, stages);
+        }
     }
-    Ok(if args.exit_code && !report.clean {
+    let stale = report
+        .stages
+        .as_ref()
+        .is_some_and(|s| s.iter().any(|s| !s.up_to_date()));
+    Ok(if args.exit_code && (!report.clean || stale) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -122,6 +147,30 @@ fn run_remote(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The stages `mlv repro` would run, and why, after the data lines.
+fn print_stages(ui: &Ui, stages: &[StageStatus]) {
+    if stages.iter().all(StageStatus::up_to_date) {
+        if !stages.is_empty() {
+            ui.info("Pipeline stages are up to date.");
+        }
+        return;
+    }
+    ui.out("Pipeline stages out of date:");
+    for s in stages {
+        let why = match &s.state {
+            StageState::UpToDate => continue,
+            StageState::OutOfDate { reasons } => reasons
+                .iter()
+                .map(|r| r.describe())
+                .collect::<Vec<_>>()
+                .join("; "),
+            StageState::Unknown { error } => format!("cannot tell: {error}"),
+        };
+        ui.out(&format!("  {}: {why}", s.stage));
+    }
+    ui.info("(use `mlv repro` to run them)");
 }
 
 fn print_pointer(ui: &Ui, repo: &mlv::repo::Repo, p: &PointerStatus) {

@@ -314,6 +314,10 @@ pub struct Record {
     /// diff`. Absent from older records (and when empty), so their ids are unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params_files: Vec<ParamsFile>,
+    /// The directory a stage's command ran in, relative to the work-tree root, when it is not
+    /// the root. Absent otherwise (and from older records), so their ids are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wdir: Option<String>,
 }
 
 /// A params file a record read, and the keys chosen in it.
@@ -559,6 +563,7 @@ mod tests {
             tags: vec![],
             metrics_files: vec![],
             params_files: vec![],
+            wdir: None,
         };
         r.id = r.compute_id();
         r

@@ -34,6 +34,7 @@ pub fn rec(time: &str, inputs: Vec<Artifact>, outputs: Vec<Artifact>, auc: f64) 
         stage: None,
         metrics_files: vec![],
         params_files: vec![],
+        wdir: None,
     };
     r.id = r.compute_id();
     r

@@ -22,7 +22,7 @@ pub struct InitReport {
 }
 
 /// The `.mlv/.gitignore`: everything but the committed config stays out of git.
-pub const MLV_GITIGNORE: &str = "# mlv: local cache, scratch space, state and machine-specific config\n/cache/\n/tmp/\n/state/\n/config.local.toml\n/lock\n/lock.info\n";
+pub const MLV_GITIGNORE: &str = "# mlv: local cache, scratch space, state and machine-specific config\n/cache/\n/tmp/\n/state/\n/config.local.toml\n/lock\n/lock.info\n/repro.lock\n/repro.lock.info\n";
 
 /// Creates `.mlv/` (idempotent: fills in whatever is missing).
 /// `lock` takes the repository lock once `.mlv/` exists; it is held while the rest is filled in.
@@ -52,7 +52,10 @@ pub fn init(
     }
     // Branches that both record runs merge the lineage file without a conflict.
     let attributes = crate::relpath::RelPath::new(".gitattributes").expect("valid");
-    if crate::gitutil::add_ignore(&root, &attributes, crate::lineage::GITATTRIBUTES_LINE)? {
+    let lineage = crate::gitutil::add_ignore(&root, &attributes, crate::lineage::GITATTRIBUTES_LINE)?;
+    // ... and the pipeline file, when both add stages
+    let pipeline = crate::gitutil::add_ignore(&root, &attributes, crate::pipeline::GITATTRIBUTES_LINE)?;
+    if lineage || pipeline {
         created.push(".gitattributes".into());
     }
     Ok(InitReport {

@@ -19,6 +19,7 @@ pub mod registry;
 pub mod remotes;
 pub mod repro;
 pub mod sources;
+pub mod stage_status;
 pub mod status;
 pub mod transfer;
 pub mod untrack;

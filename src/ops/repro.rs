@@ -5,9 +5,9 @@
 //!
 //! What "changed" means, against the stage's newest record (`stage` field) in the lineage file:
 //! never run; the command differs; an input's digest (its pointer's, or a git file's content)
-//! differs, or the inputs are not the same paths; the params files' flattened values differ; an
-//! output is missing or modified in the workspace, or its pointer names another version than
-//! the record. The working directory is not recorded and not compared.
+//! differs, or the inputs are not the same paths; the chosen params values differ (a whole
+//! params file, or the keys of `FILE:KEY,KEY`); the working directory differs; an output is
+//! missing or modified in the workspace, or its pointer names another version than the record.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,11 +15,12 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::history::{artifact_of, git_artifact};
-use crate::lineage::values::params_file;
+use crate::lineage::values::params_values;
 use crate::lineage::{Artifact, Lineage, LineageError, Record};
 use crate::ops::lineage::{run_in, ParamsSpec, RecordOptions, RecordReport, RunOutcome};
-use crate::ops::status::State;
-use crate::pipeline::{Pipeline, PipelineError, Stage};
+use crate::ops::status::{PointerStatus, State};
+use crate::pipeline::{Pipeline, PipelineError, Stage, StageParams};
+use crate::pointer::Pointer;
 use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
@@ -84,6 +85,18 @@ pub enum Reason {
         /// The upstream stage.
         stage: String,
     },
+    /// An upstream stage is out of date (`mlv status`: its outputs may change).
+    UpstreamOutOfDate {
+        /// The upstream stage.
+        stage: String,
+    },
+    /// The working directory differs from the record's.
+    WdirChanged {
+        /// The recorded one, relative to the root (`None`: the root).
+        old: Option<String>,
+        /// The stage's now.
+        new: Option<String>,
+    },
 }
 
 impl Reason {
@@ -108,6 +121,11 @@ impl Reason {
             }
             Reason::OutputChanged { path, state } => format!("output {path} {state}"),
             Reason::Upstream { stage } => format!("upstream stage {stage} runs first"),
+            Reason::UpstreamOutOfDate { stage } => format!("upstream stage {stage} is out of date"),
+            Reason::WdirChanged { old, new } => {
+                let dir = |d: &Option<String>| d.clone().unwrap_or(".".into());
+                format!("working directory changed: {} -> {}", dir(old), dir(new))
+            }
         }
     }
 }
@@ -210,6 +228,12 @@ pub fn repro(
                 .into());
             }
         }
+        // a params key the file lacks: refused before anything runs
+        for p in &s.params {
+            if !p.keys.is_empty() && p.file.to_path(&repo.root).is_file() {
+                stage_params(repo, s, p)?;
+            }
+        }
     }
     let mut report = ReproReport::default();
     // stages that would run (dry run) or failed / were skipped (real run)
@@ -241,7 +265,7 @@ pub fn repro(
             reasons.push(Reason::Upstream { stage: up.clone() });
         } else {
             let lineage = Lineage::load(&repo.root)?;
-            reasons = changes(repo, stage, &lineage, progress)?;
+            reasons = changes(repo, stage, &lineage, &Workspace::load(repo)?, progress)?;
         }
         if reasons.is_empty() {
             on_event(ReproEvent::UpToDate(&name));
@@ -268,11 +292,12 @@ pub fn repro(
                 .params
                 .iter()
                 .map(|p| ParamsSpec {
-                    file: p.clone(),
-                    keys: Vec::new(),
+                    file: p.file.clone(),
+                    keys: p.keys.clone(),
                 })
                 .collect(),
             stage: Some(name.clone()),
+            wdir: stage.wdir.clone(),
             ..RecordOptions::default()
         };
         let dir = match &stage.wdir {
@@ -315,11 +340,79 @@ pub fn repro(
     Ok(report)
 }
 
+/// What [`changes`] compares a stage with besides its record: the pointers, and the states of
+/// the tracked paths when a status run already computed them (`mlv status`), so that nothing
+/// is hashed twice.
+pub struct Workspace<'a> {
+    /// Every pointer of the work tree.
+    pub pointers: Vec<Pointer>,
+    /// States already known; a path not among them is computed when needed.
+    pub known: &'a [PointerStatus],
+}
+
+impl Workspace<'_> {
+    /// The pointers now; states are computed when needed.
+    pub fn load(repo: &Repo) -> Result<Workspace<'static>, Error> {
+        Ok(Workspace {
+            pointers: repo.pointers()?,
+            known: &[],
+        })
+    }
+
+    /// The pointers now, with the states `known` (from a status run).
+    pub fn with_states<'a>(repo: &Repo, known: &'a [PointerStatus]) -> Result<Workspace<'a>, Error> {
+        Ok(Workspace {
+            pointers: repo.pointers()?,
+            known,
+        })
+    }
+
+    /// The state of each of `paths` (each a pointer's data path).
+    fn states(
+        &self,
+        repo: &Repo,
+        paths: &[RelPath],
+        progress: &dyn Progress,
+    ) -> Result<Vec<(RelPath, State)>, Error> {
+        let mut out = Vec::new();
+        let mut todo = Vec::new();
+        for p in paths {
+            match self.known.iter().find(|k| k.data == *p) {
+                Some(k) => out.push((p.clone(), k.state)),
+                None => todo.push(p.clone()),
+            }
+        }
+        if !todo.is_empty() {
+            let st = crate::ops::status::status(repo, &todo, progress)?;
+            out.extend(st.pointers.into_iter().map(|s| (s.data, s.state)));
+        }
+        Ok(out)
+    }
+}
+
+/// The values a stage's params entry selects now; a key the file lacks names the stage.
+fn stage_params(
+    repo: &Repo,
+    stage: &Stage,
+    p: &StageParams,
+) -> Result<BTreeMap<String, serde_json::Value>, Error> {
+    params_values(&p.file.to_path(&repo.root), &repo.display(&p.file), &p.keys).map_err(|e| match e {
+        LineageError::MissingParam { path, key } => PipelineError::MissingParam {
+            stage: stage.name.clone(),
+            file: path,
+            key,
+        }
+        .into(),
+        e => e.into(),
+    })
+}
+
 /// Why `stage` must run, compared with its newest record (empty: it is up to date).
 pub fn changes(
     repo: &Repo,
     stage: &Stage,
     lineage: &Lineage,
+    ws: &Workspace<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<Reason>, Error> {
     let Some(rec) = last_record(lineage, &stage.name) else {
@@ -329,7 +422,14 @@ pub fn changes(
     if rec.command.as_deref() != Some(stage.cmd.as_slice()) {
         reasons.push(Reason::CommandChanged);
     }
-    let pointers = repo.pointers()?;
+    let wdir = stage.wdir.as_ref().map(|w| w.as_str().to_string());
+    if rec.wdir != wdir {
+        reasons.push(Reason::WdirChanged {
+            old: rec.wdir.clone(),
+            new: wdir,
+        });
+    }
+    let pointers = &ws.pointers;
     // as `mlv run` would: an input tracked by mlv must be what its pointer says
     let tracked: Vec<RelPath> = stage
         .inputs
@@ -337,11 +437,15 @@ pub fn changes(
         .filter(|i| pointers.iter().any(|p| p.data == **i))
         .cloned()
         .collect();
-    if !tracked.is_empty() {
-        let st = crate::ops::status::status(repo, &tracked, progress)?;
-        if let Some(m) = st.pointers.iter().find(|s| s.state == State::Modified) {
-            return Err(LineageError::InputModified { path: m.path.clone() }.into());
+    if let Some((m, _)) = ws
+        .states(repo, &tracked, progress)?
+        .into_iter()
+        .find(|(_, s)| *s == State::Modified)
+    {
+        return Err(LineageError::InputModified {
+            path: repo.display(&m),
         }
+        .into());
     }
     for i in &stage.inputs {
         let old = rec
@@ -349,7 +453,7 @@ pub fn changes(
             .iter()
             .find(|a| a.path == i.as_str())
             .map(|a| a.digest.to_string());
-        let new = current_input(repo, &pointers, i)?.map(|a| a.digest.to_string());
+        let new = current_input(repo, pointers, i)?.map(|a| a.digest.to_string());
         if old != new || new.is_none() {
             reasons.push(Reason::InputChanged {
                 path: repo.display(i),
@@ -363,11 +467,11 @@ pub fn changes(
             reasons.push(Reason::InputRemoved { path: a.path.clone() });
         }
     }
+    // only the values chosen: a change to another key of the file does not count
     let mut params = BTreeMap::new();
     for p in &stage.params {
-        let abs = p.to_path(&repo.root);
-        if abs.exists() {
-            params.extend(params_file(&abs, &repo.display(p))?);
+        if p.file.to_path(&repo.root).exists() {
+            params.extend(stage_params(repo, stage, p)?);
         }
     }
     let keys: BTreeSet<&String> = params.keys().chain(rec.params.keys()).collect();
@@ -381,45 +485,37 @@ pub fn changes(
             });
         }
     }
-    if !stage.outputs.is_empty() {
-        let tracked: Vec<&RelPath> = stage
-            .outputs
-            .iter()
-            .filter(|o| pointers.iter().any(|p| p.data == **o))
-            .collect();
-        let owned: Vec<RelPath> = tracked.iter().map(|o| (*o).clone()).collect();
-        let st = match owned.is_empty() {
-            true => None,
-            false => Some(crate::ops::status::status(repo, &owned, progress)?),
+    let owned: Vec<RelPath> = stage
+        .outputs
+        .iter()
+        .filter(|o| pointers.iter().any(|p| p.data == **o))
+        .cloned()
+        .collect();
+    let states = ws.states(repo, &owned, progress)?;
+    for o in &stage.outputs {
+        let shown = repo.display(o);
+        let Some(p) = pointers.iter().find(|p| p.data == *o) else {
+            reasons.push(Reason::OutputChanged {
+                path: shown,
+                state: "not tracked".into(),
+            });
+            continue;
         };
-        for o in &stage.outputs {
-            let shown = repo.display(o);
-            let Some(p) = pointers.iter().find(|p| p.data == *o) else {
-                reasons.push(Reason::OutputChanged {
-                    path: shown,
-                    state: "not tracked".into(),
-                });
-                continue;
-            };
-            let state = st
-                .as_ref()
-                .and_then(|s| s.pointers.iter().find(|x| x.data == *o))
-                .map(|x| x.state);
-            let recorded = rec.outputs.iter().find(|a| a.path == o.as_str());
-            let why = match state {
-                Some(State::Missing) | Some(State::NotPulled) => Some("missing"),
-                Some(State::Modified) => Some("modified"),
-                _ if recorded.map(|a| a.digest) != Some(artifact_of(p).digest) => {
-                    Some("differs from the recorded run")
-                }
-                _ => None,
-            };
-            if let Some(why) = why {
-                reasons.push(Reason::OutputChanged {
-                    path: shown,
-                    state: why.into(),
-                });
+        let state = states.iter().find(|(d, _)| d == o).map(|(_, s)| *s);
+        let recorded = rec.outputs.iter().find(|a| a.path == o.as_str());
+        let why = match state {
+            Some(State::Missing) | Some(State::NotPulled) => Some("missing"),
+            Some(State::Modified) => Some("modified"),
+            _ if recorded.map(|a| a.digest) != Some(artifact_of(p).digest) => {
+                Some("differs from the recorded run")
             }
+            _ => None,
+        };
+        if let Some(why) = why {
+            reasons.push(Reason::OutputChanged {
+                path: shown,
+                state: why.into(),
+            });
         }
     }
     Ok(reasons)
@@ -435,11 +531,7 @@ pub fn last_record<'l>(lineage: &'l Lineage, name: &str) -> Option<&'l Record> {
 }
 
 /// An input's version now: its pointer's, or a git-tracked file's content (`None`: absent).
-fn current_input(
-    repo: &Repo,
-    pointers: &[crate::pointer::Pointer],
-    path: &RelPath,
-) -> Result<Option<Artifact>, Error> {
+fn current_input(repo: &Repo, pointers: &[Pointer], path: &RelPath) -> Result<Option<Artifact>, Error> {
     if let Some(p) = pointers.iter().find(|p| p.data == *path) {
         return Ok(Some(artifact_of(p)));
     }

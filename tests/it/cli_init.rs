@@ -28,7 +28,10 @@ fn init_creates_the_mlv_directory() {
     // git sees only the config, its .gitignore and the union-merge rule for the lineage file
     let st = env.git(&["status", "--porcelain", "--untracked-files=all"]);
     assert_eq!(st, "?? .gitattributes\n?? .mlv/.gitignore\n?? .mlv/config.toml\n");
-    assert_eq!(env.read_str(".gitattributes"), ".mlv/lineage.jsonl merge=union\n");
+    assert_eq!(
+        env.read_str(".gitattributes"),
+        ".mlv/lineage.jsonl merge=union\nmlv.toml merge=union\n"
+    );
 }
 
 #[test]

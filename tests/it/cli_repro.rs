@@ -235,7 +235,7 @@ fn bad_pipelines_are_refused_clearly() {
     let repo = Repo::new();
     repo.write("data/raw/a.csv", "1\n");
     repo.ok(&["add", "data/raw"]);
-    let cases: [(String, &str); 8] = [
+    let cases: [(String, &str); 10] = [
         (
             [
                 stage("x", &["m1"], "m1", "m2", ""),
@@ -263,6 +263,20 @@ fn bad_pipelines_are_refused_clearly() {
         (
             stage("x", &["/etc/passwd"], "data/raw/*", "m", ""),
             "error: stage x: \"/etc/passwd\" is outside the repository",
+        ),
+        (
+            stage("x", &["data/raw"], "data/raw/*", "m", "wdir = \"../up\""),
+            "error: stage x: \"../up\" is outside the repository",
+        ),
+        (
+            stage(
+                "x",
+                &["data/raw"],
+                "data/raw/*",
+                "m",
+                "params = [\"../p.yaml:a\"]",
+            ),
+            "error: stage x: \"../p.yaml\" is outside the repository",
         ),
         (
             stage("x", &["data/nothing"], "data/raw/*", "m", ""),
@@ -379,4 +393,389 @@ fn stage_add_and_run_name_save_stages_keeping_comments() {
     )
     .stderr_has("both write data/clean");
     assert_eq!(runs(&repo), Vec::<String>::new());
+}
+
+#[test]
+fn params_keys_rerun_a_stage_only_when_their_values_change() {
+    let repo = Repo::new();
+    repo.write("data/raw/a.csv", "1\n");
+    repo.write("params.yaml", "train:\n  lr: 0.1\n  epochs: 3\nother:\n  x: 1\n");
+    repo.ok(&["add", "data/raw"]);
+    repo.write(
+        "mlv.toml",
+        &stage(
+            "train",
+            &["data/raw"],
+            "data/raw/*",
+            "model.bin",
+            "params = [\"params.yaml:train.lr\"]",
+        ),
+    );
+    repo.commit("pipeline");
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), ["train"]);
+    let lines = repo.lineage_lines();
+    assert!(lines[0].contains("\"params\":{\"train.lr\":0.1}"), "{}", lines[0]);
+    // another key of the file, or an unchosen one of the same section: nothing runs
+    repo.write("params.yaml", "train:\n  lr: 0.1\n  epochs: 9\nother:\n  x: 2\n");
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), Vec::<String>::new());
+    // the chosen key
+    repo.write("params.yaml", "train:\n  lr: 0.2\n  epochs: 9\nother:\n  x: 2\n");
+    let out = repo.ok(&["repro", "--dry-run"]);
+    assert_eq!(
+        out.stdout,
+        "would run train: param train.lr changed: 0.1 -> 0.2\n"
+    );
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), ["train"]);
+    // a key the file lacks: refused naming stage, file and key, before anything runs
+    let text = repo
+        .read("mlv.toml")
+        .replace("params.yaml:train.lr", "params.yaml:train.nope");
+    repo.write("mlv.toml", &text);
+    for args in [&["repro"][..], &["repro", "--force"][..]] {
+        let out = repo.fails(args, 1);
+        assert!(
+            out.stderr
+                .starts_with("error: stage train: params.yaml has no params key `train.nope`\n"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+    }
+    assert_eq!(runs(&repo), Vec::<String>::new());
+    let out = repo.ok(&["status"]);
+    assert!(
+        out.stdout
+            .contains("  train: cannot tell: stage train: params.yaml has no params key `train.nope`"),
+        "{}",
+        out.stdout
+    );
+
+    // `run --name` and `stage add` take FILE:KEYS and save them as given
+    let text = repo
+        .read("mlv.toml")
+        .replace("params.yaml:train.nope", "params.yaml:train.lr");
+    repo.write("mlv.toml", &text);
+    let prep = script("sect", "data/raw/*", "sect.bin");
+    repo.ok(&[
+        "run",
+        "--name",
+        "sect",
+        "-i",
+        "data/raw",
+        "-p",
+        "params.yaml:train",
+        "-o",
+        "sect.bin",
+        "--",
+        "sh",
+        "-c",
+        &prep,
+    ]);
+    assert_eq!(runs(&repo), ["sect"]);
+    repo.ok(&[
+        "stage",
+        "add",
+        "epochs",
+        "-p",
+        "params.yaml:train.epochs,other.x",
+        "-o",
+        "e.bin",
+        "--",
+        "sh",
+        "-c",
+        "echo epochs >> runs.log && echo e > e.bin",
+    ]);
+    // a key the file lacks is refused before anything is saved or run
+    let before = repo.read("mlv.toml");
+    repo.fails(
+        &["stage", "add", "bad", "-p", "params.yaml:nope", "--", "true"],
+        1,
+    )
+    .stderr_has("error: params.yaml: no params key `nope`");
+    repo.fails(
+        &[
+            "run",
+            "--name",
+            "bad",
+            "-p",
+            "params.yaml:nope",
+            "-o",
+            "b.bin",
+            "--",
+            "sh",
+            "-c",
+            "echo bad >> runs.log",
+        ],
+        1,
+    )
+    .stderr_has("error: params.yaml: no params key `nope`");
+    assert_eq!(repo.read("mlv.toml"), before);
+    assert_eq!(runs(&repo), Vec::<String>::new());
+    let text = repo.read("mlv.toml");
+    assert!(text.contains("params = [\"params.yaml:train\"]"), "{text}");
+    assert!(
+        text.contains("params = [\"params.yaml:train.epochs,other.x\"]"),
+        "{text}"
+    );
+    let json = repo.json(&["stage", "list"]);
+    let epochs = &json["stages"][0];
+    assert_eq!(epochs["name"], "epochs");
+    assert_eq!(epochs["params"][0], "params.yaml:train.epochs,other.x");
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), ["epochs"]);
+    // sect chose the whole train section: epochs is in it
+    repo.write("params.yaml", "train:\n  lr: 0.2\n  epochs: 10\nother:\n  x: 2\n");
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), ["epochs", "sect"]);
+}
+
+#[test]
+fn wdir_is_recorded_when_not_the_root_and_a_change_reruns() {
+    let repo = Repo::new();
+    repo.write("data/raw/a.csv", "1\n");
+    repo.write("sub/keep", "");
+    repo.ok(&["add", "data/raw"]);
+    // runs the same from either directory
+    let root = repo.path("");
+    let cmd = format!(
+        "cd {} && echo w >> runs.log && cat data/raw/* > out.bin",
+        root.display()
+    );
+    repo.write(
+        "mlv.toml",
+        &format!(
+            "[stage.w]\ncmd = [\"sh\", \"-c\", {cmd:?}]\nwdir = \"sub\"\ninputs = [\"data/raw\"]\noutputs = [\"out.bin\"]\n"
+        ),
+    );
+    repo.commit("pipeline");
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), ["w"]);
+    assert!(
+        repo.lineage_lines()[0].contains("\"wdir\":\"sub\""),
+        "{}",
+        repo.lineage_lines()[0]
+    );
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), Vec::<String>::new());
+    let text = repo.read("mlv.toml").replace("wdir = \"sub\"", "wdir = \".\"");
+    repo.write("mlv.toml", &text);
+    let out = repo.ok(&["repro", "--dry-run"]);
+    assert_eq!(out.stdout, "would run w: working directory changed: sub -> .\n");
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), ["w"]);
+    // at the root, no field: such records keep the ids they always had
+    assert!(!repo.lineage_lines()[1].contains("wdir"));
+    repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), Vec::<String>::new());
+}
+
+#[test]
+fn status_says_which_stages_are_out_of_date_and_why() {
+    let repo = two_stage();
+    let out = repo.ok(&["status"]);
+    assert_eq!(
+        out.stdout,
+        "Pipeline stages out of date:\n  prepare: never run\n  train: upstream stage prepare is out of date\n"
+    );
+    repo.fails(&["status", "--exit-code"], 1);
+    repo.ok(&["repro"]);
+    runs(&repo);
+    let out = repo.ok(&["status", "--exit-code"]);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains("Pipeline stages are up to date."),
+        "{}",
+        out.stderr
+    );
+    repo.write("params.yaml", "train:\n  lr: 0.2\n");
+    let out = repo.fails(&["status", "--exit-code"], 1);
+    assert_eq!(
+        out.stdout,
+        "Pipeline stages out of date:\n  train: param train.lr changed: 0.1 -> 0.2\n"
+    );
+    let json = repo.json(&["status"]);
+    assert_eq!(json["clean"], true, "the data itself is clean");
+    assert_eq!(json["stages"][0]["stage"], "prepare");
+    assert_eq!(json["stages"][0]["status"], "up_to_date");
+    assert_eq!(json["stages"][1]["status"], "out_of_date");
+    assert_eq!(json["stages"][1]["reasons"][0]["why"], "param_changed");
+    assert_eq!(json["stages"][1]["reasons"][0]["new"], 0.2);
+    // an output deleted by hand: the data line, then the stage (and what is downstream)
+    std::fs::remove_dir_all(repo.path("data/clean")).unwrap();
+    let out = repo.ok(&["status"]);
+    assert_eq!(
+        out.stdout,
+        "data/clean: missing from the workspace\nPipeline stages out of date:\n  prepare: output data/clean missing\n  train: upstream stage prepare is out of date\n"
+    );
+    // paths asked for: the data only
+    let json = repo.json(&["status", "data/raw"]);
+    assert!(json.get("stages").is_none(), "{json}");
+    assert_eq!(repo.ok(&["status", "data/raw"]).stdout, "");
+    assert_eq!(runs(&repo), Vec::<String>::new());
+}
+
+#[test]
+fn a_syntax_error_names_the_line_and_does_not_break_status() {
+    let repo = two_stage();
+    repo.ok(&["repro"]);
+    runs(&repo);
+    std::fs::remove_dir_all(repo.path("data/clean")).unwrap();
+    // a hand edit that lost its brackets and a quote
+    let text = repo
+        .read("mlv.toml")
+        .replace("outputs = [\"data/clean\"]", "outputs = \"data/clean");
+    repo.write("mlv.toml", &text);
+    let line = text.lines().position(|l| l == "outputs = \"data/clean").unwrap() + 1;
+    let at = format!("mlv.toml:{line}: ");
+    repo.fails(&["repro"], 1).stderr_has(&format!("error: {at}"));
+    repo.fails(&["stage", "list"], 1)
+        .stderr_has(&format!("error: {at}"));
+    let out = repo.ok(&["status"]);
+    assert_eq!(out.stdout, "data/clean: missing from the workspace\n");
+    assert!(out.stderr.contains(&format!("warning: {at}")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("pipeline stages not checked"),
+        "{}",
+        out.stderr
+    );
+    let json = repo.json(&["status"]);
+    assert!(
+        json["pipeline_error"].as_str().unwrap().starts_with(&at),
+        "{json}"
+    );
+    assert!(json.get("stages").is_none());
+    assert_eq!(runs(&repo), Vec::<String>::new());
+}
+
+#[test]
+fn stages_added_on_two_branches_merge_and_stay_up_to_date() {
+    let repo = Repo::new();
+    repo.write("in.txt", "1\n");
+    repo.write(".git/info/exclude", "runs.log\n");
+    repo.commit("input");
+    assert!(repo.read(".gitattributes").contains("mlv.toml merge=union"));
+    for (branch, out) in [("a", "outa/x"), ("b", "outb/y")] {
+        repo.git(&["checkout", "-q", "-b", branch, "main"]);
+        let cmd = script(branch, "in.txt", out);
+        repo.ok(&[
+            "run", "--name", branch, "-i", "in.txt", "-o", out, "--", "sh", "-c", &cmd,
+        ]);
+        repo.commit(&format!("stage {branch}"));
+    }
+    assert_eq!(runs(&repo), ["a", "b"]);
+    // on b: merge a; mlv.toml and the lineage file are union-merged without a conflict
+    repo.git(&["merge", "-q", "a", "-m", "merge a"]);
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    let list = repo.ok(&["stage", "list"]);
+    assert_eq!(
+        list.stdout
+            .lines()
+            .map(|l| l.split(':').next().unwrap())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let out = repo.ok(&["repro"]);
+    assert_eq!(runs(&repo), Vec::<String>::new());
+    assert!(
+        out.stderr.contains("stage a didn't change, skipping"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(repo.ok(&["status"]).stdout, "");
+
+    // both branches edit one stage's command: union keeps both lines, a duplicate key
+    repo.git(&["checkout", "-q", "-b", "c"]);
+    repo.ok(&[
+        "stage", "add", "-f", "a", "-i", "in.txt", "-o", "outa/x", "--", "echo", "c",
+    ]);
+    repo.commit("a on c");
+    repo.git(&["checkout", "-q", "b"]);
+    repo.ok(&[
+        "stage", "add", "-f", "a", "-i", "in.txt", "-o", "outa/x", "--", "echo", "b",
+    ]);
+    repo.commit("a on b");
+    repo.git(&["merge", "-q", "c", "-m", "merge c"]);
+    let text = repo.read("mlv.toml");
+    let line = text
+        .lines()
+        .position(|l| l == "cmd = [\"echo\", \"c\"]")
+        .expect("both lines kept")
+        + 1;
+    let out = repo.fails(&["repro"], 1);
+    assert!(
+        out.stderr
+            .starts_with(&format!("error: mlv.toml:{line}: duplicate key")),
+        "{text}\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: a merge of two branches"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(runs(&repo), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_repro_runs_a_stage_once() {
+    use std::io::BufRead;
+    let repo = Repo::new();
+    repo.write("in.txt", "1\n");
+    // the stage waits for the test's go-ahead, so the second repro surely starts meanwhile
+    repo.write(
+        "mlv.toml",
+        "[stage.slow]\ncmd = [\"sh\", \"-c\", \"echo slow >> runs.log; while [ ! -e go ]; do sleep 0.05; done; cp in.txt out.txt\"]\ninputs = [\"in.txt\"]\noutputs = [\"out.txt\"]\n",
+    );
+    repo.commit("pipeline");
+    let first = repo.spawn(&["repro"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !repo.exists("runs.log") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first repro never ran its stage"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut second = repo.spawn(&["repro"]);
+    let stderr = second.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let waiting = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(l) if l.contains("waiting for the pipeline lock") => break l,
+            Ok(l) => lines.push(l),
+            Err(_) => {
+                repo.write("go", "");
+                panic!("the second repro did not wait: {lines:?}");
+            }
+        }
+    };
+    assert!(
+        waiting.contains(&format!("held by `mlv repro` (pid {}", first.id())),
+        "{waiting}"
+    );
+    repo.write("go", "");
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = second.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    assert!(status.success(), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "stage slow didn't change, skipping"),
+        "{lines:?}"
+    );
+    assert_eq!(runs(&repo), ["slow"]);
+    assert_eq!(repo.lineage_lines().len(), 1);
 }

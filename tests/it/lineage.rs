@@ -982,7 +982,7 @@ fn metrics_files_must_parse_and_hold_numbers() {
 fn records_note_a_dirty_work_tree_and_init_is_idempotent() {
     let r = small_repo();
     r.ok(&["init"]);
-    assert_eq!(r.read(".gitattributes").matches("merge=union").count(), 1);
+    assert_eq!(r.read(".gitattributes").matches("merge=union").count(), 2);
     // pointer files, .gitignore and the lineage file do not make the tree dirty
     let v = r.json(&[
         "run",

@@ -62,6 +62,7 @@ impl RecordArgs {
             params: self.params,
             tags: self.tags,
             stage: None,
+            wdir: None,
         })
     }
 }

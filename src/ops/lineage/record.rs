@@ -39,6 +39,8 @@ pub struct RecordOptions {
     pub tags: Vec<String>,
     /// The pipeline stage this run is (`mlv run --name`, `mlv repro`), recorded with it.
     pub stage: Option<String>,
+    /// The stage's working directory, relative to the root, when it is not the root.
+    pub wdir: Option<RelPath>,
 }
 
 /// A params file and the keys chosen in it: `-p FILE` (no keys: the whole file) or
@@ -231,6 +233,7 @@ pub(super) fn finish(
         stage: opts.stage.clone(),
         metrics_files,
         params_files,
+        wdir: opts.wdir.as_ref().map(|w| w.as_str().to_string()),
     };
     record.id = record.compute_id();
     append(&repo.root, &record)?;
