@@ -24,6 +24,7 @@ mod backend;
 pub mod configured;
 mod download;
 pub mod error;
+pub mod format2;
 mod local;
 pub mod maintain;
 pub mod options;
