@@ -72,6 +72,14 @@ pub struct Recipe {
     pub chunks: Vec<RecipeChunk>,
 }
 
+impl Recipe {
+    /// The recipe of `file` from its chunks, in order (its size is their sum).
+    pub fn new(file: Digest, chunks: Vec<RecipeChunk>) -> Recipe {
+        let size = chunks.iter().map(|c| u64::from(c.length)).sum();
+        Recipe { file, size, chunks }
+    }
+}
+
 /// One index segment, decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexSegment {
