@@ -33,6 +33,18 @@ fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// CPU time of this thread, in seconds: unlike wall time, not inflated by other processes
+/// sharing the cores.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 fn chunk_ids(data: &[u8]) -> Vec<(Digest, u64)> {
     Chunker::new(data, DEFAULT_PARAMS)
         .expect("default parameters are valid")
@@ -57,20 +69,22 @@ fn main() {
         .expect("writing the input file");
 
     // throughput: best of three passes over the file (from the page cache), one thread
-    let mut best = f64::MAX;
+    let (mut best, mut best_cpu) = (f64::MAX, f64::MAX);
     let mut chunks = 0;
     for _ in 0..3 {
         let file = std::fs::File::open(&path).expect("opening the input file");
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), thread_cpu());
         chunks = 0;
         for c in Chunker::new(file, DEFAULT_PARAMS).expect("valid parameters") {
             c.expect("reading the input file");
             chunks += 1;
         }
         best = best.min(start.elapsed().as_secs_f64());
+        best_cpu = best_cpu.min(thread_cpu() - cpu);
     }
     std::fs::remove_file(&path).ok();
     let mb_s = size as f64 / 1e6 / best;
+    let mb_cpu_s = size as f64 / 1e6 / best_cpu;
     // blake3 alone, one thread, for comparison
     let start = Instant::now();
     let mut h = blake3::Hasher::new();
@@ -123,7 +137,10 @@ fn main() {
     println!();
     println!("| measure | value | target |");
     println!("| --- | --- | --- |");
-    println!("| chunking + blake3, one thread | {mb_s:.0} MB/s | >= 500 MB/s |");
+    println!(
+        "| chunking + blake3 (file read included), one thread, wall time | {mb_s:.0} MB/s | >= 500 MB/s |"
+    );
+    println!("| chunking + blake3 (file read included), per CPU second of that thread | {mb_cpu_s:.0} MB/s | >= 500 MB/s |");
     println!("| blake3 alone, one thread | {b3:.0} MB/s | |");
     println!(
         "| chunks | {chunks} (mean {:.0} KiB) | |",
