@@ -314,6 +314,28 @@ pub(crate) mod tests {
         assert_eq!(dribbled, ours);
     }
 
+    /// A reader that fails after handing out some bytes.
+    struct Failing(usize);
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(1);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_errors_reach_the_caller() {
+        let mut c = Chunker::new(Failing(3 << 20), DEFAULT_PARAMS).unwrap();
+        let e = c.next().unwrap().unwrap_err();
+        assert_eq!(e.to_string(), "disk on fire");
+    }
+
     #[test]
     fn small_and_empty_streams() {
         assert!(chunks(&[], DEFAULT_PARAMS).is_empty());
