@@ -14,7 +14,9 @@
 //! - `local`: the local-directory remote's fsync/rename/no-follow copies;
 //! - [`maintain`]: sizes and ages of objects, re-reading and deleting them (fsck, gc);
 //! - [`redact`]: keeping credentials out of every message;
-//! - [`error`]: `RemoteError`, with hints.
+//! - [`error`]: `RemoteError`, with hints;
+//! - [`format2`]: remote format 2's chunker, packs, index segments and config document (a
+//!   library, not yet used by push and pull).
 //!
 //! Layout on every backend: `PREFIX/<first two hex>/<64-hex blake3 digest>`, the object's raw
 //! bytes, the same as the local cache (see "Remote layout" in `docs/format.md`).
@@ -24,6 +26,7 @@ mod backend;
 pub mod configured;
 mod download;
 pub mod error;
+pub mod format2;
 mod local;
 pub mod maintain;
 pub mod options;

@@ -1,5 +1,6 @@
-//! Property tests ("fuzzing") of the four parsers that read files a user, a merge or a remote
-//! can hand mlv: pointer files, directory manifests, lineage records and config files.
+//! Property tests ("fuzzing") of the parsers that read files a user, a merge or a remote can
+//! hand mlv: pointer files, directory manifests, lineage records, config files, and remote
+//! format 2's pack footers and index segments.
 //!
 //! Each parser gets arbitrary bytes, and structured inputs built from its own format with
 //! hostile values mixed in (paths with `..`, `.git`, NUL, CR/LF, backslashes, huge numbers,
@@ -627,4 +628,290 @@ fn manifest_sizes_that_overflow_are_refused() {
     );
     let err = Manifest::parse(&d, text.as_bytes()).unwrap_err().to_string();
     assert!(err.contains("sizes add up"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote format 2: pack footers and index segments
+
+/// A pack laid out byte by byte as docs/format.md describes it ("Remote format 2").
+fn pack_bytes(blobs: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"MLV2PACK".to_vec();
+    let mut footer = Vec::new();
+    for b in blobs {
+        footer.extend_from_slice(Digest::of_bytes(b).as_bytes());
+        footer.extend_from_slice(&(out.len() as u64).to_le_bytes());
+        footer.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    let footer_offset = out.len() as u64;
+    out.extend_from_slice(&footer);
+    out.extend_from_slice(&(blobs.len() as u64).to_le_bytes());
+    out.extend_from_slice(&footer_offset.to_le_bytes());
+    out.extend_from_slice(Digest::of_bytes(&footer).as_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(b"MLV2PEND");
+    out
+}
+
+/// Distinct blobs (a pack lists each id once).
+fn pack_blobs() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..12).prop_map(|mut v| {
+        let mut seen = std::collections::HashSet::new();
+        v.retain(|b| seen.insert(b.clone()));
+        v
+    })
+}
+
+/// A value that is hostile as a count, offset or length.
+fn hostile_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0u64),
+        Just(u64::MAX),
+        Just(u64::MAX / 48 + 1),
+        Just(u32::MAX as u64),
+        Just(1u64 << 40),
+        0u64..100_000,
+        any::<u64>(),
+    ]
+}
+
+/// Overwrites 8 (or 4) bytes at a chosen place with a hostile number; with `resum`, fixes the
+/// pack footer's checksum or the segment's trailing checksum so structural checks are reached.
+#[derive(Debug, Clone)]
+struct Poke {
+    at: prop::sample::Index,
+    value: u64,
+    wide: bool,
+}
+
+fn pokes() -> impl Strategy<Value = Vec<Poke>> {
+    prop::collection::vec(
+        (any::<prop::sample::Index>(), hostile_u64(), any::<bool>()).prop_map(|(at, value, wide)| Poke {
+            at,
+            value,
+            wide,
+        }),
+        0..3,
+    )
+}
+
+fn apply(b: &mut [u8], pokes: &[Poke], aligned_from: usize, stride: usize) {
+    for p in pokes {
+        let w = if p.wide { 8 } else { 4 };
+        if b.len() < aligned_from + w {
+            continue;
+        }
+        // land on a field boundary most of the time: fields are 4-byte aligned in both layouts
+        let slots = (b.len() - aligned_from - w) / stride + 1;
+        let at = aligned_from + p.at.index(slots) * stride;
+        b[at..at + w].copy_from_slice(&p.value.to_le_bytes()[..w]);
+    }
+}
+
+fn resum_pack(b: &mut [u8]) {
+    if b.len() < 64 {
+        return;
+    }
+    let t = b.len() - 64;
+    let off = u64::from_le_bytes(b[t + 8..t + 16].try_into().unwrap());
+    if let Ok(off) = usize::try_from(off) {
+        if off <= t {
+            let sum = *Digest::of_bytes(&b[off..t]).as_bytes();
+            b[t + 16..t + 48].copy_from_slice(&sum);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum PackInput {
+    /// Valid bytes: must be accepted, whole and from any tail that covers the footer.
+    Valid(Vec<Vec<u8>>, prop::sample::Index),
+    /// Hostile numbers in the footer or trailer, checksum fixed; or a flipped or cut pack; or a
+    /// claimed size that is not the real one.
+    Hostile(Vec<u8>, u64),
+}
+
+fn pack_input() -> impl Strategy<Value = PackInput> {
+    prop_oneof![
+        1 => (pack_blobs(), any::<prop::sample::Index>()).prop_map(|(b, i)| PackInput::Valid(b, i)),
+        2 => (pack_blobs(), pokes(), any::<bool>()).prop_map(|(blobs, pokes, in_trailer)| {
+            let mut b = pack_bytes(&blobs);
+            let from = if in_trailer { b.len() - 64 } else { 8 };
+            apply(&mut b, &pokes, from, 4);
+            resum_pack(&mut b);
+            let size = b.len() as u64;
+            PackInput::Hostile(b, size)
+        }),
+        1 => (mangled(pack_blobs().prop_map(|b| String::from_utf8_lossy(&pack_bytes(&b)).into_owned())))
+            .prop_map(|b| { let n = b.len() as u64; PackInput::Hostile(b, n) }),
+        1 => (pack_blobs(), hostile_u64()).prop_map(|(blobs, size)| PackInput::Hostile(pack_bytes(&blobs), size)),
+    ]
+}
+
+#[test]
+fn pack_footer_parser_never_panics_and_accepts_what_it_should() {
+    use mlv::remote::format2::pack;
+    fuzz("pack footer", pack_input(), |input| {
+        match input {
+            PackInput::Valid(blobs, cut) => {
+                let b = pack_bytes(&blobs);
+                let id = Digest::of_bytes(&b);
+                let size = b.len() as u64;
+                if blobs.is_empty() {
+                    // an empty pack is never written, but parses
+                    prop_assert!(pack::parse_footer(id, size, &b).is_ok());
+                    return Ok(());
+                }
+                let entries = pack::verify_pack(id, &b).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                accepted();
+                prop_assert_eq!(entries.len(), blobs.len());
+                let trailer = pack::parse_trailer(id, size, &b[b.len() - 64..]).unwrap();
+                let start = trailer.footer_range(size).start as usize;
+                let from = cut.index(start + 1);
+                prop_assert_eq!(pack::parse_footer(id, size, &b[from..]).unwrap(), entries.clone());
+                for (e, blob) in entries.iter().zip(&blobs) {
+                    prop_assert_eq!(&b[e.offset as usize..(e.offset + e.length) as usize], &blob[..]);
+                }
+            }
+            PackInput::Hostile(b, size) => {
+                let id = Digest::of_bytes(&b);
+                let tail = &b[b
+                    .len()
+                    .saturating_sub(usize::try_from(size).unwrap_or(usize::MAX))..];
+                if let Ok(entries) = pack::parse_footer(id, size, tail) {
+                    accepted();
+                    for e in &entries {
+                        prop_assert!(e.offset >= 8 && e.offset + e.length <= size, "{:?}", e);
+                    }
+                    if size == b.len() as u64 {
+                        let _ = pack::verify_pack(id, &b);
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+}
+
+fn segment() -> impl Strategy<Value = mlv::remote::format2::IndexSegment> {
+    use mlv::remote::format2::{BlobLocation, IndexSegment, Recipe, RecipeChunk};
+    let d = |i: u64| Digest::of_bytes(&i.to_le_bytes());
+    (
+        prop::collection::vec((any::<u64>(), 72u64..=(64 << 20)), 1..4),
+        prop::collection::vec(
+            (any::<u64>(), any::<prop::sample::Index>(), 8u32..1000, 0u32..1000),
+            0..12,
+        ),
+        prop::collection::vec(
+            (
+                any::<u64>(),
+                prop::collection::vec((any::<u64>(), 1u32..u32::MAX), 1..5),
+            ),
+            0..4,
+        ),
+    )
+        .prop_map(move |(packs, blobs, recipes)| {
+            let packs: Vec<(Digest, u64)> = packs.into_iter().map(|(p, s)| (d(p), s.max(2072))).collect();
+            IndexSegment {
+                blobs: blobs
+                    .into_iter()
+                    .map(|(b, p, offset, length)| {
+                        (
+                            d(b),
+                            BlobLocation {
+                                pack: packs[p.index(packs.len())].0,
+                                offset,
+                                length,
+                            },
+                        )
+                    })
+                    .collect(),
+                recipes: recipes
+                    .into_iter()
+                    .map(|(f, chunks)| {
+                        let chunks: Vec<RecipeChunk> = chunks
+                            .into_iter()
+                            .map(|(c, length)| RecipeChunk { id: d(c), length })
+                            .collect();
+                        Recipe {
+                            file: d(f),
+                            size: chunks.iter().map(|c| u64::from(c.length)).sum(),
+                            chunks,
+                        }
+                    })
+                    .collect(),
+                packs,
+            }
+        })
+}
+
+fn resum_segment(b: &mut [u8]) {
+    if b.len() >= 32 {
+        let body = b.len() - 32;
+        let sum = *Digest::of_bytes(&b[..body]).as_bytes();
+        b[body..].copy_from_slice(&sum);
+    }
+}
+
+fn segment_input() -> impl Strategy<Value = (Vec<u8>, bool)> {
+    prop_oneof![
+        1 => segment().prop_map(|s| (s.encode().unwrap().1, true)),
+        3 => (segment(), pokes(), any::<bool>()).prop_map(|(s, pokes, in_header)| {
+            let mut b = s.encode().unwrap().1;
+            let from = if in_header { 8 } else { 32 };
+            apply(&mut b, &pokes, from, 4);
+            resum_segment(&mut b);
+            (b, false)
+        }),
+        1 => mangled(segment().prop_map(|s| String::from_utf8_lossy(&s.encode().unwrap().1).into_owned()))
+            .prop_map(|b| (b, false)),
+    ]
+}
+
+#[test]
+fn index_segment_parser_never_panics_and_round_trips() {
+    use mlv::remote::format2::{IndexSegment, MergedIndex};
+    fuzz("index segment", segment_input(), |(bytes, valid)| {
+        let name = Digest::of_bytes(&bytes);
+        let parsed = IndexSegment::decode(name, &bytes);
+        if valid {
+            prop_assert!(parsed.is_ok(), "{:?}", parsed.err().map(|e| e.to_string()));
+        }
+        let Ok(s) = parsed else {
+            return Ok(());
+        };
+        accepted();
+        let (again, re) = s.encode().unwrap();
+        prop_assert_eq!(again, name);
+        prop_assert_eq!(re, bytes);
+        let m = MergedIndex::from_segments([&s]);
+        for (id, loc) in &s.blobs {
+            prop_assert_eq!(m.blob(id), Some(*loc));
+        }
+        for r in &s.recipes {
+            prop_assert_eq!(m.recipe(&r.file), Some(r));
+        }
+        Ok(())
+    });
+}
+
+/// Counts at their maximum in a pack trailer and an index header: refused from the sizes alone.
+#[test]
+fn format2_huge_counts_are_refused() {
+    use mlv::remote::format2::{pack, Format2Error, IndexSegment};
+    let mut b = pack_bytes(&[b"a".to_vec(), b"b".to_vec()]);
+    let t = b.len() - 64;
+    b[t..t + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    resum_pack(&mut b);
+    let e = pack::parse_footer(Digest::of_bytes(&b), b.len() as u64, &b).unwrap_err();
+    assert!(matches!(e, Format2Error::BadFooter { .. }), "{e}");
+    let mut s = IndexSegment::default().encode().unwrap().1;
+    for at in [12, 16, 20] {
+        s[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    }
+    s[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+    resum_segment(&mut s);
+    let e = IndexSegment::decode(Digest::of_bytes(&s), &s).unwrap_err();
+    assert!(e.to_string().contains("counts"), "{e}");
 }
