@@ -34,6 +34,8 @@ pub fn rec(time: &str, inputs: Vec<Artifact>, outputs: Vec<Artifact>, auc: f64) 
         stage: None,
         metrics_files: vec![],
         params_files: vec![],
+        metrics_digests: Default::default(),
+        reused: None,
     };
     r.id = r.compute_id();
     r

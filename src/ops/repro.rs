@@ -17,7 +17,8 @@ use crate::error::Error;
 use crate::history::{artifact_of, git_artifact};
 use crate::lineage::values::params_file;
 use crate::lineage::{Artifact, Lineage, LineageError, Record};
-use crate::ops::lineage::{run_in, ParamsSpec, RecordOptions, RecordReport, RunOutcome};
+use crate::ops::lineage::runcache::{lookup_local, Lookup, Wanted};
+use crate::ops::lineage::{restore, run_in, ParamsSpec, RecordOptions, RecordReport, Restored, RunOutcome};
 use crate::ops::status::State;
 use crate::pipeline::{Pipeline, PipelineError, Stage};
 use crate::progress::Progress;
@@ -37,6 +38,8 @@ pub struct ReproOptions {
     pub single: bool,
     /// After a failure, go on with the stages that do not depend on it.
     pub keep_going: bool,
+    /// Never restore outputs from the run cache (`--no-run-cache`); `force` implies it.
+    pub no_run_cache: bool,
 }
 
 /// Why a stage runs.
@@ -122,6 +125,17 @@ pub enum StageOutcome {
     WouldRun {
         /// Why.
         reasons: Vec<Reason>,
+        /// An earlier run that would be restored instead if the default remote has its
+        /// outputs (a dry run does not ask it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        restore_if_remote: Option<String>,
+    },
+    /// Dry run: its outputs would be restored from the run cache.
+    WouldRestore {
+        /// Why it is out of date.
+        reasons: Vec<Reason>,
+        /// The earlier run whose outputs would be restored.
+        reused: String,
     },
     /// It ran and was recorded.
     Ran {
@@ -129,6 +143,15 @@ pub enum StageOutcome {
         reasons: Vec<Reason>,
         /// The record's id.
         record: String,
+    },
+    /// Its outputs were restored from the run cache instead of running it, and recorded.
+    Restored {
+        /// Why it was out of date.
+        reasons: Vec<Reason>,
+        /// The new record's id.
+        record: String,
+        /// The earlier run whose outputs were restored.
+        reused: String,
     },
     /// It ran and failed; nothing recorded.
     Failed {
@@ -175,15 +198,19 @@ pub enum ReproEvent<'a> {
     Running(&'a str, &'a [Reason]),
     /// A stage ran and was recorded.
     Recorded(&'a str, &'a RecordReport),
+    /// A stage's outputs were restored from the run cache, and recorded.
+    Restored(&'a str, &'a Restored),
 }
 
 /// Reproduces the pipeline. `lock` is taken as `mlv run` takes it (for each record).
+/// `runtime` is asked for when the run cache must ask the default remote.
 pub fn repro(
     repo: &Repo,
     opts: &ReproOptions,
     progress: &dyn Progress,
     lock: &mut dyn FnMut() -> Result<crate::lock::RepoLock, Error>,
     on_event: &mut dyn FnMut(ReproEvent<'_>),
+    runtime: &dyn Fn() -> Option<tokio::runtime::Handle>,
 ) -> Result<ReproReport, Error> {
     let pipeline = Pipeline::load(&repo.root)?;
     let selected: BTreeSet<String> = match (opts.names.is_empty(), opts.single) {
@@ -251,15 +278,31 @@ pub fn repro(
             });
             continue;
         }
+        let use_cache = !opts.force && !opts.no_run_cache;
         if opts.dry_run {
             pending.insert(name.clone());
-            report.stages.push(StageResult {
-                stage: name,
-                outcome: StageOutcome::WouldRun { reasons },
-            });
+            let upstream = reasons.iter().any(|r| matches!(r, Reason::Upstream { .. }));
+            let found = match use_cache && !upstream {
+                true => lookup_now(repo, stage)?,
+                false => Lookup::Miss,
+            };
+            let outcome = match found {
+                Lookup::Local(r) => StageOutcome::WouldRestore {
+                    reasons,
+                    reused: r.id,
+                },
+                Lookup::Remote(r, _) => StageOutcome::WouldRun {
+                    reasons,
+                    restore_if_remote: Some(r.id),
+                },
+                Lookup::Miss => StageOutcome::WouldRun {
+                    reasons,
+                    restore_if_remote: None,
+                },
+            };
+            report.stages.push(StageResult { stage: name, outcome });
             continue;
         }
-        on_event(ReproEvent::Running(&name, &reasons));
         let record_opts = RecordOptions {
             inputs: stage.inputs.clone(),
             outputs: stage.outputs.clone(),
@@ -275,6 +318,21 @@ pub fn repro(
             stage: Some(name.clone()),
             ..RecordOptions::default()
         };
+        if use_cache {
+            if let Some(r) = restore(repo, &record_opts, &stage.cmd, runtime, progress, lock)? {
+                on_event(ReproEvent::Restored(&name, &r));
+                report.stages.push(StageResult {
+                    stage: name,
+                    outcome: StageOutcome::Restored {
+                        reasons,
+                        record: r.report.record.id.clone(),
+                        reused: r.restored_from.id.clone(),
+                    },
+                });
+                continue;
+            }
+        }
+        on_event(ReproEvent::Running(&name, &reasons));
         let dir = match &stage.wdir {
             Some(w) => w.to_path(&repo.root),
             None => repo.root.clone(),
@@ -423,6 +481,40 @@ pub fn changes(
         }
     }
     Ok(reasons)
+}
+
+/// The run cache's answer for `stage` as the work tree is now, from local sources only (a dry
+/// run): a miss when an input or params file is not there yet.
+fn lookup_now(repo: &Repo, stage: &Stage) -> Result<Lookup, Error> {
+    let pointers = repo.pointers()?;
+    let mut inputs = Vec::new();
+    for i in &stage.inputs {
+        match current_input(repo, &pointers, i)? {
+            Some(a) => inputs.push(a),
+            None => return Ok(Lookup::Miss),
+        }
+    }
+    let mut params = BTreeMap::new();
+    for p in &stage.params {
+        if !p.to_path(&repo.root).is_file() {
+            return Ok(Lookup::Miss);
+        }
+        let spec = ParamsSpec {
+            file: p.clone(),
+            keys: Vec::new(),
+        };
+        params.extend(spec.values(repo)?);
+    }
+    lookup_local(
+        repo,
+        &Wanted {
+            command: &stage.cmd,
+            inputs: &inputs,
+            params: &params,
+            outputs: &stage.outputs,
+            metrics_files: &stage.metrics,
+        },
+    )
 }
 
 /// The newest record of stage `name`.
