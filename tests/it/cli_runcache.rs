@@ -179,6 +179,18 @@ fn switching_branches_restores_outputs_without_running() {
     assert_eq!(count(&repo), 2, "{}", out.stderr);
     assert_eq!(repo.read("models/model.bin"), exp_model);
     assert_eq!(repo.read("metrics.json"), "{\"run\": 2}\n");
+    // main's lineage file has only the reuse of exp's run: shown with what it reused
+    let reuse = last_record(&repo);
+    let show = repo.ok(&["lineage", "show", "models"]);
+    let reused = reuse["reused"].as_str().unwrap();
+    assert!(
+        show.stdout.contains(&format!(
+            "reused:  run {} (outputs restored from the run cache)",
+            &reused[..12]
+        )),
+        "{}",
+        show.stdout
+    );
     repo.ok(&["repro"])
         .stderr_has("stage train didn't change, skipping");
 }
@@ -287,4 +299,37 @@ fn mlv_run_twice_restores_the_second_time() {
     repo.ok(&no_cache);
     assert_eq!(count(&repo), 3);
     assert_eq!(repo.read("out.bin"), "3\ndata\n");
+}
+
+#[test]
+fn a_record_without_the_metrics_files_bytes_is_not_reused() {
+    let repo = pipeline(true);
+    repo.ok(&["repro"]);
+    // as an older mlv wrote it: no metrics_digests (the id recomputed over the rest)
+    let line = repo.lineage_lines().remove(0);
+    let record: Value = serde_json::from_str(&line).unwrap();
+    let digests = format!(
+        ",\"metrics_digests\":{{\"metrics.json\":\"{}\"}}",
+        record["metrics_digests"]["metrics.json"].as_str().unwrap()
+    );
+    let id = record["id"].as_str().unwrap();
+    let body = line
+        .replace(&digests, "")
+        .replace(&format!("\"id\":\"{id}\","), "");
+    let old = body.replacen(
+        "\"version\":1,",
+        &format!("\"version\":1,\"id\":\"{}\",", crate::common::b3(body.as_bytes())),
+        1,
+    );
+    repo.write(".mlv/lineage.jsonl", &format!("{old}\n"));
+    assert!(
+        repo.ok(&["lineage", "list"]).stderr.is_empty(),
+        "the edited record is valid"
+    );
+    repo.write("params.yaml", "lr: 2\n");
+    repo.ok(&["repro"]);
+    repo.write("params.yaml", "lr: 1\n");
+    let out = repo.ok(&["repro"]);
+    assert_eq!(count(&repo), 3, "{}", out.stderr);
+    assert_eq!(repo.read("metrics.json"), "{\"run\": 3}\n");
 }
