@@ -60,6 +60,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             &repo,
             &opts,
             &args.command,
+            None,
             &runtime,
             progress.as_ref(),
             &mut lock,

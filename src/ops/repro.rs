@@ -319,7 +319,16 @@ pub fn repro(
             ..RecordOptions::default()
         };
         if use_cache {
-            if let Some(r) = restore(repo, &record_opts, &stage.cmd, runtime, progress, lock)? {
+            // `changes` has just checked the inputs against the workspace (unless the stage
+            // never ran): not checked twice
+            let checked = !reasons.contains(&Reason::NeverRun);
+            let pointers = repo.pointers()?;
+            let mut inputs = Vec::new();
+            for i in stage.inputs.iter().filter(|_| checked) {
+                inputs.extend(current_input(repo, &pointers, i)?);
+            }
+            let inputs = (checked && inputs.len() == stage.inputs.len()).then_some(inputs);
+            if let Some(r) = restore(repo, &record_opts, &stage.cmd, inputs, runtime, progress, lock)? {
                 on_event(ReproEvent::Restored(&name, &r));
                 report.stages.push(StageResult {
                     stage: name,
@@ -395,11 +404,25 @@ pub fn changes(
         .filter(|i| pointers.iter().any(|p| p.data == **i))
         .cloned()
         .collect();
-    if !tracked.is_empty() {
-        let st = crate::ops::status::status(repo, &tracked, progress)?;
-        if let Some(m) = st.pointers.iter().find(|s| s.state == State::Modified) {
-            return Err(LineageError::InputModified { path: m.path.clone() }.into());
-        }
+    // one status for the tracked inputs and outputs (a stage's never overlap)
+    let mut checked = tracked.clone();
+    checked.extend(
+        stage
+            .outputs
+            .iter()
+            .filter(|o| pointers.iter().any(|p| p.data == **o))
+            .cloned(),
+    );
+    let st = match checked.is_empty() {
+        true => None,
+        false => Some(crate::ops::status::status(repo, &checked, progress)?),
+    };
+    if let Some(m) = st
+        .iter()
+        .flat_map(|s| &s.pointers)
+        .find(|s| s.state == State::Modified && tracked.contains(&s.data))
+    {
+        return Err(LineageError::InputModified { path: m.path.clone() }.into());
     }
     for i in &stage.inputs {
         let old = rec
@@ -440,16 +463,6 @@ pub fn changes(
         }
     }
     if !stage.outputs.is_empty() {
-        let tracked: Vec<&RelPath> = stage
-            .outputs
-            .iter()
-            .filter(|o| pointers.iter().any(|p| p.data == **o))
-            .collect();
-        let owned: Vec<RelPath> = tracked.iter().map(|o| (*o).clone()).collect();
-        let st = match owned.is_empty() {
-            true => None,
-            false => Some(crate::ops::status::status(repo, &owned, progress)?),
-        };
         for o in &stage.outputs {
             let shown = repo.display(o);
             let Some(p) = pointers.iter().find(|p| p.data == *o) else {

@@ -120,6 +120,17 @@ pub fn record(repo: &Repo, opts: &RecordOptions, progress: &dyn Progress) -> Res
 
 /// Everything checked before a command runs: arguments, inputs, outputs, the git context.
 pub(super) fn prepare(repo: &Repo, opts: &RecordOptions, progress: &dyn Progress) -> Result<Prepared, Error> {
+    prepare_with(repo, opts, None, progress)
+}
+
+/// [`prepare`], with the inputs' versions given when the caller has just checked them against
+/// the workspace (`repro`), so they are not checked twice.
+pub(super) fn prepare_with(
+    repo: &Repo,
+    opts: &RecordOptions,
+    checked_inputs: Option<Vec<Artifact>>,
+    progress: &dyn Progress,
+) -> Result<Prepared, Error> {
     let mut params = BTreeMap::new();
     let mut metrics = BTreeMap::new();
     for p in &opts.params {
@@ -137,10 +148,16 @@ pub(super) fn prepare(repo: &Repo, opts: &RecordOptions, progress: &dyn Progress
         }
     }
     let pointers = repo.pointers()?;
-    let mut inputs = Vec::new();
-    for path in &opts.inputs {
-        inputs.push(input_artifact(repo, &pointers, path, progress)?);
-    }
+    let inputs = match checked_inputs {
+        Some(inputs) => inputs,
+        None => {
+            let mut inputs = Vec::new();
+            for path in &opts.inputs {
+                inputs.push(input_artifact(repo, &pointers, path, progress)?);
+            }
+            inputs
+        }
+    };
     for out in &opts.outputs {
         if let Some(i) = opts.inputs.iter().find(|i| out.is_within(i) || i.is_within(out)) {
             return Err(LineageError::InputIsOutput {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde::Serialize;
 use tokio::runtime::Handle;
 
-use super::record::{append_record, prepare, Prepared, RecordOptions, RecordReport};
+use super::record::{append_record, prepare_with, Prepared, RecordOptions, RecordReport};
 use crate::error::Error;
 use crate::gitutil::{add_ignore, ignore_entry, stage};
 use crate::hash::Digest;
@@ -73,11 +73,13 @@ pub struct Restored {
 /// data out, writes back the metrics files and appends a record naming the reused run. Returns
 /// `None` (nothing changed) when no earlier run can be reused. `lock` is held from the lookup
 /// to the record. `runtime` is asked for when the default remote must be asked (`None`: it is
-/// not asked).
+/// not asked). `inputs`: the inputs' versions, when the caller has just checked them against
+/// the workspace (else they are, as `mlv run` checks them).
 pub fn restore(
     repo: &Repo,
     opts: &RecordOptions,
     command: &[String],
+    inputs: Option<Vec<Artifact>>,
     runtime: &dyn Fn() -> Option<Handle>,
     progress: &dyn Progress,
     lock: &mut dyn FnMut() -> Result<crate::lock::RepoLock, Error>,
@@ -85,7 +87,7 @@ pub fn restore(
     if opts.outputs.is_empty() || command.is_empty() {
         return Ok(None);
     }
-    let prepared = prepare(repo, opts, progress)?;
+    let prepared = prepare_with(repo, opts, inputs, progress)?;
     let Some(params) = prepared.params_now(repo, opts)? else {
         return Ok(None);
     };
