@@ -462,3 +462,61 @@ fn write_back(
     let shown = git_paths.iter().map(|p| repo.display(p)).collect();
     append_record(repo, record, added, shown, staged)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lineage::samples::{art, rec};
+
+    fn run(time: &str, inputs: Vec<Artifact>, lr: f64, outputs: &[&str]) -> Record {
+        let mut r = rec(time, inputs, outputs.iter().map(|o| art(o, time)).collect(), 0.5);
+        r.command = Some(vec!["train".into()]);
+        r.params = [("lr".to_string(), serde_json::json!(lr))].into();
+        r.id = r.compute_id();
+        r
+    }
+
+    #[test]
+    fn matches_command_input_digests_params_and_paths_newest_first() {
+        let (a, b) = (art("a", "1"), art("b", "1"));
+        let records = [
+            run("2024-01-01", vec![a.clone(), b.clone()], 0.1, &["m"]),
+            // the same inputs in another order, later: first
+            run("2024-01-03", vec![b.clone(), a.clone()], 0.1, &["m"]),
+            run("2024-01-02", vec![a.clone(), art("b", "2")], 0.1, &["m"]),
+            run("2024-01-04", vec![a.clone()], 0.1, &["m"]),
+            run("2024-01-05", vec![a.clone(), b.clone()], 0.2, &["m"]),
+            run("2024-01-06", vec![a.clone(), b.clone()], 0.1, &["m", "n"]),
+        ];
+        let mut other_command = run("2024-01-07", vec![a.clone(), b.clone()], 0.1, &["m"]);
+        other_command.command = Some(vec!["train".into(), "--fast".into()]);
+        let mut with_metrics = run("2024-01-08", vec![a.clone(), b.clone()], 0.1, &["m"]);
+        with_metrics.metrics_files = vec!["metrics.json".into()];
+        let all: Vec<Record> = records.into_iter().chain([other_command, with_metrics]).collect();
+        let inputs = [a, b];
+        let params = [("lr".to_string(), serde_json::json!(0.1))].into();
+        let outputs = [RelPath::new("m").unwrap()];
+        let wanted = Wanted {
+            command: &["train".to_string()],
+            inputs: &inputs,
+            params: &params,
+            outputs: &outputs,
+            metrics_files: &[],
+        };
+        let found: Vec<&str> = candidates(all.iter(), &wanted)
+            .iter()
+            .map(|r| r.time.as_str())
+            .collect();
+        assert_eq!(found, ["2024-01-03", "2024-01-01"]);
+        let metrics = [RelPath::new("metrics.json").unwrap()];
+        let wanted = Wanted {
+            metrics_files: &metrics,
+            ..wanted
+        };
+        let found: Vec<&str> = candidates(all.iter(), &wanted)
+            .iter()
+            .map(|r| r.time.as_str())
+            .collect();
+        assert_eq!(found, ["2024-01-08"]);
+    }
+}
