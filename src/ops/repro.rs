@@ -8,6 +8,10 @@
 //! differs, or the inputs are not the same paths; the params files' flattened values differ; an
 //! output is missing or modified in the workspace, or its pointer names another version than
 //! the record. The working directory is not recorded and not compared.
+//!
+//! A changed stage is first looked up in the run cache (`ops::lineage::runcache`): an earlier
+//! identical run whose outputs can be had is restored instead of running the command, unless
+//! `--force` or `--no-run-cache`. A dry run looks only at local sources.
 
 use std::collections::{BTreeMap, BTreeSet};
 
