@@ -222,8 +222,9 @@ class Runner:
             for label, tool, argv in order:
                 repo = repos[tool]
                 tb = self.mlv if tool == "mlv" else self.dvc
-                # the work tree holds exp's outputs, git main's pointers (untimed)
-                self.sh(["git", "checkout", "-q", "exp"], repo)
+                # the work tree holds exp's outputs, git main's pointers (untimed; -f: a restore
+                # appended a record to main's lineage file)
+                self.sh(["git", "checkout", "-q", "-f", "exp"], repo)
                 self.sh([tb, "checkout"], repo)
                 self.sh(["git", "checkout", "-q", "main"], repo)
                 before = len(self.runs(repo))

@@ -17,6 +17,11 @@ use super::{CliError, Ctx};
 /// the lock timeout), then finds what the first ran up to date. `mlv status` lists the stages
 /// that are out of date.
 ///
+/// Run cache: when a changed stage's command, inputs and params match an earlier run (in the
+/// lineage file here or at the tip of any branch) whose outputs the cache or the default
+/// remote still has, those outputs are restored instead of running the command, and a record
+/// naming the reused run is appended. --no-run-cache (or --force) always runs.
+///
 /// Example: mlv repro train --dry-run
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,6 +40,9 @@ pub struct Args {
     /// After a failed stage, go on with the stages that do not depend on it.
     #[arg(long)]
     keep_going: bool,
+    /// Run the changed stages' commands even when an earlier identical run could be restored.
+    #[arg(long)]
+    no_run_cache: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
@@ -53,6 +61,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         force: args.force,
         single: args.single,
         keep_going: args.keep_going,
+        no_run_cache: args.no_run_cache,
     };
     let progress = ctx.progress();
     let mut lock = || {
@@ -67,22 +76,53 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             ui.info(&format!("running stage {name} ({})", why.join("; ")));
         }
         ReproEvent::Recorded(_, report) => super::lineage::render_record(&ui_no_json(ui), &repo, report),
+        ReproEvent::Restored(name, restored) => {
+            super::run::render_restored(&ui_no_json(ui), &format!("stage {name}: "), restored)
+        }
     };
     // one repro at a time: a second one waits, then finds the stages the first ran up to date
     let _pipeline_lock = match opts.dry_run {
         true => None,
         false => Some(pipeline_lock(ctx, &repo)?),
     };
-    let report = mlv::ops::repro::repro(&repo, &opts, progress.as_ref(), &mut lock, &mut on_event)?;
+    let runtime = || ctx.runtime().ok().map(|r| r.handle().clone());
+    let report = mlv::ops::repro::repro(
+        &repo,
+        &opts,
+        progress.as_ref(),
+        &mut lock,
+        &mut on_event,
+        &runtime,
+    )?;
     if report.failed.is_none() {
         ctx.ui.json(&report);
     }
     if opts.dry_run {
         for s in &report.stages {
             match &s.outcome {
-                StageOutcome::WouldRun { reasons } => {
+                StageOutcome::WouldRun {
+                    reasons,
+                    restore_if_remote,
+                } => {
                     let why: Vec<String> = reasons.iter().map(|r| r.describe()).collect();
-                    ctx.ui.out(&format!("would run {}: {}", s.stage, why.join("; ")));
+                    let or = match restore_if_remote {
+                        Some(id) => format!(
+                            " (or restore run {} if the default remote has its outputs)",
+                            &id[..12.min(id.len())]
+                        ),
+                        None => String::new(),
+                    };
+                    ctx.ui
+                        .out(&format!("would run {}{or}: {}", s.stage, why.join("; ")));
+                }
+                StageOutcome::WouldRestore { reasons, reused } => {
+                    let why: Vec<String> = reasons.iter().map(|r| r.describe()).collect();
+                    ctx.ui.out(&format!(
+                        "would restore {} from the run cache (run {}): {}",
+                        s.stage,
+                        &reused[..12.min(reused.len())],
+                        why.join("; ")
+                    ));
                 }
                 StageOutcome::UpToDate => ctx.ui.out(&format!("up to date {}", s.stage)),
                 _ => {}

@@ -17,6 +17,12 @@ use super::{CliError, Ctx};
 /// passed through). SIGTERM, SIGINT and SIGHUP sent to mlv are passed on to the command, and
 /// mlv waits for it to end, then records nothing.
 ///
+/// Run cache: when an earlier record (in the lineage file here or at the tip of any branch)
+/// has the same command, inputs (paths and digests), params values, outputs and metrics files,
+/// and the cache or the default remote still has its outputs, they are restored (pointers
+/// written, data checked out, metrics files written back) instead of running the command, and
+/// a record naming the reused run is appended. --no-run-cache always runs the command.
+///
 /// Example: mlv run -i data/clean -i params.yaml -o models/model.pt -m metrics.json -- python train.py
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,6 +32,9 @@ pub struct Args {
     /// it when its inputs, params or command change. Paths are saved relative to the root.
     #[arg(short = 'n', long = "name", value_name = "NAME")]
     name: Option<String>,
+    /// Run the command even when an earlier identical run could be restored.
+    #[arg(long)]
+    no_run_cache: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -48,6 +57,22 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         let timeout = mlv::lock::timeout_of(&repo.config);
         ctx.lock_dir(&repo.mlv_dir(), timeout, mlv::lock::LockMode::Exclusive, "run")
     };
+    if !args.no_run_cache {
+        let runtime = || ctx.runtime().ok().map(|r| r.handle().clone());
+        let restored = mlv::ops::lineage::restore(
+            &repo,
+            &opts,
+            &args.command,
+            None,
+            &runtime,
+            progress.as_ref(),
+            &mut lock,
+        )?;
+        if let Some(r) = restored {
+            render_restored(&ctx.ui, "", &r);
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     match mlv::ops::lineage::run(&repo, &opts, &args.command, progress.as_ref(), &mut lock)? {
         RunOutcome::Recorded(report) => {
             super::lineage::render_record(&ctx.ui, &repo, &report);
@@ -58,6 +83,37 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             signal,
             interrupted_by,
         } => Err(failed(code, signal, interrupted_by)),
+    }
+}
+
+/// Says that outputs were restored from the run cache (the document on stdout with --json).
+pub(super) fn render_restored(ui: &super::ui::Ui, prefix: &str, r: &mlv::ops::lineage::Restored) {
+    ui.json(r);
+    let from = &r.restored_from;
+    let by = from
+        .author
+        .as_ref()
+        .map(|a| format!(" by {}", if a.name.is_empty() { &a.email } else { &a.name }))
+        .unwrap_or_default();
+    let fetched = match r.downloaded {
+        0 => String::new(),
+        n => format!("; downloaded {}", super::ui::plural(n, "object", "objects")),
+    };
+    ui.info(&format!(
+        "{prefix}restored from the run cache (run {}, {}{by}){fetched}; the command did not run",
+        from.short_id(),
+        from.time.get(..10).unwrap_or(&from.time),
+    ));
+    let report = &r.report;
+    ui.info(&format!(
+        "recorded run {} (reusing run {})",
+        report.record.short_id(),
+        from.short_id()
+    ));
+    if report.staged {
+        ui.info(&format!("staged {}", report.git_paths.join(" ")));
+    } else {
+        super::git_add_hint(ui, &report.git_paths);
     }
 }
 

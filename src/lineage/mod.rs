@@ -318,6 +318,15 @@ pub struct Record {
     /// the root. Absent otherwise (and from older records), so their ids are unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wdir: Option<String>,
+    /// The metrics files' bytes, stored in the local cache when the run was recorded (work-tree
+    /// path -> digest), so that the run cache can write them back. Absent from older records
+    /// (and when empty), so their ids are unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics_digests: BTreeMap<String, Digest>,
+    /// The record whose outputs this run restored from the run cache instead of running the
+    /// command (its id). Absent otherwise, so older records keep their ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<String>,
 }
 
 /// A params file a record read, and the keys chosen in it.
@@ -564,6 +573,8 @@ mod tests {
             metrics_files: vec![],
             params_files: vec![],
             wdir: None,
+            metrics_digests: BTreeMap::new(),
+            reused: None,
         };
         r.id = r.compute_id();
         r

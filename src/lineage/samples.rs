@@ -35,6 +35,8 @@ pub fn rec(time: &str, inputs: Vec<Artifact>, outputs: Vec<Artifact>, auc: f64) 
         metrics_files: vec![],
         params_files: vec![],
         wdir: None,
+        metrics_digests: Default::default(),
+        reused: None,
     };
     r.id = r.compute_id();
     r

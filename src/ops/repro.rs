@@ -8,6 +8,10 @@
 //! differs, or the inputs are not the same paths; the chosen params values differ (a whole
 //! params file, or the keys of `FILE:KEY,KEY`); the working directory differs; an output is
 //! missing or modified in the workspace, or its pointer names another version than the record.
+//!
+//! A changed stage is first looked up in the run cache (`ops::lineage::runcache`): an earlier
+//! identical run whose outputs can be had is restored instead of running the command, unless
+//! `--force` or `--no-run-cache`. A dry run looks only at local sources.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +21,8 @@ use crate::error::Error;
 use crate::history::{artifact_of, git_artifact};
 use crate::lineage::values::params_values;
 use crate::lineage::{Artifact, Lineage, LineageError, Record};
-use crate::ops::lineage::{run_in, ParamsSpec, RecordOptions, RecordReport, RunOutcome};
+use crate::ops::lineage::runcache::{lookup_local, Lookup, Wanted};
+use crate::ops::lineage::{restore, run_in, ParamsSpec, RecordOptions, RecordReport, Restored, RunOutcome};
 use crate::ops::status::{PointerStatus, State};
 use crate::pipeline::{Pipeline, PipelineError, Stage, StageParams};
 use crate::pointer::Pointer;
@@ -38,6 +43,8 @@ pub struct ReproOptions {
     pub single: bool,
     /// After a failure, go on with the stages that do not depend on it.
     pub keep_going: bool,
+    /// Never restore outputs from the run cache (`--no-run-cache`); `force` implies it.
+    pub no_run_cache: bool,
 }
 
 /// Why a stage runs.
@@ -140,6 +147,17 @@ pub enum StageOutcome {
     WouldRun {
         /// Why.
         reasons: Vec<Reason>,
+        /// An earlier run that would be restored instead if the default remote has its
+        /// outputs (a dry run does not ask it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        restore_if_remote: Option<String>,
+    },
+    /// Dry run: its outputs would be restored from the run cache.
+    WouldRestore {
+        /// Why it is out of date.
+        reasons: Vec<Reason>,
+        /// The earlier run whose outputs would be restored.
+        reused: String,
     },
     /// It ran and was recorded.
     Ran {
@@ -147,6 +165,15 @@ pub enum StageOutcome {
         reasons: Vec<Reason>,
         /// The record's id.
         record: String,
+    },
+    /// Its outputs were restored from the run cache instead of running it, and recorded.
+    Restored {
+        /// Why it was out of date.
+        reasons: Vec<Reason>,
+        /// The new record's id.
+        record: String,
+        /// The earlier run whose outputs were restored.
+        reused: String,
     },
     /// It ran and failed; nothing recorded.
     Failed {
@@ -193,15 +220,19 @@ pub enum ReproEvent<'a> {
     Running(&'a str, &'a [Reason]),
     /// A stage ran and was recorded.
     Recorded(&'a str, &'a RecordReport),
+    /// A stage's outputs were restored from the run cache, and recorded.
+    Restored(&'a str, &'a Restored),
 }
 
 /// Reproduces the pipeline. `lock` is taken as `mlv run` takes it (for each record).
+/// `runtime` is asked for when the run cache must ask the default remote.
 pub fn repro(
     repo: &Repo,
     opts: &ReproOptions,
     progress: &dyn Progress,
     lock: &mut dyn FnMut() -> Result<crate::lock::RepoLock, Error>,
     on_event: &mut dyn FnMut(ReproEvent<'_>),
+    runtime: &dyn Fn() -> Option<tokio::runtime::Handle>,
 ) -> Result<ReproReport, Error> {
     let pipeline = Pipeline::load(&repo.root)?;
     let selected: BTreeSet<String> = match (opts.names.is_empty(), opts.single) {
@@ -275,15 +306,31 @@ pub fn repro(
             });
             continue;
         }
+        let use_cache = !opts.force && !opts.no_run_cache;
         if opts.dry_run {
             pending.insert(name.clone());
-            report.stages.push(StageResult {
-                stage: name,
-                outcome: StageOutcome::WouldRun { reasons },
-            });
+            let upstream = reasons.iter().any(|r| matches!(r, Reason::Upstream { .. }));
+            let found = match use_cache && !upstream {
+                true => lookup_now(repo, stage)?,
+                false => Lookup::Miss,
+            };
+            let outcome = match found {
+                Lookup::Local(r) => StageOutcome::WouldRestore {
+                    reasons,
+                    reused: r.id,
+                },
+                Lookup::Remote(r, _) => StageOutcome::WouldRun {
+                    reasons,
+                    restore_if_remote: Some(r.id),
+                },
+                Lookup::Miss => StageOutcome::WouldRun {
+                    reasons,
+                    restore_if_remote: None,
+                },
+            };
+            report.stages.push(StageResult { stage: name, outcome });
             continue;
         }
-        on_event(ReproEvent::Running(&name, &reasons));
         let record_opts = RecordOptions {
             inputs: stage.inputs.clone(),
             outputs: stage.outputs.clone(),
@@ -300,6 +347,30 @@ pub fn repro(
             wdir: stage.wdir.clone(),
             ..RecordOptions::default()
         };
+        if use_cache {
+            // `changes` has just checked the inputs against the workspace (unless the stage
+            // never ran): not checked twice
+            let checked = !reasons.contains(&Reason::NeverRun);
+            let pointers = repo.pointers()?;
+            let mut inputs = Vec::new();
+            for i in stage.inputs.iter().filter(|_| checked) {
+                inputs.extend(current_input(repo, &pointers, i)?);
+            }
+            let inputs = (checked && inputs.len() == stage.inputs.len()).then_some(inputs);
+            if let Some(r) = restore(repo, &record_opts, &stage.cmd, inputs, runtime, progress, lock)? {
+                on_event(ReproEvent::Restored(&name, &r));
+                report.stages.push(StageResult {
+                    stage: name,
+                    outcome: StageOutcome::Restored {
+                        reasons,
+                        record: r.report.record.id.clone(),
+                        reused: r.restored_from.id.clone(),
+                    },
+                });
+                continue;
+            }
+        }
+        on_event(ReproEvent::Running(&name, &reasons));
         let dir = match &stage.wdir {
             Some(w) => w.to_path(&repo.root),
             None => repo.root.clone(),
@@ -519,6 +590,41 @@ pub fn changes(
         }
     }
     Ok(reasons)
+}
+
+/// The run cache's answer for `stage` as the work tree is now, from local sources only (a dry
+/// run): a miss when an input or params file is not there yet.
+fn lookup_now(repo: &Repo, stage: &Stage) -> Result<Lookup, Error> {
+    let pointers = repo.pointers()?;
+    let mut inputs = Vec::new();
+    for i in &stage.inputs {
+        match current_input(repo, &pointers, i)? {
+            Some(a) => inputs.push(a),
+            None => return Ok(Lookup::Miss),
+        }
+    }
+    let mut params = BTreeMap::new();
+    for p in &stage.params {
+        if !p.file.to_path(&repo.root).is_file() {
+            return Ok(Lookup::Miss);
+        }
+        let spec = ParamsSpec {
+            file: p.file.clone(),
+            keys: p.keys.clone(),
+        };
+        params.extend(spec.values(repo)?);
+    }
+    lookup_local(
+        repo,
+        &Wanted {
+            command: &stage.cmd,
+            inputs: &inputs,
+            params: &params,
+            outputs: &stage.outputs,
+            metrics_files: &stage.metrics,
+            wdir: stage.wdir.as_ref().map(RelPath::as_str),
+        },
+    )
 }
 
 /// The newest record of stage `name`.

@@ -41,6 +41,15 @@ impl<'a> CacheThenRemote<'a> {
         }))
     }
 
+    /// Downloads `digests` into the cache, each verified before it is installed; returns how
+    /// many were downloaded (the others were there already).
+    pub fn fetch(&self, digests: &[Digest], progress: &dyn crate::progress::Progress) -> Result<u64, Error> {
+        let report = self
+            .runtime
+            .block_on(self.remote.download(&self.repo.cache, digests, progress))?;
+        Ok(report.downloaded)
+    }
+
     fn known(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, bool>> {
         self.known
             .lock()

@@ -84,9 +84,15 @@ fn two_stages_run_once_then_only_what_changed() {
     repo.ok(&["repro"]);
     assert_eq!(runs(&repo), ["train"]);
 
-    // an output deleted by hand
+    // an output deleted by hand: restored from the run cache (the same run), or with
+    // --no-run-cache run again
     std::fs::remove_file(repo.path("models/model.bin")).unwrap();
-    repo.ok(&["repro"]);
+    repo.ok(&["repro"])
+        .stderr_has("stage train: restored from the run cache (run ");
+    assert_eq!(runs(&repo), Vec::<String>::new());
+    assert!(repo.exists("models/model.bin"));
+    std::fs::remove_file(repo.path("models/model.bin")).unwrap();
+    repo.ok(&["repro", "--no-run-cache"]);
     assert_eq!(runs(&repo), ["train"]);
     assert!(repo.exists("models/model.bin"));
 

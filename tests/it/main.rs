@@ -31,6 +31,7 @@ mod cli_refusals;
 mod cli_registry;
 mod cli_remote;
 mod cli_repro;
+mod cli_runcache;
 mod cli_status;
 mod cli_untrack;
 #[cfg(feature = "failpoints")]

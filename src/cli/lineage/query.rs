@@ -127,6 +127,12 @@ fn render_node(ui: &Ui, node: &Node, indent: usize) {
     if !r.tags.is_empty() {
         ui.out(&format!("{pad}  tags:    {}", r.tags.join(", ")));
     }
+    if let Some(id) = &r.reused {
+        ui.out(&format!(
+            "{pad}  reused:  run {} (outputs restored from the run cache)",
+            id.get(..12).unwrap_or(id)
+        ));
+    }
     for id in &node.also_produced_by {
         ui.out(&format!("{pad}  also produced by run {}", &id[..12]));
     }

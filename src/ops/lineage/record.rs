@@ -80,17 +80,38 @@ pub struct RecordReport {
 
 /// The state of the repository a record is made in.
 pub(super) struct Context {
-    time: String,
-    author: Option<Author>,
-    commit: Option<String>,
-    dirty: bool,
+    pub(super) time: String,
+    pub(super) author: Option<Author>,
+    pub(super) commit: Option<String>,
+    pub(super) dirty: bool,
 }
 
+/// What [`prepare`] found: the context, the inputs' versions, the `--param`/`--metric` values.
 pub(super) struct Prepared {
-    ctx: Context,
-    inputs: Vec<Artifact>,
-    params: BTreeMap<String, serde_json::Value>,
-    metrics: BTreeMap<String, serde_json::Number>,
+    pub(super) ctx: Context,
+    pub(super) inputs: Vec<Artifact>,
+    pub(super) params: BTreeMap<String, serde_json::Value>,
+    pub(super) metrics: BTreeMap<String, serde_json::Number>,
+}
+
+impl Prepared {
+    /// The params values a run of `opts` would record if the params files stay as they are
+    /// now (`None` when one of them is not there yet).
+    pub(super) fn params_now(
+        &self,
+        repo: &Repo,
+        opts: &RecordOptions,
+    ) -> Result<Option<BTreeMap<String, serde_json::Value>>, Error> {
+        let mut params = BTreeMap::new();
+        for spec in &opts.params_files {
+            if !spec.file.to_path(&repo.root).is_file() {
+                return Ok(None);
+            }
+            params.extend(spec.values(repo)?);
+        }
+        params.extend(self.params.clone());
+        Ok(Some(params))
+    }
 }
 
 /// Records a step run elsewhere: hashes the inputs, adds the outputs, appends the record.
@@ -101,6 +122,17 @@ pub fn record(repo: &Repo, opts: &RecordOptions, progress: &dyn Progress) -> Res
 
 /// Everything checked before a command runs: arguments, inputs, outputs, the git context.
 pub(super) fn prepare(repo: &Repo, opts: &RecordOptions, progress: &dyn Progress) -> Result<Prepared, Error> {
+    prepare_with(repo, opts, None, progress)
+}
+
+/// [`prepare`], with the inputs' versions given when the caller has just checked them against
+/// the workspace (`repro`), so they are not checked twice.
+pub(super) fn prepare_with(
+    repo: &Repo,
+    opts: &RecordOptions,
+    checked_inputs: Option<Vec<Artifact>>,
+    progress: &dyn Progress,
+) -> Result<Prepared, Error> {
     let mut params = BTreeMap::new();
     let mut metrics = BTreeMap::new();
     for p in &opts.params {
@@ -118,10 +150,16 @@ pub(super) fn prepare(repo: &Repo, opts: &RecordOptions, progress: &dyn Progress
         }
     }
     let pointers = repo.pointers()?;
-    let mut inputs = Vec::new();
-    for path in &opts.inputs {
-        inputs.push(input_artifact(repo, &pointers, path, progress)?);
-    }
+    let inputs = match checked_inputs {
+        Some(inputs) => inputs,
+        None => {
+            let mut inputs = Vec::new();
+            for path in &opts.inputs {
+                inputs.push(input_artifact(repo, &pointers, path, progress)?);
+            }
+            inputs
+        }
+    };
     for out in &opts.outputs {
         if let Some(i) = opts.inputs.iter().find(|i| out.is_within(i) || i.is_within(out)) {
             return Err(LineageError::InputIsOutput {
@@ -171,9 +209,84 @@ pub(super) fn finish(
         metrics: arg_metrics,
     } = prepared;
     let mut params = BTreeMap::new();
-    let mut params_files: Vec<ParamsFile> = Vec::new();
     for spec in &opts.params_files {
         params.extend(spec.values(repo)?);
+    }
+    params.extend(arg_params);
+    let mut metrics = BTreeMap::new();
+    let mut metrics_files: Vec<String> = Vec::new();
+    let mut metrics_digests = BTreeMap::new();
+    for f in &opts.metrics_files {
+        let abs = f.to_path(&repo.root);
+        metrics.extend(metrics_file(&abs, &repo.display(f))?);
+        if !metrics_files.iter().any(|m| m == f.as_str()) {
+            metrics_files.push(f.as_str().to_string());
+            // git tracks the file; its bytes go to the cache too, for the run cache to restore
+            let bytes = std::fs::read(&abs).map_err(|e| crate::fs::IoError::new("cannot read", &abs, e))?;
+            metrics_digests.insert(f.as_str().to_string(), repo.cache.insert_bytes(&bytes)?);
+        }
+    }
+    metrics.extend(arg_metrics);
+    let (added, git_paths, staged) = if opts.outputs.is_empty() {
+        (Vec::new(), Vec::new(), repo.config.core.autostage)
+    } else {
+        let report = add(repo, &opts.outputs, progress)?;
+        (report.added, report.git_paths, report.staged)
+    };
+    let mut outputs = Vec::new();
+    for out in &opts.outputs {
+        outputs.push(artifact_of(&Pointer::load(&repo.root, &pointer_file_for(out))?));
+    }
+    let record = Record {
+        version: LINEAGE_VERSION,
+        id: String::new(),
+        time: ctx.time,
+        author: ctx.author,
+        commit: ctx.commit,
+        dirty: ctx.dirty,
+        command,
+        inputs,
+        outputs,
+        params,
+        metrics,
+        tags: unique_tags(opts),
+        stage: opts.stage.clone(),
+        metrics_files,
+        params_files: params_files_of(opts),
+        wdir: opts.wdir.as_ref().map(|w| w.as_str().to_string()),
+        metrics_digests,
+        reused: None,
+    };
+    append_record(repo, record, added, git_paths, staged)
+}
+
+/// Gives `record` its id, appends it, stages the lineage file with the rest when `staged`.
+pub(super) fn append_record(
+    repo: &Repo,
+    mut record: Record,
+    added: Vec<Added>,
+    mut git_paths: Vec<String>,
+    staged: bool,
+) -> Result<RecordReport, Error> {
+    record.id = record.compute_id();
+    append(&repo.root, &record)?;
+    if staged {
+        stage(&repo.git, &repo.root, &[lineage_rel()])?;
+    }
+    git_paths.push(repo.display(&lineage_rel()));
+    Ok(RecordReport {
+        record,
+        added,
+        git_paths,
+        staged,
+    })
+}
+
+/// The params files of `opts` as a record names them: each file once, with the union of the
+/// keys chosen (none: the whole file).
+pub(super) fn params_files_of(opts: &RecordOptions) -> Vec<ParamsFile> {
+    let mut params_files: Vec<ParamsFile> = Vec::new();
+    for spec in &opts.params_files {
         let path = spec.file.as_str().to_string();
         match params_files.iter_mut().find(|p| p.path == path) {
             // the whole file, or both sets of keys
@@ -191,62 +304,18 @@ pub(super) fn finish(
             }),
         }
     }
-    params.extend(arg_params);
-    let mut metrics = BTreeMap::new();
-    let mut metrics_files: Vec<String> = Vec::new();
-    for f in &opts.metrics_files {
-        metrics.extend(metrics_file(&f.to_path(&repo.root), &repo.display(f))?);
-        if !metrics_files.iter().any(|m| m == f.as_str()) {
-            metrics_files.push(f.as_str().to_string());
-        }
-    }
-    metrics.extend(arg_metrics);
-    let (added, mut git_paths, staged) = if opts.outputs.is_empty() {
-        (Vec::new(), Vec::new(), repo.config.core.autostage)
-    } else {
-        let report = add(repo, &opts.outputs, progress)?;
-        (report.added, report.git_paths, report.staged)
-    };
-    let mut outputs = Vec::new();
-    for out in &opts.outputs {
-        outputs.push(artifact_of(&Pointer::load(&repo.root, &pointer_file_for(out))?));
-    }
+    params_files
+}
+
+/// The tags of `opts` in order, without repeats.
+pub(super) fn unique_tags(opts: &RecordOptions) -> Vec<String> {
     let mut tags: Vec<String> = Vec::new();
     for t in &opts.tags {
         if !tags.contains(t) {
             tags.push(t.clone());
         }
     }
-    let mut record = Record {
-        version: LINEAGE_VERSION,
-        id: String::new(),
-        time: ctx.time,
-        author: ctx.author,
-        commit: ctx.commit,
-        dirty: ctx.dirty,
-        command,
-        inputs,
-        outputs,
-        params,
-        metrics,
-        tags,
-        stage: opts.stage.clone(),
-        metrics_files,
-        params_files,
-        wdir: opts.wdir.as_ref().map(|w| w.as_str().to_string()),
-    };
-    record.id = record.compute_id();
-    append(&repo.root, &record)?;
-    if staged {
-        stage(&repo.git, &repo.root, &[lineage_rel()])?;
-    }
-    git_paths.push(repo.display(&lineage_rel()));
-    Ok(RecordReport {
-        record,
-        added,
-        git_paths,
-        staged,
-    })
+    tags
 }
 
 /// The version of one input: its pointer (the workspace must match it), or the content of a
