@@ -129,6 +129,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             }
         }
     }
+    if report.stages.is_empty() {
+        ctx.ui.info(&format!(
+            "no pipeline stages in {}: define one with `mlv stage add` or `mlv run --name`",
+            mlv::pipeline::PIPELINE_FILE
+        ));
+    }
     for s in &report.stages {
         if let StageOutcome::Skipped { because } = &s.outcome {
             ctx.ui

@@ -241,6 +241,9 @@ fn bad_pipelines_are_refused_clearly() {
     let repo = Repo::new();
     repo.write("data/raw/a.csv", "1\n");
     repo.ok(&["add", "data/raw"]);
+    // no mlv.toml: nothing to do, and mlv says how to start
+    repo.ok(&["repro"])
+        .stderr_has("no pipeline stages in mlv.toml: define one with `mlv stage add` or `mlv run --name`");
     let cases: [(String, &str); 10] = [
         (
             [
