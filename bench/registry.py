@@ -22,42 +22,17 @@ import collections
 import os
 import re
 import shutil
-import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench as B  # noqa: E402
+from scenario import Runner as Base, fmt, median  # noqa: E402
 
 
-def fmt(samples):
-    ok = [s for s in samples if s is not None]
-    if not ok:
-        return "n/a"
-    med = statistics.median(ok)
-    return f"{med:.3f} s ({min(ok):.3f}-{max(ok):.3f})"
-
-
-def median(samples):
-    ok = [s for s in samples if s is not None]
-    return statistics.median(ok) if ok else None
-
-
-class Runner:
+class Runner(Base):
     def __init__(self, args):
-        self.args = args
-        self.out = args.out
-        self.b = B.Bench(argparse.Namespace(
-            home=args.home, out=args.out, tools=["dvc", "mlv"], timeout=args.timeout))
-        self.env = self.b.env
-        self.mlv = os.environ["MLV_BIN"]
-        self.dvc = os.environ["DVC_BIN"]
-        self.log = os.path.join(self.out, "commands.log")
-        self.rows = []
-
-    def sh(self, argv, cwd, check=True, env=None):
-        return B.run(argv, cwd, env or self.env, self.log, timeout=self.args.timeout, check=check)
+        super().__init__(args)
 
     def git_repo(self, path):
         os.makedirs(path)
@@ -220,15 +195,6 @@ class Runner:
 
     # -----------------------------------------------------------------------------------------
 
-    def report(self):
-        lines = ["| scenario | data | step | time, median (min-max) | peak RSS | ratio |",
-                 "|---|---|---|---|---|---|"]
-        for r in self.rows:
-            lines.append("| " + " | ".join(r) + " |")
-        text = "\n".join(lines) + "\n"
-        print(text)
-        with open(os.path.join(self.out, "results.md"), "w") as f:
-            f.write(text)
 
 
 def main():
