@@ -73,6 +73,21 @@ impl Remote {
         replace: bool,
     ) -> Result<DownloadReport, RemoteError> {
         let wanted = dedup(digests);
+        if !wanted.is_empty() && self.format2().await?.is_some() {
+            return self.download_packed(cache, wanted, replace, progress).await;
+        }
+        self.download_v1(cache, &wanted, progress, replace).await
+    }
+
+    /// Downloads format 1 objects (one object per key).
+    pub(super) async fn download_v1(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        progress: &dyn Progress,
+        replace: bool,
+    ) -> Result<DownloadReport, RemoteError> {
+        let wanted = dedup(digests);
         progress.start("downloading", wanted.len() as u64, 0);
         // many objects: the small ones go into packs (a pack replaces nothing: not for repairs)
         let pack = match !replace && cache.packs_for(wanted.len()) {

@@ -156,6 +156,15 @@ pub enum RemoteError {
         size: u64,
     },
 
+    /// A format 2 remote's pack, index segment or config document cannot be used.
+    #[error("remote {remote}: {error}")]
+    Format2 {
+        /// The remote, redacted.
+        remote: String,
+        /// What is wrong (boxed: it carries several digests).
+        error: Box<super::format2::Format2Error>,
+    },
+
     /// The local cache failed (an object to upload is missing or corrupt, or I/O).
     #[error(transparent)]
     Cache(#[from] CacheError),
@@ -191,6 +200,7 @@ impl RemoteError {
             | RemoteError::LocalDir { .. } => ErrorKind::Environment,
             RemoteError::Backend { .. } | RemoteError::MissingObjects { .. } => ErrorKind::Failure,
             RemoteError::Corrupt { .. } => ErrorKind::Integrity,
+            RemoteError::Format2 { error, .. } => error.kind(),
             RemoteError::Cache(e) => e.kind(),
             RemoteError::Io(e) => e.kind(),
         }
@@ -240,6 +250,7 @@ impl RemoteError {
             RemoteError::Corrupt { key, .. } => Some(format!(
                 "the remote copy is damaged: delete `{key}` on the remote and `mlv push` from a cache that has the object"
             )),
+            RemoteError::Format2 { error, .. } => error.hint(),
             RemoteError::Cache(CacheError::Corrupt { .. }) => {
                 Some("the local cache object is damaged; re-add the file with `mlv add`, then push".into())
             }
