@@ -165,6 +165,15 @@ pub enum RemoteError {
         error: Box<super::format2::Format2Error>,
     },
 
+    /// Something only format 1 remotes support yet was asked of a format 2 remote.
+    #[error("{what} does not work on format 2 remotes yet ({remote} uses format 2)")]
+    NotYetFormat2 {
+        /// The remote, redacted.
+        remote: String,
+        /// What was asked.
+        what: &'static str,
+    },
+
     /// The local cache failed (an object to upload is missing or corrupt, or I/O).
     #[error(transparent)]
     Cache(#[from] CacheError),
@@ -188,7 +197,7 @@ impl RemoteError {
     pub fn kind(&self) -> crate::kind::ErrorKind {
         use crate::kind::ErrorKind;
         match self {
-            RemoteError::Spec(_) => ErrorKind::Refused,
+            RemoteError::Spec(_) | RemoteError::NotYetFormat2 { .. } => ErrorKind::Refused,
             RemoteError::Config { .. }
             | RemoteError::Profile { .. }
             | RemoteError::NoCredentials { .. }
@@ -251,6 +260,9 @@ impl RemoteError {
                 "the remote copy is damaged: delete `{key}` on the remote and `mlv push` from a cache that has the object"
             )),
             RemoteError::Format2 { error, .. } => error.hint(),
+            RemoteError::NotYetFormat2 { .. } => Some(
+                "fetch the data into a cache first (`mlv fetch`, or `mlv import`), or use a format 1 remote".into(),
+            ),
             RemoteError::Cache(CacheError::Corrupt { .. }) => {
                 Some("the local cache object is damaged; re-add the file with `mlv add`, then push".into())
             }
