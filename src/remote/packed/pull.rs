@@ -47,7 +47,8 @@ struct Read {
 struct Rebuilt {
     digest: Digest,
     size: u64,
-    tmp: tempfile::NamedTempFile,
+    /// Closed between writes: a pull of thousands of large files holds no descriptor each.
+    tmp: tempfile::TempPath,
     /// A chunk could not be had: the file is reported missing, not published.
     broken: bool,
 }
@@ -85,11 +86,12 @@ impl Sink {
                 match u {
                     Use::Whole => self.whole(e.id, b)?,
                     Use::At { file, offset } => {
-                        let f = &self.files[file];
-                        f.tmp
-                            .as_file()
-                            .write_all_at(b, offset)
-                            .map_err(|err| crate::fs::temp_write_error(f.tmp.path(), err))?;
+                        let path: &std::path::Path = &self.files[file].tmp;
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(path)
+                            .and_then(|f| f.write_all_at(b, offset))
+                            .map_err(|err| crate::fs::temp_write_error(path, err))?;
                     }
                 }
             }
@@ -146,9 +148,9 @@ impl Sink {
             if f.broken {
                 continue;
             }
-            let mut file = f.tmp.reopen().at("cannot read", f.tmp.path())?;
-            let (actual, size) = crate::hash::hash_reader(&mut file)
-                .map_err(|e| crate::fs::temp_write_error(f.tmp.path(), e))?;
+            let mut file = std::fs::File::open(&f.tmp).at("cannot read", &f.tmp)?;
+            let (actual, size) =
+                crate::hash::hash_reader(&mut file).map_err(|e| crate::fs::temp_write_error(&f.tmp, e))?;
             if actual != f.digest || size != f.size {
                 first_err.get_or_insert(RemoteError::Corrupt {
                     remote: remote.to_string(),
@@ -159,7 +161,8 @@ impl Sink {
                 });
                 continue;
             }
-            self.loose.push(self.cache.stage_verified(f.tmp, f.digest)?);
+            let tmp = tempfile::NamedTempFile::from_parts(file, f.tmp);
+            self.loose.push(self.cache.stage_verified(tmp, f.digest)?);
         }
         self.publish_loose()?;
         if let Some(p) = self.pack.take() {
@@ -258,7 +261,7 @@ impl Remote {
                 files.push(Rebuilt {
                     digest: *d,
                     size: recipe.size,
-                    tmp,
+                    tmp: tmp.into_temp_path(),
                     broken: false,
                 });
             } else if index.contains(d) {
