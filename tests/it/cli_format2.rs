@@ -123,7 +123,7 @@ fn format2_push_then_pull_into_a_clone_is_byte_identical() {
 }
 
 #[test]
-fn format2_a_middle_edit_of_a_large_file_uploads_few_bytes() {
+fn format2_a_middle_edit_of_a_large_file_moves_few_bytes_both_ways() {
     let tmp = tempfile::tempdir().unwrap();
     let remote = tmp.path().join("remote");
     let src = origin(&remote);
@@ -131,6 +131,8 @@ fn format2_a_middle_edit_of_a_large_file_uploads_few_bytes() {
     src.mlv(&["push"]).ok();
     let (first, first_bytes) = packs(&remote);
     assert!(first_bytes > 20 * MIB as u64, "{first_bytes}");
+    let clone = Env::clone_of(&src);
+    clone.mlv(&["pull"]).ok();
 
     let mut big = src.read("big.bin");
     let mid = big.len() / 2;
@@ -150,9 +152,17 @@ fn format2_a_middle_edit_of_a_large_file_uploads_few_bytes() {
         "{push}"
     );
 
-    let clone = Env::clone_of(&src);
-    clone.mlv(&["pull"]).ok();
+    // the clone's workspace holds the previous version: only the changed chunks come down
+    clone.git(&["pull", "-q"]);
+    let pull = clone.mlv(&["pull", "--json"]).ok();
     assert_eq!(clone.read("big.bin"), big);
+    let down = pull.json()["fetch"]["downloaded_bytes"].as_u64().unwrap();
+    assert!(down <= 3 * MIB as u64, "{down} bytes downloaded\n{pull}");
+    // a fresh clone has nothing to reuse and gets the whole file
+    let fresh = Env::clone_of(&src);
+    let pull = fresh.mlv(&["pull", "--json"]).ok();
+    assert_eq!(fresh.read("big.bin"), big);
+    assert!(pull.json()["fetch"]["downloaded_bytes"].as_u64().unwrap() > 20 * MIB as u64);
 }
 
 #[test]

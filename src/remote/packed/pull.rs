@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 
 use futures::stream::{self, StreamExt};
 
@@ -18,7 +19,7 @@ use crate::progress::Progress;
 
 use super::super::download::DownloadReport;
 use super::super::error::{kind_of, Kind, RemoteError};
-use super::super::format2::{pack, pack_key, Format2Error, PackEntry};
+use super::super::format2::{pack, pack_key, ChunkParams, Chunker, Format2Error, PackEntry, RemoteConfig};
 use super::super::pool::{batch_full, join};
 use super::super::store::Remote;
 
@@ -181,6 +182,48 @@ impl Format2Error {
     }
 }
 
+/// Writes the chunks that local files hold (cut with the remote's parameters, so the same
+/// bytes give the same chunks) into the files being rebuilt, and drops those chunks from what
+/// is to be downloaded. A chunk's id is the hash of the bytes read, so what is written is what
+/// the recipe names; a local file that cannot be read is simply not reused.
+fn reuse_local(
+    uses: &mut HashMap<Digest, Vec<Use>>,
+    files: &[Rebuilt],
+    local: &[PathBuf],
+    params: ChunkParams,
+) -> Result<u64, RemoteError> {
+    let mut reused = 0;
+    for path in local {
+        let Ok(file) = std::fs::File::open(path) else {
+            continue;
+        };
+        let Ok(mut chunker) = Chunker::new(std::io::BufReader::new(file), params) else {
+            continue;
+        };
+        while let Ok(Some((chunk, bytes))) = chunker.next_chunk() {
+            let Some(all) = uses.get_mut(&chunk.id) else {
+                continue;
+            };
+            for u in all.iter() {
+                if let Use::At { file, offset } = *u {
+                    let tmp: &std::path::Path = &files[file].tmp;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(tmp)
+                        .and_then(|f| f.write_all_at(bytes, offset))
+                        .map_err(|err| crate::fs::temp_write_error(tmp, err))?;
+                    reused += bytes.len() as u64;
+                }
+            }
+            all.retain(|u| matches!(u, Use::Whole));
+            if all.is_empty() {
+                uses.remove(&chunk.id);
+            }
+        }
+    }
+    Ok(reused)
+}
+
 /// Groups the blobs of each pack into reads: sorted by offset, a blob joins the read before
 /// it when the gap between them is at most a quarter of the blob (so at most a quarter more
 /// bytes are read than needed) and the read stays within [`MAX_RANGE`].
@@ -220,6 +263,8 @@ impl Remote {
         cache: &Cache,
         wanted: Vec<Digest>,
         replace: bool,
+        config: &RemoteConfig,
+        reuse: &[(Digest, PathBuf)],
         progress: &dyn Progress,
     ) -> Result<DownloadReport, RemoteError> {
         let mut report = DownloadReport::default();
@@ -269,6 +314,23 @@ impl Remote {
             } else {
                 v1.push(*d);
             }
+        }
+        let local: Vec<PathBuf> = reuse
+            .iter()
+            .filter(|(d, _)| files.iter().any(|f| f.digest == *d))
+            .map(|(_, p)| p.clone())
+            .collect();
+        if !local.is_empty() {
+            let params = config.chunking;
+            let (u, f, reused) = join(
+                tokio::task::spawn_blocking(move || {
+                    let reused = reuse_local(&mut uses, &files, &local, params);
+                    (uses, files, reused)
+                })
+                .await,
+            );
+            (uses, files) = (u, f);
+            reused?;
         }
         let mut by_pack: BTreeMap<Digest, Vec<PackEntry>> = BTreeMap::new();
         for id in uses.keys() {
