@@ -74,18 +74,17 @@ const MAX_CONFIG: u64 = 64 << 10;
 const MAX_SEGMENT: u64 = 1 << 30;
 
 impl Remote {
-    /// The remote's format, read from its `mlv-remote.toml` on first use (one GET).
+    /// The remote's format, read from its `mlv-remote.toml` on first use (one GET; on a format
+    /// 1 remote that is the one request format 2 adds to a command).
     pub async fn format(&self) -> Result<&Format, RemoteError> {
         self.packed
             .format
             .get_or_try_init(|| async {
                 let key = self.key(CONFIG_KEY);
                 match self.get_bytes(&key, MAX_CONFIG, "read").await? {
-                    None => {
-                        // a missing bucket looks like a missing document
-                        self.confirm_container().await?;
-                        Ok(Format::V1)
-                    }
+                    // (a missing bucket looks like a missing document: the requests that
+                    // follow find out, as they do on any format 1 remote)
+                    None => Ok(Format::V1),
                     Some(bytes) => RemoteConfig::parse(&bytes)
                         .map(Format::V2)
                         .map_err(|e| self.format2_error(e)),
