@@ -121,6 +121,11 @@ impl Cache {
         Ok(pack.finish(&self.packs)?)
     }
 
+    /// The directory of the cache's temporary files (on the cache's file system).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
     /// The directory holding the fan-out directories.
     pub fn root(&self) -> &Path {
         &self.root

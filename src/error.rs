@@ -315,6 +315,14 @@ pub enum Refusal {
         /// How many more.
         more: usize,
     },
+    /// A command that does not yet support remote format 2 was pointed at such a remote.
+    #[error("`mlv {command}` does not work on format 2 remotes yet ({remote} uses format 2)")]
+    NotYetFormat2 {
+        /// The command, as typed (`fsck --remote`, `gc --remote`).
+        command: &'static str,
+        /// The remote, redacted.
+        remote: String,
+    },
     /// A cache directory that is not mlv's alone.
     #[error("{dir} cannot be the cache directory: {reason}")]
     NotCacheDir {
@@ -507,6 +515,9 @@ impl Refusal {
             Refusal::ScopeIgnoresRefs { .. } => {
                 "use the default scope (no -w/-T), or add --all-branches (-a) or --all-commits (-A); or leave out --remote to collect only the cache".into()
             }
+            Refusal::NotYetFormat2 { .. } => "push, pull, fetch and `status --remote` work on it; \
+                 check or collect the remote with a later mlv, or run the command on a format 1 remote"
+                .into(),
             Refusal::NotCacheDir { .. } => CACHE_DIR_HINT.into(),
             Refusal::HookInTheWay { saved, .. } => format!(
                 "merge {saved} into the hook (or remove it), then run `mlv install-hooks` again"
@@ -564,6 +575,7 @@ impl Refusal {
             | Refusal::UnreadableManifest { .. }
             | Refusal::ScopeIgnoresRefs { .. }
             | Refusal::NotCacheDir { .. }
+            | Refusal::NotYetFormat2 { .. }
             | Refusal::LinksAsRoot { .. }
             | Refusal::ClaimsGitFile { .. }
             | Refusal::BadPath { .. } => ErrorKind::Refused,

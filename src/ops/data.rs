@@ -329,6 +329,16 @@ impl DataView {
     pub fn urls(&self, path: &RelPath) -> Result<Urls, Error> {
         let found = self.locate(path)?;
         let remote = self.remote()?;
+        // a format 2 remote keeps objects in packs: they have no URL of their own
+        if self.runtime.block_on(remote.format())? != &crate::remote::packed::Format::V1 {
+            return Err(self.in_remote(
+                crate::remote::RemoteError::NotYetFormat2 {
+                    remote: remote.display_name().to_string(),
+                    what: "an object URL (`get_url`)",
+                }
+                .into(),
+            ));
+        }
         match found {
             Found::File { digest, .. } => Ok(Urls::File(remote.object_url(&digest))),
             Found::Dir { files, .. } => Ok(Urls::Dir(

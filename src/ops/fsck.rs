@@ -179,6 +179,9 @@ pub async fn fsck(
     opts: &FsckOptions,
     progress: &dyn Progress,
 ) -> Result<FsckReport, Error> {
+    if let (true, Some(r)) = (opts.check_remote, remote) {
+        super::remotes::refuse_format2(r, "fsck --remote").await?;
+    }
     let targets = resolve_targets(repo, paths)?;
     let mut inv = Inventory::default();
     note_pointers(repo, &targets, &mut inv);

@@ -419,6 +419,7 @@ pub async fn gc_remote(
     keep: &mut Referenced,
     opts: &GcOptions,
 ) -> Result<RemoteGcReport, Error> {
+    super::remotes::refuse_format2(remote, "gc --remote").await?;
     if let Some(first) = keep.ignored.first() {
         return Err(Refusal::ScopeIgnoresRefs {
             first: first.clone(),

@@ -146,7 +146,48 @@ pub fn open(repo: &Repo, name: Option<&str>, jobs: Option<usize>) -> Result<Remo
     let name = configured::name_of(&repo.config, name)?;
     let spec = spec_of(repo, &name)?;
     check_committed(repo, &name)?;
-    configured::open_spec(&spec, jobs)
+    Ok(configured::open_spec(&spec, jobs)?.with_index_cache(index_cache_dir(repo)))
+}
+
+/// Where the index segments of format 2 remotes are kept (named by their digest, shared by
+/// every remote).
+pub fn index_cache_dir(repo: &Repo) -> std::path::PathBuf {
+    repo.state_dir().join("remote-index")
+}
+
+/// Refuses `command` on a format 2 remote (one GET of its config document, kept for the
+/// rest of the command): `fsck --remote` and `gc --remote` do not know packs yet and must
+/// never touch one.
+pub async fn refuse_format2(remote: &Remote, command: &'static str) -> Result<(), Error> {
+    match remote.format().await? {
+        crate::remote::packed::Format::V1 => Ok(()),
+        crate::remote::packed::Format::V2(_) => Err(Refusal::NotYetFormat2 {
+            command,
+            remote: remote.display_name().to_string(),
+        }
+        .into()),
+    }
+}
+
+/// What `mlv remote upgrade` did.
+#[derive(Debug, serde::Serialize)]
+pub struct UpgradeReport {
+    /// The remote's name.
+    pub remote: String,
+    /// The remote, redacted.
+    pub url: String,
+    /// What was done.
+    pub outcome: crate::remote::packed::Upgrade,
+}
+
+/// Turns remote `name` into a format 2 remote (see [`Remote::upgrade`]).
+pub async fn upgrade(remote: &Remote, name: &str) -> Result<UpgradeReport, Error> {
+    let outcome = remote.upgrade().await?;
+    Ok(UpgradeReport {
+        remote: name.to_string(),
+        url: remote.display_name().to_string(),
+        outcome,
+    })
 }
 
 /// The parsed spec of a configured remote.

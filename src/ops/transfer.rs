@@ -301,9 +301,17 @@ pub async fn fetch(
     // The manifests are not kept while the files download (a million entries take ~150 MB).
     let n = union(&Planner::new(repo).each(&targets)?);
     let files = repo.cache.missing(&n.files);
+    // A large file's previous version in the workspace lends the chunks it shares with the
+    // new one (format 2 remotes; each chunk is verified, and so is the rebuilt file).
+    let reuse: Vec<(Digest, std::path::PathBuf)> = targets
+        .iter()
+        .filter(|t| t.at.is_none() && t.pointer.meta.kind == Kind::File)
+        .map(|t| (t.pointer.meta.digest, t.pointer.data.to_path(&repo.root)))
+        .filter(|(_, p)| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+        .collect();
     add_down(
         &mut report,
-        download(remote, repo, &files, &targets, progress).await?,
+        download_reusing(remote, repo, &files, &reuse, &targets, progress).await?,
     );
     report.objects = (n.manifests.len() + n.files.len()) as u64;
     report.already_present = report.objects - report.downloaded;
@@ -322,11 +330,22 @@ async fn download(
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<DownloadReport, Error> {
+    download_reusing(remote, repo, digests, &[], targets, progress).await
+}
+
+async fn download_reusing(
+    remote: &Remote,
+    repo: &Repo,
+    digests: &[Digest],
+    reuse: &[(Digest, std::path::PathBuf)],
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<DownloadReport, Error> {
     if digests.is_empty() {
         return Ok(DownloadReport::default());
     }
     remote
-        .download(&repo.cache, digests, progress)
+        .download_reusing(&repo.cache, digests, reuse, progress)
         .await
         .map_err(|e| missing_as_paths(e, repo, targets))
 }

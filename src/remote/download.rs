@@ -50,7 +50,22 @@ impl Remote {
         digests: &[Digest],
         progress: &dyn Progress,
     ) -> Result<DownloadReport, RemoteError> {
-        self.download_with(cache, digests, progress, false).await
+        self.download_with(cache, digests, progress, false, &[]).await
+    }
+
+    /// Like [`Remote::download`]; from a format 2 remote, a chunked file `d` of `reuse` (pairs
+    /// `(d, path)`) takes the chunks that the local file at `path` (typically the previous
+    /// version of that data path in the workspace) already holds instead of downloading them.
+    /// Each reused chunk is hashed as it is read (it must match its id) and the rebuilt file
+    /// is verified whole, as downloaded ones are.
+    pub async fn download_reusing(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        reuse: &[(Digest, std::path::PathBuf)],
+        progress: &dyn Progress,
+    ) -> Result<DownloadReport, RemoteError> {
+        self.download_with(cache, digests, progress, false, reuse).await
     }
 
     /// Like [`Remote::download`], but downloads every object even if the cache has one by that
@@ -62,10 +77,30 @@ impl Remote {
         digests: &[Digest],
         progress: &dyn Progress,
     ) -> Result<DownloadReport, RemoteError> {
-        self.download_with(cache, digests, progress, true).await
+        self.download_with(cache, digests, progress, true, &[]).await
     }
 
     async fn download_with(
+        &self,
+        cache: &Cache,
+        digests: &[Digest],
+        progress: &dyn Progress,
+        replace: bool,
+        reuse: &[(Digest, std::path::PathBuf)],
+    ) -> Result<DownloadReport, RemoteError> {
+        let wanted = dedup(digests);
+        if !wanted.is_empty() {
+            if let Some(config) = self.format2().await? {
+                return self
+                    .download_packed(cache, wanted, replace, &config, reuse, progress)
+                    .await;
+            }
+        }
+        self.download_v1(cache, &wanted, progress, replace).await
+    }
+
+    /// Downloads format 1 objects (one object per key).
+    pub(super) async fn download_v1(
         &self,
         cache: &Cache,
         digests: &[Digest],

@@ -156,6 +156,24 @@ pub enum RemoteError {
         size: u64,
     },
 
+    /// A format 2 remote's pack, index segment or config document cannot be used.
+    #[error("remote {remote}: {error}")]
+    Format2 {
+        /// The remote, redacted.
+        remote: String,
+        /// What is wrong (boxed: it carries several digests).
+        error: Box<super::format2::Format2Error>,
+    },
+
+    /// Something only format 1 remotes support yet was asked of a format 2 remote.
+    #[error("{what} does not work on format 2 remotes yet ({remote} uses format 2)")]
+    NotYetFormat2 {
+        /// The remote, redacted.
+        remote: String,
+        /// What was asked.
+        what: &'static str,
+    },
+
     /// The local cache failed (an object to upload is missing or corrupt, or I/O).
     #[error(transparent)]
     Cache(#[from] CacheError),
@@ -179,7 +197,7 @@ impl RemoteError {
     pub fn kind(&self) -> crate::kind::ErrorKind {
         use crate::kind::ErrorKind;
         match self {
-            RemoteError::Spec(_) => ErrorKind::Refused,
+            RemoteError::Spec(_) | RemoteError::NotYetFormat2 { .. } => ErrorKind::Refused,
             RemoteError::Config { .. }
             | RemoteError::Profile { .. }
             | RemoteError::NoCredentials { .. }
@@ -191,6 +209,7 @@ impl RemoteError {
             | RemoteError::LocalDir { .. } => ErrorKind::Environment,
             RemoteError::Backend { .. } | RemoteError::MissingObjects { .. } => ErrorKind::Failure,
             RemoteError::Corrupt { .. } => ErrorKind::Integrity,
+            RemoteError::Format2 { error, .. } => error.kind(),
             RemoteError::Cache(e) => e.kind(),
             RemoteError::Io(e) => e.kind(),
         }
@@ -240,6 +259,10 @@ impl RemoteError {
             RemoteError::Corrupt { key, .. } => Some(format!(
                 "the remote copy is damaged: delete `{key}` on the remote and `mlv push` from a cache that has the object"
             )),
+            RemoteError::Format2 { error, .. } => error.hint(),
+            RemoteError::NotYetFormat2 { .. } => Some(
+                "fetch the data into a cache first (`mlv fetch`, or `mlv import`), or use a format 1 remote".into(),
+            ),
             RemoteError::Cache(CacheError::Corrupt { .. }) => {
                 Some("the local cache object is damaged; re-add the file with `mlv add`, then push".into())
             }

@@ -22,7 +22,7 @@ use super::redact;
 use crate::pack::MAX_PACKED_OBJECT;
 
 /// Name of the staging directory inside a local remote.
-const STAGING_DIR: &str = ".mlv-tmp";
+pub(super) const STAGING_DIR: &str = ".mlv-tmp";
 
 /// A directory holding a remote's objects.
 #[derive(Clone)]
@@ -62,6 +62,29 @@ impl LocalDir {
         digest: &Digest,
     ) -> Result<Option<(Pending, u64)>, RemoteError> {
         stage_object(&self.root, cache, digest)
+    }
+
+    /// Writes `rel` (a `/`-separated key under the directory) from what `fill` writes into a
+    /// temporary file in the staging directory: synced, then renamed into place without
+    /// replacing an existing file (content-addressed names). Returns whether it was created.
+    /// Blocking: run on a blocking thread.
+    pub(super) fn put_with(
+        &self,
+        rel: &str,
+        fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+    ) -> Result<bool, RemoteError> {
+        let staging = self.root.join(STAGING_DIR);
+        std::fs::create_dir_all(&staging).at("cannot create directory", &staging)?;
+        let mut tmp = temp_file_in(&staging)?;
+        let tmp_path = tmp.path().to_path_buf();
+        fill(tmp.as_file_mut()).map_err(|e| crate::fs::temp_write_error(&tmp_path, e))?;
+        set_readonly(tmp.as_file()).at("cannot set permissions on", &tmp_path)?;
+        let dest = rel.split('/').fold(self.root.clone(), |p, s| p.join(s));
+        let created = publish(vec![Pending {
+            tmp: tmp.into_temp_path(),
+            dest,
+        }])?;
+        Ok(created.first().copied().unwrap_or(false))
     }
 
     /// See [`get_object`].

@@ -15,11 +15,14 @@
 //! - [`maintain`]: sizes and ages of objects, re-reading and deleting them (fsck, gc);
 //! - [`redact`]: keeping credentials out of every message;
 //! - [`error`]: `RemoteError`, with hints;
-//! - [`format2`]: remote format 2's chunker, packs, index segments and config document (a
-//!   library, not yet used by push and pull).
+//! - [`format2`]: remote format 2's chunker, packs, index segments and config document;
+//! - [`packed`]: transfers to and from format 2 remotes (opt-in with `mlv remote upgrade`):
+//!   `missing`, `upload` and `download` dispatch to it when the remote's `mlv-remote.toml`
+//!   says format 2.
 //!
-//! Layout on every backend: `PREFIX/<first two hex>/<64-hex blake3 digest>`, the object's raw
-//! bytes, the same as the local cache (see "Remote layout" in `docs/format.md`).
+//! Format 1 layout on every backend: `PREFIX/<first two hex>/<64-hex blake3 digest>`, the
+//! object's raw bytes, the same as the local cache (see "Remote layout" in `docs/format.md`).
+//! Format 2 adds `mlv-remote.toml`, `packs/` and `index/` beside it (see [`format2`]).
 
 pub mod aws_profile;
 mod backend;
@@ -30,6 +33,7 @@ pub mod format2;
 mod local;
 pub mod maintain;
 pub mod options;
+pub mod packed;
 mod pool;
 mod presence;
 mod ranged;

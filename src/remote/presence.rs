@@ -24,13 +24,23 @@ impl Remote {
 
     /// The objects among `digests` that the remote lacks, in input order, without duplicates.
     /// Requests as [`Remote::stat`] makes them.
+    ///
+    /// On a format 2 remote: from its index (read once), then format 1 keys for the rest if
+    /// the remote may hold any (see `packed`).
     pub async fn missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, RemoteError> {
         let wanted = dedup(digests);
+        if wanted.is_empty() {
+            return Ok(wanted);
+        }
+        if self.format2().await?.is_some() {
+            return self.missing_packed(wanted).await;
+        }
         let present = self.stat(&wanted).await?;
         Ok(wanted.into_iter().filter(|d| !present.contains_key(d)).collect())
     }
 
-    /// Size and age of those of `digests` the remote has (absent ones are not in the map).
+    /// Size and age of those of `digests` the remote has (absent ones are not in the map), as
+    /// format 1 objects (a format 2 remote's packed blobs are not objects of their own).
     ///
     /// Request rule: fewer than [`HEAD_LIMIT`] distinct objects are checked with one HEAD each
     /// (`jobs` at a time). From [`HEAD_LIMIT`] on, each fan-out directory `PREFIX/ab/` holding at

@@ -139,6 +139,8 @@ pub struct Remote {
     credentials: Credentials,
     /// Set once a listing showed that the bucket or container exists.
     container_seen: AtomicBool,
+    /// Format 2 state: the format read from the remote once, the local copy of its index.
+    pub(super) packed: super::packed::PackedState,
 }
 
 impl std::fmt::Debug for Remote {
@@ -294,10 +296,19 @@ impl Remote {
             conditional_put: AtomicBool::new(true),
             credentials,
             container_seen: AtomicBool::new(false),
+            packed: super::packed::PackedState::default(),
             download_budget: Arc::new(tokio::sync::Semaphore::new(super::pool::budget_units(
                 settings.memory_budget,
             ) as usize)),
         })
+    }
+
+    /// Keeps the local copy of a format 2 remote's index segments in `dir` (they are
+    /// immutable and named by their digest, so one directory serves every remote). Without
+    /// it, the segments are read from the remote on each use.
+    pub fn with_index_cache(mut self, dir: std::path::PathBuf) -> Remote {
+        self.packed.index_cache = Some(dir);
+        self
     }
 
     /// The remote's URL, redacted.
@@ -345,6 +356,14 @@ impl Remote {
     /// The memory budget of ranged downloads (see [`Remote::open`]).
     pub(super) fn download_budget(&self) -> &Arc<tokio::sync::Semaphore> {
         &self.download_budget
+    }
+
+    /// A key under the remote's prefix (`rel` is relative to it, `/`-separated).
+    pub(super) fn key(&self, rel: &str) -> ObjectPath {
+        match &self.prefix {
+            Some(p) => ObjectPath::from(format!("{p}/{rel}")),
+            None => ObjectPath::from(rel),
+        }
     }
 
     /// The key of an object: `PREFIX/<first two hex>/<64 hex>`.

@@ -52,10 +52,17 @@ impl Remote {
         let got = match self.backend().get(&key, None).await {
             Ok(g) => g,
             Err(e) if kind_of(&e) == Kind::NotFound => {
+                if self.format2().await?.is_some() {
+                    // its objects are in packs: not streamed one by one yet
+                    return Err(RemoteError::NotYetFormat2 {
+                        remote: self.display_name().to_string(),
+                        what: "reading one object straight from the remote",
+                    });
+                }
                 return Err(RemoteError::MissingObjects {
                     remote: self.display_name().to_string(),
                     digests: vec![*digest],
-                })
+                });
             }
             Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
         };

@@ -59,6 +59,11 @@ impl Remote {
         progress: &dyn Progress,
     ) -> Result<UploadReport, RemoteError> {
         let wanted = dedup(digests);
+        if !wanted.is_empty() {
+            if let Some(config) = self.format2().await? {
+                return self.upload_packed(cache, wanted, config, progress).await;
+            }
+        }
         let total: u64 = wanted.iter().map(|d| cache.object_len(d).unwrap_or(0)).sum();
         progress.start("uploading", wanted.len() as u64, total);
         if let Some(dir) = self.backend().files() {
@@ -209,7 +214,7 @@ impl Remote {
     /// was reset or timed out after the request was sent, which object_store does not retry
     /// for a PUT. Content-addressed keys make the repeat safe: the bytes are the same, and a
     /// create-only put of an object that did arrive answers "already exists".
-    async fn put_retrying(
+    pub(super) async fn put_retrying(
         &self,
         key: &object_store::path::Path,
         payload: &PutPayload,
@@ -390,13 +395,13 @@ impl LocalBatch {
 
 /// The part size for an object: the configured one, grown so the object needs at most
 /// 10,000 parts, rounded up to a whole MiB.
-fn part_size_for(size: u64, configured: u64) -> u64 {
+pub(super) fn part_size_for(size: u64, configured: u64) -> u64 {
     const MIB: u64 = 1 << 20;
     let needed = size.div_ceil(MAX_PARTS);
     configured.max(needed).div_ceil(MIB) * MIB
 }
 
-fn cache_read_error(e: io::Error, path: &Path, digest: Digest) -> RemoteError {
+pub(super) fn cache_read_error(e: io::Error, path: &Path, digest: Digest) -> RemoteError {
     if e.kind() == io::ErrorKind::NotFound {
         CacheError::Missing { digest }.into()
     } else {

@@ -1314,6 +1314,9 @@ fn documented_remote_commands_work() {
         }
         let out = if ["push", "pull", "fetch", "status"].contains(&words[0]) {
             env.mlv(&[words[0], "--help"])
+        } else if words[..2] == ["remote", "upgrade"] {
+            // it talks to the remote (a cloud one in this document)
+            env.mlv(&["remote", "upgrade", "--help"])
         } else {
             env.mlv(&words)
         };
@@ -1443,4 +1446,49 @@ fn local_push_of_many_objects_in_batches() {
     let clone = Env::clone_of(&env);
     mlv(&clone, &b, true, &[], &["pull"]).ok();
     assert_eq!(tree(&clone, "data"), tree(&env, "data"));
+}
+
+/// A format 2 remote on S3 (moto, through a counting proxy): a push of 5,000 small files is a
+/// handful of requests (the config document, one listing of the index and one of the top
+/// level, one pack and one index segment for the files, one of each for the directory's
+/// manifest); a no-op push reads the config document and lists the index (its segments are
+/// kept locally); a pull into a clone reads them and a few ranges of two packs.
+#[test]
+fn format2_push_and_pull_of_many_small_files_take_a_few_requests() {
+    let Some(mut b) = s3_backend() else { return };
+    let proxy = FaultProxy::start(b.port.unwrap());
+    through(&mut b, &proxy);
+    let env = Env::new();
+    for i in 0..5000 {
+        env.write(&format!("data/d{}/f{i}", i % 7), format!("object number {i}\n"));
+    }
+    env.mlv(&["add", "data"]).ok();
+    configure(&env, &b, "origin", true);
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "data"]);
+    mlv(&env, &b, false, &[], &["remote", "upgrade", "origin"]).ok();
+
+    let count = |from: usize, what: &str| {
+        let seen = proxy.seen()[from..].to_vec();
+        eprintln!("{what}: {} requests", seen.len());
+        for s in &seen {
+            eprintln!("  {} {} {:?}", s.method, s.path, s.range);
+        }
+        seen.len()
+    };
+    let before = proxy.seen().len();
+    let push = mlv(&env, &b, false, &[], &["push", "--json"]).ok();
+    assert_eq!(push.json()["uploaded"], 5001, "{push}");
+    assert!(count(before, "push") <= 8, "{push}");
+
+    let before = proxy.seen().len();
+    let again = mlv(&env, &b, false, &[], &["push", "--json"]).ok();
+    assert_eq!(again.json()["uploaded"], 0, "{again}");
+    assert!(count(before, "no-op push") <= 2);
+
+    let dst = Env::clone_of(&env);
+    let before = proxy.seen().len();
+    mlv(&dst, &b, true, &[], &["pull"]).ok();
+    assert!(count(before, "pull") <= 8);
+    assert_eq!(tree(&dst, "data"), tree(&env, "data"));
 }

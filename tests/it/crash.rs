@@ -711,7 +711,14 @@ fn every_crash_point_is_safe() {
         }
     }
     let all: BTreeSet<String> = mlv::crash::POINTS.iter().map(|s| s.to_string()).collect();
-    let never: Vec<_> = all.difference(&reached).collect();
+    // Pushes to a format 2 remote are killed at their points by
+    // `cli_format2::format2_an_interrupted_push_converges`; the lab's remotes are format 1
+    // until the format 2 crash tests (issue 16, next part) add one.
+    let format2 = ["push.after_pack", "push.before_segment"];
+    let never: Vec<_> = all
+        .difference(&reached)
+        .filter(|p| !format2.contains(&p.as_str()))
+        .collect();
     assert!(never.is_empty(), "crash points no command reaches: {never:?}");
     eprintln!("{runs} crash-point runs over {} points", all.len());
 }

@@ -17,6 +17,7 @@ mod cli_checkout;
 mod cli_config;
 mod cli_doctor;
 mod cli_dvc;
+mod cli_format2;
 mod cli_fsck;
 mod cli_gc;
 mod cli_history;

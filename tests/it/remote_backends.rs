@@ -337,7 +337,78 @@ async fn corrupt_cache_refused(make: &dyn Fn(&str) -> Remote) {
     );
 }
 
+/// Remote format 2: upgrade, upload into packs (the 12 MiB object as chunks, its pack sent
+/// in parts), presence from the index, download into a fresh cache through a freshly opened
+/// remote (the index read back from the remote), then a damaged pack refused.
+async fn format2_roundtrip(make: &dyn Fn(&str) -> Remote) {
+    use futures::TryStreamExt;
+    use mlv::remote::packed::Upgrade;
+    let remote = make("format2");
+    assert_eq!(remote.upgrade().await.unwrap(), Upgrade::Upgraded);
+    let remote = make("format2");
+    assert_eq!(remote.upgrade().await.unwrap(), Upgrade::AlreadyFormat2);
+    let f = Fixture::new(21);
+    let all = f.digests();
+    assert_eq!(remote.missing(&all).await.unwrap(), all);
+    let up = remote.upload(&f.cache, &all, &NoProgress).await.unwrap();
+    assert_eq!((up.uploaded, up.already_present), (4, 0), "{up:?}");
+    assert!(remote.missing(&all).await.unwrap().is_empty());
+
+    let remote = make("format2");
+    assert!(
+        remote.missing(&all).await.unwrap().is_empty(),
+        "the index is read back"
+    );
+    let again = remote.upload(&f.cache, &all, &NoProgress).await.unwrap();
+    assert_eq!((again.uploaded, again.already_present), (0, 4), "{again:?}");
+    let (dir, fresh) = empty_cache();
+    let down = remote.download(&fresh, &all, &NoProgress).await.unwrap();
+    assert_eq!(down.downloaded, 4, "{down:?}");
+    for (d, bytes) in &f.objects {
+        assert_eq!(&fresh.read_verified(d).unwrap(), bytes);
+    }
+    assert!(tmp_is_empty(&dir));
+
+    // only the config document, packs and index segments: no format 1 object
+    let store = remote.object_store();
+    let keys: Vec<String> = store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    let local = remote.scheme() == mlv::remote::Scheme::Local;
+    let keys: Vec<&String> = keys
+        .iter()
+        .filter(|k| local || k.starts_with("format2/"))
+        .collect();
+    let rel = |k: &str| k.strip_prefix("format2/").unwrap_or(k).to_string();
+    assert!(
+        keys.iter().all(|k| {
+            let k = rel(k);
+            k == "mlv-remote.toml" || k.starts_with("packs/") || k.starts_with("index/")
+        }),
+        "{keys:?}"
+    );
+    // one byte of the 100 KiB blob flipped: refused as an integrity error, nothing installed
+    let pack = keys.iter().find(|k| rel(k).starts_with("packs/")).unwrap();
+    let path = object_store::path::Path::from(pack.as_str());
+    let mut bytes = store.get(&path).await.unwrap().bytes().await.unwrap().to_vec();
+    bytes[1000] ^= 0x40;
+    store.put(&path, PutPayload::from(bytes)).await.unwrap();
+    let hundred = f.objects[2].0;
+    let (_dir, fresh) = empty_cache();
+    let err = make("format2")
+        .download(&fresh, &[hundred], &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RemoteError::Format2 { .. }), "{err}");
+    assert_eq!(err.kind(), mlv::kind::ErrorKind::Integrity, "{err}");
+    assert!(!fresh.contains(&hundred));
+}
+
 async fn all_scenarios(make: &dyn Fn(&str) -> Remote) {
+    format2_roundtrip(make).await;
     roundtrip(make).await;
     listing(make).await;
     remote_corruption(make).await;
