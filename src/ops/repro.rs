@@ -271,6 +271,9 @@ pub fn repro(
     let mut pending: BTreeSet<String> = BTreeSet::new();
     let mut broken: BTreeMap<String, String> = BTreeMap::new();
     let mut stop: Option<String> = None;
+    // the lineage and the pointers, read once and again only after a stage changed them (a
+    // no-op repro walks the work tree once, as `mlv status` does)
+    let mut seen: Option<(Lineage, Workspace<'static>)> = None;
     for stage in pipeline.stages.iter().filter(|s| selected.contains(&s.name)) {
         let name = stage.name.clone();
         if let Some(f) = &stop {
@@ -295,8 +298,19 @@ pub fn repro(
         } else if let Some(up) = stage.after.iter().find(|a| pending.contains(*a)) {
             reasons.push(Reason::Upstream { stage: up.clone() });
         } else {
-            let lineage = Lineage::load(&repo.root)?;
-            reasons = changes(repo, stage, &lineage, &Workspace::load(repo)?, progress)?;
+            if seen.is_none() {
+                // the states of every tracked path a selected stage reads or writes, at once
+                let paths: Vec<&RelPath> = pipeline
+                    .stages
+                    .iter()
+                    .filter(|s| selected.contains(&s.name))
+                    .flat_map(|s| s.inputs.iter().chain(s.outputs.iter()))
+                    .collect();
+                let ws = Workspace::with_states_of(repo, &paths, progress)?;
+                seen = Some((Lineage::load(&repo.root)?, ws));
+            }
+            let (lineage, ws) = seen.as_ref().expect("just loaded");
+            reasons = changes(repo, stage, lineage, ws, progress)?;
         }
         if reasons.is_empty() {
             on_event(ReproEvent::UpToDate(&name));
@@ -351,11 +365,17 @@ pub fn repro(
             // `changes` has just checked the inputs against the workspace (unless the stage
             // never ran): not checked twice
             let checked = !reasons.contains(&Reason::NeverRun);
-            let pointers = repo.pointers()?;
+            let pointers = match &seen {
+                Some((_, ws)) => std::borrow::Cow::Borrowed(&ws.pointers),
+                None => std::borrow::Cow::Owned(repo.pointers()?),
+            };
             let mut inputs = Vec::new();
             for i in stage.inputs.iter().filter(|_| checked) {
                 inputs.extend(current_input(repo, &pointers, i)?);
             }
+            drop(pointers);
+            // a restore or a run changes pointers and the lineage
+            seen = None;
             let inputs = (checked && inputs.len() == stage.inputs.len()).then_some(inputs);
             if let Some(r) = restore(repo, &record_opts, &stage.cmd, inputs, runtime, progress, lock)? {
                 on_event(ReproEvent::Restored(&name, &r));
@@ -371,6 +391,7 @@ pub fn repro(
             }
         }
         on_event(ReproEvent::Running(&name, &reasons));
+        seen = None;
         let dir = match &stage.wdir {
             Some(w) => w.to_path(&repo.root),
             None => repo.root.clone(),
@@ -418,7 +439,22 @@ pub struct Workspace<'a> {
     /// Every pointer of the work tree.
     pub pointers: Vec<Pointer>,
     /// States already known; a path not among them is computed when needed.
-    pub known: &'a [PointerStatus],
+    known: Known<'a>,
+}
+
+/// States computed by the caller's status run, or by [`Workspace::with_states_of`].
+enum Known<'a> {
+    Borrowed(&'a [PointerStatus]),
+    Owned(Vec<PointerStatus>),
+}
+
+impl Known<'_> {
+    fn get(&self) -> &[PointerStatus] {
+        match self {
+            Known::Borrowed(k) => k,
+            Known::Owned(k) => k,
+        }
+    }
 }
 
 impl Workspace<'_> {
@@ -426,7 +462,7 @@ impl Workspace<'_> {
     pub fn load(repo: &Repo) -> Result<Workspace<'static>, Error> {
         Ok(Workspace {
             pointers: repo.pointers()?,
-            known: &[],
+            known: Known::Borrowed(&[]),
         })
     }
 
@@ -434,7 +470,32 @@ impl Workspace<'_> {
     pub fn with_states<'a>(repo: &Repo, known: &'a [PointerStatus]) -> Result<Workspace<'a>, Error> {
         Ok(Workspace {
             pointers: repo.pointers()?,
-            known,
+            known: Known::Borrowed(known),
+        })
+    }
+
+    /// The pointers now, with the states of the tracked paths among `paths` computed in one
+    /// status run (the stat cache read and saved once, not once per stage).
+    pub fn with_states_of(
+        repo: &Repo,
+        paths: &[&RelPath],
+        progress: &dyn Progress,
+    ) -> Result<Workspace<'static>, Error> {
+        let pointers = repo.pointers()?;
+        let mut tracked: Vec<RelPath> = paths
+            .iter()
+            .filter(|p| pointers.iter().any(|q| q.data == ***p))
+            .map(|p| (*p).clone())
+            .collect();
+        tracked.sort();
+        tracked.dedup();
+        let known = match tracked.is_empty() {
+            true => Vec::new(),
+            false => crate::ops::status::status(repo, &tracked, progress)?.pointers,
+        };
+        Ok(Workspace {
+            pointers,
+            known: Known::Owned(known),
         })
     }
 
@@ -448,7 +509,7 @@ impl Workspace<'_> {
         let mut out = Vec::new();
         let mut todo = Vec::new();
         for p in paths {
-            match self.known.iter().find(|k| k.data == *p) {
+            match self.known.get().iter().find(|k| k.data == *p) {
                 Some(k) => out.push((p.clone(), k.state)),
                 None => todo.push(p.clone()),
             }
