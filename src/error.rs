@@ -294,6 +294,15 @@ pub enum Refusal {
         /// The first few paths that need them.
         examples: Vec<String>,
     },
+    /// Damage on a format 2 remote (a truncated or missing pack, a blob that does not match
+    /// its id, a recipe naming a chunk the index lacks) keeps objects from being fetched.
+    #[error("{error} (needed by: {})", .examples.join(", "))]
+    DamagedOnRemote {
+        /// The damage.
+        error: Box<crate::remote::RemoteError>,
+        /// The first few paths that need the objects it affects.
+        examples: Vec<String>,
+    },
     /// `gc` could not read the manifest of a directory it keeps, so it cannot tell that
     /// directory's files from garbage.
     #[error("cannot read the manifest {digest} of {path} (kept by {kept_by}) {place}; gc would delete files it still needs, so it removes nothing")]
@@ -506,6 +515,9 @@ impl Refusal {
             Refusal::IncompleteCache { .. } => {
                 "fetch them first (`mlv fetch`), or push only the paths whose data you have".into()
             }
+            Refusal::DamagedOnRemote { error, .. } => {
+                return error.hint();
+            }
             Refusal::MissingOnRemote { .. } => {
                 "push them from a clone whose cache has them (`mlv push`), or try another remote with -r".into()
             }
@@ -542,6 +554,7 @@ impl Refusal {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Refusal::WrongSize { .. } => ErrorKind::Integrity,
+            Refusal::DamagedOnRemote { error, .. } => error.kind(),
             Refusal::Partial { .. } => ErrorKind::Failure,
             Refusal::NotFound { .. }
             | Refusal::TrackedByGit { .. }
