@@ -527,7 +527,8 @@ impl Refusal {
             Refusal::ScopeIgnoresRefs { .. } => {
                 "use the default scope (no -w/-T), or add --all-branches (-a) or --all-commits (-A); or leave out --remote to collect only the cache".into()
             }
-            Refusal::NotYetFormat2 { .. } => "push, pull, fetch and `status --remote` work on it; \
+            Refusal::NotYetFormat2 { .. } => "push, pull, fetch, `status --remote` and `fsck --remote` (without \
+                 --repair) work on it; \
                  check or collect the remote with a later mlv, or run the command on a format 1 remote"
                 .into(),
             Refusal::NotCacheDir { .. } => CACHE_DIR_HINT.into(),
