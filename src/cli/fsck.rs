@@ -141,7 +141,9 @@ fn render(ctx: &Ctx, report: &FsckReport) {
         summary.push_str("; no problems");
     }
     ctx.ui.info(&summary);
-    if left > 0 && !report.problems.iter().any(|p| p.repair_error.is_some()) {
+    // --repair cannot fix a format 2 remote yet: the hint is only for what it can fix
+    let repairable = report.format2.is_none() || report.problems.iter().any(|p| p.location == "cache");
+    if left > 0 && repairable && !report.problems.iter().any(|p| p.repair_error.is_some()) {
         ctx.ui
             .info("hint: `mlv fsck --repair` replaces damaged or missing objects from a remote");
     }

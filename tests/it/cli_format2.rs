@@ -408,6 +408,14 @@ fn format2_fsck_remote_checks_index_and_packs_and_allows_unreferenced_packs() {
     let text = src.mlv(&["fsck", "--remote"]).ok();
     assert!(text.stderr.contains("1 pack no index names"), "{text}");
     assert!(text.stderr.contains("no problems"), "{text}");
+
+    // a damaged cache object is repaired from the format 2 remote (rebuilt from its chunks)
+    let big = Digest::of_bytes(&src.read("big.bin")).to_string();
+    let object = src.objects().into_iter().find(|o| o.ends_with(&big)).unwrap();
+    crate::common::maint::flip_byte(&src.path(&format!(".mlv/cache/{object}")));
+    let out = src.mlv(&["fsck", "--repair", "--json"]).ok();
+    assert_eq!(out.json()["repaired"], 1, "{out}");
+    src.mlv(&["fsck"]).ok();
 }
 
 #[test]
