@@ -655,6 +655,20 @@ mod tests {
                 size: 4,
             }
             .into(),
+            Refusal::DamagedOnRemote {
+                error: Box::new(RemoteError::DamagedFor {
+                    objects: vec![Digest::of_bytes(b"f")],
+                    error: Box::new(RemoteError::Format2 {
+                        remote: "s3://b".into(),
+                        error: Box::new(crate::remote::format2::Format2Error::MissingChunk {
+                            file: Digest::of_bytes(b"f"),
+                            chunk: Digest::of_bytes(b"c"),
+                        }),
+                    }),
+                }),
+                examples: vec!["big.bin".into()],
+            }
+            .into(),
             ManifestError {
                 digest: Digest::of_bytes(b"m"),
                 reason: "bad".into(),

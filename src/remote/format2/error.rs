@@ -144,7 +144,8 @@ impl Format2Error {
             ),
             Format2Error::MissingPack { .. } | Format2Error::MissingChunk { .. } => Some(
                 "the remote's index promises data it does not hold: run `mlv fsck --remote` to see \
-                 which files it affects, then push them again from a clone that has them"
+                 which files it affects; restore the pack from a backup, or get them from another \
+                 remote (a push does not resend what the index lists)"
                     .into(),
             ),
             Format2Error::BadIndexSegment { .. } => Some(
