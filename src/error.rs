@@ -294,6 +294,15 @@ pub enum Refusal {
         /// The first few paths that need them.
         examples: Vec<String>,
     },
+    /// Damage on a format 2 remote (a truncated or missing pack, a blob that does not match
+    /// its id, a recipe naming a chunk the index lacks) keeps objects from being fetched.
+    #[error("{error} (needed by: {})", .examples.join(", "))]
+    DamagedOnRemote {
+        /// The damage.
+        error: Box<crate::remote::RemoteError>,
+        /// The first few paths that need the objects it affects.
+        examples: Vec<String>,
+    },
     /// `gc` could not read the manifest of a directory it keeps, so it cannot tell that
     /// directory's files from garbage.
     #[error("cannot read the manifest {digest} of {path} (kept by {kept_by}) {place}; gc would delete files it still needs, so it removes nothing")]
@@ -506,6 +515,9 @@ impl Refusal {
             Refusal::IncompleteCache { .. } => {
                 "fetch them first (`mlv fetch`), or push only the paths whose data you have".into()
             }
+            Refusal::DamagedOnRemote { error, .. } => {
+                return error.hint();
+            }
             Refusal::MissingOnRemote { .. } => {
                 "push them from a clone whose cache has them (`mlv push`), or try another remote with -r".into()
             }
@@ -515,7 +527,8 @@ impl Refusal {
             Refusal::ScopeIgnoresRefs { .. } => {
                 "use the default scope (no -w/-T), or add --all-branches (-a) or --all-commits (-A); or leave out --remote to collect only the cache".into()
             }
-            Refusal::NotYetFormat2 { .. } => "push, pull, fetch and `status --remote` work on it; \
+            Refusal::NotYetFormat2 { .. } => "push, pull, fetch, `status --remote` and `fsck --remote` (without \
+                 --repair) work on it; \
                  check or collect the remote with a later mlv, or run the command on a format 1 remote"
                 .into(),
             Refusal::NotCacheDir { .. } => CACHE_DIR_HINT.into(),
@@ -542,6 +555,7 @@ impl Refusal {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Refusal::WrongSize { .. } => ErrorKind::Integrity,
+            Refusal::DamagedOnRemote { error, .. } => error.kind(),
             Refusal::Partial { .. } => ErrorKind::Failure,
             Refusal::NotFound { .. }
             | Refusal::TrackedByGit { .. }
@@ -639,6 +653,20 @@ mod tests {
                 key: "ab/cdef".into(),
                 actual: Digest::of_bytes(b"held"),
                 size: 4,
+            }
+            .into(),
+            Refusal::DamagedOnRemote {
+                error: Box::new(RemoteError::DamagedFor {
+                    objects: vec![Digest::of_bytes(b"f")],
+                    error: Box::new(RemoteError::Format2 {
+                        remote: "s3://b".into(),
+                        error: Box::new(crate::remote::format2::Format2Error::MissingChunk {
+                            file: Digest::of_bytes(b"f"),
+                            chunk: Digest::of_bytes(b"c"),
+                        }),
+                    }),
+                }),
+                examples: vec!["big.bin".into()],
             }
             .into(),
             ManifestError {

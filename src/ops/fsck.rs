@@ -19,6 +19,7 @@ use crate::manifest::{Manifest, Node};
 use crate::pointer::Kind;
 use crate::progress::{NoProgress, Progress};
 use crate::relpath::RelPath;
+use crate::remote::packed::{DamageKind, Format, Item, PackedCheck};
 use crate::remote::{Remote, RemoteError, Reread};
 use crate::repo::Repo;
 
@@ -71,10 +72,12 @@ impl ProblemKind {
     }
 }
 
-/// One damaged or missing object.
+/// One damaged or missing object (or, on a format 2 remote, pack or index segment).
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
-    /// The object.
+    /// What is damaged: `object`, or on a format 2 remote `pack` or `index_segment`.
+    pub item: Item,
+    /// The object, pack or segment.
     pub digest: Digest,
     /// What is wrong.
     pub kind: ProblemKind,
@@ -82,7 +85,8 @@ pub struct Problem {
     pub location: String,
     /// Details (what the bytes hash to, the sizes).
     pub detail: String,
-    /// The workspace paths whose data needs the object.
+    /// The workspace paths whose data needs the object (for a pack: the data whose blobs it
+    /// holds; for a damaged index segment none can be told).
     pub paths: Vec<String>,
     /// Whether `--repair` fixed it.
     pub repaired: bool,
@@ -113,10 +117,31 @@ pub struct FsckReport {
     /// Pack files in the cache whose index is unusable (their objects count as missing),
     /// each with what is wrong.
     pub damaged_packs: Vec<String>,
+    /// On a format 2 remote: what its index and packs hold (absent on format 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format2: Option<Format2Summary>,
     /// Problems repaired.
     pub repaired: u64,
     /// Whether nothing is left wrong.
     pub clean: bool,
+}
+
+/// What `fsck --remote` saw of a format 2 remote.
+#[derive(Debug, Serialize)]
+pub struct Format2Summary {
+    /// Index segments read (each parsed and checked against its name).
+    pub segments: u64,
+    /// Packs the index names (each found with the size the index records).
+    pub packs: u64,
+    /// Blobs the index holds.
+    pub blobs: u64,
+    /// Packs read whole and checked (`--read-data`).
+    pub packs_read: u64,
+    /// Objects checked as format 1 objects (in no index: a remote upgraded from format 1).
+    pub format1_objects: u64,
+    /// Packs no index segment names: not a problem (an interrupted push leaves them; gc
+    /// collects them).
+    pub unreferenced_packs: Vec<Digest>,
 }
 
 /// The objects to check: expected size (when known) and the paths that need each.
@@ -179,8 +204,8 @@ pub async fn fsck(
     opts: &FsckOptions,
     progress: &dyn Progress,
 ) -> Result<FsckReport, Error> {
-    if let (true, Some(r)) = (opts.check_remote, remote) {
-        super::remotes::refuse_format2(r, "fsck --remote").await?;
+    if let (true, true, Some(r)) = (opts.check_remote, opts.repair, remote) {
+        super::remotes::refuse_format2(r, "fsck --remote --repair").await?;
     }
     let targets = resolve_targets(repo, paths)?;
     let mut inv = Inventory::default();
@@ -200,6 +225,7 @@ pub async fn fsck(
             .iter()
             .map(|d| d.to_string())
             .collect(),
+        format2: None,
         repaired: 0,
         clean: true,
     };
@@ -299,6 +325,7 @@ impl From<Found> for Checked {
 fn add_problems(report: &mut FsckReport, inv: &Inventory, location: &str, found: Vec<Checked>) {
     for c in found {
         report.problems.push(Problem {
+            item: Item::Object,
             digest: c.found.digest,
             kind: c.found.kind,
             location: location.to_string(),
@@ -348,6 +375,7 @@ fn note_files(
         let files = p.meta.files.unwrap_or(m.file_count());
         if t.sub.is_none() && (p.meta.size, files) != (m.size(), m.file_count()) {
             wrong.push(Problem {
+                item: Item::Object,
                 digest: p.meta.digest,
                 kind: ProblemKind::WrongRecordedSize,
                 location: "pointer".into(),
@@ -392,6 +420,7 @@ fn wrong_records(inv: &Inventory) -> Vec<Problem> {
         }) {
             Some(p) => p.paths.push(path.clone()),
             None => out.push(Problem {
+                item: Item::Object,
                 digest: *d,
                 kind: ProblemKind::WrongRecordedSize,
                 location: location.to_string(),
@@ -425,9 +454,9 @@ async fn load_manifests(
         let bytes = if !unusable.contains(d) {
             repo.cache.read_verified(d).ok()
         } else if let Some(r) = remote {
-            match r.read_verified(d).await {
+            match read_remote_manifest(r, d).await {
                 Ok(b) => b,
-                Err(RemoteError::Corrupt { .. }) => None,
+                Err(RemoteError::Corrupt { .. } | RemoteError::Format2 { .. }) => None,
                 Err(e) => return Err(e.into()),
             }
         } else {
@@ -446,6 +475,17 @@ async fn load_manifests(
         }
     }
     Ok((out, invalid))
+}
+
+/// A manifest from the remote, verified: from its format 2 index if it has it there, else at
+/// its format 1 key.
+async fn read_remote_manifest(remote: &Remote, d: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
+    if let Format::V2(_) = remote.format().await? {
+        if let Some(b) = remote.read_packed_blob(d).await? {
+            return Ok(Some(b));
+        }
+    }
+    remote.read_verified(d).await
 }
 
 /// Re-hashes cache objects in parallel; returns the problems.
@@ -565,6 +605,7 @@ fn object_failure(r: Result<(), RemoteError>) -> Result<Option<String>, Error> {
             "the copy on remote {remote} is damaged too (hashes to {actual})"
         ))),
         Err(RemoteError::Cache(e)) => Ok(Some(format!("the cache's copy cannot be used: {e}"))),
+        Err(RemoteError::DamagedFor { error, .. }) => Ok(Some(format!("the remote is damaged too: {error}"))),
         Err(e) => Err(e.into()),
     }
 }
@@ -579,13 +620,84 @@ async fn check_remote(
 ) -> Result<Vec<Checked>, Error> {
     let all = inv.all();
     report.remote_objects = all.len() as u64;
-    let found = if read_data {
-        reread_all(remote, inv, &all, progress).await?
+    let found = match remote.format().await? {
+        Format::V1 => check_v1(remote, inv, &all, read_data, progress).await?,
+        Format::V2(_) => {
+            let check = remote.check_packed(&all, read_data, progress).await?;
+            let mut found = Vec::new();
+            if check.may_have_v1 {
+                found = check_v1(remote, inv, &check.not_indexed, read_data, progress).await?;
+            } else {
+                found.extend(check.not_indexed.iter().map(|d| Found {
+                    digest: *d,
+                    kind: ProblemKind::Missing,
+                    detail: "not on the remote (in no index segment, and it holds no format 1 object)".into(),
+                }));
+            }
+            add_packed(report, inv, remote.display_name(), check);
+            found
+        }
+    };
+    Ok(found.into_iter().map(Checked::from).collect())
+}
+
+/// Reports what the format 2 check found: damage with the paths that need it, and a summary.
+fn add_packed(report: &mut FsckReport, inv: &Inventory, location: &str, check: PackedCheck) {
+    for d in check.damage {
+        let mut paths: Vec<String> = match d.item {
+            Item::Object => inv.paths_of(&d.id),
+            Item::Pack | Item::IndexSegment => d.affects.iter().flat_map(|a| inv.paths_of(a)).collect(),
+        };
+        paths.sort();
+        paths.dedup();
+        let kind = match d.kind {
+            DamageKind::Missing => ProblemKind::Missing,
+            DamageKind::WrongSize => ProblemKind::WrongSize,
+            DamageKind::Corrupt => ProblemKind::Corrupt,
+        };
+        report.problems.push(Problem {
+            item: d.item,
+            digest: d.id,
+            kind,
+            location: location.to_string(),
+            detail: d.detail,
+            paths,
+            repaired: false,
+            repair_error: None,
+        });
+    }
+    report.format2 = Some(Format2Summary {
+        segments: check.segments,
+        packs: check.packs,
+        blobs: check.blobs,
+        packs_read: check.packs_read,
+        format1_objects: if check.may_have_v1 {
+            check.not_indexed.len() as u64
+        } else {
+            0
+        },
+        unreferenced_packs: check.unreferenced_packs,
+    });
+}
+
+/// Checks objects at their format 1 keys: presence and size, or (`read_data`) a full re-hash.
+async fn check_v1(
+    remote: &Remote,
+    inv: &Inventory,
+    all: &[Digest],
+    read_data: bool,
+    progress: &dyn Progress,
+) -> Result<Vec<Found>, Error> {
+    if all.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(if read_data {
+        reread_all(remote, inv, all, progress).await?
     } else {
-        let stats = remote.stat(&all).await?;
+        let stats = remote.stat(all).await?;
         let mut found = Vec::new();
         let mut odd_sizes = Vec::new();
-        for d in &all {
+        for d in all {
             match (stats.get(d), inv.size_of(d)) {
                 (None, _) => found.push(Found {
                     digest: *d,
@@ -604,8 +716,7 @@ async fn check_remote(
         }
         found.sort_by_key(|f| f.digest);
         found
-    };
-    Ok(found.into_iter().map(Checked::from).collect())
+    })
 }
 
 async fn reread_all(

@@ -362,6 +362,14 @@ fn missing_as_paths(e: RemoteError, repo: &Repo, targets: &[Target]) -> Error {
             }
             .into()
         }
+        RemoteError::DamagedFor { objects, error } => {
+            let p = Planner::new(repo).paths_needing(targets, &objects);
+            Refusal::DamagedOnRemote {
+                error,
+                examples: p.into_iter().take(5).collect(),
+            }
+            .into()
+        }
         other => other.into(),
     }
 }

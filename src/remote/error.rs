@@ -165,6 +165,16 @@ pub enum RemoteError {
         error: Box<super::format2::Format2Error>,
     },
 
+    /// A format 2 remote's damage met while fetching objects, with the objects it keeps from
+    /// being fetched (so that the caller can name the paths that need them).
+    #[error("{error}")]
+    DamagedFor {
+        /// The objects asked for that the damage affects.
+        objects: Vec<Digest>,
+        /// The damage (a `Format2` error).
+        error: Box<RemoteError>,
+    },
+
     /// Something only format 1 remotes support yet was asked of a format 2 remote.
     #[error("{what} does not work on format 2 remotes yet ({remote} uses format 2)")]
     NotYetFormat2 {
@@ -210,6 +220,7 @@ impl RemoteError {
             RemoteError::Backend { .. } | RemoteError::MissingObjects { .. } => ErrorKind::Failure,
             RemoteError::Corrupt { .. } => ErrorKind::Integrity,
             RemoteError::Format2 { error, .. } => error.kind(),
+            RemoteError::DamagedFor { error, .. } => error.kind(),
             RemoteError::Cache(e) => e.kind(),
             RemoteError::Io(e) => e.kind(),
         }
@@ -260,6 +271,7 @@ impl RemoteError {
                 "the remote copy is damaged: delete `{key}` on the remote and `mlv push` from a cache that has the object"
             )),
             RemoteError::Format2 { error, .. } => error.hint(),
+            RemoteError::DamagedFor { error, .. } => error.hint(),
             RemoteError::NotYetFormat2 { .. } => Some(
                 "fetch the data into a cache first (`mlv fetch`, or `mlv import`), or use a format 1 remote".into(),
             ),

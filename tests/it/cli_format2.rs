@@ -5,6 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use mlv::hash::Digest;
+use mlv::remote::format2::pack::MAX_PACK_SIZE;
+use mlv::remote::format2::IndexSegment;
+
 use crate::common::maint::tamper_file;
 use crate::common::Env;
 
@@ -230,14 +234,14 @@ fn format2_a_corrupted_pack_byte_makes_pull_refuse_and_publish_nothing() {
 }
 
 #[test]
-fn format2_fsck_and_gc_on_the_remote_refuse_and_touch_nothing() {
+fn format2_fsck_repair_and_gc_on_the_remote_refuse_and_touch_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let remote = tmp.path().join("remote");
     let src = origin(&remote);
     src.mlv(&["remote", "upgrade", "origin"]).ok();
     src.mlv(&["push"]).ok();
     let before = files(&remote);
-    src.mlv(&["fsck", "--remote"])
+    src.mlv(&["fsck", "--remote", "--repair"])
         .fails(1)
         .stderr_has("does not work on format 2 remotes yet")
         .stderr_has("hint:");
@@ -286,4 +290,258 @@ fn format2_an_interrupted_push_converges() {
         clone.mlv(&["pull"]).ok();
         same_tree(&src, &clone);
     }
+}
+
+// ---- fsck --remote on format 2, and pull on damaged format 2 remotes ----
+
+/// The remote's index segments: their paths and, all in one, their contents.
+fn segment(remote: &Path) -> (Vec<PathBuf>, IndexSegment) {
+    let listed: Vec<String> = files(remote)
+        .into_iter()
+        .filter(|f| f.starts_with("index/"))
+        .collect();
+    assert!(!listed.is_empty());
+    let mut all = IndexSegment::default();
+    for f in &listed {
+        let name: Digest = f["index/".len()..].parse().unwrap();
+        let seg = IndexSegment::decode(name, &std::fs::read(remote.join(f)).unwrap()).unwrap();
+        all.packs.extend(seg.packs);
+        all.blobs.extend(seg.blobs);
+        all.recipes.extend(seg.recipes);
+    }
+    (listed.iter().map(|f| remote.join(f)).collect(), all)
+}
+
+/// Replaces the remote's segments by `seg` (encoded under its name), which it returns.
+fn replace_segment(remote: &Path, seg: &IndexSegment) -> Digest {
+    let (old, _) = segment(remote);
+    let (name, bytes) = seg.encode().unwrap();
+    for p in old {
+        tamper_file(&p, None);
+    }
+    std::fs::write(remote.join(format!("index/{name}")), bytes).unwrap();
+    name
+}
+
+/// A local remote holding big.bin (chunked) and, in the same push, the small files.
+fn pushed() -> (tempfile::TempDir, PathBuf, Env) {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let src = origin(&remote);
+    src.mlv(&["remote", "upgrade", "origin"]).ok();
+    src.mlv(&["push"]).ok();
+    (tmp, remote, src)
+}
+
+/// Pull of big.bin into a fresh clone fails with exit 3 and one error line naming `what`
+/// and the path; nothing of big.bin reaches the cache or the workspace; then fsck --remote
+/// (with `fsck_args`) in the origin (whose cache is whole) reports a problem of `item` on the
+/// remote, needed by big.bin, exit 4.
+fn refused_and_reported(src: &Env, what: &str, fsck_args: &[&str], item: &str) {
+    let clone = Env::clone_of(src);
+    let big = src.read("big.bin");
+    let big_id = Digest::of_bytes(&big).to_string();
+    let out = clone.mlv(&["pull", "big.bin"]).fails(3);
+    let err = out.stderr_lines("error: ");
+    assert_eq!(err.len(), 1, "{what}\n{out}");
+    assert!(err[0].contains(what) && err[0].contains("big.bin"), "{out}");
+    assert!(out.stderr.contains("hint: "), "{out}");
+    assert!(!clone.exists("big.bin"), "{out}");
+    assert!(!clone.objects().iter().any(|o| o.ends_with(&big_id)), "{out}");
+    let mut args = vec!["fsck", "--remote", "--json"];
+    args.extend_from_slice(fsck_args);
+    let fsck = src.mlv(&args).fails(4);
+    let j = fsck.json();
+    assert_eq!(j["clean"], false, "{fsck}");
+    let problems = j["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .all(|p| p["location"] != "cache" && p["paths"].as_array().unwrap().contains(&"big.bin".into())),
+        "{fsck}"
+    );
+    assert!(problems.iter().any(|p| p["item"] == item), "{fsck}");
+    // and in text, a line naming the path
+    let mut args = vec!["fsck", "--remote"];
+    args.extend_from_slice(fsck_args);
+    let text = src.mlv(&args).fails(4);
+    assert!(text.stdout.contains("needed by big.bin"), "{text}");
+}
+
+#[test]
+fn format2_fsck_remote_checks_index_and_packs_and_allows_unreferenced_packs() {
+    let (_tmp, remote, src) = pushed();
+    let (segs, mut seg) = segment(&remote);
+    seg.packs.sort();
+    seg.packs.dedup();
+    for args in [
+        &["fsck", "--remote", "--json"][..],
+        &["fsck", "--remote", "--read-data", "--json"],
+    ] {
+        let out = src.mlv(args).ok();
+        let j = out.json();
+        assert_eq!(j["clean"], true, "{out}");
+        assert_eq!(j["remote_objects"], 32, "{out}");
+        assert_eq!(j["format2"]["segments"], segs.len(), "{out}");
+        assert_eq!(j["format2"]["packs"], seg.packs.len(), "{out}");
+        assert_eq!(j["format2"]["blobs"], seg.blobs.len(), "{out}");
+        let read = if args.contains(&"--read-data") {
+            seg.packs.len()
+        } else {
+            0
+        };
+        assert_eq!(j["format2"]["packs_read"], read, "{out}");
+        assert_eq!(j["format2"]["format1_objects"], 0, "{out}");
+    }
+    // a pack no index names (an interrupted push): reported, not a problem
+    let stray = b"not even a pack";
+    let id = Digest::of_bytes(stray);
+    let at = remote.join(format!("packs/{}/{id}", id.fanout()));
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::fs::write(&at, stray).unwrap();
+    let out = src.mlv(&["fsck", "--remote", "--read-data", "--json"]).ok();
+    assert_eq!(
+        out.json()["format2"]["unreferenced_packs"],
+        serde_json::json!([id.to_string()]),
+        "{out}"
+    );
+    let text = src.mlv(&["fsck", "--remote"]).ok();
+    assert!(text.stderr.contains("1 pack no index names"), "{text}");
+    assert!(text.stderr.contains("no problems"), "{text}");
+
+    // a damaged cache object is repaired from the format 2 remote (rebuilt from its chunks)
+    let big = Digest::of_bytes(&src.read("big.bin")).to_string();
+    let object = src.objects().into_iter().find(|o| o.ends_with(&big)).unwrap();
+    crate::common::maint::flip_byte(&src.path(&format!(".mlv/cache/{object}")));
+    let out = src.mlv(&["fsck", "--repair", "--json"]).ok();
+    assert_eq!(out.json()["repaired"], 1, "{out}");
+    src.mlv(&["fsck"]).ok();
+}
+
+#[test]
+fn format2_fsck_remote_on_an_upgraded_remote_checks_format1_objects_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let src = origin(&remote);
+    src.mlv(&["push"]).ok();
+    src.mlv(&["remote", "upgrade", "origin"]).ok();
+    src.write("new.txt", "after the upgrade\n");
+    src.mlv(&["add", "new.txt"]).ok();
+    src.mlv(&["push"]).ok();
+    let out = src.mlv(&["fsck", "--remote", "--json"]).ok();
+    assert_eq!(out.json()["format2"]["format1_objects"], 32, "{out}");
+    assert_eq!(out.json()["format2"]["blobs"], 1, "{out}");
+    // a format 1 object missing is reported as format 1 fsck does, with its path
+    let f0 = Digest::of_bytes(b"small file 0\n");
+    tamper_file(&remote.join(format!("{}/{f0}", f0.fanout())), None);
+    let out = src.mlv(&["fsck", "--remote", "--json"]).fails(4);
+    let p = &out.json()["problems"][0];
+    assert_eq!(
+        (&p["item"], &p["kind"], &p["paths"]),
+        (
+            &serde_json::json!("object"),
+            &serde_json::json!("missing"),
+            &serde_json::json!(["data/f0.txt"])
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn format2_a_truncated_pack_is_refused_by_pull_and_reported_by_fsck() {
+    let (_tmp, remote, src) = pushed();
+    let (_, seg) = segment(&remote);
+    let recipe = &seg.recipes[0];
+    let chunk = recipe.chunks[recipe.chunks.len() - 1].id;
+    let pack = seg.blobs.iter().find(|b| b.0 == chunk).unwrap().1.pack;
+    let path = remote.join(format!("packs/{}/{pack}", pack.fanout()));
+    let bytes = std::fs::read(&path).unwrap();
+    tamper_file(&path, Some(&bytes[..bytes.len() / 2]));
+    refused_and_reported(&src, &pack.to_string(), &[], "pack");
+}
+
+#[test]
+fn format2_a_blob_that_does_not_match_its_id_is_refused_by_pull_and_reported_by_fsck_read_data() {
+    let (_tmp, remote, src) = pushed();
+    let (_, seg) = segment(&remote);
+    let chunk = seg.recipes[0].chunks[2];
+    let loc = seg.blobs.iter().find(|b| b.0 == chunk.id).unwrap().1;
+    let path = remote.join(format!("packs/{}/{}", loc.pack.fanout(), loc.pack));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[loc.offset as usize + 10] ^= 0x40;
+    tamper_file(&path, Some(&bytes));
+    // the size is right: only reading the data tells
+    src.mlv(&["fsck", "--remote"]).ok();
+    refused_and_reported(&src, &chunk.id.to_string(), &["--read-data"], "pack");
+}
+
+#[test]
+fn format2_an_index_naming_a_missing_pack_is_refused_by_pull_and_reported_by_fsck() {
+    let (_tmp, remote, src) = pushed();
+    let (_, seg) = segment(&remote);
+    let chunk = seg.recipes[0].chunks[0].id;
+    let pack = seg.blobs.iter().find(|b| b.0 == chunk).unwrap().1.pack;
+    tamper_file(&remote.join(format!("packs/{}/{pack}", pack.fanout())), None);
+    refused_and_reported(&src, &pack.to_string(), &[], "pack");
+}
+
+#[test]
+fn format2_a_recipe_naming_a_missing_chunk_is_refused_by_pull_and_reported_by_fsck() {
+    let (_tmp, remote, src) = pushed();
+    let (_, mut seg) = segment(&remote);
+    let chunk = seg.recipes[0].chunks[1].id;
+    seg.blobs.retain(|b| b.0 != chunk);
+    replace_segment(&remote, &seg);
+    refused_and_reported(&src, &chunk.to_string(), &[], "object");
+}
+
+#[test]
+fn format2_an_offset_past_the_end_of_a_pack_is_refused_by_pull_and_reported_by_fsck() {
+    let (_tmp, remote, src) = pushed();
+    let (_, mut seg) = segment(&remote);
+    let chunk = seg.recipes[0].chunks[1];
+    let pack = seg.blobs.iter().find(|b| b.0 == chunk.id).unwrap().1.pack;
+    // the index claims the pack is as large as a pack may be, and the chunk near its end
+    for p in seg.packs.iter_mut().filter(|p| p.0 == pack) {
+        p.1 = MAX_PACK_SIZE;
+    }
+    for b in seg.blobs.iter_mut().filter(|b| b.0 == chunk.id) {
+        b.1.offset = (MAX_PACK_SIZE - (4 << 20)) as u32;
+    }
+    replace_segment(&remote, &seg);
+    refused_and_reported(&src, &pack.to_string(), &[], "pack");
+
+    // a hostile offset (past the size the segment itself records) makes the segment unusable
+    let (_, mut seg) = segment(&remote);
+    for b in seg.blobs.iter_mut().filter(|b| b.0 == chunk.id) {
+        b.1.offset = u32::MAX - 10;
+    }
+    let name = replace_segment(&remote, &seg);
+    let clone = Env::clone_of(&src);
+    let out = clone.mlv(&["pull", "big.bin"]).fails(3);
+    let err = out.stderr_lines("error: ");
+    assert_eq!(err.len(), 1, "{out}");
+    assert!(
+        err[0].contains(&name.to_string()) && err[0].contains("outside pack"),
+        "{out}"
+    );
+    assert!(clone.objects().is_empty(), "{out}");
+    let fsck = src.mlv(&["fsck", "--remote", "--json"]).fails(4);
+    let j = fsck.json();
+    let p = j["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["item"] == "index_segment")
+        .unwrap_or_else(|| panic!("{fsck}"));
+    assert_eq!(p["digest"], name.to_string(), "{fsck}");
+    // what only that segment listed is missing now, with its paths
+    assert!(
+        j["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "missing" && p["paths"] == serde_json::json!(["big.bin"])),
+        "{fsck}"
+    );
 }

@@ -1492,3 +1492,100 @@ fn format2_push_and_pull_of_many_small_files_take_a_few_requests() {
     assert!(count(before, "pull") <= 8);
     assert_eq!(tree(&dst, "data"), tree(&env, "data"));
 }
+
+/// The keys under `rel` (relative to the remote's root), for a local or an S3 remote.
+fn remote_keys(b: &Backend, rel: &str) -> Vec<String> {
+    if let Some(dir) = &b.dir {
+        return walkdir::WalkDir::new(dir.join(rel))
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned())
+            .collect();
+    }
+    use futures::TryStreamExt;
+    let endpoint = format!("http://127.0.0.1:{}", b.port.unwrap());
+    let store = crate::support::s3_client(&endpoint, BUCKET, S3_KEY_ID, S3_SECRET);
+    let prefix = object_store::path::Path::from(format!("{PREFIX}/{rel}"));
+    let keys: Vec<String> = crate::support::block_on(async {
+        object_store::ObjectStore::list(&store, Some(&prefix))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap()
+    });
+    keys.into_iter()
+        .map(|k| k[PREFIX.len() + 1..].to_string())
+        .collect()
+}
+
+/// Deletes `rel` on a local or an S3 remote, behind mlv's back.
+fn delete_key(b: &Backend, rel: &str) {
+    if let Some(dir) = &b.dir {
+        std::fs::remove_file(dir.join(rel)).unwrap();
+        return;
+    }
+    use object_store::ObjectStoreExt;
+    let endpoint = format!("http://127.0.0.1:{}", b.port.unwrap());
+    let store = crate::support::s3_client(&endpoint, BUCKET, S3_KEY_ID, S3_SECRET);
+    let key = object_store::path::Path::from(format!("{PREFIX}/{rel}"));
+    crate::support::block_on(async { store.delete(&key).await.unwrap() });
+}
+
+/// `fsck --remote [--read-data]` on a format 2 remote: clean after a push; a pack deleted
+/// behind mlv's back is reported with the paths whose data it held (exit 4); a pull of them
+/// is refused as damage (exit 3) naming the pack.
+fn format2_fsck(b: Backend) {
+    let src = origin(&b);
+    mlv(&src, &b, false, &[], &["remote", "upgrade", "origin"]).ok();
+    mlv(&src, &b, false, &[], &["push"]).ok();
+    for args in [
+        &["fsck", "--remote", "--json"][..],
+        &["fsck", "--remote", "--read-data", "--json"],
+    ] {
+        let out = mlv(&src, &b, false, &[], args).ok();
+        assert_eq!(out.json()["clean"], true, "{out}");
+        assert!(out.json()["format2"]["packs"].as_u64().unwrap() >= 1, "{out}");
+    }
+    let packs = remote_keys(&b, "packs");
+    assert!(!packs.is_empty());
+    delete_key(&b, &packs[0]);
+    let id = packs[0].rsplit('/').next().unwrap().to_string();
+    let out = mlv(&src, &b, false, &[], &["fsck", "--remote", "--json"]).fails(4);
+    let j = out.json();
+    let p = j["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["item"] == "pack")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        (&p["digest"], &p["kind"]),
+        (&id.clone().into(), &"missing".into()),
+        "{out}"
+    );
+    assert_eq!(p["location"], b.display, "{out}");
+    let paths: Vec<String> = p["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert!(!paths.is_empty(), "{out}");
+    let dst = Env::clone_of(&src);
+    let pull = mlv(&dst, &b, true, &[], &["pull", &paths[0]]).fails(3);
+    assert!(pull.stderr.contains(&id), "{pull}");
+    assert_eq!(pull.stderr_lines("error: ").len(), 1, "{pull}");
+}
+
+#[test]
+fn local_format2_fsck() {
+    format2_fsck(local_backend());
+}
+
+#[test]
+fn s3_format2_fsck() {
+    if let Some(b) = s3_backend() {
+        format2_fsck(b);
+    }
+}

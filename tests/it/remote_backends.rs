@@ -402,13 +402,128 @@ async fn format2_roundtrip(make: &dyn Fn(&str) -> Remote) {
         .download(&fresh, &[hundred], &NoProgress)
         .await
         .unwrap_err();
-    assert!(matches!(err, RemoteError::Format2 { .. }), "{err}");
+    match &err {
+        RemoteError::DamagedFor { objects, error } => {
+            assert_eq!(objects, &[hundred], "{err}");
+            assert!(matches!(**error, RemoteError::Format2 { .. }), "{err}");
+        }
+        other => panic!("{other}"),
+    }
     assert_eq!(err.kind(), mlv::kind::ErrorKind::Integrity, "{err}");
     assert!(!fresh.contains(&hundred));
 }
 
+/// A format 1 remote upgraded to format 2: its old objects stay at their format 1 keys (an
+/// older mlv reads them there) and still download into a fresh cache; new uploads go into
+/// packs; the check behind `fsck --remote [--read-data]` finds it whole, tells its format 1
+/// objects apart, and reports a truncated pack (which a download refuses as damage: on object
+/// stores a range past the end is refused, and a HEAD tells why).
+async fn format2_upgraded(make: &dyn Fn(&str) -> Remote) {
+    use futures::TryStreamExt;
+    use mlv::remote::packed::{DamageKind, Item};
+    let old = Fixture::new(31);
+    let v1 = make("upgraded");
+    v1.upload(&old.cache, &old.digests(), &NoProgress).await.unwrap();
+    v1.upgrade().await.unwrap();
+
+    let remote = make("upgraded");
+    let new = Fixture::new(32); // its empty object is also one of the old ones
+                                // the format 1 objects count as present (as `mlv push` asks before uploading)
+    let todo = remote.missing(&new.digests()).await.unwrap();
+    assert_eq!(todo.len(), 3, "{todo:?}");
+    let up = remote.upload(&new.cache, &todo, &NoProgress).await.unwrap();
+    assert_eq!(up.uploaded, 3, "{up:?}");
+    let store = remote.object_store();
+    for (d, bytes) in &old.objects {
+        // what an older mlv reads: the object at its format 1 key, unchanged
+        let raw = store
+            .get(&remote.object_key(d))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&raw[..], &bytes[..]);
+    }
+    for (d, _) in &new.objects[2..] {
+        assert!(
+            store.head(&remote.object_key(d)).await.is_err(),
+            "new objects go to packs"
+        );
+    }
+    let mut all = old.digests();
+    all.extend(new.digests());
+    all.sort();
+    all.dedup();
+    let remote = make("upgraded");
+    assert!(remote.missing(&all).await.unwrap().is_empty());
+    let (dir, fresh) = empty_cache();
+    let down = remote.download(&fresh, &all, &NoProgress).await.unwrap();
+    assert_eq!(down.downloaded, all.len() as u64, "{down:?}");
+    for (d, bytes) in old.objects.iter().chain(&new.objects) {
+        assert_eq!(&fresh.read_verified(d).unwrap(), bytes);
+    }
+    assert!(tmp_is_empty(&dir));
+
+    for read_data in [false, true] {
+        let check = make("upgraded")
+            .check_packed(&all, read_data, &NoProgress)
+            .await
+            .unwrap();
+        assert!(check.damage.is_empty(), "{:?}", check.damage);
+        assert!(check.may_have_v1);
+        let mut not_indexed = check.not_indexed.clone();
+        not_indexed.sort();
+        // the old objects (the empty one among them: present at its format 1 key, not packed)
+        let mut expected = old.digests();
+        expected.sort();
+        assert_eq!(not_indexed, expected);
+        assert!(check.packs >= 1 && check.segments >= 1);
+        assert_eq!(check.packs_read, if read_data { check.packs } else { 0 });
+        assert!(check.unreferenced_packs.is_empty());
+    }
+
+    // a pack cut short: reported by the check, refused by a download as damage
+    let keys: Vec<String> = store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    let big = new.big();
+    let local = remote.scheme() == mlv::remote::Scheme::Local;
+    let packs: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.contains("packs/") && (local || k.starts_with("upgraded/")))
+        .collect();
+    let path = object_store::path::Path::from(packs[0].as_str());
+    let bytes = store.get(&path).await.unwrap().bytes().await.unwrap().to_vec();
+    store
+        .put(&path, PutPayload::from(bytes[..bytes.len() / 2].to_vec()))
+        .await
+        .unwrap();
+    let check = make("upgraded")
+        .check_packed(&all, false, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(check.damage.len(), 1, "{:?}", check.damage);
+    let d = &check.damage[0];
+    assert_eq!((d.item, d.kind), (Item::Pack, DamageKind::WrongSize), "{d:?}");
+    assert!(path.as_ref().ends_with(&d.id.to_string()), "{d:?}");
+    assert!(!d.affects.is_empty(), "{d:?}");
+    let (_dir, fresh) = empty_cache();
+    let err = make("upgraded")
+        .download(&fresh, &d.affects, &NoProgress)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), mlv::kind::ErrorKind::Integrity, "{err}");
+    assert!(matches!(err, RemoteError::DamagedFor { .. }), "{err}");
+    assert!(!fresh.contains(&big) || !d.affects.contains(&big), "{err}");
+}
+
 async fn all_scenarios(make: &dyn Fn(&str) -> Remote) {
     format2_roundtrip(make).await;
+    format2_upgraded(make).await;
     roundtrip(make).await;
     listing(make).await;
     remote_corruption(make).await;

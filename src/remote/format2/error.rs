@@ -42,6 +42,24 @@ pub enum Format2Error {
         size: u64,
     },
 
+    /// The index places a blob in a pack the remote lacks.
+    #[error("the index places blob {blob} in pack {pack}, which the remote lacks")]
+    MissingPack {
+        /// The pack's name.
+        pack: Digest,
+        /// A blob the index places in it.
+        blob: Digest,
+    },
+
+    /// A chunked file's recipe names a chunk the index lacks.
+    #[error("the recipe of {file} names chunk {chunk}, which the index lacks")]
+    MissingChunk {
+        /// The file's digest.
+        file: Digest,
+        /// The chunk's id.
+        chunk: Digest,
+    },
+
     /// A pack's footer or trailer cannot be used.
     #[error("pack {pack} has a bad footer: {reason}")]
     BadFooter {
@@ -101,6 +119,8 @@ impl Format2Error {
             | Format2Error::BlobMismatch { .. }
             | Format2Error::PackMismatch { .. }
             | Format2Error::BadFooter { .. }
+            | Format2Error::MissingPack { .. }
+            | Format2Error::MissingChunk { .. }
             | Format2Error::BadIndexSegment { .. }
             | Format2Error::BadConfig { .. } => ErrorKind::Integrity,
             Format2Error::UnknownFormat { .. } => ErrorKind::Environment,
@@ -120,6 +140,12 @@ impl Format2Error {
             Format2Error::BlobMismatch { .. } | Format2Error::PackMismatch { .. } => Some(
                 "the remote copy is damaged: run `mlv fsck --remote --read-data`, then push the \
                  affected files again from a cache that has them"
+                    .into(),
+            ),
+            Format2Error::MissingPack { .. } | Format2Error::MissingChunk { .. } => Some(
+                "the remote's index promises data it does not hold: run `mlv fsck --remote` to see \
+                 which files it affects; restore the pack from a backup, or get them from another \
+                 remote (a push does not resend what the index lists)"
                     .into(),
             ),
             Format2Error::BadIndexSegment { .. } => Some(

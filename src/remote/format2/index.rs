@@ -310,61 +310,134 @@ struct Entry {
 }
 
 /// The index of a whole remote, merged from its segments: a sorted table of blobs (44 bytes
-/// each, packs interned) and the recipes, both looked up by binary search.
-#[derive(Debug, Default)]
+/// each, packs interned) and the recipes, both looked up by binary search. No segment is kept:
+/// a segment's tables are folded in and dropped (see [`IndexBuilder`], [`MergedIndex::add`]).
+#[derive(Debug, Default, Clone)]
 pub struct MergedIndex {
     packs: Vec<(Digest, u64)>,
     entries: Vec<Entry>,
     recipes: Vec<Recipe>,
 }
 
+/// Builds a [`MergedIndex`] from segments given one at a time (each can be dropped once
+/// added): their blobs are appended, then sorted once in [`IndexBuilder::finish`].
+#[derive(Debug, Default)]
+pub struct IndexBuilder {
+    pack_no: HashMap<Digest, u32>,
+    index: MergedIndex,
+}
+
+impl IndexBuilder {
+    /// Adds a segment's packs, blobs and recipes.
+    pub fn add(&mut self, s: &IndexSegment) {
+        let m = &mut self.index;
+        for &(id, size) in &s.packs {
+            self.pack_no.entry(id).or_insert_with(|| {
+                m.packs.push((id, size));
+                (m.packs.len() - 1) as u32
+            });
+        }
+        for (id, loc) in &s.blobs {
+            let Some(&pack) = self.pack_no.get(&loc.pack) else {
+                // decode() guarantees it; a hand-built segment that lacks it is skipped
+                continue;
+            };
+            m.entries.push(Entry {
+                id: *id.as_bytes(),
+                pack,
+                offset: loc.offset,
+                length: loc.length,
+            });
+        }
+        m.recipes.extend(s.recipes.iter().cloned());
+    }
+
+    /// The merged index. A blob or recipe listed by several segments keeps the first listing
+    /// in the order added.
+    pub fn finish(self) -> MergedIndex {
+        let mut m = self.index;
+        // stable: the first listing of a blob stays first, and dedup keeps it
+        m.entries.sort_by_key(|e| e.id);
+        m.entries.dedup_by(|a, b| a.id == b.id);
+        m.entries.shrink_to_fit();
+        m.recipes.sort_by_key(|r| r.file);
+        m.recipes.dedup_by_key(|r| r.file);
+        m.recipes.shrink_to_fit();
+        m.packs.shrink_to_fit();
+        m
+    }
+}
+
+/// Merges two sorted tables into one of exactly the needed capacity; on equal keys the
+/// element of `a` is kept.
+fn merge_sorted<T, K: Ord>(a: Vec<T>, b: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(x), Some(y)) => match key(x).cmp(&key(y)) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Greater => false,
+                std::cmp::Ordering::Equal => {
+                    b.next();
+                    true
+                }
+            },
+        };
+        out.extend(if take_a { a.next() } else { b.next() });
+    }
+    out.shrink_to_fit();
+    out
+}
+
 impl MergedIndex {
     /// Merges segments. A blob or recipe listed by several segments keeps the first listing
     /// in the order given.
-    pub fn from_segments<'a>(segments: impl IntoIterator<Item = &'a IndexSegment> + Clone) -> MergedIndex {
-        let (mut n_blobs, mut n_recipes) = (0, 0);
-        for s in segments.clone() {
-            n_blobs += s.blobs.len();
-            n_recipes += s.recipes.len();
-        }
-        let mut pack_no: HashMap<Digest, u32> = HashMap::new();
-        let mut packs = Vec::new();
-        let mut entries = Vec::with_capacity(n_blobs);
-        let mut recipes = Vec::with_capacity(n_recipes);
+    pub fn from_segments<'a>(segments: impl IntoIterator<Item = &'a IndexSegment>) -> MergedIndex {
+        let mut b = IndexBuilder::default();
         for s in segments {
-            for &(id, size) in &s.packs {
-                pack_no.entry(id).or_insert_with(|| {
-                    packs.push((id, size));
-                    (packs.len() - 1) as u32
-                });
-            }
-            for (id, loc) in &s.blobs {
-                let Some(&pack) = pack_no.get(&loc.pack) else {
-                    // decode() guarantees it; a hand-built segment that lacks it is skipped
-                    continue;
-                };
-                entries.push(Entry {
-                    id: *id.as_bytes(),
-                    pack,
-                    offset: loc.offset,
-                    length: loc.length,
-                });
-            }
-            recipes.extend(s.recipes.iter().cloned());
+            b.add(s);
         }
-        // stable: the first listing of a blob stays first, and dedup keeps it
-        entries.sort_by_key(|e| e.id);
-        entries.dedup_by(|a, b| a.id == b.id);
-        entries.shrink_to_fit();
-        recipes.sort_by_key(|r| r.file);
-        recipes.dedup_by_key(|r| r.file);
-        recipes.shrink_to_fit();
-        packs.shrink_to_fit();
-        MergedIndex {
-            packs,
-            entries,
-            recipes,
-        }
+        b.finish()
+    }
+
+    /// Folds one more segment in (a segment this process wrote): its blobs and recipes are
+    /// merged into the sorted tables, which keep exactly the capacity they need. Those the
+    /// index already lists keep their listing.
+    pub fn add(&mut self, s: &IndexSegment) {
+        let mut b = IndexBuilder::default();
+        b.add(s);
+        let new = b.finish();
+        let mut pack_no: HashMap<Digest, u32> = self
+            .packs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.0, i as u32))
+            .collect();
+        let renumber: Vec<u32> = new
+            .packs
+            .iter()
+            .map(|&(id, size)| {
+                *pack_no.entry(id).or_insert_with(|| {
+                    self.packs.push((id, size));
+                    (self.packs.len() - 1) as u32
+                })
+            })
+            .collect();
+        self.packs.shrink_to_fit();
+        let entries: Vec<Entry> = new
+            .entries
+            .into_iter()
+            .map(|e| Entry {
+                pack: renumber[e.pack as usize],
+                ..e
+            })
+            .collect();
+        self.entries = merge_sorted(std::mem::take(&mut self.entries), entries, |e| e.id);
+        self.recipes = merge_sorted(std::mem::take(&mut self.recipes), new.recipes, |r| r.file);
     }
 
     /// Where blob `id` lies, if the remote has it.
@@ -395,6 +468,25 @@ impl MergedIndex {
     /// The packs the index names, with their sizes.
     pub fn packs(&self) -> &[(Digest, u64)] {
         &self.packs
+    }
+
+    /// Every blob with its location, in id order.
+    pub fn blobs(&self) -> impl Iterator<Item = (Digest, BlobLocation)> + '_ {
+        self.entries.iter().map(|e| {
+            (
+                Digest::from_raw(e.id),
+                BlobLocation {
+                    pack: self.packs[e.pack as usize].0,
+                    offset: e.offset,
+                    length: e.length,
+                },
+            )
+        })
+    }
+
+    /// Every recipe, in file order.
+    pub fn recipes(&self) -> &[Recipe] {
+        &self.recipes
     }
 
     /// Number of blobs.
@@ -613,35 +705,96 @@ pub(crate) mod tests {
         assert!(m.recipe(&d(3)).is_none());
     }
 
-    #[test]
-    fn a_million_blobs_cost_at_most_64_bytes_each() {
-        const N: u64 = 1_000_000;
-        let packs: Vec<(Digest, u64)> = (0..N / 2_000).map(|p| (d(u64::MAX - p), MAX_PACK_SIZE)).collect();
-        // four segments, as four pushes would write them
-        let segments: Vec<IndexSegment> = (0..4u64)
-            .map(|s| IndexSegment {
-                packs: packs.clone(),
-                blobs: (s * N / 4..(s + 1) * N / 4)
+    /// `n` blobs in `k` segments, as `k` pushes would write them (2,000 blobs a pack).
+    pub(crate) fn pushes(n: u64, k: u64) -> Vec<IndexSegment> {
+        (0..k)
+            .map(|s| {
+                let blobs: Vec<(Digest, BlobLocation)> = (s * n / k..(s + 1) * n / k)
                     .map(|i| {
                         (
                             d(i),
                             BlobLocation {
-                                pack: packs[(i / 2_000) as usize].0,
+                                pack: d(u64::MAX - i / 2_000),
                                 offset: 8 + (i % 2_000) as u32 * 16_000,
                                 length: 16_000,
                             },
                         )
                     })
-                    .collect(),
-                recipes: Vec::new(),
+                    .collect();
+                let mut packs: Vec<(Digest, u64)> = blobs.iter().map(|b| (b.1.pack, MAX_PACK_SIZE)).collect();
+                packs.sort();
+                packs.dedup();
+                IndexSegment {
+                    packs,
+                    blobs,
+                    recipes: Vec::new(),
+                }
             })
-            .collect();
-        let m = MergedIndex::from_segments(&segments);
+            .collect()
+    }
+
+    /// The target: the merged index holds at most 64 bytes per blob, whether it was
+    /// loaded at once or grew by one segment per push. Computed from the tables' capacities.
+    #[test]
+    fn a_million_blobs_cost_at_most_64_bytes_each() {
+        const N: u64 = 1_000_000;
+        let segments = pushes(N, 4);
+        let loaded = MergedIndex::from_segments(&segments);
+        let mut grown = MergedIndex::from_segments(&segments[..1]);
+        for s in &segments[1..] {
+            grown.add(s);
+        }
         drop(segments);
-        assert_eq!(m.len(), N as usize);
-        let per_blob = m.heap_bytes() as f64 / N as f64;
-        assert!(per_blob <= 64.0, "{per_blob} bytes per blob");
         assert_eq!(std::mem::size_of::<Entry>(), 44);
-        assert_eq!(m.blob(&d(777_777)).unwrap().offset, 8 + 1_777 * 16_000);
+        for m in [&loaded, &grown] {
+            assert_eq!(m.len(), N as usize);
+            let per_blob = m.heap_bytes() as f64 / N as f64;
+            assert!(per_blob <= 64.0, "{per_blob} bytes per blob");
+            assert_eq!(m.blob(&d(777_777)).unwrap().offset, 8 + 1_777 * 16_000);
+            assert_eq!(m.blob(&d(12)).unwrap().pack, d(u64::MAX));
+        }
+    }
+
+    #[test]
+    fn adding_a_segment_keeps_first_listings_and_sorted_tables() {
+        let a = sample();
+        let b = IndexSegment {
+            packs: vec![(d(2000), 5000)],
+            blobs: vec![
+                (
+                    d(3),
+                    BlobLocation {
+                        pack: d(2000),
+                        offset: 8,
+                        length: 1,
+                    },
+                ),
+                (
+                    d(300),
+                    BlobLocation {
+                        pack: d(2000),
+                        offset: 9,
+                        length: 1,
+                    },
+                ),
+            ],
+            recipes: vec![Recipe::new(
+                d(502),
+                vec![RecipeChunk {
+                    id: d(300),
+                    length: 1,
+                }],
+            )],
+        };
+        let mut m = MergedIndex::from_segments([&a]);
+        m.add(&b);
+        let all = MergedIndex::from_segments([&a, &b]);
+        let blobs: Vec<_> = m.blobs().collect();
+        assert_eq!(blobs, all.blobs().collect::<Vec<_>>());
+        assert_eq!(m.recipes(), all.recipes());
+        assert_eq!(m.blob(&d(3)).unwrap().pack, d(1001), "the first listing wins");
+        assert_eq!(m.blob(&d(300)).unwrap().pack, d(2000));
+        assert!(blobs.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(m.recipe(&d(502)).unwrap().size, 1);
     }
 }

@@ -26,7 +26,7 @@ pub mod pack;
 pub use chunker::{Chunk, ChunkParams, Chunker, DEFAULT_PARAMS};
 pub use config::{RemoteConfig, CONFIG_KEY};
 pub use error::Format2Error;
-pub use index::{BlobLocation, IndexSegment, MergedIndex, Recipe, RecipeChunk};
+pub use index::{BlobLocation, IndexBuilder, IndexSegment, MergedIndex, Recipe, RecipeChunk};
 pub use pack::{PackBuilder, PackEntry, SealedPack};
 
 use crate::hash::Digest;

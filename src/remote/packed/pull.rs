@@ -50,8 +50,6 @@ struct Rebuilt {
     size: u64,
     /// Closed between writes: a pull of thousands of large files holds no descriptor each.
     tmp: tempfile::TempPath,
-    /// A chunk could not be had: the file is reported missing, not published.
-    broken: bool,
 }
 
 /// The state the blocking steps work on (moved in and out of each).
@@ -67,6 +65,22 @@ struct Sink {
 }
 
 impl Sink {
+    /// The wanted objects that need the blobs of `read`.
+    fn needing(&self, read: &Read) -> Vec<Digest> {
+        let mut v = Vec::new();
+        for e in &read.blobs {
+            for u in self.uses.get(&e.id).map(Vec::as_slice).unwrap_or_default() {
+                v.push(match *u {
+                    Use::Whole => e.id,
+                    Use::At { file, .. } => self.files[file].digest,
+                });
+            }
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// Verifies the blobs of one read and puts their bytes where they go.
     fn take(&mut self, read: &Read, bytes: &[u8]) -> Result<(), RemoteError> {
         let got = bytes.len() as u64;
@@ -146,19 +160,19 @@ impl Sink {
     fn finish(&mut self, remote: &str) -> Result<(), RemoteError> {
         let mut first_err = None;
         for f in std::mem::take(&mut self.files) {
-            if f.broken {
-                continue;
-            }
             let mut file = std::fs::File::open(&f.tmp).at("cannot read", &f.tmp)?;
             let (actual, size) =
                 crate::hash::hash_reader(&mut file).map_err(|e| crate::fs::temp_write_error(&f.tmp, e))?;
             if actual != f.digest || size != f.size {
-                first_err.get_or_insert(RemoteError::Corrupt {
-                    remote: remote.to_string(),
-                    digest: f.digest,
-                    key: "(rebuilt from its recipe in the index)".into(),
-                    actual,
-                    size,
+                first_err.get_or_insert(RemoteError::DamagedFor {
+                    objects: vec![f.digest],
+                    error: Box::new(RemoteError::Corrupt {
+                        remote: remote.to_string(),
+                        digest: f.digest,
+                        key: "(rebuilt from its recipe in the index)".into(),
+                        actual,
+                        size,
+                    }),
                 });
                 continue;
             }
@@ -287,9 +301,15 @@ impl Remote {
         let mut files = Vec::new();
         for d in &wanted {
             if let Some(recipe) = index.recipe(d) {
-                if recipe.chunks.iter().any(|c| !index.contains(&c.id)) {
-                    missing.push(*d);
-                    continue;
+                if let Some(c) = recipe.chunks.iter().find(|c| !index.contains(&c.id)) {
+                    // the index promises the file and lacks a piece of it: damage, not absence
+                    return Err(RemoteError::DamagedFor {
+                        objects: vec![*d],
+                        error: Box::new(self.format2_error(Format2Error::MissingChunk {
+                            file: *d,
+                            chunk: c.id,
+                        })),
+                    });
                 }
                 let tmp = cache.temp_file()?;
                 tmp.as_file()
@@ -307,7 +327,6 @@ impl Remote {
                     digest: *d,
                     size: recipe.size,
                     tmp: tmp.into_temp_path(),
-                    broken: false,
                 });
             } else if index.contains(d) {
                 uses.entry(*d).or_default().push(Use::Whole);
@@ -375,20 +394,26 @@ impl Remote {
             let bytes = match got {
                 Ok(Some(b)) => b,
                 Ok(None) => {
-                    // the index names a pack the remote lacks: what needs it is missing
-                    let s = sink.as_mut().expect("put back");
-                    for e in &read.blobs {
-                        for u in s.uses.get(&e.id).map(Vec::as_slice).unwrap_or_default() {
-                            match *u {
-                                Use::Whole => missing.push(e.id),
-                                Use::At { file, .. } => s.files[file].broken = true,
-                            }
-                        }
-                    }
-                    continue;
+                    // the index names a pack the remote lacks: damage, not absence
+                    let s = sink.as_ref().expect("put back");
+                    failed = Some(RemoteError::DamagedFor {
+                        objects: s.needing(&read),
+                        error: Box::new(self.format2_error(Format2Error::MissingPack {
+                            pack: read.pack,
+                            blob: read.blobs[0].id,
+                        })),
+                    });
+                    break;
                 }
                 Err(e) => {
-                    failed = Some(e);
+                    let s = sink.as_ref().expect("put back");
+                    failed = Some(match e {
+                        e @ RemoteError::Format2 { .. } => RemoteError::DamagedFor {
+                            objects: s.needing(&read),
+                            error: Box::new(e),
+                        },
+                        other => other,
+                    });
                     break;
                 }
             };
@@ -397,7 +422,13 @@ impl Remote {
             let mut s = sink.take().expect("put back");
             let (s, took) = join(
                 tokio::task::spawn_blocking(move || {
-                    let took = s.take(&read, &bytes);
+                    let took = s.take(&read, &bytes).map_err(|e| match e {
+                        e @ RemoteError::Format2 { .. } => RemoteError::DamagedFor {
+                            objects: s.needing(&read),
+                            error: Box::new(e),
+                        },
+                        other => other,
+                    });
                     (s, took)
                 })
                 .await,
@@ -410,9 +441,6 @@ impl Remote {
         }
         drop(fetched);
         let mut s = sink.take().expect("put back");
-        for f in s.files.iter().filter(|f| f.broken) {
-            missing.push(f.digest);
-        }
         if failed.is_some() {
             // nothing half-rebuilt is published; whole objects verified so far are
             s.files.clear();
@@ -458,6 +486,10 @@ impl Remote {
     fn named(&self, e: RemoteError) -> RemoteError {
         match e {
             RemoteError::Format2 { error, .. } => self.format2_error(*error),
+            RemoteError::DamagedFor { objects, error } => RemoteError::DamagedFor {
+                objects,
+                error: Box::new(self.named(*error)),
+            },
             other => other,
         }
     }
@@ -472,7 +504,21 @@ impl Remote {
         let got = match self.backend().get(&key, Some(r.start..r.end)).await {
             Ok(g) => g,
             Err(e) if kind_of(&e) == Kind::NotFound => return Ok(None),
-            Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
+            Err(e) => {
+                // a range past the end is refused (each store in its own words): a pack
+                // shorter than the index says is damage, told apart by its size
+                if let Ok(meta) = self.backend().head(&key).await {
+                    if meta.size < r.end {
+                        return Err(Format2Error::TruncatedPack {
+                            pack: r.pack,
+                            expected: r.end,
+                            actual: meta.size,
+                        }
+                        .into_remote());
+                    }
+                }
+                return Err(self.store_error(&e, "download", Some(&key)));
+            }
         };
         match got.bytes().await {
             Ok(b) => Ok(Some(b)),
