@@ -1312,7 +1312,8 @@ fn documented_remote_commands_work() {
             }
             continue;
         }
-        let out = if ["push", "pull", "fetch", "status"].contains(&words[0]) {
+        // commands that talk to the remote (a cloud one in this document): their --help
+        let out = if ["push", "pull", "fetch", "status"].contains(&words[0]) || words.contains(&"--remote") {
             env.mlv(&[words[0], "--help"])
         } else if words[..2] == ["remote", "upgrade"] {
             // it talks to the remote (a cloud one in this document)
