@@ -54,7 +54,7 @@ enum RemoteCommand {
     Modify {
         /// The remote's name.
         name: String,
-        /// The option (url, endpoint, region, profile, timeout, retries, jobs, ...).
+        /// The option (url, endpoint, region, profile, timeout, retries, jobs, format, ...).
         key: String,
         /// The value; omit with --unset.
         #[arg(required_unless_present = "unset")]

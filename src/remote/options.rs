@@ -573,7 +573,14 @@ mod tests {
     /// see them in "unknown option" messages, so they must not change by accident.
     #[test]
     fn derived_keys_are_the_documented_ones() {
-        let generic = ["connect_timeout", "jobs", "retries", "retry_timeout", "timeout"];
+        let generic = [
+            "connect_timeout",
+            "format",
+            "jobs",
+            "retries",
+            "retry_timeout",
+            "timeout",
+        ];
         let parts = ["multipart_threshold", "part_size"];
         let s3 = [
             "access_key_id",
@@ -616,7 +623,7 @@ mod tests {
         );
         assert_eq!(
             valid_keys(Scheme::Gcs).join(", "),
-            "allow_http, connect_timeout, jobs, multipart_threshold, part_size, retries, \
+            "allow_http, connect_timeout, format, jobs, multipart_threshold, part_size, retries, \
              retry_timeout, service_account, service_account_key, timeout"
         );
     }
@@ -694,8 +701,8 @@ mod tests {
         };
         assert_eq!(
             e(Scheme::Local, &[("endpoint", "x")]),
-            "unknown option `endpoint` for a local remote (valid options: connect_timeout, jobs, \
-             retries, retry_timeout, timeout)"
+            "unknown option `endpoint` for a local remote (valid options: connect_timeout, format, \
+             jobs, retries, retry_timeout, timeout)"
         );
         assert_eq!(
             e(Scheme::S3, &[("jobs", "0")]),
@@ -713,7 +720,7 @@ mod tests {
         assert_eq!(
             e(Scheme::Gcs, &[("timeout", "x"), ("region", "eu")]),
             "unknown option `region` for a gs remote (valid options: allow_http, connect_timeout, \
-             jobs, multipart_threshold, part_size, retries, retry_timeout, service_account, \
+             format, jobs, multipart_threshold, part_size, retries, retry_timeout, service_account, \
              service_account_key, timeout)"
         );
     }

@@ -192,7 +192,7 @@ impl Remote {
 
     /// Whether the remote may hold format 1 objects: one listing of its top level, looking for
     /// fan-out directories (`ab/`). Asked once.
-    async fn has_v1_objects(&self) -> Result<bool, RemoteError> {
+    pub(super) async fn has_v1_objects(&self) -> Result<bool, RemoteError> {
         self.packed
             .has_v1
             .get_or_try_init(|| async {
