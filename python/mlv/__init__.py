@@ -114,7 +114,8 @@ def read(path, repo=None, rev=None, remote=None, mode="rb", encoding=None):
 def get_url(path, repo=None, rev=None, remote=None):
     """The URL of a tracked file's object on the remote (``str``: ``s3://...``, ``gs://...``,
     ``az://...`` or a local path), or for a tracked directory a ``dict`` of its files' URLs keyed
-    by their path below it."""
+    by their path below it. A format 2 remote (the default for new remotes) has no object URLs:
+    raises ``MlvError`` (use a remote added with ``mlv remote add NAME URL --format 1``)."""
     return _mlv.get_url(str(path), repo=_str(repo), rev=rev, remote=remote)
 
 

@@ -105,7 +105,9 @@ class Repo:
         raise AssertionError(f"{digest} not in the cache")
 
 
-def make_repo(tmp_path, remote_setup=None):
+def make_repo(tmp_path, remote_setup=None, remote_format="1"):
+    """A repository pushed to a local remote (`remote_format`: 1, whose objects have URLs, or 2)
+    or to the remote `remote_setup(root)` configures."""
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
@@ -119,7 +121,7 @@ def make_repo(tmp_path, remote_setup=None):
     remote_dir = tmp_path / "remote"
     if remote_setup is None:
         remote_dir.mkdir()
-        mlv(root, "remote", "add", "-d", "origin", str(remote_dir))
+        mlv(root, "remote", "add", "-d", "origin", str(remote_dir), "--format", remote_format)
     else:
         remote_setup(root)
     mlv(root, "add", "data/small.txt", "data/images")
@@ -192,9 +194,9 @@ def moto():
             p.kill()
 
 
-def s3_setup(port, monkeypatch):
+def s3_setup(port, monkeypatch, remote_format="1"):
     def setup(root):
-        mlv(root, "remote", "add", "-d", "s3", f"s3://{BUCKET}/store")
+        mlv(root, "remote", "add", "-d", "s3", f"s3://{BUCKET}/store", "--format", remote_format)
         for k, v in [
             ("endpoint", f"http://127.0.0.1:{port}"),
             ("region", "us-east-1"),

@@ -33,6 +33,12 @@ enum RemoteCommand {
         /// Make it the default remote.
         #[arg(short, long)]
         default: bool,
+        /// The format a first push gives the remote if it holds nothing yet: 2 (packs and an
+        /// index; the default) or 1 (one object per file, readable by mlv before format 2 and
+        /// by `mlv.get_url`). Stored as the remote's `format` option (`mlv remote modify NAME
+        /// format 1`). A format already recorded on the remote always wins.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+        format: Option<u8>,
         /// Write to the git-ignored .mlv/config.local.toml instead of .mlv/config.toml.
         #[arg(long)]
         local: bool,
@@ -48,7 +54,7 @@ enum RemoteCommand {
     Modify {
         /// The remote's name.
         name: String,
-        /// The option (url, endpoint, region, profile, timeout, retries, jobs, ...).
+        /// The option (url, endpoint, region, profile, timeout, retries, jobs, format, ...).
         key: String,
         /// The value; omit with --unset.
         #[arg(required_unless_present = "unset")]
@@ -62,7 +68,9 @@ enum RemoteCommand {
     },
     /// Turn a remote into remote format 2 (packs and an index: small edits of large files move
     /// few bytes, many files move in few requests). Writes `mlv-remote.toml` at the remote's
-    /// root; objects already there stay readable by older mlv. Idempotent. Until `fsck --remote`
+    /// root; objects already there stay readable by older mlv. Idempotent. (A remote mlv
+    /// initialises, on the first push to an empty location, is format 2 already unless it was
+    /// added with --format 1.) Until `fsck --remote`
     /// and `gc --remote` support format 2, they refuse such a remote.
     /// Example: mlv remote upgrade origin
     Upgrade {
@@ -99,9 +107,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             name,
             url,
             default,
+            format,
             local,
         } => {
-            remotes::add(&repo, &name, &url, default, scope(local))?;
+            remotes::add(&repo, &name, &url, default, format, scope(local))?;
             ctx.ui
                 .json(&serde_json::json!({ "added": name, "default": default }));
             ctx.ui.info(&format!(

@@ -332,9 +332,8 @@ impl DataView {
         // a format 2 remote keeps objects in packs: they have no URL of their own
         if self.runtime.block_on(remote.format())? != &crate::remote::packed::Format::V1 {
             return Err(self.in_remote(
-                crate::remote::RemoteError::NotYetFormat2 {
+                crate::remote::RemoteError::NoObjectUrl {
                     remote: remote.display_name().to_string(),
-                    what: "an object URL (`get_url`)",
                 }
                 .into(),
             ));

@@ -56,16 +56,33 @@ pub fn list(repo: &Repo) -> Result<Vec<RemoteInfo>, Error> {
     Ok(out)
 }
 
-/// Adds a remote.
-pub fn add(repo: &Repo, name: &str, url: &str, default: bool, scope: Scope) -> Result<(), Error> {
+/// Adds a remote; `format` (1 or 2), if given, is stored as its `format` option: the format a
+/// first push gives the remote if it holds nothing yet.
+pub fn add(
+    repo: &Repo,
+    name: &str,
+    url: &str,
+    default: bool,
+    format: Option<u8>,
+    scope: Scope,
+) -> Result<(), Error> {
     check_name(name)?;
     if repo.config.remote.contains_key(name) {
         return Err(Refusal::RemoteExists { name: name.into() }.into());
     }
-    RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
+    let spec =
+        RemoteSpec::parse(url, BTreeMap::new(), &repo.root).map_err(crate::remote::RemoteError::from)?;
+    let format = format.map(|f| f.to_string());
+    if let Some(f) = &format {
+        validate_option(spec.scheme(), "format", f).map_err(crate::remote::RemoteError::from)?;
+    }
     refuse_committed_secret(scope, "url", url)?;
     edit(repo, scope, |doc| {
-        table(doc, &["remote", name]).insert("url", toml_edit::value(url));
+        let r = table(doc, &["remote", name]);
+        r.insert("url", toml_edit::value(url));
+        if let Some(f) = &format {
+            r.insert("format", toml_edit::value(f.as_str()));
+        }
         if default {
             table(doc, &["core"]).insert("remote", toml_edit::value(name));
         }

@@ -175,6 +175,14 @@ pub enum RemoteError {
         error: Box<RemoteError>,
     },
 
+    /// An object URL was asked of a format 2 remote: its objects are blobs inside packs (or
+    /// chunks of several), with no URL of their own.
+    #[error("remote {remote} uses format 2: its objects lie inside packs and have no URL of their own")]
+    NoObjectUrl {
+        /// The remote, redacted.
+        remote: String,
+    },
+
     /// Something only format 1 remotes support yet was asked of a format 2 remote.
     #[error("{what} does not work on format 2 remotes yet ({remote} uses format 2)")]
     NotYetFormat2 {
@@ -207,7 +215,9 @@ impl RemoteError {
     pub fn kind(&self) -> crate::kind::ErrorKind {
         use crate::kind::ErrorKind;
         match self {
-            RemoteError::Spec(_) | RemoteError::NotYetFormat2 { .. } => ErrorKind::Refused,
+            RemoteError::Spec(_) | RemoteError::NotYetFormat2 { .. } | RemoteError::NoObjectUrl { .. } => {
+                ErrorKind::Refused
+            }
             RemoteError::Config { .. }
             | RemoteError::Profile { .. }
             | RemoteError::NoCredentials { .. }
@@ -272,6 +282,11 @@ impl RemoteError {
             )),
             RemoteError::Format2 { error, .. } => error.hint(),
             RemoteError::DamagedFor { error, .. } => error.hint(),
+            RemoteError::NoObjectUrl { .. } => Some(
+                "read the data with `mlv.open`/`mlv.read` (or `mlv pull`) instead; for URLs, push to a \
+                 remote added with `mlv remote add NAME URL --format 1` (before its first push)"
+                    .into(),
+            ),
             RemoteError::NotYetFormat2 { .. } => Some(
                 "fetch the data into a cache first (`mlv fetch`, or `mlv import`), or use a format 1 remote".into(),
             ),

@@ -16,9 +16,10 @@
 //! - [`redact`]: keeping credentials out of every message;
 //! - [`error`]: `RemoteError`, with hints;
 //! - [`format2`]: remote format 2's chunker, packs, index segments and config document;
-//! - [`packed`]: transfers to and from format 2 remotes (opt-in with `mlv remote upgrade`):
-//!   `missing`, `upload` and `download` dispatch to it when the remote's `mlv-remote.toml`
-//!   says format 2.
+//! - [`packed`]: transfers to and from format 2 remotes (a first upload to an empty location
+//!   makes it format 2 unless its `format` option is 1; `mlv remote upgrade` turns a format 1
+//!   one): `missing`, `upload`, `download` and `get_stream` dispatch to it when the remote's
+//!   `mlv-remote.toml` says format 2.
 //!
 //! Format 1 layout on every backend: `PREFIX/<first two hex>/<64-hex blake3 digest>`, the
 //! object's raw bytes, the same as the local cache (see "Remote layout" in `docs/format.md`).

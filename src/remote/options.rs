@@ -96,6 +96,7 @@ pub trait OptionValue {
 impl OptionValue for Duration {}
 impl OptionValue for usize {}
 impl OptionValue for u64 {}
+impl OptionValue for u8 {}
 impl OptionValue for bool {}
 impl OptionValue for String {}
 impl OptionValue for Endpoint {}
@@ -199,6 +200,18 @@ fn boolean(key: &str, value: &str) -> Result<bool, SpecError> {
     parse_bool(key, value)
 }
 
+/// A remote format number a new remote may be given: 1 or 2.
+fn remote_format(key: &str, value: &str) -> Result<u8, SpecError> {
+    match value.trim() {
+        "1" => Ok(1),
+        "2" => Ok(2),
+        _ => Err(SpecError::InvalidValue {
+            key: key.into(),
+            reason: "expected 1 or 2 (the remote format a first push initialises)".into(),
+        }),
+    }
+}
+
 fn text(_key: &str, value: &str) -> Result<String, SpecError> {
     Ok(value.to_string())
 }
@@ -220,6 +233,9 @@ options! {
     GenericOptions {
         /// Time allowed to establish a connection.
         connect_timeout: Duration = seconds,
+        /// The format a first push gives an empty remote (1 or 2); the format recorded on the
+        /// remote always wins.
+        format: u8 = remote_format,
         /// Concurrent object transfers.
         jobs: usize = count_from_1,
         /// How many times a failed request is retried.
@@ -557,7 +573,14 @@ mod tests {
     /// see them in "unknown option" messages, so they must not change by accident.
     #[test]
     fn derived_keys_are_the_documented_ones() {
-        let generic = ["connect_timeout", "jobs", "retries", "retry_timeout", "timeout"];
+        let generic = [
+            "connect_timeout",
+            "format",
+            "jobs",
+            "retries",
+            "retry_timeout",
+            "timeout",
+        ];
         let parts = ["multipart_threshold", "part_size"];
         let s3 = [
             "access_key_id",
@@ -600,7 +623,7 @@ mod tests {
         );
         assert_eq!(
             valid_keys(Scheme::Gcs).join(", "),
-            "allow_http, connect_timeout, jobs, multipart_threshold, part_size, retries, \
+            "allow_http, connect_timeout, format, jobs, multipart_threshold, part_size, retries, \
              retry_timeout, service_account, service_account_key, timeout"
         );
     }
@@ -678,8 +701,8 @@ mod tests {
         };
         assert_eq!(
             e(Scheme::Local, &[("endpoint", "x")]),
-            "unknown option `endpoint` for a local remote (valid options: connect_timeout, jobs, \
-             retries, retry_timeout, timeout)"
+            "unknown option `endpoint` for a local remote (valid options: connect_timeout, format, \
+             jobs, retries, retry_timeout, timeout)"
         );
         assert_eq!(
             e(Scheme::S3, &[("jobs", "0")]),
@@ -697,7 +720,7 @@ mod tests {
         assert_eq!(
             e(Scheme::Gcs, &[("timeout", "x"), ("region", "eu")]),
             "unknown option `region` for a gs remote (valid options: allow_http, connect_timeout, \
-             jobs, multipart_threshold, part_size, retries, retry_timeout, service_account, \
+             format, jobs, multipart_threshold, part_size, retries, retry_timeout, service_account, \
              service_account_key, timeout)"
         );
     }

@@ -26,7 +26,8 @@ impl Remote {
     /// Requests as [`Remote::stat`] makes them.
     ///
     /// On a format 2 remote: from its index (read once), then format 1 keys for the rest if
-    /// the remote may hold any (see `packed`).
+    /// the remote may hold any (see `packed`). On a remote with neither a config document nor
+    /// a format 1 fan-out directory (and no `format = 1` option): all of them, after one listing.
     pub async fn missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, RemoteError> {
         let wanted = dedup(digests);
         if wanted.is_empty() {
@@ -34,6 +35,11 @@ impl Remote {
         }
         if self.format2().await?.is_some() {
             return self.missing_packed(wanted).await;
+        }
+        if self.settings().new_format >= 2 && !self.has_v1_objects().await? {
+            // a location a first push will make format 2: it holds none of them (one listing
+            // instead of a HEAD or a fan-out listing each)
+            return Ok(wanted);
         }
         let present = self.stat(&wanted).await?;
         Ok(wanted.into_iter().filter(|d| !present.contains_key(d)).collect())

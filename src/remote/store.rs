@@ -48,6 +48,10 @@ pub struct RemoteSettings {
     pub part_size: u64,
     /// Upper bound on bytes buffered in memory at once by uploads, and separately by downloads.
     pub memory_budget: u64,
+    /// The format a first upload gives a remote that holds nothing yet (no `mlv-remote.toml`,
+    /// no format 1 object): 2, or 1 with the remote's `format` option. A format recorded on
+    /// the remote always wins.
+    pub new_format: u8,
 }
 
 impl Default for RemoteSettings {
@@ -61,6 +65,7 @@ impl Default for RemoteSettings {
             multipart_threshold: 16 * MIB,
             part_size: 8 * MIB,
             memory_budget: 32 * MIB,
+            new_format: 2,
         }
     }
 }
@@ -91,6 +96,9 @@ impl RemoteSettings {
         }
         if let Some(n) = generic.jobs {
             self.jobs = Some(n.max(1));
+        }
+        if let Some(f) = generic.format {
+            self.new_format = f;
         }
         if let Some(n) = part.multipart_threshold {
             self.multipart_threshold = n;

@@ -60,6 +60,7 @@ impl Remote {
     ) -> Result<UploadReport, RemoteError> {
         let wanted = dedup(digests);
         if !wanted.is_empty() {
+            self.initialise().await?;
             if let Some(config) = self.format2().await? {
                 return self.upload_packed(cache, wanted, config, progress).await;
             }

@@ -1,6 +1,7 @@
 //! Remote format 2 from the command line, on a local-directory remote: `mlv remote upgrade`,
 //! push and pull through packs and an index, a small edit of a large file, a format 1 remote
-//! upgraded, a damaged pack, and the commands that refuse format 2 for now. The same transfers
+//! upgraded, a damaged pack, the commands that refuse format 2 for now, a first push
+//! initialising format 2 (or not, with `--format 1`), and one object streamed from the remote. The same transfers
 //! on every backend are in `remote_backends.rs` (`format2_*`).
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 const MIB: usize = 1 << 20;
 
 /// A repository with a directory of small files and a 20 MiB file, committed, and a local
-/// remote `origin` (not yet upgraded) in `remote`.
+/// remote `origin` (format 1 until upgraded) in `remote`.
 fn origin(remote: &Path) -> Env {
     let env = Env::new();
     for i in 0..30 {
@@ -36,8 +37,16 @@ fn origin(remote: &Path) -> Env {
     }
     env.write("big.bin", noise(20 * MIB, 1));
     env.mlv(&["add", "data", "big.bin"]).ok();
-    env.mlv(&["remote", "add", "origin", remote.to_str().unwrap(), "--default"])
-        .ok();
+    env.mlv(&[
+        "remote",
+        "add",
+        "origin",
+        remote.to_str().unwrap(),
+        "--default",
+        "--format",
+        "1",
+    ])
+    .ok();
     env.git(&["add", "-A"]);
     env.git(&["commit", "-qm", "data"]);
     env
@@ -544,4 +553,259 @@ fn format2_an_offset_past_the_end_of_a_pack_is_refused_by_pull_and_reported_by_f
             .any(|p| p["kind"] == "missing" && p["paths"] == serde_json::json!(["big.bin"])),
         "{fsck}"
     );
+}
+
+/// `origin` with the remote added by `add_args` (after the URL) instead of `--format 1`.
+fn origin_added(remote: &Path, add_args: &[&str]) -> Env {
+    let env = origin(remote);
+    env.mlv(&["remote", "remove", "origin"]).ok();
+    let mut add = vec!["remote", "add", "origin", remote.to_str().unwrap(), "--default"];
+    add.extend_from_slice(add_args);
+    env.mlv(&add).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "remote", "--allow-empty"]);
+    env
+}
+
+/// Whether a remote listing holds a format 1 object (`ab/<64 hex>`).
+fn has_v1_object(listed: &[String]) -> bool {
+    listed.iter().any(|f| {
+        f.split_once('/')
+            .is_some_and(|(fan, name)| fan.len() == 2 && name.len() == 64 && name.starts_with(fan))
+    })
+}
+
+#[test]
+fn format2_a_first_push_to_an_empty_local_dir_initialises_format2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let src = origin_added(&remote, &[]);
+    assert!(!remote.exists());
+    let push = src.mlv(&["push", "--json"]).ok();
+    assert_eq!(push.json()["uploaded"], 32, "{push}");
+    let listed = files(&remote);
+    let doc = std::fs::read_to_string(remote.join("mlv-remote.toml")).unwrap();
+    assert!(doc.contains("format = 2"), "{doc}");
+    assert!(listed.iter().any(|f| f.starts_with("packs/")), "{listed:?}");
+    assert!(listed.iter().any(|f| f.starts_with("index/")), "{listed:?}");
+    assert!(!has_v1_object(&listed), "{listed:?}");
+    // the remote says format 2 from now on: upgrade has nothing to do
+    let up = src.mlv(&["remote", "upgrade", "origin", "--json"]).ok();
+    assert_eq!(up.json()["outcome"], "already_format2", "{up}");
+    let clone = Env::clone_of(&src);
+    clone.mlv(&["pull"]).ok();
+    same_tree(&src, &clone);
+}
+
+#[test]
+fn format2_the_format_option_1_keeps_a_new_remote_format1() {
+    for how in ["add", "modify"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let remote = tmp.path().join("remote");
+        let src = if how == "add" {
+            origin_added(&remote, &["--format", "1"])
+        } else {
+            let env = origin_added(&remote, &[]);
+            env.mlv(&["remote", "modify", "origin", "format", "1"]).ok();
+            env
+        };
+        let config = String::from_utf8(src.read(".mlv/config.toml")).unwrap();
+        assert!(config.contains("format = \"1\""), "{how}: {config}");
+        src.mlv(&["push"]).ok();
+        let listed = files(&remote);
+        assert!(
+            !listed.contains(&"mlv-remote.toml".to_string()),
+            "{how}: {listed:?}"
+        );
+        assert!(has_v1_object(&listed), "{how}: {listed:?}");
+        assert!(
+            !listed.iter().any(|f| f.starts_with("packs/")),
+            "{how}: {listed:?}"
+        );
+        let clone = Env::clone_of(&src);
+        clone.mlv(&["pull"]).ok();
+        same_tree(&src, &clone);
+    }
+}
+
+#[test]
+fn format2_the_format_option_is_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let env = origin(&remote);
+    env.mlv(&["remote", "add", "other", "../x", "--format", "3"])
+        .fails(2);
+    env.mlv(&["remote", "modify", "origin", "format", "3"])
+        .refused("expected 1 or 2", None);
+    env.mlv(&["remote", "modify", "origin", "format", "2"]).ok();
+    let list = env.mlv(&["remote", "list", "-v"]).ok();
+    assert!(list.stdout.contains("format = 2"), "{list}");
+}
+
+#[test]
+fn format2_a_remote_holding_format1_objects_stays_format1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let src = origin(&remote);
+    src.mlv(&["push"]).ok();
+    // the option back to the default: the remote's own format wins
+    src.mlv(&["remote", "modify", "origin", "format", "--unset"]).ok();
+    src.write("new.txt", "pushed after the option changed\n");
+    src.mlv(&["add", "new.txt"]).ok();
+    src.mlv(&["push"]).ok();
+    let listed = files(&remote);
+    assert!(!listed.contains(&"mlv-remote.toml".to_string()), "{listed:?}");
+    assert!(!listed.iter().any(|f| f.starts_with("packs/")), "{listed:?}");
+    let new = crate::common::b3(b"pushed after the option changed\n");
+    assert!(listed.contains(&format!("{}/{new}", &new[..2])), "{listed:?}");
+}
+
+#[test]
+fn format2_a_format2_remote_stays_format2_whatever_the_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let src = origin_added(&remote, &[]);
+    src.mlv(&["push"]).ok();
+    src.mlv(&["remote", "modify", "origin", "format", "1"]).ok();
+    src.write("new.txt", "pushed with the option at 1\n");
+    src.mlv(&["add", "new.txt"]).ok();
+    src.git(&["add", "-A"]);
+    src.git(&["commit", "-qm", "new"]);
+    let push = src.mlv(&["push", "--json"]).ok();
+    assert_eq!(push.json()["uploaded"], 1, "{push}");
+    let listed = files(&remote);
+    assert!(!has_v1_object(&listed), "{listed:?}");
+    let clone = Env::clone_of(&src);
+    clone.mlv(&["pull"]).ok();
+    assert_eq!(clone.read("new.txt"), b"pushed with the option at 1\n");
+}
+
+/// Two first pushes to one empty remote at once, from two repositories with different data:
+/// both succeed, the remote is format 2 with one config document, and each one's data pulls.
+#[test]
+fn format2_two_first_pushes_at_once_converge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let a = origin_added(&remote, &[]);
+    let b = Env::new();
+    for i in 0..40 {
+        b.write(&format!("other/g{i}.txt"), format!("other file {i}\n"));
+    }
+    b.write("other/big.bin", noise(12 * MIB, 7));
+    b.mlv(&["add", "other"]).ok();
+    b.mlv(&["remote", "add", "origin", remote.to_str().unwrap(), "--default"])
+        .ok();
+    b.git(&["add", "-A"]);
+    b.git(&["commit", "-qm", "other"]);
+    let pa = a.command(crate::common::MLV, &["push"]).spawn();
+    let pb = b.command(crate::common::MLV, &["push"]).spawn();
+    let (oa, ob) = (
+        crate::common::Output::of_child(pa),
+        crate::common::Output::of_child(pb),
+    );
+    assert_eq!((oa.code, ob.code), (Some(0), Some(0)), "{oa}\n{ob}");
+    let doc = std::fs::read_to_string(remote.join("mlv-remote.toml")).unwrap();
+    assert!(doc.contains("format = 2"), "{doc}");
+    assert!(!has_v1_object(&files(&remote)));
+    for src in [&a, &b] {
+        let status = src.mlv(&["status", "--remote", "--json"]).ok();
+        assert_eq!(status.json()["in_sync"], true, "{status}");
+        let clone = Env::clone_of(src);
+        clone.mlv(&["pull"]).ok();
+    }
+    let clone = Env::clone_of(&b);
+    clone.mlv(&["pull"]).ok();
+    assert_eq!(clone.read("other/big.bin"), noise(12 * MIB, 7));
+}
+
+/// A first push initialises format 2 on S3 (moto) and on a local directory alike; with
+/// `--format 1` it leaves format 1 objects and no config document.
+#[test]
+fn format2_a_first_push_initialises_format2_on_every_backend_unless_format_1() {
+    use crate::common::maint::{local_remote, s3_remote};
+    for format in ["2", "1"] {
+        let mut remotes = vec![("local", local_remote())];
+        remotes.extend(s3_remote().map(|r| ("s3", r)));
+        for (kind, r) in remotes {
+            let env = Env::new();
+            env.write("small.txt", "a small file\n");
+            env.write("big.bin", noise(9 * MIB, 3));
+            env.mlv(&["add", "small.txt", "big.bin"]).ok();
+            r.configure_format(&env, "origin", format);
+            env.git(&["add", "-A"]);
+            env.git(&["commit", "-qm", "data"]);
+            r.mlv(&env, &["push"]).ok();
+            let keys = r.keys();
+            let small = crate::common::b3(b"a small file\n");
+            let v1 = keys.contains(&format!("{}/{small}", &small[..2]));
+            let doc = keys.contains(&"mlv-remote.toml".to_string());
+            let packs = keys.iter().any(|k| k.starts_with("packs/"));
+            let index = keys.iter().any(|k| k.starts_with("index/"));
+            let expect = format == "2";
+            assert_eq!(
+                (doc, packs, index, v1),
+                (expect, expect, expect, !expect),
+                "{kind} --format {format}: {keys:?}"
+            );
+            let clone = Env::clone_of(&env);
+            r.mlv(&clone, &["pull"]).ok();
+            assert_eq!(
+                clone.read("big.bin"),
+                noise(9 * MIB, 3),
+                "{kind} --format {format}"
+            );
+        }
+    }
+}
+
+/// Reads one object straight from a format 2 remote, as `mlv.open` does without a cache.
+fn stream(remote: &Path, digest: &str, size: u64) -> Result<Vec<u8>, mlv::Error> {
+    use std::io::Read;
+    let spec =
+        mlv::remote::RemoteSpec::parse(remote.to_str().unwrap(), Default::default(), Path::new("/")).unwrap();
+    let r = mlv::remote::Remote::open(&spec, &mlv::remote::RemoteSettings::default()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let digest: mlv::hash::Digest = digest.parse().unwrap();
+    let mut reader = mlv::reader::VerifiedReader::from_remote(
+        std::sync::Arc::new(r),
+        rt.handle().clone(),
+        &digest,
+        Some(size),
+    )?;
+    let mut out = Vec::new();
+    match reader.read_to_end(&mut out) {
+        Ok(_) => Ok(out),
+        Err(e) => Err(*e.into_inner().unwrap().downcast::<mlv::Error>().unwrap()),
+    }
+}
+
+/// A packed file is one ranged read, a chunked one its chunks in order; a damaged chunk
+/// fails the read as an integrity error.
+#[test]
+fn format2_one_object_streams_straight_from_the_remote_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let src = origin_added(&remote, &[]);
+    src.mlv(&["push"]).ok();
+    let small = crate::common::b3(b"small file 7\n");
+    assert_eq!(stream(&remote, &small, 13).unwrap(), b"small file 7\n");
+    let big = noise(20 * MIB, 1);
+    let big_hex = crate::common::b3(&big);
+    assert_eq!(stream(&remote, &big_hex, big.len() as u64).unwrap(), big);
+    let absent = crate::common::b3(b"never pushed");
+    let e = stream(&remote, &absent, 12).unwrap_err();
+    assert!(e.to_string().contains("lacks 1 object"), "{e}");
+
+    // damage the big file's pack: a chunk no longer matches its id
+    let (p, _) = packs(&remote);
+    let largest = p
+        .iter()
+        .max_by_key(|f| std::fs::metadata(f).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(largest).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    tamper_file(largest, Some(&bytes));
+    let e = stream(&remote, &big_hex, big.len() as u64).unwrap_err();
+    assert_eq!(e.kind(), mlv::error::ErrorKind::Integrity, "{e}");
 }

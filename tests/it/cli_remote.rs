@@ -230,8 +230,9 @@ fn origin(b: &Backend) -> Env {
     env
 }
 
+/// Adds the backend as remote `name`, in format 1 (these tests look at its objects' keys).
 fn configure(env: &Env, b: &Backend, name: &str, default: bool) {
-    let mut add = vec!["remote", "add", name, b.url.as_str()];
+    let mut add = vec!["remote", "add", name, b.url.as_str(), "--format", "1"];
     if default {
         add.push("--default");
     }

@@ -258,7 +258,15 @@ impl Lab {
         fixture.set_pack_min(50);
         let remote = fixture.base.join("remote");
         fixture
-            .mlv(&["remote", "add", "origin", remote.to_str().unwrap(), "--default"])
+            .mlv(&[
+                "remote",
+                "add",
+                "origin",
+                remote.to_str().unwrap(),
+                "--default",
+                "--format",
+                "1",
+            ])
             .ok();
         let mut refs = [BTreeMap::new(), BTreeMap::new()];
         for v in 0..2 {
@@ -328,12 +336,20 @@ impl Lab {
         match k {
             Kind::Push => {
                 let dir = env.base.join("pushremote");
-                env.mlv(&["remote", "add", "pushdir", dir.to_str().unwrap()]).ok();
+                env.mlv(&["remote", "add", "pushdir", dir.to_str().unwrap(), "--format", "1"])
+                    .ok();
             }
             Kind::PushS3 => {
                 let s3 = self.s3.as_ref().unwrap();
-                env.mlv(&["remote", "add", "s3", &format!("s3://{BUCKET}/{PREFIX}")])
-                    .ok();
+                env.mlv(&[
+                    "remote",
+                    "add",
+                    "s3",
+                    &format!("s3://{BUCKET}/{PREFIX}"),
+                    "--format",
+                    "1",
+                ])
+                .ok();
                 let url = s3._moto.proc.url();
                 for (key, value) in [
                     ("endpoint", url.as_str()),

@@ -298,8 +298,16 @@ fn pushed(big: usize) -> (Env, PathBuf, tempfile::TempDir) {
     src.write("big.bin", noise(big, 5));
     src.write("small.txt", b"small\n");
     src.mlv(&["add", "big.bin", "small.txt"]).ok();
-    src.mlv(&["remote", "add", "origin", remote.to_str().unwrap(), "--default"])
-        .ok();
+    src.mlv(&[
+        "remote",
+        "add",
+        "origin",
+        remote.to_str().unwrap(),
+        "--default",
+        "--format",
+        "1",
+    ])
+    .ok();
     src.git(&["add", "-A"]);
     src.git(&["commit", "-qm", "data"]);
     src.mlv(&["push"]).ok();

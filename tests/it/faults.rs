@@ -47,7 +47,8 @@ impl Rig {
 
     /// Adds `origin` (through the proxy) to `env` as its default remote.
     fn configure(&self, env: &Env) {
-        env.mlv(&["remote", "add", "origin", REMOTE, "--default"]).ok();
+        env.mlv(&["remote", "add", "origin", REMOTE, "--default", "--format", "1"])
+            .ok();
         let endpoint = self.proxy.url();
         let timeout = TIMEOUT.to_string();
         for (k, v) in [

@@ -120,8 +120,17 @@ fn readers_share_the_lock_and_keep_writers_out() {
     let env = env_with(&["a"]);
     env.mlv(&["add", "a"]).ok();
     let remote = env.base.join("remote");
-    env.mlv(&["remote", "add", "origin", remote.to_str().unwrap(), "--default"])
-        .ok();
+    // format 1: the push pauses after its (one) object, a format 1 crash point
+    env.mlv(&[
+        "remote",
+        "add",
+        "origin",
+        remote.to_str().unwrap(),
+        "--default",
+        "--format",
+        "1",
+    ])
+    .ok();
     // push takes the lock shared: it only reads the cache
     let push = paused(&env, "push.after_object", &["push"]);
     let zero = [("MLV_LOCK_TIMEOUT", "0")];

@@ -29,6 +29,7 @@ fn settings() -> RemoteSettings {
         multipart_threshold: 8 * MIB as u64,
         part_size: 5 * MIB as u64,
         memory_budget: 32 * MIB as u64,
+        new_format: 1,
     }
 }
 

@@ -56,6 +56,7 @@ async fn large_object_round_trip_in_bounded_memory() {
     let settings = RemoteSettings {
         timeout: Duration::from_secs(30),
         retries: 1,
+        new_format: 1,
         ..RemoteSettings::default()
     };
     let remote = Remote::open(&spec, &settings).unwrap();

@@ -23,6 +23,7 @@ fn settings() -> RemoteSettings {
         connect_timeout: Duration::from_secs(2),
         retries: 1,
         retry_timeout: Duration::from_secs(3),
+        new_format: 1,
         ..RemoteSettings::default()
     }
 }

@@ -58,6 +58,8 @@ pub(crate) struct PackedState {
     /// Where index segments are kept locally (see [`Remote::with_index_cache`]).
     pub(super) index_cache: Option<PathBuf>,
     format: tokio::sync::OnceCell<Format>,
+    /// Set when this process made the remote format 2 (its first upload); wins over `format`.
+    initialised: std::sync::OnceLock<Format>,
     has_v1: tokio::sync::OnceCell<bool>,
     index: tokio::sync::Mutex<Option<Loaded>>,
 }
@@ -80,6 +82,9 @@ impl Remote {
     /// The remote's format, read from its `mlv-remote.toml` on first use (one GET; on a format
     /// 1 remote that is the one request format 2 adds to a command).
     pub async fn format(&self) -> Result<&Format, RemoteError> {
+        if let Some(format) = self.packed.initialised.get() {
+            return Ok(format);
+        }
         self.packed
             .format
             .get_or_try_init(|| async {
@@ -114,6 +119,25 @@ impl Remote {
         let bytes = RemoteConfig::default().to_bytes();
         self.put_small(CONFIG_KEY, bytes).await?;
         Ok(Upgrade::Upgraded)
+    }
+
+    /// Before an upload: a remote that holds nothing yet (no config document, no format 1
+    /// object) is made format 2 by writing its config document, unless the remote's `format`
+    /// option asks for format 1. The document is the same bytes for every client of this
+    /// release (the default parameters, serialized deterministically), so two first pushes at
+    /// once write the same document and agree; a remote holding format 1 objects, or already
+    /// format 2, is left as it is.
+    pub(crate) async fn initialise(&self) -> Result<(), RemoteError> {
+        if self.settings().new_format < 2
+            || self.format().await? != &Format::V1
+            || self.has_v1_objects().await?
+        {
+            return Ok(());
+        }
+        let config = RemoteConfig::default();
+        self.put_small(CONFIG_KEY, config.to_bytes()).await?;
+        let _ = self.packed.initialised.set(Format::V2(config));
+        Ok(())
     }
 
     pub(super) fn format2_error(&self, error: Format2Error) -> RemoteError {
@@ -171,7 +195,7 @@ impl Remote {
 
     /// Whether the remote may hold format 1 objects: one listing of its top level, looking for
     /// fan-out directories (`ab/`). Asked once.
-    async fn has_v1_objects(&self) -> Result<bool, RemoteError> {
+    pub(super) async fn has_v1_objects(&self) -> Result<bool, RemoteError> {
         self.packed
             .has_v1
             .get_or_try_init(|| async {

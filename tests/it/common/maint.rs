@@ -100,10 +100,19 @@ impl TestRemote {
         c.run()
     }
 
-    /// Adds the remote as `name` (the default).
+    /// Adds the remote as `name` (the default), in format 1: these tests inspect and damage
+    /// its objects by their format 1 keys.
     pub fn configure(&self, env: &Env, name: &str) {
-        self.mlv(env, &["remote", "add", name, &self.url, "--default"])
-            .ok();
+        self.configure_format(env, name, "1");
+    }
+
+    /// Adds the remote as `name` (the default) with `--format FORMAT`.
+    pub fn configure_format(&self, env: &Env, name: &str, format: &str) {
+        self.mlv(
+            env,
+            &["remote", "add", name, &self.url, "--default", "--format", format],
+        )
+        .ok();
         for (k, v) in &self.options {
             self.mlv(env, &["remote", "modify", name, k, v]).ok();
         }
@@ -178,6 +187,47 @@ impl TestRemote {
                             .collect();
                         names.sort();
                         *out_ref.lock().unwrap() = names;
+                    },
+                    "00",
+                );
+                out.into_inner().unwrap()
+            }
+        }
+    }
+
+    /// The keys of every object on the remote, relative to it (`ab/<hex>`, `packs/…`).
+    pub fn keys(&self) -> Vec<String> {
+        match &self.dir {
+            Some(dir) => {
+                let mut v: Vec<String> = walkdir::WalkDir::new(dir)
+                    .into_iter()
+                    .map(|e| e.unwrap())
+                    .filter(|e| e.file_type().is_file())
+                    .filter(|e| !e.path().to_string_lossy().contains(".mlv-tmp"))
+                    .map(|e| e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned())
+                    .collect();
+                v.sort();
+                v
+            }
+            None => {
+                let out = std::sync::Mutex::new(Vec::new());
+                let out_ref = &out;
+                self.s3(
+                    |store, _| async move {
+                        use futures::TryStreamExt;
+                        let prefix = object_store::path::Path::from(PREFIX);
+                        let all: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+                        let mut keys: Vec<String> = all
+                            .iter()
+                            .map(|m| {
+                                m.location
+                                    .as_ref()
+                                    .trim_start_matches(&format!("{PREFIX}/"))
+                                    .to_string()
+                            })
+                            .collect();
+                        keys.sort();
+                        *out_ref.lock().unwrap() = keys;
                     },
                     "00",
                 );
