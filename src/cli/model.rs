@@ -109,8 +109,8 @@ pub struct ShowArgs {
 
 /// Write a version's bytes to OUT, from the cache or else the default remote, verified.
 ///
-/// OUT defaults to the model's file name in the current directory; it is written whole, then
-/// renamed into place.
+/// OUT defaults to the model's file name in the current directory; an existing directory
+/// receives the file under that name. It is written whole, then renamed into place.
 ///
 /// Example: mlv model get churn#production -o /srv/churn.pkl
 #[derive(clap::Args)]
@@ -206,7 +206,12 @@ fn list(ctx: &Ctx) -> Result<ExitCode, CliError> {
         ctx.ui.out(head.trim_end());
     }
     for m in &reg.models {
-        let mut line = format!("{:<24} {:<12}", m.name, m.latest.as_deref().unwrap_or("-"));
+        let name = if m.deprecated {
+            format!("{} (deprecated)", m.name)
+        } else {
+            m.name.clone()
+        };
+        let mut line = format!("{name:<24} {:<12}", m.latest.as_deref().unwrap_or("-"));
         for s in &stages {
             line.push_str(&format!(" {:<12}", m.stages.get(*s).map_or("-", String::as_str)));
         }

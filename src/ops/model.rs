@@ -734,6 +734,16 @@ pub fn get(
         }
         .into());
     }
+    // an existing directory (not a link to one) receives the file under its own name
+    let file_name = path.rsplit('/').next().unwrap_or(&path).to_string();
+    let (out, shown_out) = match out.symlink_metadata() {
+        Ok(m) if m.is_dir() => (
+            out.join(&file_name),
+            format!("{}/{file_name}", shown_out.trim_end_matches('/')),
+        ),
+        _ => (out.to_path_buf(), shown_out.to_string()),
+    };
+    let (out, shown_out) = (out.as_path(), shown_out.as_str());
     if out.symlink_metadata().is_ok() && !force {
         return Err(ModelError::OutExists {
             path: shown_out.to_string(),

@@ -124,6 +124,12 @@ fn register_promote_list_show_and_get() {
         (Some("v1.0.0"), Some(false))
     );
     assert_eq!(env.read_str("prod.pkl"), "v2");
+    // into a directory, under the model's file name
+    env.mkdir("deploy");
+    env.mlv(&["model", "get", "churn", "-o", "deploy"])
+        .ok()
+        .stdout_has("deploy/churn.pkl");
+    assert_eq!(env.read_str("deploy/churn.pkl"), "v2");
 }
 
 #[test]
