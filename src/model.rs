@@ -411,10 +411,6 @@ pub fn parse_tag_name(tag: &str) -> Option<TagName> {
             Action::Assign(s.to_string())
         }
     };
-    // a version tag carries no counter in GTO's grammar unless it cancels
-    if matches!(action, Action::Register(_)) && counter.is_some() {
-        return None;
-    }
     Some(TagName {
         model: model.to_string(),
         action,
@@ -607,13 +603,15 @@ mod tests {
             parse_tag_name("churn@deprecated#4").unwrap().action,
             Action::Deprecate
         );
+        // GTO's grammar allows a counter on any tag
+        assert_eq!(parse_tag_name("churn@v1.0.0#3").unwrap().counter, Some(3));
         for other in [
             "v1.0.0",
             "churn@1.0.0",
             "Churn@v1.0.0",
             "churn#prod#x",
             "churn#",
-            "churn@v1.0.0#3",
+            "churn@v1.0.0#",
             "release-1",
         ] {
             assert_eq!(parse_tag_name(other), None, "{other:?}");

@@ -205,6 +205,11 @@ pub fn load(repo: &Repo) -> Result<Registry, Error> {
     {
         let model = models.get_mut(&e.model).expect("entered above");
         match &e.action {
+            Action::Register(v) if model.versions.iter().any(|x| &x.semver == v) => {
+                model
+                    .problems
+                    .push(format!("{}: registers {v} again, ignored", e.tag));
+            }
             Action::Register(v) => model.versions.push(verify_version(git, e, v)),
             Action::Deregister(v) => match model.versions.iter_mut().find(|x| &x.semver == v) {
                 Some(x) => x.deregistered = true,
@@ -538,7 +543,7 @@ pub fn register(repo: &Repo, opts: &RegisterOptions) -> Result<RegisterReport, E
         (None, Some(g)) => g.bump(opts.bump.unwrap_or(Bump::Patch)),
     };
     let tag = version_tag(&opts.name, &version);
-    if tag_exists(repo, &tag) {
+    if tag_exists(repo, &tag) || existing.iter().any(|v| v.semver == version) {
         return Err(ModelError::VersionExists {
             name: opts.name.clone(),
             version: version.to_string(),

@@ -391,6 +391,18 @@ fn a_tag_rewritten_by_hand_is_reported_and_not_trusted() {
         .stderr_has("churn@v3.0.0: the tag object inside is named `churn@v1.0.0`");
     env.mlv(&["model", "show", "churn@3.0.0"])
         .refused("churn@v3.0.0 is not registered", None);
+    // a second tag registering the same version (GTO's grammar allows a counter on it)
+    env.git(&[
+        "tag",
+        "-a",
+        "churn@v1.0.0#7",
+        "-m",
+        "Registering artifact churn version v1.0.0",
+    ]);
+    env.mlv(&["model", "list"])
+        .ok()
+        .stderr_has("churn@v1.0.0#7: registers v1.0.0 again, ignored");
+    env.mlv(&["model", "show", "churn@1.0.0", "--json"]).ok();
 }
 
 #[test]
