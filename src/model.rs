@@ -127,6 +127,18 @@ pub enum ModelError {
         /// The stage.
         stage: String,
     },
+    /// The bytes are not in the cache and no default remote is configured.
+    #[error("{name}@{version}: {path} ({digest}) is not in the cache and no default remote is configured")]
+    NoRemote {
+        /// The model.
+        name: String,
+        /// The version.
+        version: String,
+        /// Its path.
+        path: String,
+        /// Its digest.
+        digest: Digest,
+    },
     /// OUT exists.
     #[error("{path}: already exists")]
     OutExists {
@@ -160,6 +172,7 @@ impl ModelError {
             | ModelError::NoPath { .. }
             | ModelError::IsDirectory { .. }
             | ModelError::AlreadyInStage { .. }
+            | ModelError::NoRemote { .. }
             | ModelError::OutExists { .. } => ErrorKind::Refused,
             ModelError::Untrusted { .. } => ErrorKind::Integrity,
             ModelError::TagFailed { .. } => ErrorKind::Failure,
@@ -181,6 +194,7 @@ impl ModelError {
             ModelError::NoPath { name, .. } => format!("add `{name}: {{path: PATH}}` to artifacts.yaml (as GTO reads it), or register the version with mlv"),
             ModelError::IsDirectory { .. } => "check it out instead: git checkout TAG && mlv checkout PATH".into(),
             ModelError::AlreadyInStage { name, .. } => format!("`mlv model show {name}` shows its stages; promote another version to replace it"),
+            ModelError::NoRemote { .. } => "set the remote that holds it as the default (mlv remote add --default NAME URL) and run the command again".into(),
             ModelError::OutExists { .. } => "choose another path with -o, or pass --force to replace it".into(),
             ModelError::TagFailed { .. } | ModelError::Git(_) => return None,
         })

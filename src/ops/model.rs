@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use crate::error::{Error, Refusal};
+use crate::error::Error;
 use crate::hash::Digest;
 use crate::history::{head_commit, version_in_tree};
 use crate::kind::GitError;
@@ -773,8 +773,10 @@ pub fn get(
                     downloaded = true;
                 }
                 None => {
-                    return Err(Refusal::NotInCache {
-                        path: path.clone(),
+                    return Err(ModelError::NoRemote {
+                        name,
+                        version: v.version.clone(),
+                        path,
                         digest,
                     }
                     .into())

@@ -423,6 +423,14 @@ fn a_fresh_clone_reads_the_registry_and_gets_the_bytes_from_the_remote() {
     .ok();
     env.mlv(&["model", "promote", "churn", "1.0.0", "prod"]).ok();
     env.mlv(&["push"]).ok();
+    // without a default remote, the clone says what to do
+    let bare = Env::clone_of(&env);
+    bare.mlv(&["remote", "remove", "origin"]).ok();
+    bare.mlv(&["model", "get", "churn#prod", "-o", "m.pkl"]).refused(
+        "is not in the cache and no default remote is configured",
+        Some("--default"),
+    );
+    assert!(!bare.exists("m.pkl"));
     let clone = Env::clone_of(&env);
     let list = clone.mlv(&["model", "list", "--json"]).ok().json();
     assert_eq!(list["models"][0]["stages"]["prod"], "v1.0.0");
