@@ -59,6 +59,9 @@ pub enum Error {
     /// The pipeline file (`mlv.toml`).
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
+    /// The model registry.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 /// Why a verb refused to act. Nothing has been changed when one of these is returned.
@@ -406,6 +409,7 @@ impl Error {
             Error::Lock(e) => e.kind(),
             Error::Source(e) => e.kind(),
             Error::Pipeline(e) => e.kind(),
+            Error::Model(e) => e.kind(),
         }
     }
 
@@ -425,6 +429,7 @@ impl Error {
             Error::Lock(e) => e.hint(),
             Error::Source(e) => e.hint(),
             Error::Pipeline(e) => e.hint(),
+            Error::Model(e) => e.hint(),
         };
         specific.or_else(|| self.io_hint())
     }

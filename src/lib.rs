@@ -17,6 +17,7 @@ pub mod lineage;
 pub mod link;
 pub mod lock;
 pub mod manifest;
+pub mod model;
 pub mod objects;
 pub mod ops;
 pub mod pack;

@@ -16,6 +16,7 @@ mod init;
 mod lineage;
 mod log;
 mod metrics;
+mod model;
 mod progress;
 mod registry;
 mod remote;
@@ -89,6 +90,7 @@ enum Command {
     InstallHooks(hooks::InstallArgs),
     UninstallHooks(hooks::UninstallArgs),
     Doctor(doctor::Args),
+    Model(model::Args),
     Ls(registry::LsArgs),
     Get(registry::GetArgs),
     Completions(CompletionsArgs),
@@ -285,6 +287,7 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Import(a) => import::run_import(&ctx, a),
         Command::Update(a) => import::run_update(&ctx, a),
+        Command::Model(a) => model::run(&ctx, a),
         Command::Ls(a) => registry::run_ls(&ctx, a),
         Command::Get(a) => registry::run_get(&ctx, a),
         Command::Completions(a) => {

@@ -15,6 +15,7 @@ pub mod init;
 pub mod lineage;
 pub mod log;
 pub mod metrics;
+pub mod model;
 pub mod registry;
 pub mod remotes;
 pub mod repro;

@@ -27,6 +27,7 @@ mod cli_import;
 mod cli_init;
 mod cli_links;
 mod cli_metrics;
+mod cli_model;
 mod cli_packs;
 mod cli_refusals;
 mod cli_registry;
