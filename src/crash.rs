@@ -51,6 +51,13 @@ pub const POINTS: &[&str] = &[
     "gc.before_remove",
     "gc.after_remove",
     "gc.before_temp_clean",
+    // gc of a format 2 remote: a marker written; a merged index segment written, each
+    // superseded segment deleted, each pack deleted, before each marker is deleted
+    "gc.after_mark",
+    "gc.after_merged_segment",
+    "gc.after_segment_delete",
+    "gc.after_pack_delete",
+    "gc.before_marker_delete",
 ];
 
 /// Marks a crash point (see the module documentation).

@@ -21,6 +21,7 @@ use super::super::format2::{
 use super::super::pool::{join, PARTS_IN_FLIGHT};
 use super::super::store::Remote;
 use super::super::upload::{cache_read_error, part_size_for, UploadReport};
+use super::gc::{holds, usable};
 
 /// An index segment is written after this many packs (and at the end of a push), so an
 /// interrupted push resends at most this many packs.
@@ -49,11 +50,13 @@ impl Remote {
         progress: &dyn Progress,
     ) -> Result<UploadReport, RemoteError> {
         let index = self.index().await?;
+        // blobs whose copy is in a pack gc marked count as absent: that pack may go
+        let marked = self.marked_packs().await?;
         let mut report = UploadReport::default();
         let todo: Vec<Digest> = wanted
             .into_iter()
             .filter(|d| {
-                let present = index.contains(d) || index.recipe(d).is_some();
+                let present = holds(&index, &marked, d);
                 report.already_present += u64::from(present);
                 !present
             })
@@ -65,8 +68,8 @@ impl Remote {
         progress.start("uploading", todo.len() as u64, total);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Built>(1);
         let builder = {
-            let (cache, index) = (cache.clone(), index.clone());
-            tokio::task::spawn_blocking(move || build_packs(&cache, &index, config, todo, &tx))
+            let (cache, index, marked) = (cache.clone(), index.clone(), marked.clone());
+            tokio::task::spawn_blocking(move || build_packs(&cache, &index, &marked, config, todo, &tx))
         };
         let uploading = async {
             let mut pending = IndexSegment::default();
@@ -142,10 +145,16 @@ impl Remote {
         if let Some(dir) = self.backend().files() {
             let dir = dir.clone();
             let put = tokio::task::spawn_blocking(move || {
-                dir.put_with(&rel, |out| {
+                let created = dir.put_with(&rel, |out| {
                     let mut src = std::fs::File::open(&path)?;
                     std::io::copy(&mut src, out).map(drop)
-                })
+                })?;
+                if !created {
+                    // There already (same bytes): its time becomes now, as an object store's
+                    // overwrite does, so that gc sees it uploaded again after a mark.
+                    dir.touch(&rel)?;
+                }
+                Ok::<(), RemoteError>(())
             });
             join(put.await)?;
             return Ok(());
@@ -236,6 +245,8 @@ impl Remote {
 struct Packer<'a> {
     cache: &'a Cache,
     index: &'a MergedIndex,
+    /// Packs gc marked: their blobs count as absent.
+    marked: &'a HashSet<Digest>,
     builder: Option<PackBuilder>,
     /// Blobs appended by this push.
     seen: HashSet<Digest>,
@@ -263,7 +274,7 @@ impl Packer<'_> {
 
     /// Adds a blob unless the remote or this push has it.
     fn add(&mut self, id: Digest, bytes: &[u8]) -> Result<(), RemoteError> {
-        if self.index.contains(&id) || self.seen.contains(&id) {
+        if usable(self.index, self.marked, &id) || self.seen.contains(&id) {
             return Ok(());
         }
         if self.builder()?.should_seal_before(bytes.len() as u64) {
@@ -340,6 +351,7 @@ fn f2(e: Format2Error) -> RemoteError {
 fn build_packs(
     cache: &Cache,
     index: &MergedIndex,
+    marked: &HashSet<Digest>,
     config: RemoteConfig,
     todo: Vec<Digest>,
     tx: &tokio::sync::mpsc::Sender<Built>,
@@ -347,6 +359,7 @@ fn build_packs(
     let mut p = Packer {
         cache,
         index,
+        marked,
         builder: None,
         seen: HashSet::new(),
         waiting: Vec::new(),

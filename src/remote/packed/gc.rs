@@ -1,0 +1,519 @@
+//! `gc --remote` on a format 2 remote, in two phases as rustic and kopia prune (see "Remote
+//! format 2: gc" in docs/format.md and the guarantees in docs/reliability.md):
+//!
+//! 1. **mark**: packs holding no live blob, last written longer ago than the grace period, are
+//!    listed in a new immutable marker document `gc/marks/<id>`; the marker's last-modified
+//!    time, as the server records it, is when they were marked. A push that starts after that
+//!    treats the blobs of marked packs as absent and uploads them again (see [`Remote::marked_packs`]).
+//! 2. **sweep** (a later run): the packs of a marker older than the grace period (measured
+//!    against the server's clock: a probe object's last-modified time) are deleted unless
+//!    they hold a live blob again or were uploaded again after the mark. In this order, so
+//!    that a kill at any step leaves a remote every reader handles:
+//!    a replacement index segment (every segment read, without the deleted packs' entries)
+//!    is written; then the segments it replaces are deleted; then the packs; then the
+//!    markers. No segment ever names a deleted pack.
+//!
+//! Nothing is deleted that is not a pack, an index segment or a gc document of the format 2
+//! layout (keys checked against their names).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use object_store::path::Path as ObjectPath;
+use serde::Serialize;
+
+use crate::hash::Digest;
+
+use super::super::error::{kind_of, Kind, RemoteError};
+use super::super::format2::{self, pack::PackEntry, IndexSegment, MergedIndex, Recipe};
+use super::super::store::Remote;
+
+/// The key prefix of markers.
+pub const MARK_PREFIX: &str = "gc/marks";
+/// The key prefix of clock probes.
+pub const CLOCK_PREFIX: &str = "gc/clock";
+/// The first line of every marker.
+pub const MARK_MAGIC: &str = "mlv-gc-mark 1\n";
+/// The largest marker read (a million packs: 65 MB).
+const MAX_MARK: u64 = 128 << 20;
+/// The largest blob read by [`Remote::read_packed_blob`].
+const MAX_BLOB_READ: u32 = 64 << 20;
+
+/// The key of a marker, relative to the remote's prefix.
+pub fn mark_key(id: &Digest) -> String {
+    format!("{MARK_PREFIX}/{id}")
+}
+
+/// A marker document: its packs, sorted. Bytes: [`MARK_MAGIC`], then per pack its id in
+/// lowercase hex and `\n`. Named by the blake3 digest of those bytes.
+pub fn encode_mark(packs: &BTreeSet<Digest>) -> (Digest, Vec<u8>) {
+    let mut out = Vec::with_capacity(MARK_MAGIC.len() + packs.len() * 65);
+    out.extend_from_slice(MARK_MAGIC.as_bytes());
+    for p in packs {
+        out.extend_from_slice(p.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    (Digest::of_bytes(&out), out)
+}
+
+/// Parses marker `id`: `None` if the bytes are not a marker of that name (a damaged marker
+/// marks nothing; gc leaves it alone).
+pub fn decode_mark(id: &Digest, bytes: &[u8]) -> Option<Vec<Digest>> {
+    if Digest::of_bytes(bytes) != *id {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?.strip_prefix(MARK_MAGIC)?;
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    if body.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut packs = Vec::new();
+    for line in body.split('\n') {
+        let d: Digest = line.parse().ok()?;
+        if line != d.to_string() || packs.last().is_some_and(|l| *l >= d) {
+            return None;
+        }
+        packs.push(d);
+    }
+    Some(packs)
+}
+
+/// A marker on the remote.
+#[derive(Debug, Clone)]
+pub(crate) struct Mark {
+    id: Digest,
+    /// When the server wrote it.
+    written: SystemTime,
+    packs: Vec<Digest>,
+}
+
+/// Options of [`Remote::gc_packed`].
+#[derive(Debug, Clone, Copy)]
+pub struct PackedGcOptions {
+    /// How long a pack stays marked before it is deleted (and how old an unreferenced pack
+    /// must be to be marked).
+    pub grace: Duration,
+    /// Only report.
+    pub dry_run: bool,
+}
+
+/// One pack marked or deleted (or to be).
+#[derive(Debug, Clone, Serialize)]
+pub struct GcPack {
+    /// Its id.
+    pub pack: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What gc did (or would do) to a format 2 remote's packs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PackedGcReport {
+    /// Packs this run marked (or would mark).
+    pub marked: Vec<GcPack>,
+    /// Packs deleted (or to delete): marked longer ago than the grace period, still unused.
+    pub deleted: Vec<GcPack>,
+    /// Their bytes.
+    pub deleted_bytes: u64,
+    /// Packs marked earlier, still within the grace period.
+    pub waiting: u64,
+    /// Packs marked earlier that are in use again (or were uploaded again): kept, unmarked.
+    pub revived: u64,
+    /// Packs holding a live blob.
+    pub live_packs: u64,
+    /// Unmarked packs without a live blob kept because they were written within the grace
+    /// period (a push may be using them).
+    pub recent_packs: u64,
+    /// Index segments replaced by one merged segment (or to be).
+    pub segments_merged: u64,
+    /// Markers removed (their packs deleted or revived).
+    pub markers_removed: u64,
+    /// Markers that could not be read (left alone; their packs stay).
+    pub bad_markers: u64,
+}
+
+/// A pack as listed.
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    size: u64,
+    modified: SystemTime,
+}
+
+impl Remote {
+    /// The packs named by the remote's markers (one listing of `gc/marks/`, a GET of each;
+    /// read once): a push treats their blobs as absent.
+    pub(super) async fn marked_packs(&self) -> Result<Arc<HashSet<Digest>>, RemoteError> {
+        self.packed
+            .marked
+            .get_or_try_init(|| async {
+                let marks = self.marks().await?;
+                Ok(Arc::new(marks.0.into_iter().flat_map(|m| m.packs).collect()))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The markers (and how many could not be read).
+    async fn marks(&self) -> Result<(Vec<Mark>, u64), RemoteError> {
+        let prefix = self.key(MARK_PREFIX);
+        let listed = self.list_named(&prefix, |id| self.key(&mark_key(id))).await?;
+        let mut out = Vec::new();
+        let mut bad = 0;
+        for (id, meta) in listed {
+            let key = self.key(&mark_key(&id));
+            let Some(bytes) = self.get_bytes(&key, MAX_MARK, "read the gc marker").await? else {
+                continue; // deleted since it was listed: its packs are handled
+            };
+            match decode_mark(&id, &bytes) {
+                Some(packs) => out.push(Mark {
+                    id,
+                    written: meta.modified,
+                    packs,
+                }),
+                None => bad += 1,
+            }
+        }
+        Ok((out, bad))
+    }
+
+    /// The objects under `prefix` whose key is `key_of` their file name (a digest).
+    async fn list_named(
+        &self,
+        prefix: &ObjectPath,
+        key_of: impl Fn(&Digest) -> ObjectPath,
+    ) -> Result<Vec<(Digest, Listed)>, RemoteError> {
+        let mut listing = self.backend().list(Some(prefix));
+        let mut out = Vec::new();
+        while let Some(item) = listing.next().await {
+            match item {
+                Ok(meta) => {
+                    let id = meta.location.filename().and_then(|n| n.parse::<Digest>().ok());
+                    if let Some(id) = id.filter(|id| key_of(id) == meta.location) {
+                        let listed = Listed {
+                            size: meta.size,
+                            modified: SystemTime::from(meta.last_modified),
+                        };
+                        out.push((id, listed));
+                    }
+                }
+                Err(e) if kind_of(&e) == Kind::NotFound => break,
+                Err(e) => return Err(self.store_error(&e, "list", Some(prefix))),
+            }
+        }
+        out.sort_by_key(|(id, _)| *id);
+        out.dedup_by_key(|(id, _)| *id);
+        Ok(out)
+    }
+
+    /// The server's clock: the last-modified time of a probe object written, read and
+    /// deleted (`gc/clock/<random>`).
+    async fn server_now(&self) -> Result<SystemTime, RemoteError> {
+        let nonce = Digest::of_bytes(
+            format!(
+                "{} {:?} {:?}",
+                std::process::id(),
+                SystemTime::now(),
+                std::thread::current().id()
+            )
+            .as_bytes(),
+        );
+        let rel = format!("{CLOCK_PREFIX}/{nonce}");
+        self.put_small(&rel, b"mlv gc clock probe\n".to_vec()).await?;
+        let key = self.key(&rel);
+        let meta = self
+            .backend()
+            .head(&key)
+            .await
+            .map_err(|e| self.store_error(&e, "read the time of", Some(&key)))?;
+        self.delete_key(&key).await?;
+        Ok(SystemTime::from(meta.last_modified))
+    }
+
+    /// Deletes a key; one already gone is not an error.
+    async fn delete_key(&self, key: &ObjectPath) -> Result<(), RemoteError> {
+        match self.backend().delete(key).await {
+            Ok(()) => Ok(()),
+            Err(e) if kind_of(&e) == Kind::NotFound => Ok(()),
+            Err(e) => Err(self.store_error(&e, "delete", Some(key))),
+        }
+    }
+
+    /// A blob read from its pack and verified (small ones: directory manifests), `None` if
+    /// the index does not hold it.
+    pub async fn read_packed_blob(&self, id: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
+        if self.format2().await?.is_none() {
+            return Ok(None);
+        }
+        let index = self.index().await?;
+        let Some(loc) = index.blob(id).filter(|l| l.length <= MAX_BLOB_READ) else {
+            return Ok(None);
+        };
+        let key = self.key(&format2::pack_key(&loc.pack));
+        let entry = PackEntry {
+            id: *id,
+            offset: u64::from(loc.offset),
+            length: u64::from(loc.length),
+        };
+        let got = match self.backend().get(&key, Some(entry.range())).await {
+            Ok(g) => g,
+            Err(e) if kind_of(&e) == Kind::NotFound => return Ok(None),
+            Err(e) => return Err(self.store_error(&e, "download", Some(&key))),
+        };
+        let bytes = got
+            .bytes()
+            .await
+            .map_err(|e| self.store_error(&e, "download", Some(&key)))?;
+        format2::pack::verify_blob(loc.pack, &entry, &bytes).map_err(|e| self.format2_error(e))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// Collects a format 2 remote's packs in two phases (see the module documentation):
+    /// `live` holds the digests of every object in scope (files, manifests and the files of
+    /// kept directories).
+    pub async fn gc_packed(
+        &self,
+        live: &HashSet<Digest>,
+        opts: PackedGcOptions,
+    ) -> Result<PackedGcReport, RemoteError> {
+        let mut report = PackedGcReport::default();
+        // Dry runs write nothing, not even the probe: their "now" is this machine's clock.
+        let now = if opts.dry_run {
+            SystemTime::now()
+        } else {
+            self.server_now().await?
+        };
+        let older_than_grace = |t: SystemTime| now.duration_since(t).is_ok_and(|age| age >= opts.grace);
+        let (marks, bad) = self.marks().await?;
+        report.bad_markers = bad;
+        let packs: HashMap<Digest, Listed> = self
+            .list_named(&self.key(format2::PACK_PREFIX), |id| {
+                self.key(&format2::pack_key(id))
+            })
+            .await?
+            .into_iter()
+            .collect();
+        let segment_names = self.list_segments().await?;
+        let mut segments = Vec::with_capacity(segment_names.len());
+        for id in &segment_names {
+            segments.push((*id, self.load_segment(*id).await?));
+        }
+
+        // what each indexed pack holds, and the blobs in use
+        let mut in_pack: HashMap<Digest, Vec<Digest>> = HashMap::new();
+        let mut recipes: HashMap<Digest, &Recipe> = HashMap::new();
+        for (_, s) in &segments {
+            for (blob, loc) in &s.blobs {
+                in_pack.entry(loc.pack).or_default().push(*blob);
+            }
+            for r in &s.recipes {
+                recipes.entry(r.file).or_insert(r);
+            }
+        }
+        let mut live_blobs: HashSet<Digest> = HashSet::new();
+        for d in live {
+            live_blobs.insert(*d);
+            if let Some(r) = recipes.get(d) {
+                live_blobs.extend(r.chunks.iter().map(|c| c.id));
+            }
+        }
+        let is_live = |p: &Digest| {
+            in_pack
+                .get(p)
+                .is_some_and(|blobs| blobs.iter().any(|b| live_blobs.contains(b)))
+        };
+
+        // sweep: markers older than the grace period
+        let mut doomed: BTreeSet<Digest> = BTreeSet::new();
+        let mut swept_marks = Vec::new();
+        let mut still_marked: HashSet<Digest> = HashSet::new();
+        for m in &marks {
+            if !older_than_grace(m.written) {
+                still_marked.extend(m.packs.iter().copied());
+                continue;
+            }
+            swept_marks.push(m.id);
+            for p in &m.packs {
+                let Some(listed) = packs.get(p) else { continue };
+                if is_live(p) || listed.modified > m.written {
+                    report.revived += 1;
+                } else {
+                    doomed.insert(*p);
+                }
+            }
+        }
+        // a pack also named by a marker within the grace period waits for that one
+        doomed.retain(|p| !still_marked.contains(p));
+        report.waiting = still_marked.iter().filter(|p| packs.contains_key(p)).count() as u64;
+
+        // mark: unused packs, written before the grace period, not marked yet
+        let mut to_mark: BTreeSet<Digest> = BTreeSet::new();
+        for (id, listed) in &packs {
+            if doomed.contains(id) || still_marked.contains(id) {
+                continue;
+            }
+            if is_live(id) {
+                report.live_packs += 1;
+            } else if !older_than_grace(listed.modified) {
+                report.recent_packs += 1;
+            } else {
+                to_mark.insert(*id);
+            }
+        }
+        report.marked = to_mark
+            .iter()
+            .map(|p| GcPack {
+                pack: *p,
+                size: packs[p].size,
+            })
+            .collect();
+        report.deleted = doomed
+            .iter()
+            .map(|p| GcPack {
+                pack: *p,
+                size: packs[p].size,
+            })
+            .collect();
+        report.deleted_bytes = report.deleted.iter().map(|p| p.size).sum();
+        report.markers_removed = swept_marks.len() as u64;
+        let superseded: Vec<Digest> = if doomed.is_empty() {
+            Vec::new()
+        } else {
+            segment_names.clone()
+        };
+        report.segments_merged = superseded.len() as u64;
+        if opts.dry_run {
+            return Ok(report);
+        }
+
+        if !to_mark.is_empty() {
+            let (id, bytes) = encode_mark(&to_mark);
+            self.put_small(&mark_key(&id), bytes).await?;
+            crate::crash_point!("gc.after_mark");
+        }
+        if !doomed.is_empty() {
+            let merged = merge_without(&segments, &doomed);
+            let (id, bytes) = merged.encode().map_err(|e| self.format2_error(e))?;
+            self.put_small(&format2::index_key(&id), bytes).await?;
+            crate::crash_point!("gc.after_merged_segment");
+            for old in superseded.iter().filter(|s| **s != id) {
+                self.delete_key(&self.key(&format2::index_key(old))).await?;
+                crate::crash_point!("gc.after_segment_delete");
+            }
+            for p in &doomed {
+                self.delete_key(&self.key(&format2::pack_key(p))).await?;
+                crate::crash_point!("gc.after_pack_delete");
+            }
+        }
+        for m in &swept_marks {
+            crate::crash_point!("gc.before_marker_delete");
+            self.delete_key(&self.key(&mark_key(m))).await?;
+        }
+        Ok(report)
+    }
+}
+
+/// Whether the index holds blob `id` in a pack gc has not marked.
+pub(super) fn usable(index: &MergedIndex, marked: &HashSet<Digest>, id: &Digest) -> bool {
+    index.blob(id).is_some_and(|l| !marked.contains(&l.pack))
+}
+
+/// Whether the remote holds object `d` for a push: a blob in an unmarked pack, or a chunked
+/// file whose every chunk is.
+pub(super) fn holds(index: &MergedIndex, marked: &HashSet<Digest>, d: &Digest) -> bool {
+    usable(index, marked, d)
+        || index
+            .recipe(d)
+            .is_some_and(|r| r.chunks.iter().all(|c| usable(index, marked, &c.id)))
+}
+
+/// One segment holding every entry of `segments` but those in `doomed` packs: a blob listed
+/// in several packs keeps its first listing in a surviving pack; a recipe is kept only if
+/// every chunk of it is still located.
+fn merge_without(segments: &[(Digest, IndexSegment)], doomed: &BTreeSet<Digest>) -> IndexSegment {
+    let mut out = IndexSegment::default();
+    let mut packs: HashMap<Digest, u64> = HashMap::new();
+    let mut seen: HashSet<Digest> = HashSet::new();
+    for (_, s) in segments {
+        let sizes: HashMap<Digest, u64> = s.packs.iter().copied().collect();
+        for (blob, loc) in &s.blobs {
+            if doomed.contains(&loc.pack) || !seen.insert(*blob) {
+                continue;
+            }
+            packs.insert(loc.pack, sizes[&loc.pack]);
+            out.blobs.push((*blob, *loc));
+        }
+    }
+    out.packs = packs.into_iter().collect();
+    let index = MergedIndex::from_segments([&out]);
+    let mut files = HashSet::new();
+    for (_, s) in segments {
+        for r in &s.recipes {
+            if r.chunks.iter().all(|c| index.contains(&c.id)) && files.insert(r.file) {
+                out.recipes.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::format2::{BlobLocation, RecipeChunk};
+
+    fn d(n: u8) -> Digest {
+        Digest::of_bytes(&[n])
+    }
+
+    #[test]
+    fn a_marker_round_trips_and_a_damaged_one_marks_nothing() {
+        let packs: BTreeSet<Digest> = [d(1), d(2), d(3)].into_iter().collect();
+        let (id, bytes) = encode_mark(&packs);
+        assert!(bytes.starts_with(b"mlv-gc-mark 1\n"));
+        assert_eq!(bytes.len(), 14 + 3 * 65);
+        let back = decode_mark(&id, &bytes).unwrap();
+        assert_eq!(back, packs.iter().copied().collect::<Vec<_>>());
+        let mut bad = bytes.clone();
+        bad[20] = b'g';
+        assert_eq!(decode_mark(&id, &bad), None, "not its name");
+        let bad_id = Digest::of_bytes(&bad);
+        assert_eq!(decode_mark(&bad_id, &bad), None, "not a digest");
+        let unsorted = format!("{MARK_MAGIC}{}\n{}\n", d(1).max(d(2)), d(1).min(d(2)));
+        let uid = Digest::of_bytes(unsorted.as_bytes());
+        assert_eq!(decode_mark(&uid, unsorted.as_bytes()), None);
+        let (eid, empty) = encode_mark(&BTreeSet::new());
+        assert_eq!(decode_mark(&eid, &empty), Some(Vec::new()));
+    }
+
+    #[test]
+    fn the_merged_segment_drops_doomed_packs_and_recipes_they_break() {
+        let (p1, p2) = (d(10), d(11));
+        let loc = |pack, offset| BlobLocation {
+            pack,
+            offset,
+            length: 1,
+        };
+        let s1 = IndexSegment {
+            packs: vec![(p1, 200)],
+            blobs: vec![(d(1), loc(p1, 8)), (d(2), loc(p1, 9))],
+            recipes: vec![Recipe::new(d(50), vec![RecipeChunk { id: d(1), length: 1 }])],
+        };
+        let s2 = IndexSegment {
+            packs: vec![(p2, 200)],
+            blobs: vec![(d(2), loc(p2, 8)), (d(3), loc(p2, 9))],
+            recipes: vec![Recipe::new(d(51), vec![RecipeChunk { id: d(3), length: 1 }])],
+        };
+        let doomed: BTreeSet<Digest> = [p1].into_iter().collect();
+        let m = merge_without(&[(d(90), s1), (d(91), s2)], &doomed);
+        let idx = MergedIndex::from_segments([&m]);
+        assert!(!idx.contains(&d(1)));
+        assert_eq!(idx.blob(&d(2)).unwrap().pack, p2, "the surviving copy");
+        assert!(idx.contains(&d(3)));
+        assert!(idx.recipe(&d(50)).is_none(), "its chunk is gone");
+        assert!(idx.recipe(&d(51)).is_some());
+        assert_eq!(m.packs, vec![(p2, 200)]);
+        m.encode().unwrap();
+    }
+}
