@@ -35,7 +35,9 @@ pub const POINTS: &[&str] = &[
     "push.after_object",
     "push.before_manifests",
     "push.local_before_rename",
-    // push to a format 2 remote: a pack uploaded, its index segment not yet
+    // push to a format 2 remote: what to upload decided, nothing sent; a pack uploaded,
+    // its index segment not yet
+    "push.after_plan",
     "push.after_pack",
     "push.before_segment",
     // fetch, pull

@@ -716,6 +716,7 @@ fn every_crash_point_is_safe() {
     // `cli_format2_gc::format2_gc_killed_at_every_step_converges`; the lab's remotes are
     // format 1.
     let format2 = [
+        "push.after_plan",
         "push.after_pack",
         "push.before_segment",
         "gc.after_mark",

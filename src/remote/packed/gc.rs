@@ -387,6 +387,18 @@ impl Remote {
             return Ok(report);
         }
 
+        // clock probes a killed gc left behind
+        let probes = self
+            .list_named(&self.key(CLOCK_PREFIX), |id| {
+                self.key(&format!("{CLOCK_PREFIX}/{id}"))
+            })
+            .await?;
+        for (id, listed) in probes {
+            if older_than_grace(listed.modified) {
+                self.delete_key(&self.key(&format!("{CLOCK_PREFIX}/{id}")))
+                    .await?;
+            }
+        }
         if !to_mark.is_empty() {
             let (id, bytes) = encode_mark(&to_mark);
             self.put_small(&mark_key(&id), bytes).await?;

@@ -64,6 +64,8 @@ impl Remote {
         if todo.is_empty() {
             return Ok(report);
         }
+        // what to send is decided (the markers read): nothing is uploaded yet
+        crate::crash_point!("push.after_plan");
         let total: u64 = todo.iter().map(|d| cache.object_len(d).unwrap_or(0)).sum();
         progress.start("uploading", todo.len() as u64, total);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Built>(1);
