@@ -53,8 +53,10 @@ pub const POINTS: &[&str] = &[
     "gc.before_remove",
     "gc.after_remove",
     "gc.before_temp_clean",
-    // gc of a format 2 remote: a marker written; a merged index segment written, each
+    // gc of a format 2 remote: packs mostly unused repacked (new packs and their segment
+    // written, the old ones not marked yet); a marker written; a merged index segment written, each
     // superseded segment deleted, each pack deleted, before each marker is deleted
+    "gc.after_repack",
     "gc.after_mark",
     "gc.after_merged_segment",
     "gc.after_segment_delete",

@@ -54,6 +54,10 @@ pub struct Args {
     /// Keep objects younger than this: 0, 90 (minutes), 30m, 2h, 1d. Overrides `[gc] grace`.
     #[arg(long, value_name = "DURATION")]
     grace: Option<Grace>,
+    /// On a format 2 remote, also repack packs more than half unused: copy the blobs still in
+    /// use into new packs, then mark the old ones (deleted by a later gc, as unused packs are).
+    #[arg(long, requires = "remote")]
+    repack: bool,
     /// Only list what would be removed (the default without --force).
     #[arg(short = 'n', long, conflicts_with = "force")]
     dry_run: bool,
@@ -74,6 +78,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         scope: scope(&args),
         grace: args.grace.or(repo.config.gc.grace).map_or(DEFAULT_GRACE, |g| g.0),
         dry_run: !args.force,
+        repack: args.repack,
     };
     let remote = match &args.remote {
         Some(name) => Some(remotes::open(
@@ -121,6 +126,14 @@ fn render_packs(ctx: &Ctx, p: &PackedGcReport, place: &str, dry_run: bool) {
     if dry_run || ctx.ui.verbose {
         for GcPack { pack, size } in &p.marked {
             ctx.ui.out(&format!("{pack}  {size:>12}  {place} (pack to mark)"));
+        }
+        for r in &p.repacked {
+            ctx.ui.out(&format!(
+                "{}  {:>12}  {place} (pack to repack: {} in use)",
+                r.pack,
+                r.size,
+                human_bytes(r.kept_bytes)
+            ));
         }
         for GcPack { pack, size } in &p.deleted {
             ctx.ui

@@ -46,6 +46,8 @@ pub struct GcOptions {
     pub grace: Duration,
     /// Only report.
     pub dry_run: bool,
+    /// On a format 2 remote, also repack packs mostly unused.
+    pub repack: bool,
 }
 
 /// One object removed (or to remove).
@@ -473,6 +475,7 @@ pub async fn gc_remote(
             let o = PackedGcOptions {
                 grace: opts.grace,
                 dry_run: opts.dry_run,
+                repack: opts.repack,
             };
             Some(remote.gc_packed(&keep.keep, o).await?)
         }

@@ -142,7 +142,9 @@ fn format2_gc_marks_unused_packs_then_deletes_them_after_the_grace_period() {
     assert_eq!(marks.len(), 1);
     let text = std::fs::read_to_string(remote.join(&marks[0])).unwrap();
     let lines: String = marked.iter().map(|p| format!("{p}\n")).collect();
-    assert_eq!(text, format!("mlv-gc-mark 1\n{lines}"));
+    let (head_lines, packs) = text.split_at(14 + 69);
+    assert!(head_lines.starts_with("mlv-gc-mark 1\nrun "), "{text}");
+    assert_eq!(packs, lines);
     assert_eq!(
         marks[0],
         format!("gc/marks/{}", crate::common::b3(text.as_bytes()))
@@ -176,6 +178,63 @@ fn format2_gc_marks_unused_packs_then_deletes_them_after_the_grace_period() {
     commit(&src, &tree(3), "v3");
     src.mlv(&["push"]).ok();
     assert_restorable(&src, &[(head(&src), tree(3))], "after a push");
+}
+
+/// With --repack, a pack mostly unused (v0's files: the old model.bin and f0 beside the
+/// small f1..f3 still in use) has its needed blobs copied into a new pack, then is marked and
+/// deleted like an unused pack.
+#[test]
+fn format2_gc_repack_copies_the_blobs_in_use_out_of_a_mostly_unused_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    let src = repo(&remote);
+    for v in 0..3 {
+        commit(&src, &tree(v), &format!("v{v}"));
+        src.mlv(&["push"]).ok();
+    }
+    let bytes = |r: &Path| -> u64 {
+        keys(r, "packs/")
+            .iter()
+            .map(|k| std::fs::metadata(r.join(k)).unwrap().len())
+            .sum()
+    };
+    let before = bytes(&remote);
+    let dry = src
+        .mlv(&["gc", "--remote", "--repack", "--grace", "0", "--json"])
+        .ok();
+    assert_eq!(
+        dry.json()["remote"]["format2"]["repacked"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{dry}"
+    );
+    assert_eq!(keys(&remote, "packs/").len(), 6, "a dry run writes nothing");
+    let first = src
+        .mlv(&["gc", "--remote", "--force", "--repack", "--grace", "0", "--json"])
+        .ok();
+    let f2 = &first.json()["remote"]["format2"];
+    assert_eq!(f2["repacked"].as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(f2["repacked"][0]["kept_blobs"], 3, "{first}");
+    assert_eq!(f2["marked"].as_array().unwrap().len(), 4, "{first}");
+    assert_eq!(
+        keys(&remote, "packs/").len(),
+        7,
+        "the new pack, nothing deleted yet"
+    );
+    assert_restorable(&src, &[(head(&src), tree(2))], "repacked, not swept");
+    let second = gc(&src, "0");
+    assert_eq!(second["deleted"].as_array().unwrap().len(), 4, "{second}");
+    assert_eq!(keys(&remote, "packs/").len(), 3);
+    assert!(
+        bytes(&remote) * 2 < before,
+        "{} of {before} bytes left",
+        bytes(&remote)
+    );
+    assert_restorable(&src, &[(head(&src), tree(2))], "repacked and swept");
+    let third = gc(&src, "0");
+    assert_eq!(third["marked"].as_array().unwrap().len(), 0, "{third}");
 }
 
 /// A clone that gc does not see (its commit is not in the collector's refs) pushes after a
@@ -282,6 +341,7 @@ fn format2_gc_on_an_upgraded_remote_keeps_foreign_keys_and_collects_format1_obje
 #[test]
 fn format2_gc_killed_at_every_step_converges() {
     let points = [
+        "gc.after_repack:1",
         "gc.after_mark:1",
         "gc.after_merged_segment:1",
         "gc.after_segment_delete:1",
@@ -311,10 +371,11 @@ fn format2_gc_killed_at_every_step_converges() {
         let crash = [("MLV_CRASH_AT", point)];
         let mut killed = false;
         // push, mark, sweep: each may be killed at the point; checked, then run again
+        // (v0's files pack is mostly unused: --repack copies f1..f3 out of it)
         let steps: [&[&str]; 3] = [
             &["push"],
-            &["gc", "--remote", "--force", "--grace", "0"],
-            &["gc", "--remote", "--force", "--grace", "0"],
+            &["gc", "--remote", "--force", "--repack", "--grace", "0"],
+            &["gc", "--remote", "--force", "--repack", "--grace", "0"],
         ];
         for (n, args) in steps.into_iter().enumerate() {
             let out = src.mlv_env(&crash, args);
@@ -369,8 +430,8 @@ impl Rng {
 
 /// One seeded run: two clones commit versions drawn from a small pool (so content comes
 /// back after it was marked, and both push the same blobs) and push; a third repository
-/// fetches their branches and runs `gc --remote --grace 0` (mark and sweep as soon as it
-/// can); the pushers pull now and then, and sometimes push across a gc run (held by
+/// fetches their branches and runs `gc --remote --grace 0`, with `--repack` half the time
+/// (mark and sweep as soon as it can); the pushers pull now and then, and sometimes push across a gc run (held by
 /// `MLV_PAUSE_AT` once they know what to send). After every gc, every branch tip is
 /// restorable.
 #[cfg(feature = "failpoints")]
@@ -407,11 +468,16 @@ fn interleave(seed: u64, steps: usize) {
             }
             5..=7 => {
                 g.git(&["fetch", "-q", "--all"]);
-                let out = g.mlv(&["gc", "--remote", "--force", "--grace", "0", "--json"]);
+                let mut args = vec!["gc", "--remote", "--force", "--grace", "0", "--json"];
+                if rng.below(2) == 0 {
+                    args.push("--repack");
+                }
+                let out = g.mlv(&args);
                 assert_eq!(out.code, Some(0), "seed {seed}, after {log:?}\n{out}");
                 let f2 = &out.json()["remote"]["format2"];
                 log.push(format!(
-                    "gc: marked {}, deleted {}, revived {}",
+                    "gc: repacked {}, marked {}, deleted {}, revived {}",
+                    f2["repacked"].as_array().map_or(0, Vec::len),
                     f2["marked"].as_array().map_or(0, Vec::len),
                     f2["deleted"].as_array().map_or(0, Vec::len),
                     f2["revived"]
@@ -424,14 +490,29 @@ fn interleave(seed: u64, steps: usize) {
                 let i = rng.below(2) as usize;
                 let v = rng.below(5);
                 let p = &pushers[i];
+                // gc knows every tip but the commit being pushed (it would refuse that one:
+                // its directory manifest is not on the remote yet)
+                g.git(&["fetch", "-q", "--all"]);
                 commit(p, &tree(v), &format!("v{v}"));
                 let push = paused(p, "push.after_plan:1", &["push"]);
-                let out = g.mlv(&["gc", "--remote", "--force", "--grace", "0"]);
+                let held = matches!(push, Held::Paused(_));
+                let out = g.mlv(&["gc", "--remote", "--force", "--grace", "0", "--json"]);
                 let pushed = resume(push);
                 assert_eq!(out.code, Some(0), "seed {seed}, after {log:?}\n{out}");
                 assert_eq!(pushed.code, Some(0), "seed {seed}, after {log:?}\n{pushed}");
                 current[i] = Some(v);
-                log.push(format!("p{i} push v{v} across a gc"));
+                let f2 = &out.json()["remote"]["format2"];
+                log.push(format!(
+                    "p{i} push v{v} {} a gc (marked {}, deleted {}, revived {})",
+                    if held {
+                        "across"
+                    } else {
+                        "(nothing to send) before"
+                    },
+                    f2["marked"].as_array().map_or(0, Vec::len),
+                    f2["deleted"].as_array().map_or(0, Vec::len),
+                    f2["revived"]
+                ));
                 check(&current, &log);
             }
             _ => {

@@ -719,6 +719,7 @@ fn every_crash_point_is_safe() {
         "push.after_plan",
         "push.after_pack",
         "push.before_segment",
+        "gc.after_repack",
         "gc.after_mark",
         "gc.after_merged_segment",
         "gc.after_segment_delete",

@@ -1,13 +1,15 @@
 //! `gc --remote` on a format 2 remote, in two phases as rustic and kopia prune (see "Remote
 //! format 2: gc" in docs/format.md and the guarantees in docs/reliability.md):
 //!
-//! 1. **mark**: packs holding no live blob, last written longer ago than the grace period, are
-//!    listed in a new immutable marker document `gc/marks/<id>`; the marker's last-modified
-//!    time, as the server records it, is when they were marked. A push that starts after that
+//! 1. **mark**: packs holding no needed blob (a live blob no other pack holds), last written
+//!    longer ago than the grace period, are listed in a new immutable marker document
+//!    `gc/marks/<id>`; the marker's last-modified time, as the server records it, is when
+//!    they were marked. With repack, a pack mostly unused has its needed blobs copied into
+//!    new packs (and a segment naming them) first, then is marked. A push that starts after that
 //!    treats the blobs of marked packs as absent and uploads them again (see [`Remote::marked_packs`]).
 //! 2. **sweep** (a later run): the packs of a marker older than the grace period (measured
 //!    against the server's clock: a probe object's last-modified time) are deleted unless
-//!    they hold a live blob again or were uploaded again after the mark. In this order, so
+//!    they hold a needed blob again or were uploaded again after the mark. In this order, so
 //!    that a kill at any step leaves a remote every reader handles:
 //!    a replacement index segment (every segment read, without the deleted packs' entries)
 //!    is written; then the segments it replaces are deleted; then the packs; then the
@@ -27,7 +29,9 @@ use serde::Serialize;
 use crate::hash::Digest;
 
 use super::super::error::{kind_of, Kind, RemoteError};
-use super::super::format2::{self, pack::PackEntry, IndexSegment, MergedIndex, Recipe};
+use super::super::format2::{
+    self, pack::PackEntry, BlobLocation, IndexSegment, MergedIndex, PackBuilder, Recipe,
+};
 use super::super::store::Remote;
 
 /// The key prefix of markers.
@@ -46,11 +50,14 @@ pub fn mark_key(id: &Digest) -> String {
     format!("{MARK_PREFIX}/{id}")
 }
 
-/// A marker document: its packs, sorted. Bytes: [`MARK_MAGIC`], then per pack its id in
-/// lowercase hex and `\n`. Named by the blake3 digest of those bytes.
-pub fn encode_mark(packs: &BTreeSet<Digest>) -> (Digest, Vec<u8>) {
-    let mut out = Vec::with_capacity(MARK_MAGIC.len() + packs.len() * 65);
+/// A marker document: a line naming the gc run that wrote it (so that two runs marking the
+/// same packs never write the same name, which a sweep could delete as the older marker's),
+/// then its packs, sorted. Bytes: [`MARK_MAGIC`]; `run `, the run's 64 lowercase hex digits
+/// and `\n`; per pack its id in lowercase hex and `\n`. Named by the blake3 of those bytes.
+pub fn encode_mark(run: &Digest, packs: &BTreeSet<Digest>) -> (Digest, Vec<u8>) {
+    let mut out = Vec::with_capacity(MARK_MAGIC.len() + 69 + packs.len() * 65);
     out.extend_from_slice(MARK_MAGIC.as_bytes());
+    out.extend_from_slice(format!("run {run}\n").as_bytes());
     for p in packs {
         out.extend_from_slice(p.to_string().as_bytes());
         out.push(b'\n');
@@ -58,17 +65,20 @@ pub fn encode_mark(packs: &BTreeSet<Digest>) -> (Digest, Vec<u8>) {
     (Digest::of_bytes(&out), out)
 }
 
-/// Parses marker `id`: `None` if the bytes are not a marker of that name (a damaged marker
-/// marks nothing; gc leaves it alone).
+/// Parses marker `id`: its packs, or `None` if the bytes are not a marker of that name (a
+/// damaged marker marks nothing; gc leaves it alone).
 pub fn decode_mark(id: &Digest, bytes: &[u8]) -> Option<Vec<Digest>> {
     if Digest::of_bytes(bytes) != *id {
         return None;
     }
     let text = std::str::from_utf8(bytes).ok()?.strip_prefix(MARK_MAGIC)?;
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    if body.is_empty() {
+    let (run, rest) = text.split_once('\n')?;
+    let run: Digest = run.strip_prefix("run ")?.parse().ok()?;
+    let _ = run;
+    if rest.is_empty() {
         return Some(Vec::new());
     }
+    let body = rest.strip_suffix('\n')?;
     let mut packs = Vec::new();
     for line in body.split('\n') {
         let d: Digest = line.parse().ok()?;
@@ -97,6 +107,22 @@ pub struct PackedGcOptions {
     pub grace: Duration,
     /// Only report.
     pub dry_run: bool,
+    /// Also repack packs mostly unused: copy their needed blobs into new packs, then mark
+    /// them.
+    pub repack: bool,
+}
+
+/// A pack repacked (or to be): its needed blobs copied into a new pack, the pack marked.
+#[derive(Debug, Clone, Serialize)]
+pub struct GcRepack {
+    /// Its id.
+    pub pack: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Blobs copied out.
+    pub kept_blobs: u64,
+    /// Their bytes.
+    pub kept_bytes: u64,
 }
 
 /// One pack marked or deleted (or to be).
@@ -111,8 +137,11 @@ pub struct GcPack {
 /// What gc did (or would do) to a format 2 remote's packs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PackedGcReport {
-    /// Packs this run marked (or would mark).
+    /// Packs this run marked (or would mark), repacked ones included.
     pub marked: Vec<GcPack>,
+    /// With `--repack`: packs mostly unused whose needed blobs were copied into new packs
+    /// before they were marked.
+    pub repacked: Vec<GcRepack>,
     /// Packs deleted (or to delete): marked longer ago than the grace period, still unused.
     pub deleted: Vec<GcPack>,
     /// Their bytes.
@@ -208,17 +237,8 @@ impl Remote {
     }
 
     /// The server's clock: the last-modified time of a probe object written, read and
-    /// deleted (`gc/clock/<random>`).
-    async fn server_now(&self) -> Result<SystemTime, RemoteError> {
-        let nonce = Digest::of_bytes(
-            format!(
-                "{} {:?} {:?}",
-                std::process::id(),
-                SystemTime::now(),
-                std::thread::current().id()
-            )
-            .as_bytes(),
-        );
+    /// deleted (`gc/clock/<run>`).
+    async fn server_now(&self, nonce: &Digest) -> Result<SystemTime, RemoteError> {
         let rel = format!("{CLOCK_PREFIX}/{nonce}");
         self.put_small(&rel, b"mlv gc clock probe\n".to_vec()).await?;
         let key = self.key(&rel);
@@ -279,10 +299,20 @@ impl Remote {
     ) -> Result<PackedGcReport, RemoteError> {
         let mut report = PackedGcReport::default();
         // Dry runs write nothing, not even the probe: their "now" is this machine's clock.
+        // this run's name: random enough that no two runs share it
+        let run = Digest::of_bytes(
+            format!(
+                "{} {:?} {:?}",
+                std::process::id(),
+                SystemTime::now(),
+                std::time::Instant::now()
+            )
+            .as_bytes(),
+        );
         let now = if opts.dry_run {
             SystemTime::now()
         } else {
-            self.server_now().await?
+            self.server_now(&run).await?
         };
         let older_than_grace = |t: SystemTime| now.duration_since(t).is_ok_and(|age| age >= opts.grace);
         let (marks, bad) = self.marks().await?;
@@ -300,12 +330,14 @@ impl Remote {
             segments.push((*id, self.load_segment(*id).await?));
         }
 
-        // what each indexed pack holds, and the blobs in use
-        let mut in_pack: HashMap<Digest, Vec<Digest>> = HashMap::new();
+        // what each indexed pack holds, where each blob is, and the blobs in use
+        let mut in_pack: HashMap<Digest, Vec<(Digest, BlobLocation)>> = HashMap::new();
+        let mut homes: HashMap<Digest, Vec<Digest>> = HashMap::new();
         let mut recipes: HashMap<Digest, &Recipe> = HashMap::new();
         for (_, s) in &segments {
             for (blob, loc) in &s.blobs {
-                in_pack.entry(loc.pack).or_default().push(*blob);
+                in_pack.entry(loc.pack).or_default().push((*blob, *loc));
+                homes.entry(*blob).or_default().push(loc.pack);
             }
             for r in &s.recipes {
                 recipes.entry(r.file).or_insert(r);
@@ -318,49 +350,109 @@ impl Remote {
                 live_blobs.extend(r.chunks.iter().map(|c| c.id));
             }
         }
-        let is_live = |p: &Digest| {
-            in_pack
-                .get(p)
-                .is_some_and(|blobs| blobs.iter().any(|b| live_blobs.contains(b)))
+        // The live blobs of pack `p` with no copy in another pack that is there and not in
+        // `going` (marked, or about to be).
+        let needed = |p: &Digest, going: &HashSet<Digest>| -> Vec<(Digest, BlobLocation)> {
+            let Some(blobs) = in_pack.get(p) else {
+                return Vec::new();
+            };
+            let mut out: Vec<(Digest, BlobLocation)> = blobs
+                .iter()
+                .filter(|(b, _)| live_blobs.contains(b))
+                .filter(|(b, _)| {
+                    !homes[b]
+                        .iter()
+                        .any(|q| q != p && packs.contains_key(q) && !going.contains(q))
+                })
+                .copied()
+                .collect();
+            out.sort_by_key(|(b, _)| *b);
+            out.dedup_by_key(|(b, _)| *b);
+            out
         };
 
         // sweep: markers older than the grace period
-        let mut doomed: BTreeSet<Digest> = BTreeSet::new();
         let mut swept_marks = Vec::new();
         let mut still_marked: HashSet<Digest> = HashSet::new();
+        let mut candidates: BTreeSet<Digest> = BTreeSet::new();
+        let mut revived: HashSet<Digest> = HashSet::new();
         for m in &marks {
             if !older_than_grace(m.written) {
                 still_marked.extend(m.packs.iter().copied());
-                continue;
             }
+        }
+        for m in marks.iter().filter(|m| older_than_grace(m.written)) {
             swept_marks.push(m.id);
             for p in &m.packs {
                 let Some(listed) = packs.get(p) else { continue };
-                if is_live(p) || listed.modified > m.written {
-                    report.revived += 1;
-                } else {
-                    doomed.insert(*p);
+                // uploaded again since the mark: a push counts on it
+                if listed.modified > m.written {
+                    revived.insert(*p);
+                } else if !still_marked.contains(p) {
+                    candidates.insert(*p);
                 }
             }
         }
-        // a pack also named by a marker within the grace period waits for that one
-        doomed.retain(|p| !still_marked.contains(p));
-        report.waiting = still_marked.iter().filter(|p| packs.contains_key(p)).count() as u64;
-
-        // mark: unused packs, written before the grace period, not marked yet
-        let mut to_mark: BTreeSet<Digest> = BTreeSet::new();
-        for (id, listed) in &packs {
-            if doomed.contains(id) || still_marked.contains(id) {
-                continue;
-            }
-            if is_live(id) {
-                report.live_packs += 1;
-            } else if !older_than_grace(listed.modified) {
-                report.recent_packs += 1;
+        let mut going: HashSet<Digest> = candidates.iter().copied().collect();
+        going.extend(still_marked.iter().copied());
+        let mut doomed: BTreeSet<Digest> = BTreeSet::new();
+        for p in &candidates {
+            // in use again, with no copy elsewhere: kept, and no longer marked
+            if needed(p, &going).is_empty() {
+                doomed.insert(*p);
             } else {
-                to_mark.insert(*id);
+                revived.insert(*p);
             }
         }
+        // a pack both revived and doomed by two markers stays
+        doomed.retain(|p| !revived.contains(p));
+        report.revived = revived.len() as u64;
+        report.waiting = still_marked.iter().filter(|p| packs.contains_key(p)).count() as u64;
+
+        // mark: packs whose live blobs all have a copy elsewhere (most often none is live),
+        // written before the grace period, not marked yet; oldest first, so that of two
+        // copies the older goes. With repack, a pack mostly unused has its needed blobs
+        // copied into a new pack first.
+        let mut going: HashSet<Digest> = doomed.iter().copied().collect();
+        going.extend(still_marked.iter().copied());
+        let mut order: Vec<(&Digest, &Listed)> = packs.iter().collect();
+        order.sort_by_key(|(id, l)| (l.modified, **id));
+        let mut to_mark: BTreeSet<Digest> = BTreeSet::new();
+        let mut to_repack: Vec<(Digest, Vec<(Digest, BlobLocation)>)> = Vec::new();
+        for (id, listed) in order {
+            if going.contains(id) {
+                continue;
+            }
+            let keep = needed(id, &going);
+            if !older_than_grace(listed.modified) {
+                if keep.is_empty() {
+                    report.recent_packs += 1;
+                } else {
+                    report.live_packs += 1;
+                }
+                continue;
+            }
+            let kept_bytes: u64 = keep.iter().map(|(_, l)| u64::from(l.length)).sum();
+            if keep.is_empty() {
+                to_mark.insert(*id);
+                going.insert(*id);
+            } else if opts.repack && kept_bytes * 2 < listed.size {
+                to_repack.push((*id, keep));
+                to_mark.insert(*id);
+                going.insert(*id);
+            } else {
+                report.live_packs += 1;
+            }
+        }
+        report.repacked = to_repack
+            .iter()
+            .map(|(p, keep)| GcRepack {
+                pack: *p,
+                size: packs[p].size,
+                kept_blobs: keep.len() as u64,
+                kept_bytes: keep.iter().map(|(_, l)| u64::from(l.length)).sum(),
+            })
+            .collect();
         report.marked = to_mark
             .iter()
             .map(|p| GcPack {
@@ -399,8 +491,12 @@ impl Remote {
                     .await?;
             }
         }
+        if !to_repack.is_empty() {
+            self.repack(&to_repack).await?;
+            crate::crash_point!("gc.after_repack");
+        }
         if !to_mark.is_empty() {
-            let (id, bytes) = encode_mark(&to_mark);
+            let (id, bytes) = encode_mark(&run, &to_mark);
             self.put_small(&mark_key(&id), bytes).await?;
             crate::crash_point!("gc.after_mark");
         }
@@ -423,6 +519,71 @@ impl Remote {
             self.delete_key(&self.key(&mark_key(m))).await?;
         }
         Ok(report)
+    }
+}
+
+impl Remote {
+    /// Copies the needed blobs of each pack of `packs` (each read whole and checked blob by
+    /// blob) into new packs, uploaded, and describes them in a new index segment, written
+    /// after them.
+    async fn repack(&self, packs: &[(Digest, Vec<(Digest, BlobLocation)>)]) -> Result<(), RemoteError> {
+        let dir = tempfile::tempdir().map_err(|e| {
+            RemoteError::Io(crate::fs::IoError::new(
+                "cannot create a temporary directory in",
+                std::env::temp_dir(),
+                e,
+            ))
+        })?;
+        let f2 = |e| self.format2_error(e);
+        let mut sealed = Vec::new();
+        let mut builder = PackBuilder::new(dir.path()).map_err(f2)?;
+        for (pack, blobs) in packs {
+            let key = self.key(&format2::pack_key(pack));
+            let Some(bytes) = self
+                .get_bytes(&key, format2::pack::MAX_PACK_SIZE, "read the pack")
+                .await?
+            else {
+                return Err(self.format2_error(format2::Format2Error::TruncatedPack {
+                    pack: *pack,
+                    expected: 1,
+                    actual: 0,
+                }));
+            };
+            for (blob, loc) in blobs {
+                let entry = PackEntry {
+                    id: *blob,
+                    offset: u64::from(loc.offset),
+                    length: u64::from(loc.length),
+                };
+                let end = (entry.range().end as usize).min(bytes.len());
+                let start = (entry.offset as usize).min(end);
+                let b = &bytes[start..end];
+                format2::pack::verify_blob(*pack, &entry, b).map_err(f2)?;
+                if builder.should_seal_before(entry.length) {
+                    sealed.extend(builder.seal().map_err(f2)?);
+                    builder = PackBuilder::new(dir.path()).map_err(f2)?;
+                }
+                builder.append(*blob, b).map_err(f2)?;
+            }
+        }
+        sealed.extend(builder.seal().map_err(f2)?);
+        let mut segment = IndexSegment::default();
+        for pack in &sealed {
+            self.put_pack(pack).await?;
+            segment.packs.push((pack.id, pack.size));
+            segment.blobs.extend(pack.entries.iter().map(|e| {
+                let loc = BlobLocation {
+                    pack: pack.id,
+                    offset: e.offset as u32,
+                    length: e.length as u32,
+                };
+                (e.id, loc)
+            }));
+        }
+        if !segment.packs.is_empty() {
+            self.write_segment(segment).await?;
+        }
+        Ok(())
     }
 }
 
@@ -482,20 +643,26 @@ mod tests {
     #[test]
     fn a_marker_round_trips_and_a_damaged_one_marks_nothing() {
         let packs: BTreeSet<Digest> = [d(1), d(2), d(3)].into_iter().collect();
-        let (id, bytes) = encode_mark(&packs);
-        assert!(bytes.starts_with(b"mlv-gc-mark 1\n"));
-        assert_eq!(bytes.len(), 14 + 3 * 65);
+        let (id, bytes) = encode_mark(&d(9), &packs);
+        assert!(bytes.starts_with(format!("mlv-gc-mark 1\nrun {}\n", d(9)).as_bytes()));
+        assert_eq!(bytes.len(), 14 + 69 + 3 * 65);
+        assert_ne!(encode_mark(&d(8), &packs).0, id, "two runs, two names");
         let back = decode_mark(&id, &bytes).unwrap();
         assert_eq!(back, packs.iter().copied().collect::<Vec<_>>());
         let mut bad = bytes.clone();
-        bad[20] = b'g';
+        bad[90] = b'g';
         assert_eq!(decode_mark(&id, &bad), None, "not its name");
         let bad_id = Digest::of_bytes(&bad);
         assert_eq!(decode_mark(&bad_id, &bad), None, "not a digest");
-        let unsorted = format!("{MARK_MAGIC}{}\n{}\n", d(1).max(d(2)), d(1).min(d(2)));
+        let unsorted = format!(
+            "{MARK_MAGIC}run {}\n{}\n{}\n",
+            d(9),
+            d(1).max(d(2)),
+            d(1).min(d(2))
+        );
         let uid = Digest::of_bytes(unsorted.as_bytes());
         assert_eq!(decode_mark(&uid, unsorted.as_bytes()), None);
-        let (eid, empty) = encode_mark(&BTreeSet::new());
+        let (eid, empty) = encode_mark(&d(9), &BTreeSet::new());
         assert_eq!(decode_mark(&eid, &empty), Some(Vec::new()));
     }
 

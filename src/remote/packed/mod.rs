@@ -17,7 +17,7 @@ mod gc;
 mod pull;
 mod push;
 
-pub use gc::{GcPack, PackedGcOptions, PackedGcReport};
+pub use gc::{GcPack, GcRepack, PackedGcOptions, PackedGcReport};
 
 use std::collections::HashSet;
 use std::path::PathBuf;

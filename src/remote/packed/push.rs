@@ -121,7 +121,7 @@ impl Remote {
 
     /// Uploads an index segment (after the packs it names), and adds it to the index this
     /// process knows.
-    async fn write_segment(&self, segment: IndexSegment) -> Result<(), RemoteError> {
+    pub(super) async fn write_segment(&self, segment: IndexSegment) -> Result<(), RemoteError> {
         let (id, bytes) = segment.encode().map_err(|e| self.format2_error(e))?;
         crate::crash_point!("push.before_segment");
         self.put_small(&super::super::format2::index_key(&id), bytes.clone())
@@ -141,7 +141,7 @@ impl Remote {
     /// place); object stores get one put, or a multipart upload for a pack at least
     /// `multipart_threshold` long (parts of at least 5 MiB, S3's minimum). The bytes sent are
     /// hashed again and must give the pack's name, else the upload is not completed.
-    async fn put_pack(&self, pack: &SealedPack) -> Result<(), RemoteError> {
+    pub(super) async fn put_pack(&self, pack: &SealedPack) -> Result<(), RemoteError> {
         let rel = pack_key(&pack.id);
         let path = pack.file.to_path_buf();
         if let Some(dir) = self.backend().files() {
