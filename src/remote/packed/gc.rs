@@ -385,8 +385,8 @@ impl Remote {
             swept_marks.push(m.id);
             for p in &m.packs {
                 let Some(listed) = packs.get(p) else { continue };
-                // uploaded again since the mark: a push counts on it
-                if listed.modified > m.written {
+                // uploaded again since the mark (or in its second: S3 keeps whole seconds)
+                if listed.modified >= m.written {
                     revived.insert(*p);
                 } else if !still_marked.contains(p) {
                     candidates.insert(*p);
