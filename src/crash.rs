@@ -35,7 +35,9 @@ pub const POINTS: &[&str] = &[
     "push.after_object",
     "push.before_manifests",
     "push.local_before_rename",
-    // push to a format 2 remote: a pack uploaded, its index segment not yet
+    // push to a format 2 remote: what to upload decided, nothing sent; a pack uploaded,
+    // its index segment not yet
+    "push.after_plan",
     "push.after_pack",
     "push.before_segment",
     // fetch, pull
@@ -51,6 +53,15 @@ pub const POINTS: &[&str] = &[
     "gc.before_remove",
     "gc.after_remove",
     "gc.before_temp_clean",
+    // gc of a format 2 remote: packs mostly unused repacked (new packs and their segment
+    // written, the old ones not marked yet); a marker written; a merged index segment written, each
+    // superseded segment deleted, each pack deleted, before each marker is deleted
+    "gc.after_repack",
+    "gc.after_mark",
+    "gc.after_merged_segment",
+    "gc.after_segment_delete",
+    "gc.after_pack_delete",
+    "gc.before_marker_delete",
 ];
 
 /// Marks a crash point (see the module documentation).

@@ -6,6 +6,7 @@ use mlv::config::{Grace, DEFAULT_GRACE};
 use mlv::lock::LockMode;
 use mlv::ops::gc::{GcObject, GcOptions, GcReport, Scope};
 use mlv::ops::remotes;
+use mlv::remote::packed::{GcPack, PackedGcReport};
 
 use super::ui::{human_bytes, plural};
 use super::{CliError, Ctx};
@@ -24,6 +25,13 @@ use super::{CliError, Ctx};
 /// younger than the grace period (`[gc] grace` in .mlv/config.toml, 4h by default) are always
 /// kept, since an `mlv add` or `mlv push` may be running. With --remote, the remote (the
 /// default one, or NAME) is collected too, by the same rules and its objects' last-modified time.
+///
+/// On a format 2 remote, gc works in two phases: a run marks the packs that hold nothing in
+/// scope (and were written before the grace period), and a later run, once the mark is older
+/// than the grace period by the remote's clock, deletes them (with their index entries) unless
+/// they are in use again. A push that starts after a mark uploads again what it needs from
+/// marked packs; a push must not take longer than the grace period. --grace 0 deletes what an
+/// earlier run marked at once: only when no push is running.
 ///
 /// Example: mlv gc --all-tags --remote --force
 #[derive(clap::Args)]
@@ -46,6 +54,10 @@ pub struct Args {
     /// Keep objects younger than this: 0, 90 (minutes), 30m, 2h, 1d. Overrides `[gc] grace`.
     #[arg(long, value_name = "DURATION")]
     grace: Option<Grace>,
+    /// On a format 2 remote, also repack packs more than half unused: copy the blobs still in
+    /// use into new packs, then mark the old ones (deleted by a later gc, as unused packs are).
+    #[arg(long, requires = "remote")]
+    repack: bool,
     /// Only list what would be removed (the default without --force).
     #[arg(short = 'n', long, conflicts_with = "force")]
     dry_run: bool,
@@ -66,6 +78,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         scope: scope(&args),
         grace: args.grace.or(repo.config.gc.grace).map_or(DEFAULT_GRACE, |g| g.0),
         dry_run: !args.force,
+        repack: args.repack,
     };
     let remote = match &args.remote {
         Some(name) => Some(remotes::open(
@@ -97,12 +110,49 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     render(ctx, &report, "cache");
     if let Some(r) = &remote_report {
         render(ctx, &r.report, &r.remote);
+        if let Some(p) = &r.format2 {
+            render_packs(ctx, p, &r.remote, report.dry_run);
+        }
     }
     if report.dry_run {
         ctx.ui
             .info("dry run: nothing was removed; run `mlv gc --force` (with the same options) to remove");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The packs of a format 2 remote: marked now, deleted after their grace period.
+fn render_packs(ctx: &Ctx, p: &PackedGcReport, place: &str, dry_run: bool) {
+    if dry_run || ctx.ui.verbose {
+        for GcPack { pack, size } in &p.marked {
+            ctx.ui.out(&format!("{pack}  {size:>12}  {place} (pack to mark)"));
+        }
+        for r in &p.repacked {
+            ctx.ui.out(&format!(
+                "{}  {:>12}  {place} (pack to repack: {} in use)",
+                r.pack,
+                r.size,
+                human_bytes(r.kept_bytes)
+            ));
+        }
+        for GcPack { pack, size } in &p.deleted {
+            ctx.ui
+                .out(&format!("{pack}  {size:>12}  {place} (marked pack to delete)"));
+        }
+    }
+    let (mark, delete) = match dry_run {
+        true => ("would mark", "would delete"),
+        false => ("marked", "deleted"),
+    };
+    ctx.ui.info(&format!(
+        "{place}: {mark} {}; {delete} {} ({}) marked earlier; {} marked, waiting for \
+         the grace period; {} in use",
+        plural(p.marked.len() as u64, "unused pack", "unused packs"),
+        plural(p.deleted.len() as u64, "pack", "packs"),
+        human_bytes(p.deleted_bytes),
+        p.waiting,
+        p.live_packs
+    ));
 }
 
 fn scope(args: &Args) -> Scope {

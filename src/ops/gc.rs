@@ -11,6 +11,10 @@
 //! whose manifest is there), so the files of every kept manifest are kept — manifests missing
 //! from the cache are read from the remote — and unreferenced manifests are deleted before any
 //! file: an interrupted gc never leaves a manifest whose files are gone.
+//!
+//! A format 2 remote's packs are collected in two phases, mark then delete after the grace
+//! period by the remote's clock (`remote::packed` gc); the format 1 objects an upgraded remote
+//! still holds follow the rules above.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ use crate::fs::{IoContext, IoError};
 use crate::hash::Digest;
 use crate::manifest::Manifest;
 use crate::pointer::Kind;
+use crate::remote::packed::{PackedGcOptions, PackedGcReport};
 use crate::remote::{Remote, RemoteError, RemoteObject};
 use crate::repo::Repo;
 use crate::revs::{git_sources, Source};
@@ -41,6 +46,8 @@ pub struct GcOptions {
     pub grace: Duration,
     /// Only report.
     pub dry_run: bool,
+    /// On a format 2 remote, also repack packs mostly unused.
+    pub repack: bool,
 }
 
 /// One object removed (or to remove).
@@ -114,6 +121,9 @@ pub struct RemoteGcReport {
     /// Kept directories whose manifest could be read neither from the cache nor from the
     /// remote: files only they refer to cannot be told apart from garbage.
     pub unreadable_manifests: u64,
+    /// On a format 2 remote, what happened to its packs (the fields above count format 1
+    /// objects, which an upgraded remote may still hold); `None` on a format 1 remote.
+    pub format2: Option<PackedGcReport>,
 }
 
 /// The objects in scope, and which source (the workspace, HEAD, a ref, a stash entry, another
@@ -419,7 +429,7 @@ pub async fn gc_remote(
     keep: &mut Referenced,
     opts: &GcOptions,
 ) -> Result<RemoteGcReport, Error> {
-    super::remotes::refuse_format2(remote, "gc --remote").await?;
+    let format2 = matches!(remote.format().await?, crate::remote::packed::Format::V2(_));
     if let Some(first) = keep.ignored.first() {
         return Err(Refusal::ScopeIgnoresRefs {
             first: first.clone(),
@@ -429,7 +439,14 @@ pub async fn gc_remote(
     }
     let mut still = Vec::new();
     for u in std::mem::take(&mut keep.unread) {
-        let why = match remote.read_verified(&u.digest).await {
+        let read = match format2 {
+            true => match remote.read_packed_blob(&u.digest).await {
+                Ok(None) => remote.read_verified(&u.digest).await,
+                other => other,
+            },
+            false => remote.read_verified(&u.digest).await,
+        };
+        let why = match read {
             Ok(Some(bytes)) => match Manifest::parse(&u.digest, &bytes) {
                 Ok(m) => {
                     keep.add_manifest(u.digest, m.entries.iter().filter_map(|e| e.digest()).collect());
@@ -438,7 +455,7 @@ pub async fn gc_remote(
                 Err(_) => "is not a valid manifest on",
             },
             Ok(None) => "is missing from",
-            Err(RemoteError::Corrupt { .. }) => "is corrupt on",
+            Err(RemoteError::Corrupt { .. } | RemoteError::Format2 { .. }) => "is corrupt on",
             Err(e) => return Err(e.into()),
         };
         still.push((u, why));
@@ -451,6 +468,19 @@ pub async fn gc_remote(
         ))?;
     }
     let unreadable = 0;
+    // Format 2 first: packs in two phases (a format 1 remote has none); then the format 1
+    // objects an upgraded remote may still hold, by the format 1 rules.
+    let packed = match format2 {
+        true => {
+            let o = PackedGcOptions {
+                grace: opts.grace,
+                dry_run: opts.dry_run,
+                repack: opts.repack,
+            };
+            Some(remote.gc_packed(&keep.keep, o).await?)
+        }
+        false => None,
+    };
     let cutoff = cutoff(opts.grace);
     let mut report = GcReport::new(opts);
     let mut listed: Vec<(Digest, RemoteObject)> = remote.list_objects().await?.into_iter().collect();
@@ -475,6 +505,7 @@ pub async fn gc_remote(
         remote: remote.display_name().to_string(),
         report,
         unreadable_manifests: unreadable,
+        format2: packed,
     })
 }
 

@@ -87,6 +87,16 @@ impl LocalDir {
         Ok(created.first().copied().unwrap_or(false))
     }
 
+    /// Sets the time of the existing object `rel` to now, as an object store's overwrite of
+    /// an object with the same bytes does. Blocking: run on a blocking thread.
+    pub(super) fn touch(&self, rel: &str) -> Result<(), RemoteError> {
+        let dest = rel.split('/').fold(self.root.clone(), |p, s| p.join(s));
+        let file = std::fs::File::open(&dest).at("cannot open", &dest)?;
+        file.set_modified(std::time::SystemTime::now())
+            .at("cannot set the time of", &dest)?;
+        Ok(())
+    }
+
     /// See [`get_object`].
     pub(super) fn read(
         &self,

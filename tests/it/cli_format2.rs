@@ -254,9 +254,6 @@ fn format2_fsck_repair_and_gc_on_the_remote_refuse_and_touch_nothing() {
         .fails(1)
         .stderr_has("does not work on format 2 remotes yet")
         .stderr_has("hint:");
-    src.mlv(&["gc", "--remote", "--force"])
-        .fails(1)
-        .stderr_has("does not work on format 2 remotes yet");
     assert_eq!(files(&remote), before);
 }
 

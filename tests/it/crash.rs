@@ -727,10 +727,21 @@ fn every_crash_point_is_safe() {
         }
     }
     let all: BTreeSet<String> = mlv::crash::POINTS.iter().map(|s| s.to_string()).collect();
-    // Pushes to a format 2 remote are killed at their points by
-    // `cli_format2::format2_an_interrupted_push_converges`; the lab's remotes are format 1
-    // until the format 2 crash tests (issue 16, next part) add one.
-    let format2 = ["push.after_pack", "push.before_segment"];
+    // Pushes to a format 2 remote and gc of one are killed at their points by
+    // `cli_format2::format2_an_interrupted_push_converges` and
+    // `cli_format2_gc::format2_gc_killed_at_every_step_converges`; the lab's remotes are
+    // format 1.
+    let format2 = [
+        "push.after_plan",
+        "push.after_pack",
+        "push.before_segment",
+        "gc.after_repack",
+        "gc.after_mark",
+        "gc.after_merged_segment",
+        "gc.after_segment_delete",
+        "gc.after_pack_delete",
+        "gc.before_marker_delete",
+    ];
     let never: Vec<_> = all
         .difference(&reached)
         .filter(|p| !format2.contains(&p.as_str()))

@@ -18,6 +18,7 @@ mod cli_config;
 mod cli_doctor;
 mod cli_dvc;
 mod cli_format2;
+mod cli_format2_gc;
 mod cli_fsck;
 mod cli_gc;
 mod cli_history;

@@ -522,9 +522,78 @@ async fn format2_upgraded(make: &dyn Fn(&str) -> Remote) {
     assert!(!fresh.contains(&big) || !d.affects.contains(&big), "{err}");
 }
 
+/// Format 2 gc on every backend, with server timestamps: packs only an unused upload holds
+/// are marked (then count as absent), deleted by the next run, and what is live downloads.
+async fn format2_gc(make: &dyn Fn(&str) -> Remote) {
+    use futures::TryStreamExt;
+    use mlv::remote::packed::PackedGcOptions;
+    make("format2gc").upgrade().await.unwrap();
+    let remote = make("format2gc");
+    let (old, new) = (Fixture::new(31), Fixture::new(32));
+    // the empty object goes with the new upload only: the old packs hold nothing live
+    let old_ids: Vec<Digest> = old
+        .digests()
+        .into_iter()
+        .filter(|d| *d != old.objects[1].0)
+        .collect();
+    remote.upload(&old.cache, &old_ids, &NoProgress).await.unwrap();
+    remote
+        .upload(&new.cache, &new.digests(), &NoProgress)
+        .await
+        .unwrap();
+    let live: std::collections::HashSet<Digest> = new.digests().into_iter().collect();
+    // stores that keep whole seconds: the mark must come in a later second than the packs
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let opts = PackedGcOptions {
+        grace: Duration::ZERO,
+        dry_run: false,
+        repack: false,
+    };
+    let first = make("format2gc").gc_packed(&live, opts).await.unwrap();
+    assert!(!first.marked.is_empty(), "{first:?}");
+    assert!(first.deleted.is_empty(), "{first:?}");
+    let fresh = make("format2gc");
+    assert_eq!(
+        fresh.missing(&old_ids).await.unwrap().len(),
+        3,
+        "marked: absent for a push"
+    );
+    assert!(fresh.missing(&new.digests()).await.unwrap().is_empty());
+    let second = make("format2gc").gc_packed(&live, opts).await.unwrap();
+    assert_eq!(second.deleted.len(), first.marked.len(), "{second:?}");
+    let store = remote.object_store();
+    let keys: Vec<String> = store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    let local = remote.scheme() == mlv::remote::Scheme::Local;
+    let rel = |k: &String| k.strip_prefix("format2gc/").map(str::to_string);
+    let keys: Vec<String> = keys
+        .iter()
+        .filter_map(|k| if local { Some(k.clone()) } else { rel(k) })
+        .collect();
+    assert!(!keys.iter().any(|k| k.starts_with("gc/")), "{keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("index/")).count(),
+        1,
+        "{keys:?}"
+    );
+    let (_dir, cache) = empty_cache();
+    let down = make("format2gc")
+        .download(&cache, &new.digests(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(down.downloaded, 4, "{down:?}");
+    let gone = make("format2gc").missing(&old_ids).await.unwrap();
+    assert_eq!(gone.len(), 3);
+}
+
 async fn all_scenarios(make: &dyn Fn(&str) -> Remote) {
     format2_roundtrip(make).await;
     format2_upgraded(make).await;
+    format2_gc(make).await;
     roundtrip(make).await;
     listing(make).await;
     remote_corruption(make).await;

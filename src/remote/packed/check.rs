@@ -282,10 +282,18 @@ impl Remote {
             .await
     }
 
-    /// One blob of the index, read with a ranged GET and verified; `None` if the index lacks
-    /// it or its pack is absent (`fsck` reading a directory manifest the cache lacks).
+    /// One blob of the index, read with a ranged GET and verified; `None` if the remote is
+    /// not format 2, the index lacks the blob (or holds it larger than a pack may be) or its
+    /// pack is absent (`fsck` and `gc` reading a directory manifest the cache lacks).
     pub async fn read_packed_blob(&self, id: &Digest) -> Result<Option<Vec<u8>>, RemoteError> {
-        let Some(loc) = self.index().await?.blob(id) else {
+        if self.format2().await?.is_none() {
+            return Ok(None);
+        }
+        let index = self.index().await?;
+        let Some(loc) = index
+            .blob(id)
+            .filter(|l| u64::from(l.length) <= format2::pack::MAX_PACK_SIZE)
+        else {
             return Ok(None);
         };
         let key = self.key(&format2::pack_key(&loc.pack));

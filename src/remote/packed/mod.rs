@@ -14,10 +14,12 @@
 //! that never was format 1 costs no request per object.
 
 mod check;
+mod gc;
 mod pull;
 mod push;
 
 pub use check::{Damage, DamageKind, Item, PackedCheck};
+pub use gc::{GcPack, GcRepack, PackedGcOptions, PackedGcReport};
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -62,6 +64,8 @@ pub(crate) struct PackedState {
     initialised: std::sync::OnceLock<Format>,
     has_v1: tokio::sync::OnceCell<bool>,
     index: tokio::sync::Mutex<Option<Loaded>>,
+    /// The packs gc marked, read once (see `gc.rs`).
+    marked: tokio::sync::OnceCell<Arc<HashSet<Digest>>>,
 }
 
 /// The index as this process knows it: the names of the segments it holds (read once, then
@@ -300,12 +304,14 @@ impl Remote {
     }
 
     /// Format 2 presence: those of `wanted` (distinct) that neither the index (a blob, or a
-    /// chunked file's recipe) nor, on a remote that may hold them, format 1 keys hold.
+    /// chunked file's recipe, in packs gc has not marked) nor, on a remote that may hold them, format 1 keys hold.
     pub(super) async fn missing_packed(&self, wanted: Vec<Digest>) -> Result<Vec<Digest>, RemoteError> {
         let index = self.index().await?;
+        // a blob whose only copy is in a pack gc marked counts as absent (see `gc.rs`)
+        let marked = self.marked_packs().await?;
         let absent: Vec<Digest> = wanted
             .into_iter()
-            .filter(|d| !index.contains(d) && index.recipe(d).is_none())
+            .filter(|d| !gc::holds(&index, &marked, d))
             .collect();
         if absent.is_empty() || !self.has_v1_objects().await? {
             return Ok(absent);

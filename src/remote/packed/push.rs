@@ -21,6 +21,7 @@ use super::super::format2::{
 use super::super::pool::{join, PARTS_IN_FLIGHT};
 use super::super::store::Remote;
 use super::super::upload::{cache_read_error, part_size_for, UploadReport};
+use super::gc::{holds, usable};
 
 /// An index segment is written after this many packs (and at the end of a push), so an
 /// interrupted push resends at most this many packs.
@@ -49,11 +50,13 @@ impl Remote {
         progress: &dyn Progress,
     ) -> Result<UploadReport, RemoteError> {
         let index = self.index().await?;
+        // blobs whose copy is in a pack gc marked count as absent: that pack may go
+        let marked = self.marked_packs().await?;
         let mut report = UploadReport::default();
         let todo: Vec<Digest> = wanted
             .into_iter()
             .filter(|d| {
-                let present = index.contains(d) || index.recipe(d).is_some();
+                let present = holds(&index, &marked, d);
                 report.already_present += u64::from(present);
                 !present
             })
@@ -61,12 +64,14 @@ impl Remote {
         if todo.is_empty() {
             return Ok(report);
         }
+        // what to send is decided (the markers read): nothing is uploaded yet
+        crate::crash_point!("push.after_plan");
         let total: u64 = todo.iter().map(|d| cache.object_len(d).unwrap_or(0)).sum();
         progress.start("uploading", todo.len() as u64, total);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Built>(1);
         let builder = {
-            let (cache, index) = (cache.clone(), index.clone());
-            tokio::task::spawn_blocking(move || build_packs(&cache, &index, config, todo, &tx))
+            let (cache, index, marked) = (cache.clone(), index.clone(), marked.clone());
+            tokio::task::spawn_blocking(move || build_packs(&cache, &index, &marked, config, todo, &tx))
         };
         let uploading = async {
             let mut pending = IndexSegment::default();
@@ -116,7 +121,7 @@ impl Remote {
 
     /// Uploads an index segment (after the packs it names), and adds it to the index this
     /// process knows.
-    async fn write_segment(&self, segment: IndexSegment) -> Result<(), RemoteError> {
+    pub(super) async fn write_segment(&self, segment: IndexSegment) -> Result<(), RemoteError> {
         let (id, bytes) = segment.encode().map_err(|e| self.format2_error(e))?;
         crate::crash_point!("push.before_segment");
         self.put_small(&super::super::format2::index_key(&id), bytes.clone())
@@ -136,16 +141,22 @@ impl Remote {
     /// place); object stores get one put, or a multipart upload for a pack at least
     /// `multipart_threshold` long (parts of at least 5 MiB, S3's minimum). The bytes sent are
     /// hashed again and must give the pack's name, else the upload is not completed.
-    async fn put_pack(&self, pack: &SealedPack) -> Result<(), RemoteError> {
+    pub(super) async fn put_pack(&self, pack: &SealedPack) -> Result<(), RemoteError> {
         let rel = pack_key(&pack.id);
         let path = pack.file.to_path_buf();
         if let Some(dir) = self.backend().files() {
             let dir = dir.clone();
             let put = tokio::task::spawn_blocking(move || {
-                dir.put_with(&rel, |out| {
+                let created = dir.put_with(&rel, |out| {
                     let mut src = std::fs::File::open(&path)?;
                     std::io::copy(&mut src, out).map(drop)
-                })
+                })?;
+                if !created {
+                    // There already (same bytes): its time becomes now, as an object store's
+                    // overwrite does, so that gc sees it uploaded again after a mark.
+                    dir.touch(&rel)?;
+                }
+                Ok::<(), RemoteError>(())
             });
             join(put.await)?;
             return Ok(());
@@ -236,6 +247,8 @@ impl Remote {
 struct Packer<'a> {
     cache: &'a Cache,
     index: &'a MergedIndex,
+    /// Packs gc marked: their blobs count as absent.
+    marked: &'a HashSet<Digest>,
     builder: Option<PackBuilder>,
     /// Blobs appended by this push.
     seen: HashSet<Digest>,
@@ -263,7 +276,7 @@ impl Packer<'_> {
 
     /// Adds a blob unless the remote or this push has it.
     fn add(&mut self, id: Digest, bytes: &[u8]) -> Result<(), RemoteError> {
-        if self.index.contains(&id) || self.seen.contains(&id) {
+        if usable(self.index, self.marked, &id) || self.seen.contains(&id) {
             return Ok(());
         }
         if self.builder()?.should_seal_before(bytes.len() as u64) {
@@ -340,6 +353,7 @@ fn f2(e: Format2Error) -> RemoteError {
 fn build_packs(
     cache: &Cache,
     index: &MergedIndex,
+    marked: &HashSet<Digest>,
     config: RemoteConfig,
     todo: Vec<Digest>,
     tx: &tokio::sync::mpsc::Sender<Built>,
@@ -347,6 +361,7 @@ fn build_packs(
     let mut p = Packer {
         cache,
         index,
+        marked,
         builder: None,
         seen: HashSet::new(),
         waiting: Vec::new(),
