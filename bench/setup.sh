@@ -44,13 +44,15 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The S3 servers are skipped when a benchmark needs none (MLV_BENCH_NO_S3=1: bench/run-pipeline.sh).
+# The S3 servers are skipped when a benchmark needs none (MLV_BENCH_NO_S3=1: bench/run-pipeline.sh);
+# moto alone when it needs s3s-fs only (MLV_BENCH_NO_MOTO=1: bench/run-format2.sh).
 NO_S3=${MLV_BENCH_NO_S3:-}
+NO_MOTO=${MLV_BENCH_NO_MOTO:-$NO_S3}
 
 # --- moto --------------------------------------------------------------------------------------
 MOTO_VENV=$HOME_DIR/venv-moto
 stamp=$MOTO_VENV/.installed-$MOTO_VERSION
-if [ -z "$NO_S3" ] && [ ! -f "$stamp" ]; then
+if [ -z "$NO_MOTO" ] && [ ! -f "$stamp" ]; then
   log "installing moto[s3]==$MOTO_VERSION into $MOTO_VENV"
   rm -rf "$MOTO_VENV"
   "$PY" -m venv "$MOTO_VENV"
@@ -65,7 +67,8 @@ PATCH=${S3S_PATCH:-$ROOT/../shared/s3s-fs-0.14.1-bench.patch}
 [ -f "$PATCH" ] || PATCH=$ROOT/bench/s3s-fs-0.14.1-bench.patch
 if [ -z "$NO_S3" ] && [ ! -x "$S3S_ROOT/bin/s3s-fs" ]; then
   log "building s3s-fs $S3S_FS_VERSION (patched) into $S3S_ROOT (a few minutes)"
-  work=$HOME_DIR/s3s-fs-build
+  # (outside the repository: cargo would take the throwaway projects for members of its workspace)
+  work=$(mktemp -d "${TMPDIR:-/tmp}/mlv-s3s-fs-build.XXXXXX")
   rm -rf "$work"; mkdir -p "$work/fetch/src"
   # Fetch the crate source through an ordinary cargo dependency, then unpack the .crate file.
   cat > "$work/fetch/Cargo.toml" <<TOML

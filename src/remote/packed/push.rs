@@ -30,6 +30,10 @@ pub(super) const SEGMENT_EVERY: usize = 2;
 /// S3's smallest part (but the last) of a multipart upload.
 const MIN_PART: u64 = 5 << 20;
 
+/// The most parts a pack is uploaded in (fewer when `part_size` is larger): two in flight
+/// keep two connections busy, as many bytes in memory as four parts of 8 MiB did.
+const PARTS_PER_PACK: u64 = 2;
+
 /// What the builder thread hands the uploader.
 struct Built {
     /// A sealed pack (none at the end when the last pack is empty).
@@ -183,7 +187,12 @@ impl Remote {
                 .map_err(|e| self.store_error(&e, "upload", Some(&key)))?;
             return Ok(());
         }
-        let part_size = part_size_for(pack.size, self.settings().part_size).max(MIN_PART);
+        // A pack goes up in at most PARTS_PER_PACK parts (fewer if `part_size` is larger):
+        // each part is a write request, and a push of many small files should cost a handful
+        // of them (`many`, 20,000 files: 41 writes with 8 MiB parts, 26 with two per pack).
+        let part_size = part_size_for(pack.size, self.settings().part_size)
+            .max(pack.size.div_ceil(PARTS_PER_PACK).next_multiple_of(1 << 20))
+            .max(MIN_PART);
         let mut upload = self
             .backend()
             .put_multipart(&key)
