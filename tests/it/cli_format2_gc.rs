@@ -300,8 +300,16 @@ fn format2_gc_on_an_upgraded_remote_keeps_foreign_keys_and_collects_format1_obje
     let tmp = tempfile::tempdir().unwrap();
     let remote = tmp.path().join("remote");
     let src = Env::new();
-    src.mlv(&["remote", "add", "origin", remote.to_str().unwrap(), "--default"])
-        .ok();
+    src.mlv(&[
+        "remote",
+        "add",
+        "origin",
+        remote.to_str().unwrap(),
+        "--default",
+        "--format",
+        "1",
+    ])
+    .ok();
     src.git(&["add", "-A"]);
     src.git(&["commit", "-qm", "remote"]);
     commit(&src, &tree(0), "v0");
