@@ -9,6 +9,7 @@
 pub mod compare;
 pub mod filter;
 pub mod graph;
+pub mod growth;
 #[cfg(test)]
 pub(crate) mod samples;
 pub mod time;

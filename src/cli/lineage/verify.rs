@@ -17,9 +17,20 @@ use super::super::{CliError, Ctx};
 /// versions are unavailable, 0 otherwise; outputs that differ from their latest record are
 /// reported, not failures.
 ///
-/// Example: mlv lineage verify
+/// With --history, check instead that the lineage file only ever grew: walking the history of
+/// every local and remote-tracking branch (and HEAD when detached), every commit's file must
+/// hold every record its parents' files held, with the same bytes (a union merge may
+/// interleave them). Each commit that edited or removed a record is named; exits 3 if any.
+///
+/// Examples:
+///   mlv lineage verify
+///   mlv lineage verify --history
 #[derive(clap::Args)]
-pub struct VerifyArgs {}
+pub struct VerifyArgs {
+    /// Check that no committed record was ever edited or removed, on any branch.
+    #[arg(long)]
+    history: bool,
+}
 
 /// Compare the params and metrics of the runs behind two revisions (or two record ids).
 ///
@@ -37,9 +48,12 @@ pub struct DiffArgs {
     right: String,
 }
 
-pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
+pub fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
     let _lock = ctx.lock(&repo, LockMode::Shared, "lineage verify")?;
+    if args.history {
+        return history(ctx, &repo);
+    }
     let lineage = super::load(&repo)?;
     let progress = ctx.progress();
     // The cache, and behind it the default remote when one is set.
@@ -101,6 +115,49 @@ pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
         return Ok(err.report(&ui));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn history(ctx: &Ctx, repo: &mlv::repo::Repo) -> Result<ExitCode, CliError> {
+    let report = mlv::ops::lineage::verify_history(repo)?;
+    ctx.ui.json(&report);
+    let ui = &ctx.ui;
+    for b in &report.breaks {
+        for l in &b.records {
+            let what = match l.change {
+                mlv::lineage::growth::Change::Edited => "edited",
+                mlv::lineage::growth::Change::Removed => "removed",
+            };
+            let id = l.record.get(..12).unwrap_or(&l.record);
+            ui.out(&format!(
+                "commit {} ({}): record {id} {what} (it was in {})",
+                &b.commit[..12],
+                b.subject,
+                &b.parent[..12]
+            ));
+        }
+    }
+    ui.info(&format!(
+        "{} commit(s) on {} ref(s), {} version(s) of {} read: {} commit(s) edited or removed records",
+        report.commits,
+        report.scope.len(),
+        report.versions,
+        mlv::lineage::LINEAGE_FILE,
+        report.breaks.len()
+    ));
+    if report.ok {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let err = CliError::msg(
+        format!(
+            "the lineage file lost committed records in {} commit(s)",
+            report.breaks.len()
+        ),
+        Some("restore the lines from the parent commit named (`git show PARENT:.mlv/lineage.jsonl`) and commit them; records are only ever appended"),
+    );
+    let mut ui = ctx.ui;
+    ui.json = false;
+    err.report(&ui);
+    Ok(ExitCode::from(code::INTEGRITY))
 }
 
 pub fn diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode, CliError> {

@@ -4,6 +4,7 @@
 
 mod diff;
 mod graph;
+mod history;
 mod list;
 mod record;
 mod run;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 pub use diff::{diff, LineageDiffReport, RunPair, RunRef};
 pub use graph::graph;
+pub use history::{verify_history, HistoryBreak, HistoryReport};
 pub use list::list;
 pub use record::{record, ParamsSpec, RecordOptions, RecordReport};
 pub use run::{run, run_in, RunOutcome};
