@@ -148,3 +148,197 @@ fn history_of_a_rebased_branch() {
         plain.stderr
     );
 }
+
+/// Makes a throwaway ed25519 key `NAME` (private key at the returned path, public at `.pub`).
+fn keygen(r: &Repo, name: &str) -> String {
+    let path = r.path(&format!("../{name}"));
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    path.display().to_string()
+}
+
+/// A repository whose git signs with a fresh SSH key that the allowed signers file trusts for
+/// ada@example.com (the tests' author); returns it with the key path.
+fn signing_repo() -> (Repo, String) {
+    let r = with_records(0);
+    let key = keygen(&r, "ada_key");
+    let public = std::fs::read_to_string(format!("{key}.pub")).unwrap();
+    let allowed = r.path("../allowed_signers");
+    std::fs::write(&allowed, format!("ada@example.com {public}")).unwrap();
+    r.git(&["config", "gpg.format", "ssh"]);
+    r.git(&["config", "user.signingkey", &key]);
+    r.git(&[
+        "config",
+        "gpg.ssh.allowedSignersFile",
+        &allowed.display().to_string(),
+    ]);
+    (r, key)
+}
+
+fn failed(v: &Value) -> Vec<(String, String)> {
+    v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["record"].as_str().unwrap().to_string(),
+                f["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn signed_records_verify_and_unsigned_ones_are_named() {
+    let (r, _) = signing_repo();
+    r.ok(&["lineage", "record", "-i", "in.txt", "--metric", "x=1", "--sign"]);
+    r.ok(&["config", "lineage.sign", "true"]);
+    r.ok(&["lineage", "record", "-i", "in.txt", "--metric", "x=2"]);
+    let lines = r.lineage_lines();
+    assert!(
+        lines.iter().all(|l| l.contains("BEGIN SSH SIGNATURE")),
+        "{lines:?}"
+    );
+    let v = r.json(&["lineage", "verify", "--signatures"]);
+    assert_eq!(
+        (v["ok"].clone(), v["good"].clone(), v["records"].clone()),
+        (json!(true), json!(2), json!(2))
+    );
+    // signed records still parse for every other command and keep their ids
+    r.ok(&["lineage", "verify"]);
+    // an unsigned record: named, and a failure unless allowed
+    r.ok(&["config", "lineage.sign", "false"]);
+    r.ok(&["lineage", "record", "-i", "in.txt", "--metric", "x=3"]);
+    let unsigned = id_of(r.lineage_lines().last().unwrap());
+    let out = r.fails(&["--json", "lineage", "verify", "--signatures"], 3);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(failed(&v), vec![(unsigned.clone(), "unsigned".to_string())]);
+    let text = r.fails(&["lineage", "verify", "--signatures"], 3);
+    assert!(
+        text.stdout
+            .contains(&format!("record {} (ada@example.com): unsigned", &unsigned[..12])),
+        "{}",
+        text.stdout
+    );
+    let v = r.json(&["lineage", "verify", "--signatures", "--allow-unsigned"]);
+    assert_eq!(v["ok"], json!(true));
+    assert_eq!(v["good"], json!(2));
+}
+
+#[test]
+fn a_key_not_in_the_allowed_signers_and_a_copied_signature_are_named() {
+    let (r, _) = signing_repo();
+    r.ok(&["lineage", "record", "-i", "in.txt", "--metric", "x=1", "--sign"]);
+    r.ok(&["lineage", "record", "-i", "in.txt", "--metric", "x=2", "--sign"]);
+    // signed with a key nobody listed
+    let stranger = keygen(&r, "stranger_key");
+    r.git(&["config", "user.signingkey", &stranger]);
+    r.ok(&["lineage", "record", "-i", "in.txt", "--metric", "x=3", "--sign"]);
+    let lines = r.lineage_lines();
+    let stranger_id = id_of(&lines[2]);
+    // the first record's signature copied onto the second
+    let mut second: Value = serde_json::from_str(&lines[1]).unwrap();
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    second["signature"] = first["signature"].clone();
+    r.write(
+        ".mlv/lineage.jsonl",
+        &format!(
+            "{}\n{}\n{}\n",
+            lines[0],
+            serde_json::to_string(&second).unwrap(),
+            lines[2]
+        ),
+    );
+    let out = r.fails(&["--json", "lineage", "verify", "--signatures"], 3);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        failed(&v),
+        vec![
+            (id_of(&lines[1]), "bad".to_string()),
+            (stranger_id.clone(), "unknown_key".to_string())
+        ]
+    );
+    assert_eq!(v["good"], json!(1));
+    let text = r.fails(&["lineage", "verify", "--signatures"], 3);
+    assert!(
+        text.stdout.contains("bad signature (not over this record)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!(
+            "record {} (ada@example.com): signed by a key not allowed",
+            &stranger_id[..12]
+        )),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn signing_and_verifying_without_git_signing_config_say_what_to_set() {
+    let r = with_records(1);
+    let out = r.mlv(&["lineage", "verify", "--signatures"]);
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stderr.contains("gpg.ssh.allowedSignersFile is not set"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+    let out = r.mlv(&["lineage", "record", "-i", "in.txt", "--metric", "x=1", "--sign"]);
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("gpg.format is openpgp"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hint: git config gpg.format ssh"),
+        "{}",
+        out.stderr
+    );
+    // nothing was appended, and `run` refuses before running the command
+    let out = r.mlv(&[
+        "run",
+        "--sign",
+        "-i",
+        "in.txt",
+        "--",
+        "sh",
+        "-c",
+        "echo ran > ran.txt",
+    ]);
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("gpg.format is openpgp"), "{}", out.stderr);
+    assert!(!r.exists("ran.txt"));
+    assert_eq!(r.lineage_lines().len(), 1);
+}
+
+#[test]
+fn registry_tags_are_signed_with_git_tag_s() {
+    let (r, _) = signing_repo();
+    r.write("models/m.bin", "weights");
+    r.ok(&["add", "models/m.bin"]);
+    r.commit("model");
+    r.ok(&[
+        "model",
+        "register",
+        "churn",
+        "models/m.bin",
+        "--version",
+        "1.0.0",
+        "--sign",
+    ]);
+    r.ok(&["model", "promote", "churn", "1.0.0", "production", "--sign"]);
+    r.ok(&["model", "register", "plain", "models/m.bin", "--version", "1.0.0"]);
+    let signed = r.git(&["cat-file", "tag", "churn@v1.0.0"]);
+    assert!(signed.contains("BEGIN SSH SIGNATURE"), "{signed}");
+    assert!(r
+        .git(&["cat-file", "tag", "churn#production#1"])
+        .contains("BEGIN SSH SIGNATURE"));
+    assert!(!r.git(&["cat-file", "tag", "plain@v1.0.0"]).contains("SIGNATURE"));
+    // git itself verifies them against the same allowed signers file
+    r.git(&["tag", "-v", "churn@v1.0.0"]);
+}

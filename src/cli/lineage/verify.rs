@@ -28,8 +28,15 @@ use super::super::{CliError, Ctx};
 #[derive(clap::Args)]
 pub struct VerifyArgs {
     /// Check that no committed record was ever edited or removed, on any branch.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "signatures")]
     history: bool,
+    /// Check every record's SSH signature against git's gpg.ssh.allowedSignersFile (the
+    /// record's author e-mail as the principal); unsigned records fail too.
+    #[arg(long)]
+    signatures: bool,
+    /// With --signatures: report unsigned records without failing.
+    #[arg(long, requires = "signatures")]
+    allow_unsigned: bool,
 }
 
 /// Compare the params and metrics of the runs behind two revisions (or two record ids).
@@ -53,6 +60,9 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<ExitCode, CliError> {
     let _lock = ctx.lock(&repo, LockMode::Shared, "lineage verify")?;
     if args.history {
         return history(ctx, &repo);
+    }
+    if args.signatures {
+        return signatures(ctx, &repo, args.allow_unsigned);
     }
     let lineage = super::load(&repo)?;
     let progress = ctx.progress();
@@ -115,6 +125,46 @@ pub fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<ExitCode, CliError> {
         return Ok(err.report(&ui));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn signatures(ctx: &Ctx, repo: &mlv::repo::Repo, allow_unsigned: bool) -> Result<ExitCode, CliError> {
+    use mlv::lineage::sign::SigState;
+    let lineage = super::load(repo)?;
+    let report = mlv::ops::lineage::verify_signatures(repo, &lineage, allow_unsigned)?;
+    ctx.ui.json(&report);
+    let ui = &ctx.ui;
+    for f in &report.failed {
+        let who = f.author.as_deref().unwrap_or("no author");
+        let what = match f.state {
+            SigState::Unsigned => "unsigned".to_string(),
+            SigState::Bad => "bad signature (not over this record)".to_string(),
+            SigState::UnknownKey => format!("signed by a key not allowed for {who}"),
+            SigState::Good => continue,
+        };
+        let id = f.record.get(..12).unwrap_or(&f.record);
+        ui.out(&format!("record {id} ({who}): {what}"));
+    }
+    super::report_problems(ui, &report.problems, "error");
+    ui.info(&format!(
+        "{} record(s): {} signed by an allowed key, {} not ({})",
+        report.records,
+        report.good,
+        report.failed.len(),
+        report.allowed_signers
+    ));
+    if report.ok {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let err = CliError::msg(
+        format!("{} record(s) are not signed by an allowed key", report.failed.len()),
+        Some("add the signer's key to the allowed signers file if you trust it; --allow-unsigned lets unsigned records pass"),
+    );
+    let mut ui = ctx.ui;
+    ui.json = false;
+    if !report.failed.is_empty() {
+        err.report(&ui);
+    }
+    Ok(ExitCode::from(code::INTEGRITY))
 }
 
 fn history(ctx: &Ctx, repo: &mlv::repo::Repo) -> Result<ExitCode, CliError> {

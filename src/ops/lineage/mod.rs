@@ -10,6 +10,7 @@ mod record;
 mod run;
 pub mod runcache;
 mod show;
+mod signatures;
 mod uses;
 mod verify;
 
@@ -25,6 +26,7 @@ pub use record::{record, ParamsSpec, RecordOptions, RecordReport};
 pub use run::{run, run_in, RunOutcome};
 pub use runcache::{restore, Restored};
 pub use show::{show, ShowReport};
+pub use signatures::{verify_signatures, SignatureCheck, SignaturesReport};
 pub use uses::{uses, UsesReport};
 pub use verify::{verify, OutputCheck, Unavailable, VerifyReport};
 
