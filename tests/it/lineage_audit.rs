@@ -342,3 +342,61 @@ fn registry_tags_are_signed_with_git_tag_s() {
     // git itself verifies them against the same allowed signers file
     r.git(&["tag", "-v", "churn@v1.0.0"]);
 }
+
+#[test]
+fn run_and_repro_sign_their_records() {
+    let (r, _) = signing_repo();
+    r.ok(&[
+        "run",
+        "--sign",
+        "-i",
+        "in.txt",
+        "-o",
+        "out.txt",
+        "--",
+        "sh",
+        "-c",
+        "cat in.txt > out.txt",
+    ]);
+    r.write(
+        "mlv.toml",
+        "[stage.copy]\ncmd = [\"sh\", \"-c\", \"cat in.txt > copy.txt\"]\ninputs = [\"in.txt\"]\noutputs = [\"copy.txt\"]\n",
+    );
+    r.commit("pipeline");
+    r.ok(&["repro", "--sign"]);
+    let lines = r.lineage_lines();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines.iter().all(|l| l.contains("BEGIN SSH SIGNATURE")),
+        "{lines:?}"
+    );
+    let v = r.json(&["lineage", "verify", "--signatures"]);
+    assert_eq!((v["ok"].clone(), v["good"].clone()), (json!(true), json!(2)));
+}
+
+#[test]
+fn history_walks_remote_tracking_branches() {
+    let r = with_records(2);
+    let lines = r.lineage_lines();
+    // a remote-tracking branch holding a commit that removed a record; origin/HEAD is symbolic
+    r.git(&["checkout", "-q", "-b", "tmp"]);
+    r.write(".mlv/lineage.jsonl", &format!("{}\n", lines[1]));
+    r.commit("drop the first run");
+    let bad = head(&r);
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["update-ref", "refs/remotes/origin/feature", "tmp"]);
+    r.git(&["branch", "-q", "-D", "tmp"]);
+    r.git(&[
+        "symbolic-ref",
+        "refs/remotes/origin/HEAD",
+        "refs/remotes/origin/feature",
+    ]);
+    let out = r.fails(&["--json", "lineage", "verify", "--history"], 3);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["scope"],
+        json!(["refs/heads/main", "refs/remotes/origin/feature"])
+    );
+    assert_eq!(v["breaks"][0]["commit"], json!(bad));
+    assert_eq!(v["breaks"][0]["records"][0]["record"], json!(id_of(&lines[0])));
+}
