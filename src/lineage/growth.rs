@@ -4,6 +4,7 @@
 //! versions compare without parsing records again.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -12,7 +13,13 @@ use crate::hash::Digest;
 /// The lines of one version of the lineage file: key -> the hashes of the lines with that key.
 #[derive(Debug, Default)]
 pub struct Lines {
-    by_key: HashMap<String, HashSet<Digest>>,
+    by_key: HashMap<Rc<str>, HashSet<Digest>>,
+}
+
+/// The key of each line seen, by the line's hash.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: HashMap<Digest, Rc<str>>,
 }
 
 /// How a record of the older version fails to be in the newer one.
@@ -39,6 +46,13 @@ pub struct Lost {
 impl Lines {
     /// The keys of a file's bytes; blank lines are skipped, a trailing `\r` is not part of a line.
     pub fn parse(bytes: &[u8]) -> Lines {
+        Self::parse_with(bytes, &mut KeyCache::default())
+    }
+
+    /// [`Lines::parse`], parsing each distinct line once across versions: a line already seen
+    /// (by its hash) takes its key from `cache`. Versions of an append-only file share most
+    /// lines, so a long history costs a hash per line, not a JSON parse.
+    pub fn parse_with(bytes: &[u8], cache: &mut KeyCache) -> Lines {
         let mut out = Lines::default();
         for raw in bytes.split(|b| *b == b'\n') {
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -46,10 +60,16 @@ impl Lines {
                 continue;
             }
             let hash = Digest::of_bytes(raw);
-            let key = serde_json::from_slice::<serde_json::Value>(raw)
-                .ok()
-                .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string))
-                .unwrap_or_else(|| format!("line:{hash}"));
+            let key = cache
+                .keys
+                .entry(hash)
+                .or_insert_with(|| {
+                    serde_json::from_slice::<serde_json::Value>(raw)
+                        .ok()
+                        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(Rc::from))
+                        .unwrap_or_else(|| Rc::from(format!("line:{hash}").as_str()))
+                })
+                .clone();
             out.by_key.entry(key).or_default().insert(hash);
         }
         out
@@ -65,7 +85,7 @@ impl Lines {
                     continue;
                 }
                 out.push(Lost {
-                    record: key.clone(),
+                    record: key.to_string(),
                     line: *h,
                     change: if kept.is_some() {
                         Change::Edited
@@ -90,6 +110,16 @@ impl Lines {
     }
 }
 
+/// Whether `new` is `old` with whole lines appended: then `new` keeps every line of `old`
+/// without parsing either (the common case: records are appended).
+pub fn appended(old: &[u8], new: &[u8]) -> bool {
+    if !new.starts_with(old) {
+        return false;
+    }
+    // `old` must end on a line boundary, or `new` must start a line where `old` ends
+    old.is_empty() || old.ends_with(b"\n") || matches!(new.get(old.len()), None | Some(b'\n' | b'\r'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +141,15 @@ mod tests {
         let junk = Lines::parse(b"not json\n");
         assert_eq!(junk.lost_in(&Lines::default())[0].change, Change::Removed);
         assert_eq!(junk.len(), 1);
+    }
+
+    #[test]
+    fn appended_means_whole_lines_added() {
+        assert!(appended(b"", b"a\n"));
+        assert!(appended(b"a\n", b"a\nb\n"));
+        assert!(appended(b"a", b"a\nb\n"));
+        assert!(appended(b"a\n", b"a\n"));
+        assert!(!appended(b"ab", b"abc\n"));
+        assert!(!appended(b"a\nb\n", b"b\na\n"));
     }
 }

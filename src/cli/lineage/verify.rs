@@ -187,7 +187,7 @@ fn history(ctx: &Ctx, repo: &mlv::repo::Repo) -> Result<ExitCode, CliError> {
         }
     }
     ui.info(&format!(
-        "{} commit(s) on {} ref(s), {} version(s) of {} read: {} commit(s) edited or removed records",
+        "{} commit(s) on {} ref(s), {} version(s) of {} parsed: {} commit(s) edited or removed records",
         report.commits,
         report.scope.len(),
         report.versions,

@@ -2,7 +2,7 @@
 //! (local and remote-tracking branches, and HEAD when detached). Every commit's file must hold every line its
 //! parents' files held, by record id and exact bytes; a merge may interleave them. Commits are
 //! walked parents first; a file is read only when its blob differs from a parent's, each blob
-//! once.
+//! once; a file that only appends lines to its parent's is compared as bytes, unparsed.
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::hash::Digest;
 use crate::history::oid_at;
-use crate::lineage::growth::{Lines, Lost};
+use crate::lineage::growth::{appended, KeyCache, Lines, Lost};
 use crate::lineage::{git_err, LINEAGE_FILE};
 use crate::repo::Repo;
 
@@ -36,7 +36,8 @@ pub struct HistoryReport {
     pub scope: Vec<String>,
     /// Commits walked.
     pub commits: usize,
-    /// Distinct versions of the lineage file read.
+    /// Distinct versions of the lineage file parsed (one that only appends lines to its
+    /// parent's is compared as bytes, not parsed).
     pub versions: usize,
     /// Commits that lost records, parents first.
     pub breaks: Vec<HistoryBreak>,
@@ -73,6 +74,7 @@ pub fn verify_history(repo: &Repo) -> Result<HistoryReport, Error> {
     let mut blob_of: HashMap<git2::Oid, Option<git2::Oid>> = HashMap::new();
     let mut lines: HashMap<Option<git2::Oid>, Rc<Lines>> = HashMap::new();
     lines.insert(None, Rc::new(Lines::default()));
+    let mut keys = KeyCache::default();
     let mut compared: HashSet<(Option<git2::Oid>, Option<git2::Oid>)> = HashSet::new();
     let mut reported: HashSet<(String, Digest)> = HashSet::new();
     let mut breaks = Vec::new();
@@ -92,8 +94,15 @@ pub fn verify_history(repo: &Repo) -> Result<HistoryReport, Error> {
             if pblob == blob || !compared.insert((pblob, blob)) {
                 continue;
             }
-            let old = read_lines(git, &mut lines, pblob)?;
-            let new = read_lines(git, &mut lines, blob)?;
+            if let (Some(p), Some(c)) = (pblob, blob) {
+                let p = git.find_blob(p).map_err(git_err("reading a blob"))?;
+                let c = git.find_blob(c).map_err(git_err("reading a blob"))?;
+                if appended(p.content(), c.content()) {
+                    continue;
+                }
+            }
+            let old = read_lines(git, &mut lines, &mut keys, pblob)?;
+            let new = read_lines(git, &mut lines, &mut keys, blob)?;
             let lost: Vec<Lost> = old
                 .lost_in(&new)
                 .into_iter()
@@ -122,6 +131,7 @@ pub fn verify_history(repo: &Repo) -> Result<HistoryReport, Error> {
 fn read_lines(
     git: &git2::Repository,
     cache: &mut HashMap<Option<git2::Oid>, Rc<Lines>>,
+    keys: &mut KeyCache,
     blob: Option<git2::Oid>,
 ) -> Result<Rc<Lines>, Error> {
     if let Some(l) = cache.get(&blob) {
@@ -129,7 +139,7 @@ fn read_lines(
     }
     let oid = blob.expect("the absent file is cached from the start");
     let b = git.find_blob(oid).map_err(git_err("reading a blob"))?;
-    let l = Rc::new(Lines::parse(b.content()));
+    let l = Rc::new(Lines::parse_with(b.content(), keys));
     cache.insert(blob, l.clone());
     Ok(l)
 }
