@@ -22,10 +22,14 @@ use super::super::{CliError, Ctx};
 /// hold every record its parents' files held, with the same bytes (a union merge may
 /// interleave them). Each commit that edited or removed a record is named; exits 3 if any.
 ///
-/// Examples:
-///   mlv lineage verify
-///   mlv lineage verify --history
+/// With --signatures, check instead each record's SSH signature (made with --sign or
+/// `[lineage] sign = true`) with `ssh-keygen -Y verify` against git's
+/// gpg.ssh.allowedSignersFile; unsigned, badly signed and unknown-key records are named; exits 3
+/// if any.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  mlv lineage verify\n  mlv lineage verify --history\n  mlv lineage verify --signatures --allow-unsigned"
+)]
 pub struct VerifyArgs {
     /// Check that no committed record was ever edited or removed, on any branch.
     #[arg(long, conflicts_with = "signatures")]
