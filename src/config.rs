@@ -267,6 +267,18 @@ pub struct Config {
     /// `[gc]`.
     #[serde(default)]
     pub gc: GcConfig,
+    /// `[lineage]`.
+    #[serde(default)]
+    pub lineage: LineageConfig,
+}
+
+/// The `[lineage]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineageConfig {
+    /// Sign every record with git's SSH signing key (and registry tags with `git tag -s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<bool>,
 }
 
 /// The config files that apply to a repository, lowest precedence first.

@@ -10,7 +10,8 @@ use super::{CliError, Ctx};
 /// Get or set one key of the repository's configuration, as `git config` does.
 ///
 /// Keys are dotted: core.autostage, core.remote, core.lock_timeout, cache.dir, cache.link,
-/// cache.pack_min_objects, cache.link_as_root, gc.grace, remote.NAME.url, remote.NAME.OPTION.
+/// cache.pack_min_objects, cache.link_as_root, gc.grace, lineage.sign, remote.NAME.url,
+/// remote.NAME.OPTION.
 /// Without VALUE, prints the value (exit 1 when unset); with VALUE, writes .mlv/config.toml
 /// (committed), or with --local the git-ignored .mlv/config.local.toml. A bad value is refused
 /// before anything is written; secrets may only be stored with --local, and are never printed.

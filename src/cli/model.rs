@@ -58,6 +58,10 @@ pub struct RegisterArgs {
     /// The tag message (instead of GTO's "Registering artifact NAME version vX.Y.Z").
     #[arg(short, long, value_name = "MSG")]
     message: Option<String>,
+    /// Sign the tag (`git tag -s`, with git's signing config); `[lineage] sign = true` signs
+    /// every tag.
+    #[arg(long)]
+    sign: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -85,6 +89,10 @@ pub struct PromoteArgs {
     /// The tag message (instead of GTO's "Assigning stage ...").
     #[arg(short, long, value_name = "MSG")]
     message: Option<String>,
+    /// Sign the tag (`git tag -s`, with git's signing config); `[lineage] sign = true` signs
+    /// every tag.
+    #[arg(long)]
+    sign: bool,
 }
 
 /// List the models: the latest version and the version in each stage.
@@ -153,6 +161,7 @@ fn register(ctx: &Ctx, a: RegisterArgs) -> Result<ExitCode, CliError> {
             BumpArg::Patch => Bump::Patch,
         }),
         message: a.message,
+        sign: a.sign,
     };
     let r = model::register(&repo, &opts)?;
     ctx.ui
@@ -172,7 +181,7 @@ fn register(ctx: &Ctx, a: RegisterArgs) -> Result<ExitCode, CliError> {
 fn promote(ctx: &Ctx, a: PromoteArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
     let version = version_arg(&a.version)?;
-    let r = model::promote(&repo, &a.name, &version, &a.stage, a.message.as_deref())?;
+    let r = model::promote(&repo, &a.name, &version, &a.stage, a.message.as_deref(), a.sign)?;
     ctx.ui.out(&format!("{}  {}", r.tag, r.version));
     let was = r
         .previous

@@ -43,6 +43,10 @@ pub struct Args {
     /// Run the changed stages' commands even when an earlier identical run could be restored.
     #[arg(long)]
     no_run_cache: bool,
+    /// Sign the records with git's SSH signing key (user.signingkey, gpg.format ssh);
+    /// `[lineage] sign = true` in .mlv/config.toml signs every record.
+    #[arg(long)]
+    sign: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
@@ -62,6 +66,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         single: args.single,
         keep_going: args.keep_going,
         no_run_cache: args.no_run_cache,
+        sign: args.sign,
     };
     let progress = ctx.progress();
     let mut lock = || {

@@ -9,8 +9,10 @@
 pub mod compare;
 pub mod filter;
 pub mod graph;
+pub mod growth;
 #[cfg(test)]
 pub(crate) mod samples;
+pub mod sign;
 pub mod time;
 pub mod traverse;
 pub mod values;
@@ -156,6 +158,32 @@ pub enum LineageError {
         /// Why.
         reason: String,
     },
+    /// Signing or checking a signature failed.
+    #[error("{what} a lineage record failed: {reason}")]
+    Signature {
+        /// `signing` or `verifying`.
+        what: String,
+        /// ssh-keygen's message.
+        reason: String,
+    },
+    /// Signing asked for, but git does not sign with SSH.
+    #[error("lineage records are signed with SSH keys, but git's gpg.format is {format}")]
+    NotSshSigning {
+        /// git's `gpg.format`.
+        format: String,
+    },
+    /// Signing asked for without `user.signingkey`.
+    #[error("signing asked for, but git's user.signingkey is not set")]
+    NoSigningKey,
+    /// Checking signatures without `gpg.ssh.allowedSignersFile`.
+    #[error("git's gpg.ssh.allowedSignersFile is not set: no key is trusted")]
+    NoAllowedSigners,
+    /// `gpg.ssh.allowedSignersFile` names no file.
+    #[error("{}: allowed signers file (gpg.ssh.allowedSignersFile) not found", .path.display())]
+    AllowedSignersMissing {
+        /// The path configured.
+        path: PathBuf,
+    },
     /// A git operation failed.
     #[error(transparent)]
     Git(#[from] GitError),
@@ -190,6 +218,13 @@ impl LineageError {
             ),
             LineageError::UnknownRevision { .. } => "give a commit, branch or tag that `git log` knows".into(),
             LineageError::NoCommand => "example: mlv run -i data -o model.pt -- python train.py".into(),
+            LineageError::NotSshSigning { .. } | LineageError::NoSigningKey => {
+                "git config gpg.format ssh && git config user.signingkey ~/.ssh/id_ed25519.pub (as for `git commit -S`)".into()
+            }
+            LineageError::NoAllowedSigners | LineageError::AllowedSignersMissing { .. } => {
+                "list trusted keys as `EMAIL namespaces=\"git,mlv-lineage\" ssh-ed25519 AAAA...` in a file and `git config gpg.ssh.allowedSignersFile PATH`".into()
+            }
+            LineageError::Signature { .. } => "check the key with `ssh-keygen -y -f KEY`; is ssh-agent running for a key:: signing key?".into(),
             LineageError::Io(e) => return e.hint(),
             LineageError::BadKeyValue { .. }
             | LineageError::InputIsOutput { .. }
@@ -204,7 +239,11 @@ impl LineageError {
         match self {
             LineageError::Io(e) => e.kind(),
             LineageError::Git(e) => e.kind(),
-            LineageError::Spawn { .. } => ErrorKind::Environment,
+            LineageError::Spawn { .. } | LineageError::Signature { .. } => ErrorKind::Environment,
+            LineageError::NotSshSigning { .. }
+            | LineageError::NoSigningKey
+            | LineageError::NoAllowedSigners
+            | LineageError::AllowedSignersMissing { .. } => ErrorKind::Refused,
             LineageError::Unparsable { .. }
             | LineageError::NotANumber { .. }
             | LineageError::BadKeyValue { .. }
@@ -327,6 +366,10 @@ pub struct Record {
     /// command (its id). Absent otherwise, so older records keep their ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused: Option<String>,
+    /// An SSH signature (`ssh-keygen -Y sign`, namespace `mlv-lineage`) over the record's line
+    /// without this field. Not part of the id. Absent from unsigned records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// A params file a record read, and the keys chosen in it.
@@ -345,6 +388,7 @@ impl Record {
     pub fn compute_id(&self) -> String {
         let mut body = self.clone();
         body.id.clear();
+        body.signature = None;
         let bytes = serde_json::to_vec(&body).expect("records always serialize");
         Digest::of_bytes(&bytes).to_string()
     }
@@ -575,6 +619,7 @@ mod tests {
             wdir: None,
             metrics_digests: BTreeMap::new(),
             reused: None,
+            signature: None,
         };
         r.id = r.compute_id();
         r

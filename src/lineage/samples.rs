@@ -37,6 +37,7 @@ pub fn rec(time: &str, inputs: Vec<Artifact>, outputs: Vec<Artifact>, auc: f64) 
         wdir: None,
         metrics_digests: Default::default(),
         reused: None,
+        signature: None,
     };
     r.id = r.compute_id();
     r

@@ -24,6 +24,7 @@ pub const PLAIN_KEYS: &[&str] = &[
     "cache.pack_min_objects",
     "cache.link_as_root",
     "gc.grace",
+    "lineage.sign",
 ];
 
 /// The keys `mlv config` knows, as shown when a key is refused.
@@ -68,7 +69,7 @@ fn plain_value(repo: &Repo, key: &str, value: &str) -> Result<toml_edit::Value, 
     };
     let v = value.trim();
     Ok(match key {
-        "core.autostage" | "cache.link_as_root" => v
+        "core.autostage" | "cache.link_as_root" | "lineage.sign" => v
             .parse::<bool>()
             .map_err(|_| bad(format!("{value:?} is not true or false")))?
             .into(),
@@ -237,7 +238,7 @@ mod tests {
         for key in PLAIN_KEYS {
             let (section, name) = key.split_once('.').unwrap();
             let value = match *key {
-                "core.autostage" | "cache.link_as_root" => "true",
+                "core.autostage" | "cache.link_as_root" | "lineage.sign" => "true",
                 "core.lock_timeout" | "cache.pack_min_objects" | "gc.grace" => "1",
                 "cache.link" => "[\"copy\"]",
                 _ => "\"x\"",

@@ -443,12 +443,14 @@ fn untrusted(v: &VersionInfo) -> Result<(), ModelError> {
     }
 }
 
-/// Makes an annotated tag with `git tag -a`.
-fn git_tag(repo: &Repo, tag: &str, commit: &str, message: &str) -> Result<(), Error> {
+/// Makes an annotated tag with `git tag -a`, or a signed one with `git tag -s` (`--sign` or
+/// `[lineage] sign = true`; git's own signing config applies).
+fn git_tag(repo: &Repo, tag: &str, commit: &str, message: &str, sign: bool) -> Result<(), Error> {
+    let sign = sign || repo.config.lineage.sign == Some(true);
     let out = Command::new("git")
         .arg("-C")
         .arg(&repo.root)
-        .args(["tag", "-a", "-m", message, tag, commit])
+        .args(["tag", if sign { "-s" } else { "-a" }, "-m", message, tag, commit])
         .output()
         .map_err(|e| ModelError::TagFailed {
             tag: tag.to_string(),
@@ -480,6 +482,8 @@ pub struct RegisterOptions {
     pub bump: Option<Bump>,
     /// The tag message's first paragraph, instead of GTO's line.
     pub message: Option<String>,
+    /// Sign the tag (`git tag -s`).
+    pub sign: bool,
 }
 
 /// What `model register` did.
@@ -559,7 +563,7 @@ pub fn register(repo: &Repo, opts: &RegisterOptions) -> Result<RegisterReport, E
         &pointer.meta.digest,
         pointer.meta.size,
     );
-    git_tag(repo, &tag, &head.id().to_string(), &message)?;
+    git_tag(repo, &tag, &head.id().to_string(), &message, opts.sign)?;
     Ok(RegisterReport {
         name: opts.name.clone(),
         version: version.to_string(),
@@ -595,6 +599,7 @@ pub fn promote(
     version: &Version,
     stage: &str,
     message: Option<&str>,
+    sign: bool,
 ) -> Result<PromoteReport, Error> {
     check_name("model", name)?;
     check_name("stage", stage)?;
@@ -616,6 +621,7 @@ pub fn promote(
         &tag,
         &v.commit,
         &promote_message(name, &v.semver, stage, message),
+        sign,
     )?;
     Ok(PromoteReport {
         name: name.to_string(),

@@ -45,6 +45,8 @@ pub struct ReproOptions {
     pub keep_going: bool,
     /// Never restore outputs from the run cache (`--no-run-cache`); `force` implies it.
     pub no_run_cache: bool,
+    /// Sign the records (`--sign`).
+    pub sign: bool,
 }
 
 /// Why a stage runs.
@@ -359,6 +361,7 @@ pub fn repro(
                 .collect(),
             stage: Some(name.clone()),
             wdir: stage.wdir.clone(),
+            sign: opts.sign,
             ..RecordOptions::default()
         };
         if use_cache {

@@ -43,6 +43,7 @@ mod disk_faults;
 mod faults;
 mod fuzz_parsers;
 mod lineage;
+mod lineage_audit;
 #[cfg(feature = "failpoints")]
 mod lock;
 mod quickstart;

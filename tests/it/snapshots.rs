@@ -125,6 +125,6 @@ fn refusals_say_what_is_wrong_and_what_to_do() {
     let out = env.mlv(&["config", "nosuch.key"]).fails(1);
     insta::assert_snapshot!(out.stderr, @r"
     error: nosuch.key: not a configuration key
-    hint: valid keys: core.autostage, core.remote, core.lock_timeout, cache.dir, cache.link, cache.pack_min_objects, cache.link_as_root, gc.grace, remote.NAME.url, remote.NAME.OPTION
+    hint: valid keys: core.autostage, core.remote, core.lock_timeout, cache.dir, cache.link, cache.pack_min_objects, cache.link_as_root, gc.grace, lineage.sign, remote.NAME.url, remote.NAME.OPTION
     ");
 }

@@ -36,6 +36,10 @@ pub struct RecordArgs {
     /// A tag. Repeatable.
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
+    /// Sign the record with git's SSH signing key (user.signingkey, gpg.format ssh), as
+    /// `git commit -S` signs; `[lineage] sign = true` in .mlv/config.toml signs every record.
+    #[arg(long)]
+    sign: bool,
 }
 
 impl RecordArgs {
@@ -63,6 +67,7 @@ impl RecordArgs {
             tags: self.tags,
             stage: None,
             wdir: None,
+            sign: self.sign,
         })
     }
 }

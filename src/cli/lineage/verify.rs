@@ -17,9 +17,31 @@ use super::super::{CliError, Ctx};
 /// versions are unavailable, 0 otherwise; outputs that differ from their latest record are
 /// reported, not failures.
 ///
-/// Example: mlv lineage verify
+/// With --history, check instead that the lineage file only ever grew: walking the history of
+/// every local and remote-tracking branch (and HEAD when detached), every commit's file must
+/// hold every record its parents' files held, with the same bytes (a union merge may
+/// interleave them). Each commit that edited or removed a record is named; exits 3 if any.
+///
+/// With --signatures, check instead each record's SSH signature (made with --sign or
+/// `[lineage] sign = true`) with `ssh-keygen -Y verify` against git's
+/// gpg.ssh.allowedSignersFile; unsigned, badly signed and unknown-key records are named; exits 3
+/// if any.
 #[derive(clap::Args)]
-pub struct VerifyArgs {}
+#[command(
+    after_help = "Examples:\n  mlv lineage verify\n  mlv lineage verify --history\n  mlv lineage verify --signatures --allow-unsigned"
+)]
+pub struct VerifyArgs {
+    /// Check that no committed record was ever edited or removed, on any branch.
+    #[arg(long, conflicts_with = "signatures")]
+    history: bool,
+    /// Check every record's SSH signature against git's gpg.ssh.allowedSignersFile (the
+    /// record's author e-mail as the principal); unsigned records fail too.
+    #[arg(long)]
+    signatures: bool,
+    /// With --signatures: report unsigned records without failing.
+    #[arg(long, requires = "signatures")]
+    allow_unsigned: bool,
+}
 
 /// Compare the params and metrics of the runs behind two revisions (or two record ids).
 ///
@@ -37,9 +59,15 @@ pub struct DiffArgs {
     right: String,
 }
 
-pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
+pub fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<ExitCode, CliError> {
     let repo = ctx.repo()?;
     let _lock = ctx.lock(&repo, LockMode::Shared, "lineage verify")?;
+    if args.history {
+        return history(ctx, &repo);
+    }
+    if args.signatures {
+        return signatures(ctx, &repo, args.allow_unsigned);
+    }
     let lineage = super::load(&repo)?;
     let progress = ctx.progress();
     // The cache, and behind it the default remote when one is set.
@@ -101,6 +129,89 @@ pub fn verify(ctx: &Ctx, _args: VerifyArgs) -> Result<ExitCode, CliError> {
         return Ok(err.report(&ui));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn signatures(ctx: &Ctx, repo: &mlv::repo::Repo, allow_unsigned: bool) -> Result<ExitCode, CliError> {
+    use mlv::lineage::sign::SigState;
+    let lineage = super::load(repo)?;
+    let report = mlv::ops::lineage::verify_signatures(repo, &lineage, allow_unsigned)?;
+    ctx.ui.json(&report);
+    let ui = &ctx.ui;
+    for f in &report.failed {
+        let who = f.author.as_deref().unwrap_or("no author");
+        let what = match f.state {
+            SigState::Unsigned => "unsigned".to_string(),
+            SigState::Bad => "bad signature (not over this record)".to_string(),
+            SigState::UnknownKey => format!("signed by a key not allowed for {who}"),
+            SigState::Good => continue,
+        };
+        let id = f.record.get(..12).unwrap_or(&f.record);
+        ui.out(&format!("record {id} ({who}): {what}"));
+    }
+    super::report_problems(ui, &report.problems, "error");
+    ui.info(&format!(
+        "{} record(s): {} signed by an allowed key, {} not ({})",
+        report.records,
+        report.good,
+        report.failed.len(),
+        report.allowed_signers
+    ));
+    if report.ok {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let err = CliError::msg(
+        format!("{} record(s) are not signed by an allowed key", report.failed.len()),
+        Some("add the signer's key to the allowed signers file if you trust it; --allow-unsigned lets unsigned records pass"),
+    );
+    let mut ui = ctx.ui;
+    ui.json = false;
+    if !report.failed.is_empty() {
+        err.report(&ui);
+    }
+    Ok(ExitCode::from(code::INTEGRITY))
+}
+
+fn history(ctx: &Ctx, repo: &mlv::repo::Repo) -> Result<ExitCode, CliError> {
+    let report = mlv::ops::lineage::verify_history(repo)?;
+    ctx.ui.json(&report);
+    let ui = &ctx.ui;
+    for b in &report.breaks {
+        for l in &b.records {
+            let what = match l.change {
+                mlv::lineage::growth::Change::Edited => "edited",
+                mlv::lineage::growth::Change::Removed => "removed",
+            };
+            let id = l.record.get(..12).unwrap_or(&l.record);
+            ui.out(&format!(
+                "commit {} ({}): record {id} {what} (it was in {})",
+                &b.commit[..12],
+                b.subject,
+                &b.parent[..12]
+            ));
+        }
+    }
+    ui.info(&format!(
+        "{} commit(s) on {} ref(s), {} version(s) of {} parsed: {} commit(s) edited or removed records",
+        report.commits,
+        report.scope.len(),
+        report.versions,
+        mlv::lineage::LINEAGE_FILE,
+        report.breaks.len()
+    ));
+    if report.ok {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let err = CliError::msg(
+        format!(
+            "the lineage file lost committed records in {} commit(s)",
+            report.breaks.len()
+        ),
+        Some("restore the lines from the parent commit named (`git show PARENT:.mlv/lineage.jsonl`) and commit them; records are only ever appended"),
+    );
+    let mut ui = ctx.ui;
+    ui.json = false;
+    err.report(&ui);
+    Ok(ExitCode::from(code::INTEGRITY))
 }
 
 pub fn diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode, CliError> {

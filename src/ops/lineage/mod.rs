@@ -4,11 +4,13 @@
 
 mod diff;
 mod graph;
+mod history;
 mod list;
 mod record;
 mod run;
 pub mod runcache;
 mod show;
+mod signatures;
 mod uses;
 mod verify;
 
@@ -18,11 +20,13 @@ use serde::Serialize;
 
 pub use diff::{diff, LineageDiffReport, RunPair, RunRef};
 pub use graph::graph;
+pub use history::{verify_history, HistoryBreak, HistoryReport};
 pub use list::list;
 pub use record::{record, ParamsSpec, RecordOptions, RecordReport};
 pub use run::{run, run_in, RunOutcome};
 pub use runcache::{restore, Restored};
 pub use show::{show, ShowReport};
+pub use signatures::{verify_signatures, SignatureCheck, SignaturesReport};
 pub use uses::{uses, UsesReport};
 pub use verify::{verify, OutputCheck, Unavailable, VerifyReport};
 

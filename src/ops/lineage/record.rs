@@ -41,6 +41,8 @@ pub struct RecordOptions {
     pub stage: Option<String>,
     /// The stage's working directory, relative to the root, when it is not the root.
     pub wdir: Option<RelPath>,
+    /// Sign the record (`--sign`); `[lineage] sign = true` signs without it.
+    pub sign: bool,
 }
 
 /// A params file and the keys chosen in it: `-p FILE` (no keys: the whole file) or
@@ -133,6 +135,9 @@ pub(super) fn prepare_with(
     checked_inputs: Option<Vec<Artifact>>,
     progress: &dyn Progress,
 ) -> Result<Prepared, Error> {
+    if signs(repo, opts) {
+        crate::lineage::sign::signing_key(&repo.git)?;
+    }
     let mut params = BTreeMap::new();
     let mut metrics = BTreeMap::new();
     for p in &opts.params {
@@ -256,19 +261,30 @@ pub(super) fn finish(
         wdir: opts.wdir.as_ref().map(|w| w.as_str().to_string()),
         metrics_digests,
         reused: None,
+        signature: None,
     };
-    append_record(repo, record, added, git_paths, staged)
+    append_record(repo, opts, record, added, git_paths, staged)
 }
 
-/// Gives `record` its id, appends it, stages the lineage file with the rest when `staged`.
+/// Whether records are signed: `--sign`, or `[lineage] sign = true`.
+fn signs(repo: &Repo, opts: &RecordOptions) -> bool {
+    opts.sign || repo.config.lineage.sign == Some(true)
+}
+
+/// Gives `record` its id (and its signature when asked for or configured), appends it, stages
+/// the lineage file with the rest when `staged`.
 pub(super) fn append_record(
     repo: &Repo,
+    opts: &RecordOptions,
     mut record: Record,
     added: Vec<Added>,
     mut git_paths: Vec<String>,
     staged: bool,
 ) -> Result<RecordReport, Error> {
     record.id = record.compute_id();
+    if signs(repo, opts) {
+        record.signature = Some(crate::lineage::sign::sign(&repo.git, &record)?);
+    }
     append(&repo.root, &record)?;
     if staged {
         stage(&repo.git, &repo.root, &[lineage_rel()])?;

@@ -463,9 +463,10 @@ fn write_back(
         wdir: opts.wdir.as_ref().map(|w| w.as_str().to_string()),
         metrics_digests: from.metrics_digests.clone(),
         reused: Some(from.id.clone()),
+        signature: None,
     };
     let shown = git_paths.iter().map(|p| repo.display(p)).collect();
-    append_record(repo, record, added, shown, staged)
+    append_record(repo, opts, record, added, shown, staged)
 }
 
 #[cfg(test)]
