@@ -3,6 +3,10 @@
 # versions, into .ci/; idempotent), then every unit and end-to-end test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The signed-lineage tests sign and verify with the real ssh-keygen (Debian's openssh-client).
+if ! command -v ssh-keygen >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -qq openssh-client >/dev/null || { apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null; }
+fi
 if [ -f .ci/install-emulators.sh ]; then
   bash .ci/install-emulators.sh
 fi
