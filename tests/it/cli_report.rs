@@ -1,0 +1,321 @@
+//! `mlv report`: the self-contained audit page. The structure and the escaping are checked on
+//! the HTML itself; `page_works_in_a_headless_browser` loads the pages in Debian's chromium.
+
+use std::path::Path;
+
+use crate::common::Env;
+
+const BLOB_OPEN: &str = r#"<script type="application/json" id="mlv-data">"#;
+
+/// What no page may contain outside its data: the pieces of the hostile strings that would
+/// run script or close an element.
+const HOSTILE: [&str; 4] = [
+    "</script><script>window.__pwned=1;alert(1)</script>",
+    "\"><img src=x onerror=\"window.__pwned=1\">",
+    "it's \"quoted\"\nnew\tline \u{2028} ünïcødé 模型 🚀",
+    "<!-- <script>window.__pwned=1</script>",
+];
+
+/// The page split into (the HTML around the data, the data as JSON).
+fn split(page: &str) -> (String, serde_json::Value) {
+    let start = page.find(BLOB_OPEN).expect("the data element") + BLOB_OPEN.len();
+    let len = page[start..].find("</script>").expect("the data element ends");
+    let blob = &page[start..start + len];
+    assert!(!blob.contains('<'), "no `<` inside the data: {blob}");
+    let data = serde_json::from_str(blob).expect("the data is JSON");
+    let rest = format!("{}{}", &page[..start], &page[start + len..]);
+    (rest, data)
+}
+
+/// Checks what every page must be: one document, no network, the data once.
+fn check_page(page: &str) -> (String, serde_json::Value) {
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.trim_end().ends_with("</html>"));
+    let (rest, data) = split(page);
+    assert_eq!(data["format"], 1);
+    assert_eq!(
+        rest.matches("<script").count(),
+        2,
+        "the data and the page's own code only"
+    );
+    for external in [
+        "src=",
+        "<link",
+        "<img",
+        "<iframe",
+        "url(",
+        "@import",
+        "fetch(",
+        "XMLHttpRequest",
+        "innerHTML",
+    ] {
+        assert!(!rest.contains(external), "nothing external or unsafe: {external}");
+    }
+    for h in HOSTILE {
+        assert!(!rest.contains(h), "no data outside the blob");
+    }
+    assert!(!rest.contains("__pwned"));
+    (rest, data)
+}
+
+fn report(env: &Env, out: &str) -> String {
+    env.mlv(&["report", "-o", out]).ok();
+    env.read_str(out)
+}
+
+/// A model trained by two recorded runs (prepare, then train with metrics), registered twice
+/// with different metrics, and promoted.
+fn trained(env: &Env, names: &[&str; 3]) {
+    let [metric, cmd_arg, message] = names;
+    env.write("data/raw.csv", "1,2\n3,4\n");
+    env.mlv(&["add", "data/raw.csv"]).ok();
+    env.mlv(&[
+        "run",
+        "-i",
+        "data/raw.csv",
+        "-o",
+        "data/clean.csv",
+        "--",
+        "sh",
+        "-c",
+        "cp data/raw.csv data/clean.csv # $0",
+        cmd_arg,
+    ])
+    .ok();
+    for (i, acc) in ["0.81", "0.86"].iter().enumerate() {
+        env.write(
+            "metrics.json",
+            format!(
+                "{{\"acc\": {acc}, {}: {i}}}",
+                serde_json::to_string(metric).unwrap()
+            ),
+        );
+        env.mlv(&[
+            "run",
+            "-i",
+            "data/clean.csv",
+            "-o",
+            "models/churn.pkl",
+            "-m",
+            "metrics.json",
+            "--",
+            "sh",
+            "-c",
+            &format!("mkdir -p models && echo {acc} > models/churn.pkl"),
+        ])
+        .ok();
+        env.git(&["add", "-A"]);
+        env.git(&["commit", "-qm", "train"]);
+        env.mlv(&["model", "register", "churn", "models/churn.pkl", "-m", message])
+            .ok();
+    }
+    env.mlv(&["model", "promote", "churn", "0.0.2", "production", "-m", message])
+        .ok();
+}
+
+#[test]
+fn report_for_no_models() {
+    let env = Env::new();
+    let page = report(&env, "mlv-report.html");
+    let (_, data) = check_page(&page);
+    assert_eq!(data["models"], serde_json::json!([]));
+    assert_eq!(data["records"], serde_json::json!({}));
+    // the default name, and stdout
+    env.mlv(&["report"]).ok();
+    assert!(env.exists("mlv-report.html"));
+    let out = env.mlv(&["report", "-o", "-"]).ok();
+    check_page(&out.stdout);
+    env.mlv(&["report", "-o", "-", "--json"])
+        .fails(1)
+        .stderr_has("stdout");
+}
+
+#[test]
+fn report_for_one_model_has_registry_lineage_and_metrics() {
+    let env = Env::new();
+    trained(&env, &["f1", "x", "first"]);
+    let j = env.mlv(&["report", "-o", "out/audit.html", "--json"]).ok().json();
+    assert_eq!(j["out"], "out/audit.html");
+    assert_eq!(j["models"], 1);
+    assert_eq!(j["versions"], 2);
+    assert_eq!(j["records"], 3, "prepare and the two training runs");
+    let page = env.read_str("out/audit.html");
+    assert_eq!(j["bytes"], page.len());
+    let (_, data) = check_page(&page);
+    let m = &data["models"][0];
+    assert_eq!(m["name"], "churn");
+    assert_eq!(m["latest"], "v0.0.2");
+    assert_eq!(m["stages"]["production"], "v0.0.2");
+    assert_eq!(m["history"][0]["stage"], "production");
+    let v = &m["versions"];
+    assert_eq!(v[0]["version"], "v0.0.1");
+    assert_eq!(v[1]["stages"], serde_json::json!(["production"]));
+    assert_eq!(v[1]["registered_by"]["name"], "Test Committer");
+    assert_eq!(v[0]["metrics"]["acc"].as_f64(), Some(0.81));
+    assert_eq!(v[1]["metrics"]["acc"].as_f64(), Some(0.86));
+    // the graph: model <- train <- clean.csv <- prepare <- raw.csv
+    let records = &data["records"];
+    let train = &records[v[1]["run"].as_str().unwrap()];
+    assert_eq!(train["outputs"][0]["path"], "models/churn.pkl");
+    assert_eq!(train["signature"], "unsigned");
+    assert_eq!(train["author"]["name"], "Test Author");
+    let input = &train["inputs"][0];
+    assert_eq!(input["path"], "data/clean.csv");
+    let prepare = &records[input["produced_by"].as_str().unwrap()];
+    assert_eq!(prepare["inputs"][0]["path"], "data/raw.csv");
+    assert_eq!(prepare["inputs"][0]["produced_by"], serde_json::Value::Null);
+}
+
+#[test]
+fn report_for_200_models_stays_one_small_page() {
+    let env = Env::new();
+    env.write("models/m.pkl", "m");
+    env.mlv(&["add", "models/m.pkl"]).ok();
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "m"]);
+    env.command(
+        "sh",
+        &[
+            "-c",
+            "for i in $(seq 1 200); do mlv model register m$i models/m.pkl >/dev/null || exit 1; done",
+        ],
+    )
+    .run()
+    .ok();
+    let page = report(&env, "r.html");
+    let (_, data) = check_page(&page);
+    let models = data["models"].as_array().unwrap();
+    assert_eq!(models.len(), 200);
+    assert!(models.iter().any(|m| m["name"] == "m200"));
+    // per-model sections are built on demand, so the page is the data plus a fixed script
+    assert!(page.len() < 200 * 1200, "{} bytes", page.len());
+}
+
+#[test]
+fn hostile_strings_stay_inside_the_data() {
+    let env = Env::new();
+    for (i, h) in HOSTILE.iter().enumerate() {
+        let who = [("GIT_AUTHOR_NAME", *h), ("GIT_COMMITTER_NAME", *h)];
+        env.write(&format!("in{i}.txt"), h);
+        env.mlv(&["add", &format!("in{i}.txt")]).ok();
+        env.write(
+            "metrics.json",
+            format!("{{{}: 1}}", serde_json::to_string(h).unwrap()),
+        );
+        env.mlv_env(
+            &who,
+            &[
+                "run",
+                "-i",
+                &format!("in{i}.txt"),
+                "-o",
+                &format!("models/m{i}.pkl"),
+                "-m",
+                "metrics.json",
+                "--param",
+                &format!("p={h}"),
+                "--",
+                "sh",
+                "-c",
+                &format!("mkdir -p models && echo {i} > models/m{i}.pkl # $0"),
+                h,
+            ],
+        )
+        .ok();
+        env.git(&["add", "-A"]);
+        env.git(&["commit", "-qm", "m"]);
+        env.mlv_env(
+            &who,
+            &[
+                "model",
+                "register",
+                &format!("m{i}"),
+                &format!("models/m{i}.pkl"),
+                "-m",
+                h,
+            ],
+        )
+        .ok();
+        env.mlv_env(
+            &who,
+            &["model", "promote", &format!("m{i}"), "0.0.1", "prod", "-m", h],
+        )
+        .ok();
+    }
+    let page = report(&env, "hostile.html");
+    let (_, data) = check_page(&page);
+    let text = data.to_string();
+    for h in HOSTILE {
+        // every hostile string made it into the data, intact
+        let as_json = serde_json::to_string(h).unwrap();
+        assert!(text.contains(as_json.trim_matches('"')), "{h:?} is in the data");
+    }
+    assert_eq!(data["models"].as_array().unwrap().len(), HOSTILE.len());
+}
+
+/// The pages the browser test loads: (file name, what it checks).
+fn browser_pages(env: &Env) -> Vec<(String, &'static str)> {
+    trained(env, &["f1", "x", "first"]);
+    let good = env.path("good.html");
+    env.mlv(&["report", "-o", "good.html"]).ok();
+    let empty = Env::new();
+    empty.mlv(&["report", "-o", "empty.html"]).ok();
+    vec![
+        (good.display().to_string(), "full"),
+        (empty.path("empty.html").display().to_string(), "empty"),
+    ]
+}
+
+#[test]
+fn page_works_in_a_headless_browser() {
+    let Some(chromium) = crate::support::chromium() else {
+        return;
+    };
+    let env = Env::new();
+    let mut pages = browser_pages(&env);
+    // hostile strings everywhere they can go
+    let hostile = Env::new();
+    trained(&hostile, &[HOSTILE[0], HOSTILE[1], HOSTILE[0]]);
+    hostile.mlv(&["report", "-o", "hostile.html"]).ok();
+    pages.push((hostile.path("hostile.html").display().to_string(), "full"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/cdp_check.py");
+    let mut args = vec![script.display().to_string(), chromium.display().to_string()];
+    for (p, kind) in &pages {
+        args.push(format!("{kind}:{p}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.command("python3", &args).run();
+    assert_eq!(out.code, Some(0), "{out}");
+    let results: serde_json::Value = serde_json::from_str(&out.stdout).expect("the checker's JSON");
+    for (r, (page, kind)) in results.as_array().unwrap().iter().zip(&pages) {
+        let ctx = format!("{page}: {r}");
+        assert_eq!(
+            r["errors"],
+            serde_json::json!([]),
+            "no console errors or exceptions: {ctx}"
+        );
+        assert_eq!(r["dialogs"], serde_json::json!([]), "no dialogs: {ctx}");
+        assert_eq!(r["pwned"], "undefined", "no injected script ran: {ctx}");
+        if *kind == "full" {
+            assert!(
+                r["graph_area"].as_f64().unwrap() > 0.0,
+                "the graph is visible: {ctx}"
+            );
+            assert!(
+                r["chart_area"].as_f64().unwrap() > 0.0,
+                "a chart is visible: {ctx}"
+            );
+            assert_eq!(
+                r["link_hash_changed"], true,
+                "clicking a node link moves the hash: {ctx}"
+            );
+            assert_eq!(
+                r["target_is_run"], true,
+                "to the run that produced the input: {ctx}"
+            );
+        } else {
+            assert_eq!(r["models"], 0, "{ctx}");
+        }
+    }
+    assert_eq!(results.as_array().unwrap().len(), pages.len());
+}
