@@ -166,8 +166,8 @@ fn report_for_one_model_has_registry_lineage_and_metrics() {
     assert_eq!(prepare["inputs"][0]["produced_by"], serde_json::Value::Null);
 }
 
-#[test]
-fn report_for_200_models_stays_one_small_page() {
+/// A repository with 200 models (one version each).
+fn many_repo() -> Env {
     let env = Env::new();
     env.write("models/m.pkl", "m");
     env.mlv(&["add", "models/m.pkl"]).ok();
@@ -182,6 +182,12 @@ fn report_for_200_models_stays_one_small_page() {
     )
     .run()
     .ok();
+    env
+}
+
+#[test]
+fn report_for_200_models_stays_one_small_page() {
+    let env = many_repo();
     let page = report(&env, "r.html");
     let (_, data) = check_page(&page);
     let models = data["models"].as_array().unwrap();
@@ -191,25 +197,48 @@ fn report_for_200_models_stays_one_small_page() {
     assert!(page.len() < 200 * 1200, "{} bytes", page.len());
 }
 
-#[test]
-fn hostile_strings_stay_inside_the_data() {
+/// Paths that would inject markup (mlv accepts them: they are valid file names).
+const HOSTILE_IN: &str =
+    "p/</script><script>window.__pwned=1</script>\"><img src=x onerror=\"window.__pwned=1\">.txt";
+const HOSTILE_OUT: &str = "q/\"><img src=x onerror=\"window.__pwned=1\">.csv";
+
+/// A repository with hostile strings everywhere a user can put them: paths, a prepare run's
+/// command, then one model per hostile string, trained from the prepared data by a run with
+/// that string as metric name, param value, command argument, author, tagger and tag message.
+fn hostile_repo() -> Env {
     let env = Env::new();
+    env.write(HOSTILE_IN, HOSTILE[1]);
+    env.mlv(&["add", HOSTILE_IN]).ok();
+    env.mlv(&[
+        "run",
+        "-i",
+        HOSTILE_IN,
+        "-o",
+        HOSTILE_OUT,
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p q && cp \"$1\" \"$2\" # $0",
+        HOSTILE[0],
+        HOSTILE_IN,
+        HOSTILE_OUT,
+    ])
+    .ok();
     for (i, h) in HOSTILE.iter().enumerate() {
         let who = [("GIT_AUTHOR_NAME", *h), ("GIT_COMMITTER_NAME", *h)];
-        env.write(&format!("in{i}.txt"), h);
-        env.mlv(&["add", &format!("in{i}.txt")]).ok();
         env.write(
             "metrics.json",
-            format!("{{{}: 1}}", serde_json::to_string(h).unwrap()),
+            format!("{{{}: 1, \"acc\": 0.{i}}}", serde_json::to_string(h).unwrap()),
         );
+        let model = format!("models/m{i}.pkl");
         env.mlv_env(
             &who,
             &[
                 "run",
                 "-i",
-                &format!("in{i}.txt"),
+                HOSTILE_OUT,
                 "-o",
-                &format!("models/m{i}.pkl"),
+                &model,
                 "-m",
                 "metrics.json",
                 "--param",
@@ -217,40 +246,52 @@ fn hostile_strings_stay_inside_the_data() {
                 "--",
                 "sh",
                 "-c",
-                &format!("mkdir -p models && echo {i} > models/m{i}.pkl # $0"),
+                &format!("mkdir -p models && echo {i} > {model} # $0"),
                 h,
             ],
         )
         .ok();
         env.git(&["add", "-A"]);
         env.git(&["commit", "-qm", "m"]);
-        env.mlv_env(
-            &who,
-            &[
-                "model",
-                "register",
-                &format!("m{i}"),
-                &format!("models/m{i}.pkl"),
-                "-m",
-                h,
-            ],
-        )
-        .ok();
-        env.mlv_env(
-            &who,
-            &["model", "promote", &format!("m{i}"), "0.0.1", "prod", "-m", h],
-        )
-        .ok();
+        let name = format!("m{i}");
+        env.mlv_env(&who, &["model", "register", &name, &model, "-m", h])
+            .ok();
+        env.mlv_env(&who, &["model", "promote", &name, "0.0.1", "prod", "-m", h])
+            .ok();
     }
+    env
+}
+
+#[test]
+fn hostile_strings_stay_inside_the_data() {
+    let env = hostile_repo();
     let page = report(&env, "hostile.html");
-    let (_, data) = check_page(&page);
+    let (rest, data) = check_page(&page);
+    for p in [HOSTILE_IN, HOSTILE_OUT] {
+        assert!(!rest.contains(p));
+    }
     let text = data.to_string();
-    for h in HOSTILE {
+    for h in HOSTILE.iter().chain(&[HOSTILE_IN, HOSTILE_OUT]) {
         // every hostile string made it into the data, intact
         let as_json = serde_json::to_string(h).unwrap();
         assert!(text.contains(as_json.trim_matches('"')), "{h:?} is in the data");
     }
-    assert_eq!(data["models"].as_array().unwrap().len(), HOSTILE.len());
+    let models = data["models"].as_array().unwrap();
+    assert_eq!(models.len(), HOSTILE.len());
+    let v = &models[0]["versions"][0];
+    assert_eq!(v["message"], HOSTILE[0]);
+    // git drops `<` and `>` from a tagger's name; the rest arrives
+    assert!(v["registered_by"]["name"]
+        .as_str()
+        .unwrap()
+        .contains("window.__pwned=1;alert(1)"));
+    let run = &data["records"][v["run"].as_str().unwrap()];
+    assert_eq!(run["author"]["name"], HOSTILE[0]);
+    assert_eq!(run["command"][3], HOSTILE[0]);
+    assert_eq!(run["inputs"][0]["path"], HOSTILE_OUT);
+    assert!(run["metrics"].get(HOSTILE[0]).is_some());
+    let prepare = &data["records"][run["inputs"][0]["produced_by"].as_str().unwrap()];
+    assert_eq!(prepare["inputs"][0]["path"], HOSTILE_IN);
 }
 
 /// The pages the browser test loads: (file name, what it checks).
@@ -274,10 +315,12 @@ fn page_works_in_a_headless_browser() {
     let env = Env::new();
     let mut pages = browser_pages(&env);
     // hostile strings everywhere they can go
-    let hostile = Env::new();
-    trained(&hostile, &[HOSTILE[0], HOSTILE[1], HOSTILE[0]]);
+    let hostile = hostile_repo();
     hostile.mlv(&["report", "-o", "hostile.html"]).ok();
     pages.push((hostile.path("hostile.html").display().to_string(), "full"));
+    let many = many_repo();
+    many.mlv(&["report", "-o", "many.html"]).ok();
+    pages.push((many.path("many.html").display().to_string(), "many"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/cdp_check.py");
     let mut args = vec![script.display().to_string(), chromium.display().to_string()];
     for (p, kind) in &pages {
@@ -313,6 +356,9 @@ fn page_works_in_a_headless_browser() {
                 r["target_is_run"], true,
                 "to the run that produced the input: {ctx}"
             );
+        } else if *kind == "many" {
+            assert_eq!(r["models"], 200, "{ctx}");
+            assert_eq!(r["filter_m19x"], 11, "m19 and m190..m199 match the filter: {ctx}");
         } else {
             assert_eq!(r["models"], 0, "{ctx}");
         }

@@ -5,7 +5,7 @@ exceptions, dialogs, whether injected script ran, the size of the first graph an
 whether clicking a lineage node link moved the location hash to the run that produced it.
 
 usage: cdp_check.py CHROMIUM KIND:PAGE... (KIND: full = expects a graph, a chart and a link;
-empty = no models)
+many = types into the filter box; empty = no models)
 """
 import json
 import os
@@ -124,6 +124,12 @@ def check(b, kind, page):
       return { pwned: typeof window.__pwned, models: document.querySelectorAll('#models li').length,
                graph_area: area('svg.graph'), chart_area: area('svg.chart') };
     })()"""))
+    if kind == "many":
+        out["filter_m19x"] = evaluate(b, s, """(() => {
+          const f = document.getElementById('filter'); f.value = 'm19';
+          f.dispatchEvent(new Event('input'));
+          return [...document.querySelectorAll('#models li')].filter((li) => !li.hidden).length;
+        })()""")
     if kind == "full":
         link = evaluate(b, s, """(() => {
           const a = document.querySelector('a.node-link'); if (!a) return null;
