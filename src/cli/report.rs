@@ -18,12 +18,10 @@ use super::{CliError, Ctx};
 /// The page needs no network (inline CSS and JavaScript, no fonts or images): copy it to a USB
 /// stick or attach it to a ticket and open it in any browser. Signatures are shown as present
 /// or absent; check them with `mlv lineage verify --signatures`.
-///
-/// Examples:
-///   mlv report
-///   mlv report -o audit-2026-q4.html
-///   mlv report -o - > page.html
 #[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  mlv report\n  mlv report -o audit/2026-q4.html\n  mlv report -o - > page.html\n  mlv report --json"
+)]
 pub struct Args {
     /// Where to write the page (`-` for stdout). Relative to the current directory.
     #[arg(short, long, value_name = "FILE", default_value = "mlv-report.html")]
