@@ -12,12 +12,13 @@ use super::{CliError, Ctx};
 
 /// Write the audit page: one self-contained HTML file with the model registry (models,
 /// versions, stages, who and when), each version's lineage graph (inputs -> runs -> outputs,
-/// with digests, commits, authors and whether each record is signed) and each model's metric
-/// history as charts.
+/// with digests, commits, authors and signature status) and each model's metric history as
+/// charts.
 ///
 /// The page needs no network (inline CSS and JavaScript, no fonts or images): copy it to a USB
-/// stick or attach it to a ticket and open it in any browser. Signatures are shown as present
-/// or absent; check them with `mlv lineage verify --signatures`.
+/// stick or attach it to a ticket and open it in any browser. Signatures are checked against
+/// git's gpg.ssh.allowedSignersFile when it is set (as `mlv lineage verify --signatures` does),
+/// else shown as present or absent.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  mlv report\n  mlv report -o audit/2026-q4.html\n  mlv report -o - > page.html\n  mlv report --json"

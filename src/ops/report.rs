@@ -6,11 +6,13 @@
 //! page's own script shows every string through `textContent` and SVG text nodes.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::lineage::sign::{allowed_signers, check, SigState};
 use crate::lineage::time::rfc3339_millis;
 use crate::lineage::traverse::{upstream, Node};
 use crate::lineage::{Artifact, Author, Lineage, Record};
@@ -32,6 +34,9 @@ pub struct ReportData {
     pub generated_at: String,
     /// The commit checked out when it was made (`None` before the first commit).
     pub head: Option<String>,
+    /// The allowed signers file the signatures were checked against (git's
+    /// `gpg.ssh.allowedSignersFile`); `None`: not set, signatures shown as `signed` unchecked.
+    pub allowed_signers: Option<String>,
     /// The models, by name.
     pub models: Vec<ModelData>,
     /// Every lineage record some version's graph reaches, by id.
@@ -96,8 +101,8 @@ pub struct RunData {
     pub params: BTreeMap<String, serde_json::Value>,
     /// Metrics.
     pub metrics: BTreeMap<String, serde_json::Number>,
-    /// `unsigned` or `signed` (the page does not check signatures: `mlv lineage verify
-    /// --signatures` does).
+    /// `unsigned`; `good`, `bad` or `unknown_key` as `mlv lineage verify --signatures` says
+    /// when git's allowed signers file is set; else `signed` (not checked).
     pub signature: &'static str,
 }
 
@@ -115,25 +120,31 @@ pub struct InputData {
 pub fn collect(repo: &Repo) -> Result<ReportData, Error> {
     let reg = load(repo)?;
     let lineage = Lineage::load(&repo.root)?;
+    // signatures are checked when git says whom to trust, as `lineage verify --signatures` does
+    let allowed = allowed_signers(&repo.git).ok();
     let mut records = BTreeMap::new();
     let models = reg
         .models
         .iter()
-        .map(|m| model_data(m, &lineage, &mut records))
-        .collect();
-    let head = git2::Repository::open(&repo.root)
-        .ok()
-        .and_then(|g| crate::history::head_commit(&g).map(|c| c.id().to_string()));
+        .map(|m| model_data(m, &lineage, allowed.as_deref(), &mut records))
+        .collect::<Result<_, Error>>()?;
+    let head = crate::history::head_commit(&repo.git).map(|c| c.id().to_string());
     Ok(ReportData {
         format: FORMAT,
         generated_at: rfc3339_millis(SystemTime::now()),
         head,
+        allowed_signers: allowed.map(|p| p.display().to_string()),
         models,
         records,
     })
 }
 
-fn model_data(m: &ModelInfo, lineage: &Lineage, records: &mut BTreeMap<String, RunData>) -> ModelData {
+fn model_data(
+    m: &ModelInfo,
+    lineage: &Lineage,
+    allowed: Option<&Path>,
+    records: &mut BTreeMap<String, RunData>,
+) -> Result<ModelData, Error> {
     let versions = m
         .versions
         .iter()
@@ -148,9 +159,9 @@ fn model_data(m: &ModelInfo, lineage: &Lineage, records: &mut BTreeMap<String, R
                 .map(|n| n.record.metrics.clone())
                 .unwrap_or_default();
             if let Some(n) = &node {
-                add_runs(n, records);
+                add_runs(n, allowed, records)?;
             }
-            VersionData {
+            Ok(VersionData {
                 info: v.clone(),
                 stages: m
                     .stages
@@ -160,10 +171,10 @@ fn model_data(m: &ModelInfo, lineage: &Lineage, records: &mut BTreeMap<String, R
                     .collect(),
                 run,
                 metrics,
-            }
+            })
         })
-        .collect();
-    ModelData {
+        .collect::<Result<_, Error>>()?;
+    Ok(ModelData {
         name: m.name.clone(),
         latest: m.latest.clone(),
         stages: m.stages.clone(),
@@ -171,18 +182,22 @@ fn model_data(m: &ModelInfo, lineage: &Lineage, records: &mut BTreeMap<String, R
         history: m.history.clone(),
         problems: m.problems.clone(),
         versions,
-    }
+    })
 }
 
 /// Adds `node`'s record and its upstream records to `records`.
-fn add_runs(node: &Node, records: &mut BTreeMap<String, RunData>) {
+fn add_runs(
+    node: &Node,
+    allowed: Option<&Path>,
+    records: &mut BTreeMap<String, RunData>,
+) -> Result<(), Error> {
     for up in &node.inputs {
         if let Some(p) = &up.produced_by {
-            add_runs(p, records);
+            add_runs(p, allowed, records)?;
         }
     }
     if records.contains_key(&node.record.id) {
-        return;
+        return Ok(());
     }
     let inputs = node
         .inputs
@@ -192,10 +207,21 @@ fn add_runs(node: &Node, records: &mut BTreeMap<String, RunData>) {
             produced_by: up.produced_by.as_ref().map(|p| p.record.id.clone()),
         })
         .collect();
-    records.insert(node.record.id.clone(), run_data(&node.record, inputs));
+    let signature = match (&node.record.signature, allowed) {
+        (None, _) => "unsigned",
+        (Some(_), None) => "signed",
+        (Some(_), Some(allowed)) => match check(allowed, &node.record)? {
+            SigState::Good => "good",
+            SigState::Bad => "bad",
+            SigState::UnknownKey => "unknown_key",
+            SigState::Unsigned => "unsigned",
+        },
+    };
+    records.insert(node.record.id.clone(), run_data(&node.record, inputs, signature));
+    Ok(())
 }
 
-fn run_data(r: &Record, inputs: Vec<InputData>) -> RunData {
+fn run_data(r: &Record, inputs: Vec<InputData>, signature: &'static str) -> RunData {
     RunData {
         id: r.id.clone(),
         time: r.time.clone(),
@@ -208,11 +234,7 @@ fn run_data(r: &Record, inputs: Vec<InputData>) -> RunData {
         outputs: r.outputs.clone(),
         params: r.params.clone(),
         metrics: r.metrics.clone(),
-        signature: if r.signature.is_some() {
-            "signed"
-        } else {
-            "unsigned"
-        },
+        signature,
     }
 }
 
@@ -248,6 +270,7 @@ mod tests {
             format: FORMAT,
             generated_at: "2026-01-01T00:00:00.000Z".into(),
             head: None,
+            allowed_signers: None,
             models: vec![ModelData {
                 name: name.into(),
                 latest: None,

@@ -365,3 +365,74 @@ fn page_works_in_a_headless_browser() {
     }
     assert_eq!(results.as_array().unwrap().len(), pages.len());
 }
+
+#[test]
+fn signature_status_is_checked_when_git_names_the_allowed_signers() {
+    let env = Env::new();
+    let key = env.path("../key");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "k", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen (openssh-client)");
+    assert!(out.status.success());
+    env.git(&["config", "gpg.format", "ssh"]);
+    env.git(&["config", "user.signingkey", &key.display().to_string()]);
+    env.write("in.txt", "x");
+    env.mlv(&["add", "in.txt"]).ok();
+    let run = |out: &str, sign: bool| {
+        let mut args = vec!["run", "-i", "in.txt", "-o", out];
+        if sign {
+            args.push("--sign");
+        }
+        args.extend(["--", "sh", "-c", "mkdir -p models && cp in.txt \"$0\"", out]);
+        env.mlv(&args).ok();
+    };
+    run("models/signed.pkl", true);
+    run("models/plain.pkl", false);
+    env.git(&["add", "-A"]);
+    env.git(&["commit", "-qm", "m"]);
+    env.mlv(&["model", "register", "signed", "models/signed.pkl"])
+        .ok();
+    env.mlv(&["model", "register", "plain", "models/plain.pkl"]).ok();
+    let states = |page: &str| -> Vec<(String, String)> {
+        let (_, data) = check_page(page);
+        data["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let run = m["versions"][0]["run"].as_str().unwrap();
+                let state = data["records"][run]["signature"].as_str().unwrap();
+                (m["name"].as_str().unwrap().to_string(), state.to_string())
+            })
+            .collect()
+    };
+    // no allowed signers file: a signature is shown, not judged
+    let page = report(&env, "a.html");
+    assert_eq!(
+        states(&page),
+        [
+            ("plain".into(), "unsigned".into()),
+            ("signed".into(), "signed".into())
+        ]
+    );
+    assert_eq!(split(&page).1["allowed_signers"], serde_json::Value::Null);
+    // an allowed signers file without this key, then with it
+    let public = std::fs::read_to_string(env.path("../key.pub")).unwrap();
+    let allowed = env.path("../allowed");
+    std::fs::write(&allowed, "someone@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDdF8dzmUXnX5ZbYb0PLm1PaQ7cBfbWZcQ0ZMuQqNoOe\n").unwrap();
+    env.git(&[
+        "config",
+        "gpg.ssh.allowedSignersFile",
+        &allowed.display().to_string(),
+    ]);
+    let page = report(&env, "b.html");
+    assert_eq!(states(&page)[1], ("signed".into(), "unknown_key".into()));
+    assert_eq!(split(&page).1["allowed_signers"], allowed.display().to_string());
+    std::fs::write(&allowed, format!("author@example.com {public}")).unwrap();
+    assert_eq!(
+        states(&report(&env, "c.html"))[1],
+        ("signed".into(), "good".into())
+    );
+}
