@@ -24,10 +24,13 @@ use super::{CliError, Ctx};
     after_help = "Examples:\n  mlv report\n  mlv report -o audit/2026-q4.html\n  mlv report -o - > page.html\n  mlv report --json"
 )]
 pub struct Args {
-    /// Where to write the page (`-` for stdout). Relative to the current directory.
-    #[arg(short, long, value_name = "FILE", default_value = "mlv-report.html")]
+    /// Where to write the page (`-` for stdout; an existing directory receives
+    /// mlv-report.html). Relative to the current directory.
+    #[arg(short, long, value_name = "FILE", default_value = DEFAULT_OUT)]
     out: PathBuf,
 }
+
+const DEFAULT_OUT: &str = "mlv-report.html";
 
 /// What `--json` prints.
 #[derive(Serialize)]
@@ -63,14 +66,19 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             _ => Ok(ExitCode::SUCCESS),
         };
     }
-    let path = ctx.cwd.join(&args.out);
+    let mut path = ctx.cwd.join(&args.out);
+    let mut out = args.out.display().to_string();
+    // an existing directory receives the page under the default name (as `model get -o DIR`)
+    if path.is_dir() {
+        path.push(DEFAULT_OUT);
+        out = args.out.join(DEFAULT_OUT).display().to_string();
+    }
     // like `git archive -o` users expect `-o out/audit.html` to work in a fresh checkout
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| mlv::Error::from(mlv::fs::IoError::new("cannot create directory", dir, e)))?;
     }
     mlv::fs::write_atomic(&path, page.as_bytes()).map_err(mlv::Error::from)?;
-    let out = args.out.display().to_string();
     ctx.ui.json(&Written {
         out: &out,
         models: data.models.len(),

@@ -128,6 +128,18 @@ fn report_for_no_models() {
     env.mlv(&["report", "-o", "-", "--json"])
         .fails(1)
         .stderr_has("stdout");
+    // a directory receives the default name; outside a repository: a clear refusal
+    env.mkdir("audit");
+    let j = env.mlv(&["report", "-o", "audit", "--json"]).ok().json();
+    assert_eq!(j["out"], "audit/mlv-report.html");
+    check_page(&env.read_str("audit/mlv-report.html"));
+    let outside = Env::empty();
+    std::fs::create_dir(&outside.root).unwrap();
+    outside
+        .mlv(&["report"])
+        .fails(1)
+        .stderr_has("not inside a git work tree");
+    assert!(!outside.exists("mlv-report.html"));
 }
 
 #[test]
