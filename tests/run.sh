@@ -10,6 +10,8 @@ fi
 if [ -f .ci/install-emulators.sh ]; then
   bash .ci/install-emulators.sh
 fi
+# The audit page's browser test drives Debian's chromium (installed when missing, as root).
+bash .ci/install-browser.sh
 # Never let object_store reach a cloud metadata service from a test.
 export AWS_METADATA_ENDPOINT=${AWS_METADATA_ENDPOINT:-http://127.0.0.1:9}
 export GCE_METADATA_HOST=${GCE_METADATA_HOST:-127.0.0.1:9}

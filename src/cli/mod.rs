@@ -20,6 +20,7 @@ mod model;
 mod progress;
 mod registry;
 mod remote;
+mod report;
 mod repro;
 mod run;
 mod stage;
@@ -91,6 +92,7 @@ enum Command {
     UninstallHooks(hooks::UninstallArgs),
     Doctor(doctor::Args),
     Model(model::Args),
+    Report(report::Args),
     Ls(registry::LsArgs),
     Get(registry::GetArgs),
     Completions(CompletionsArgs),
@@ -288,6 +290,7 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Import(a) => import::run_import(&ctx, a),
         Command::Update(a) => import::run_update(&ctx, a),
         Command::Model(a) => model::run(&ctx, a),
+        Command::Report(a) => report::run(&ctx, a),
         Command::Ls(a) => registry::run_ls(&ctx, a),
         Command::Get(a) => registry::run_get(&ctx, a),
         Command::Completions(a) => {

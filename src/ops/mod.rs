@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod remotes;
+pub mod report;
 pub mod repro;
 pub mod sources;
 pub mod stage_status;

@@ -33,6 +33,7 @@ mod cli_packs;
 mod cli_refusals;
 mod cli_registry;
 mod cli_remote;
+mod cli_report;
 mod cli_repro;
 mod cli_runcache;
 mod cli_status;

@@ -349,3 +349,21 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// Debian's `chromium` for the audit page's browser test: `MLV_TEST_CHROMIUM`, else `chromium`
+/// on PATH. Missing: fails under CI, skips loudly otherwise (`.ci/install-browser.sh`).
+pub fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MLV_TEST_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = on_path("chromium") {
+        return Some(p);
+    }
+    if in_ci() {
+        panic!("chromium not found (MLV_TEST_CHROMIUM or PATH); CI must run the browser test: run .ci/install-browser.sh");
+    }
+    eprintln!(
+        "\n**********\n*** skipping: chromium not found (MLV_TEST_CHROMIUM or PATH); run .ci/install-browser.sh\n**********\n"
+    );
+    None
+}
