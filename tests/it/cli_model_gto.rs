@@ -158,13 +158,21 @@ fn mlv_reads_what_gto_registers_assigns_and_deprecates() {
         "churn:\n  type: model\n  path: models/churn.pkl\n",
     );
     commit_model(&env, "v1");
-    gto(&env, &gto_bin, &["register", "churn", "--version", "v1.0.0"]).ok();
+    // GTO's own message (`-m`) in place of its generated line is read as the version's message
+    gto(
+        &env,
+        &gto_bin,
+        &["register", "churn", "--version", "v1.0.0", "-m", "first cut"],
+    )
+    .ok();
     gto(
         &env,
         &gto_bin,
         &["assign", "churn", "--version", "v1.0.0", "--stage", "prod"],
     )
     .ok();
+    let show = env.mlv(&["model", "show", "churn@1.0.0", "--json"]).ok().json();
+    assert_eq!(show["version"]["message"], "first cut");
     agree(
         &env,
         &gto_bin,
