@@ -10,6 +10,8 @@ fi
 if [ -f .ci/install-emulators.sh ]; then
   bash .ci/install-emulators.sh
 fi
+# The registry tests run GTO's own CLI (pinned, into .ci/gto-venv).
+bash .ci/install-gto.sh
 # The audit page's browser test drives Debian's chromium (installed when missing, as root).
 bash .ci/install-browser.sh
 # Never let object_store reach a cloud metadata service from a test.

@@ -13,7 +13,8 @@ use super::{CliError, Ctx};
 /// Register models, promote versions to stages, and read the registry.
 ///
 /// Versions are annotated git tags NAME@vX.Y.Z on the commit that holds the model's pointer;
-/// stage assignments are tags NAME#STAGE#N, the newest winning. These are GTO's (DVC's
+/// stage assignments are tags NAME#STAGE#N, the newest winning (an unassigned or deregistered
+/// version gives the stage back to the one assigned before it). These are GTO's (DVC's
 /// registry) formats: a registry made by either tool reads in the other. Share them with
 /// `git push --tags`; clones get them with `git fetch --tags`. See docs/registry.md.
 #[derive(clap::Args)]
@@ -39,7 +40,9 @@ enum Sub {
 /// PATH must be tracked by an mlv pointer committed at HEAD, unchanged since. Makes the
 /// annotated tag NAME@vX.Y.Z on HEAD; its message records the path, digest and size. The
 /// version is 0.0.1 for a new model, else the greatest one with its patch raised (or --bump's
-/// part). An existing version is refused.
+/// part). An existing version is refused. GTO learns the path from artifacts.yaml at the tagged
+/// commit, which this does not write: add `NAME: {type: model, path: PATH}` to it and commit it
+/// before registering if you use GTO too.
 ///
 /// Example: mlv model register churn models/churn.pkl --version 1.0.0
 #[derive(clap::Args)]

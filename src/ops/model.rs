@@ -220,9 +220,14 @@ pub fn load(repo: &Repo) -> Result<Registry, Error> {
             _ => unreachable!("filtered"),
         }
     }
-    for e in events
+    // GTO's stage state: each (stage, version) pair is on while its newest tag is an
+    // assignment; a stage holds the registered version whose pair was assigned last, so
+    // unassigning (or deregistering) that version gives the stage back to the one before.
+    let mut pairs: BTreeMap<(String, String, String), Option<usize>> = BTreeMap::new();
+    for (order, e) in events
         .iter()
-        .filter(|e| !matches!(e.action, Action::Register(_) | Action::Deregister(_)))
+        .enumerate()
+        .filter(|(_, e)| !matches!(e.action, Action::Register(_) | Action::Deregister(_)))
     {
         let model = models.get_mut(&e.model).expect("entered above");
         let stage = match &e.action {
@@ -240,11 +245,10 @@ pub fn load(repo: &Repo) -> Result<Registry, Error> {
             }
         };
         let assign = matches!(e.action, Action::Assign(_));
-        if assign {
-            model.stages.insert(stage.clone(), version.clone());
-        } else if model.stages.get(&stage) == Some(&version) {
-            model.stages.remove(&stage);
-        }
+        pairs.insert(
+            (e.model.clone(), stage.clone(), version.clone()),
+            assign.then_some(order),
+        );
         model.history.push(StageEvent {
             stage,
             action: if assign { "assign" } else { "unassign" },
@@ -253,6 +257,25 @@ pub fn load(repo: &Repo) -> Result<Registry, Error> {
             by: e.by.clone(),
             at: crate::lineage::time::rfc3339_secs(e.time),
         });
+    }
+    let mut newest: BTreeMap<(String, String), (usize, String)> = BTreeMap::new();
+    for ((name, stage, version), order) in pairs {
+        let Some(order) = order else { continue };
+        let registered = models[&name]
+            .versions
+            .iter()
+            .any(|v| v.version == version && !v.deregistered);
+        if !registered {
+            continue;
+        }
+        let slot = newest.entry((name, stage)).or_insert((order, version.clone()));
+        if order > slot.0 {
+            *slot = (order, version);
+        }
+    }
+    for ((name, stage), (_, version)) in newest {
+        let model = models.get_mut(&name).expect("entered above");
+        model.stages.insert(stage, version);
     }
     let mut out: Vec<ModelInfo> = models
         .into_values()
@@ -270,7 +293,7 @@ pub fn load(repo: &Repo) -> Result<Registry, Error> {
 }
 
 /// The version a stage tag assigns: the one its message names (which must be on its commit),
-/// else the greatest registered on its commit (as GTO finds it).
+/// else the greatest registered on its commit (as GTO finds it; a deregistered one last).
 fn assigned_version(model: &ModelInfo, e: &Event) -> Result<String, String> {
     let commit = e.commit.to_string();
     if let Some(named) = trailers(&e.message).get(KEY_VERSION) {
@@ -291,8 +314,8 @@ fn assigned_version(model: &ModelInfo, e: &Event) -> Result<String, String> {
     model
         .versions
         .iter()
-        .filter(|v| v.commit == commit && !v.deregistered)
-        .max_by(|a, b| a.semver.cmp(&b.semver))
+        .filter(|v| v.commit == commit)
+        .max_by(|a, b| (!a.deregistered, &a.semver).cmp(&(!b.deregistered, &b.semver)))
         .map(|v| v.version.clone())
         .ok_or_else(|| {
             format!(

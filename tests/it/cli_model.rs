@@ -469,3 +469,62 @@ fn show_names_the_lineage_and_metrics_of_the_version() {
         .ok()
         .stdout_has("metrics:    auc=0.91");
 }
+
+#[test]
+fn unassigning_or_deregistering_the_newest_gives_the_stage_back_as_gto_does() {
+    let env = repo();
+    env.mlv(&[
+        "model",
+        "register",
+        "churn",
+        "models/churn.pkl",
+        "--version",
+        "1.0.0",
+    ])
+    .ok();
+    let c2 = commit_model(&env, "v2");
+    env.mlv(&[
+        "model",
+        "register",
+        "churn",
+        "models/churn.pkl",
+        "--version",
+        "2.0.0",
+    ])
+    .ok();
+    env.mlv(&["model", "promote", "churn", "1.0.0", "prod"]).ok();
+    env.mlv(&["model", "promote", "churn", "2.0.0", "prod"]).ok();
+    // GTO's unassignment tag (its message, no mlv trailer): v1.0.0's assignment is still on
+    env.git(&[
+        "tag",
+        "-a",
+        "churn#prod!#3",
+        "-m",
+        "Unassigning stage 'prod' to artifact 'churn' version 'v2.0.0'",
+        &c2,
+    ]);
+    let list = env.mlv(&["model", "list", "--json"]).ok().json();
+    assert_eq!(list["models"][0]["stages"]["prod"], "v1.0.0");
+    // a deregistered version holds no stage; a stage tag on its commit is not a problem
+    let c1 = env.git(&["rev-list", "-n1", "churn@v1.0.0"]);
+    env.git(&[
+        "tag",
+        "-a",
+        "churn@v1.0.0!",
+        "-m",
+        "Deregistering artifact churn version v1.0.0",
+        c1.trim(),
+    ]);
+    env.git(&[
+        "tag",
+        "-a",
+        "churn#staging#4",
+        "-m",
+        "Assigning stage staging to artifact churn version v1.0.0",
+        c1.trim(),
+    ]);
+    let list = env.mlv(&["model", "list", "--json"]).ok().json();
+    assert_eq!(list["models"][0]["stages"], serde_json::json!({}));
+    assert_eq!(list["models"][0]["latest"], "v2.0.0");
+    assert_eq!(list["models"][0]["problems"], serde_json::json!([]));
+}

@@ -29,6 +29,7 @@ mod cli_init;
 mod cli_links;
 mod cli_metrics;
 mod cli_model;
+mod cli_model_gto;
 mod cli_packs;
 mod cli_refusals;
 mod cli_registry;

@@ -367,3 +367,24 @@ pub fn chromium() -> Option<PathBuf> {
     );
     None
 }
+
+/// GTO's `gto` CLI (pinned by `.ci/install-gto.sh`): `MLV_TEST_GTO`, else `.ci/gto-venv/bin/gto`.
+/// Missing: fails under CI, skips loudly otherwise.
+pub fn gto() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MLV_TEST_GTO") {
+        return Some(PathBuf::from(p));
+    }
+    let p = repo_root().join(".ci/gto-venv/bin/gto");
+    if p.is_file() {
+        return Some(p);
+    }
+    if in_ci() {
+        panic!(
+            "gto not found (MLV_TEST_GTO or .ci/gto-venv); CI must run the GTO tests: run .ci/install-gto.sh"
+        );
+    }
+    eprintln!(
+        "\n**********\n*** skipping: gto not found (MLV_TEST_GTO or .ci/gto-venv); run .ci/install-gto.sh\n**********\n"
+    );
+    None
+}
