@@ -180,6 +180,8 @@ struct DvcOut {
 struct DirEntry {
     md5: String,
     relpath: String,
+    #[serde(default)]
+    isexec: bool,
 }
 
 /// A file to bring into the workspace from DVC's cache before `mlv add`.
@@ -187,6 +189,7 @@ struct Restore {
     from: PathBuf,
     to: RelPath,
     md5: String,
+    exec: bool,
 }
 
 /// An output ready to import.
@@ -457,8 +460,7 @@ fn plan_file(repo: &Tree, file: &RelPath, only: &[RelPath]) -> Result<Vec<Result
             continue;
         }
         let _ = (
-            &o.size, &o.nfiles, &o.isexec, &o.persist, &o.remote, &o.push, &o.desc, &o.kind, &o.labels,
-            &o.meta,
+            &o.size, &o.nfiles, &o.persist, &o.remote, &o.push, &o.desc, &o.kind, &o.labels, &o.meta,
         );
         let unsupported = |reason: &str| {
             Err(skip(
@@ -489,7 +491,7 @@ fn plan_file(repo: &Tree, file: &RelPath, only: &[RelPath]) -> Result<Vec<Result
         } else {
             match o.md5.as_deref() {
                 None => out.push(unsupported("no md5 recorded (run `dvc commit` first)")),
-                Some(md5) => out.push(plan_out(repo, file, data, md5)),
+                Some(md5) => out.push(plan_out(repo, file, data, md5, o.isexec == Some(true))),
             }
         }
     }
@@ -583,7 +585,13 @@ fn workspace_match(path: &Path, md5: &str) -> Result<Option<u64>, String> {
 }
 
 /// Bytes for one file output or one directory entry: the workspace, else DVC's cache.
-fn locate(repo: &Tree, data: &RelPath, md5: &str, plan: &mut Plan) -> Result<(), (SkipKind, String)> {
+fn locate(
+    repo: &Tree,
+    data: &RelPath,
+    md5: &str,
+    exec: bool,
+    plan: &mut Plan,
+) -> Result<(), (SkipKind, String)> {
     let shown = repo.display(data);
     match workspace_match(&data.to_path(&repo.root), md5)
         .map_err(|r| (SkipKind::Mismatch, format!("{shown}: {r}")))?
@@ -603,6 +611,7 @@ fn locate(repo: &Tree, data: &RelPath, md5: &str, plan: &mut Plan) -> Result<(),
                         from: obj,
                         to: data.clone(),
                         md5: md5.into(),
+                        exec,
                     });
                     Ok(())
                 }
@@ -625,7 +634,7 @@ fn locate(repo: &Tree, data: &RelPath, md5: &str, plan: &mut Plan) -> Result<(),
     }
 }
 
-fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str) -> Result<Plan, Skipped> {
+fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -> Result<Plan, Skipped> {
     let is_dir = md5.ends_with(".dir");
     let hex_part = md5.strip_suffix(".dir").unwrap_or(md5);
     if !valid_md5(hex_part) {
@@ -647,7 +656,7 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str) -> Result<Pla
     };
     let fail = |(kind, reason): (SkipKind, String)| skip(repo, file, Some(&data), kind, reason);
     if !is_dir {
-        locate(repo, &data, hex_part, &mut plan).map_err(fail)?;
+        locate(repo, &data, hex_part, exec, &mut plan).map_err(fail)?;
         return Ok(plan);
     }
     // The `.dir` manifest lives only in DVC's cache; its own md5 is checked first.
@@ -708,7 +717,7 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str) -> Result<Pla
                 )));
             }
         }
-        locate(repo, &path, &e.md5, &mut plan).map_err(fail)?;
+        locate(repo, &path, &e.md5, e.isexec, &mut plan).map_err(fail)?;
         listed.insert(path);
     }
     // Files DVC does not list: the directory changed since `dvc commit`; importing would record
@@ -754,14 +763,31 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<RelPath>) {
 /// Copies each file from DVC's cache into the workspace, checking its md5 again while it is
 /// copied, through a temporary file renamed into place.
 fn restore_all(repo: &Repo, plan: &Plan) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
     for r in &plan.restores {
         let to = r.to.to_path(&repo.root);
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        let bytes = std::fs::read(&r.from).map_err(|e| format!("cannot read {}: {e}", r.from.display()))?;
-        let got = hex(&Md5::digest(&bytes));
+        let mut from =
+            std::fs::File::open(&r.from).map_err(|e| format!("cannot read {}: {e}", r.from.display()))?;
+        let mut tmp = crate::fs::temp_file_in(&repo.tmp_dir()).map_err(|e| e.to_string())?;
+        let mut h = Md5::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let k = from
+                .read(&mut buf)
+                .map_err(|e| format!("cannot read {}: {e}", r.from.display()))?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            tmp.write_all(&buf[..k])
+                .map_err(|e| format!("cannot write {}: {e}", tmp.path().display()))?;
+        }
+        let got = hex(&h.finalize());
         if got != r.md5 {
             return Err(format!(
                 "{}: DVC's cache object changed while importing (md5 {got}, expected {})",
@@ -769,7 +795,14 @@ fn restore_all(repo: &Repo, plan: &Plan) -> Result<(), String> {
                 r.md5
             ));
         }
-        crate::fs::write_atomic_in(&to, &bytes, &repo.tmp_dir()).map_err(|e| e.to_string())?;
+        // as DVC checks it out: a plain file, executable when DVC recorded `isexec`
+        let mode = if r.exec { 0o755 } else { 0o644 };
+        let file = tmp.as_file();
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", tmp.path().display()))?;
+        tmp.persist(&to)
+            .map_err(|e| format!("cannot write {}: {}", to.display(), e.error))?;
     }
     Ok(())
 }

@@ -318,3 +318,24 @@ fn import_dvc_reports_remote_only_data_and_pipelines() {
         "{r}"
     );
 }
+
+#[test]
+fn import_dvc_restores_executables_from_the_cache_as_dvc_recorded() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(d) = Dvc::new() else { return };
+    d.env.write("tool.sh", b"#!/bin/sh\necho hi\n");
+    d.env.write("plain.txt", b"plain\n");
+    std::fs::set_permissions(d.env.path("tool.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d.add(&["tool.sh", "plain.txt"]);
+    assert!(d.env.read_str("tool.sh.dvc").contains("isexec: true"));
+    std::fs::remove_file(d.env.path("tool.sh")).unwrap();
+    std::fs::remove_file(d.env.path("plain.txt")).unwrap();
+    let r = import(&d.env, &[]);
+    assert_eq!(r["bytes"]["dvc-cache"], 24, "{r}");
+    assert_eq!(d.env.mode("tool.sh") & 0o777, 0o755);
+    assert_eq!(d.env.mode("plain.txt") & 0o777, 0o644);
+    round_trip(
+        &d.env,
+        &[("tool.sh", b"#!/bin/sh\necho hi\n"), ("plain.txt", b"plain\n")],
+    );
+}
