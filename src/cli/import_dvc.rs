@@ -15,9 +15,10 @@ use super::{CliError, Ctx};
 /// Every .dvc file (a file, or a directory with its .dir manifest) becomes an mlv pointer beside
 /// the data, with blake3 digests. The bytes come from the workspace when they match the md5 DVC
 /// recorded, else from DVC's local cache (the 3.x and the 2.x layouts), each checked against
-/// DVC's md5 first. A path whose bytes do not match, or whose .dvc file has an unknown field or
-/// a hostile path, is reported and nothing is imported for it; the others still are, and the
-/// command exits non-zero at the end (3 when bytes did not match). Data only in a DVC remote is
+/// DVC's md5 first. A path whose bytes do not match (a damaged DVC cache, or data changed since
+/// `dvc commit`), or whose .dvc file has an unknown field or a hostile path, is reported and
+/// nothing is imported for it; the others still are, and the command exits non-zero at the end
+/// (3 when DVC's cache held damaged bytes). Data only in a DVC remote is
 /// reported as not available locally (run `dvc pull` first). DVC's .gitignore entries give way
 /// to mlv's; the .dvc files are removed from the index and work tree (git rm) unless --keep-dvc;
 /// the user commits. dvc.yaml and dvc.lock are not converted yet (reported). Runs `mlv init`

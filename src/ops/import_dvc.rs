@@ -66,8 +66,10 @@ pub struct Converted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SkipKind {
-    /// Bytes did not match DVC's md5 (corrupt cache, or a workspace changed since `dvc commit`).
+    /// DVC's cache holds bytes that do not match its md5 (damaged): exit 3.
     Mismatch,
+    /// The workspace differs from DVC's record (changed since `dvc commit`): left alone.
+    Modified,
     /// The `.dvc` file is malformed, has an unknown field or a hostile path: refused.
     Refused,
     /// The bytes are only in a DVC remote (not in this slice).
@@ -114,9 +116,12 @@ impl ImportDvcReport {
     /// Whether some output failed an integrity check or was refused (the command then exits
     /// non-zero); outputs only in a remote or of a kind not converted yet do not count.
     pub fn failed(&self) -> bool {
-        self.skipped
-            .iter()
-            .any(|s| matches!(s.kind, SkipKind::Mismatch | SkipKind::Refused))
+        self.skipped.iter().any(|s| {
+            matches!(
+                s.kind,
+                SkipKind::Mismatch | SkipKind::Modified | SkipKind::Refused
+            )
+        })
     }
 }
 
@@ -594,7 +599,7 @@ fn locate(
 ) -> Result<(), (SkipKind, String)> {
     let shown = repo.display(data);
     match workspace_match(&data.to_path(&repo.root), md5)
-        .map_err(|r| (SkipKind::Mismatch, format!("{shown}: {r}")))?
+        .map_err(|r| (SkipKind::Modified, format!("{shown}: {r}")))?
     {
         Some(n) => {
             plan.from_workspace += n;
@@ -729,7 +734,7 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -
     }
     if let Some(x) = extra.iter().find(|x| !listed.contains(*x)) {
         return Err(fail((
-            SkipKind::Mismatch,
+            SkipKind::Modified,
             format!(
                 "{} is not in DVC's record of the directory (changed since `dvc commit`?); left alone",
                 repo.display(x)

@@ -339,3 +339,31 @@ fn import_dvc_restores_executables_from_the_cache_as_dvc_recorded() {
         &[("tool.sh", b"#!/bin/sh\necho hi\n"), ("plain.txt", b"plain\n")],
     );
 }
+
+#[test]
+fn import_dvc_leaves_data_changed_since_dvc_commit_alone_and_takes_only_the_paths_given() {
+    let Some(d) = Dvc::new() else { return };
+    write_tree(&d.env);
+    d.add(&["a.txt", "data"]);
+    // edited after `dvc add`, and a file DVC does not list
+    d.env.write("a.txt", b"edited\n");
+    d.env.write("data/sub/new.txt", b"new\n");
+    let out = d.env.mlv(&["import-dvc", "--json"]).fails(1);
+    let r = out.json();
+    let skipped: Vec<_> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["path"].as_str().unwrap(), s["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(skipped, [("a.txt", "modified"), ("data", "modified")], "{r}");
+    assert_eq!(d.env.read("a.txt"), b"edited\n");
+    assert!(!d.env.path("a.txt.mlv").exists() && !d.env.path("data.mlv").exists());
+    assert!(d.env.path("a.txt.dvc").exists() && d.env.path("data.dvc").exists());
+    // put back as DVC recorded; only data.dvc is asked for
+    std::fs::remove_file(d.env.path("data/sub/new.txt")).unwrap();
+    let r = import(&d.env, &["data.dvc"]);
+    assert_eq!(r["removed_dvc_files"], serde_json::json!(["data.dvc"]), "{r}");
+    assert!(d.env.path("a.txt.dvc").exists() && !d.env.path("a.txt.mlv").exists());
+    assert!(d.env.path("data.mlv").exists());
+}
