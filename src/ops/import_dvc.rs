@@ -811,3 +811,37 @@ fn restore_all(repo: &Repo, plan: &Plan) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dvc_files_of_both_versions_parse_and_unknown_fields_are_refused() {
+        let v3 = "outs:\n- md5: b1946ac92492d2347c6235b4d2611184\n  size: 6\n  hash: md5\n  path: a.txt\n";
+        let f: DvcFile = serde_norway::from_str(v3).unwrap();
+        assert_eq!(f.outs[0].hash.as_deref(), Some("md5"));
+        let v2 = "md5: 0123\nouts:\n- md5: 3b0e8a3ab3c4bb7ce0b4d3a8f5e4a7b1.dir\n  size: 8\n  nfiles: 2\n  path: data\n";
+        let f: DvcFile = serde_norway::from_str(v2).unwrap();
+        assert_eq!(f.outs[0].nfiles, Some(2));
+        for bad in [
+            "outs:\n- md5: x\n  path: a\n  frobnicate: 1\n",
+            "outs:\n- md5: x\n  path: a\nextra: 1\n",
+        ] {
+            assert!(serde_norway::from_str::<DvcFile>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn md5s_are_32_lowercase_hex_digits() {
+        assert!(valid_md5("b1946ac92492d2347c6235b4d2611184"));
+        for bad in [
+            "",
+            "B1946AC92492D2347C6235B4D2611184",
+            "../../../../etc/passwd0000000000",
+            "b1946ac9",
+        ] {
+            assert!(!valid_md5(bad), "{bad}");
+        }
+    }
+}
