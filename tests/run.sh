@@ -10,8 +10,9 @@ fi
 if [ -f .ci/install-emulators.sh ]; then
   bash .ci/install-emulators.sh
 fi
-# The registry tests run GTO's own CLI (pinned, into .ci/gto-venv).
-bash .ci/install-gto.sh
+# The import-dvc tests run DVC's own CLI and the registry tests the GTO it brings (pinned, into
+# one venv, .ci/dvc-venv).
+bash .ci/install-dvc.sh
 # The audit page's browser test drives Debian's chromium (installed when missing, as root).
 bash .ci/install-browser.sh
 # Never let object_store reach a cloud metadata service from a test.

@@ -12,6 +12,7 @@ mod gc;
 mod history;
 mod hooks;
 mod import;
+mod import_dvc;
 mod init;
 mod lineage;
 mod log;
@@ -78,6 +79,7 @@ enum Command {
     Pull(transfer::PullArgs),
     Import(import::ImportArgs),
     Update(import::UpdateArgs),
+    ImportDvc(import_dvc::Args),
     Run(run::Args),
     Stage(stage::Args),
     Repro(repro::Args),
@@ -267,6 +269,7 @@ fn run(cli: Cli, ui: Ui) -> Result<ExitCode, CliError> {
         Command::Add(a) => add::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Checkout(a) => checkout::run(&ctx, a),
+        Command::ImportDvc(a) => import_dvc::run(&ctx, a),
         Command::Untrack(a) => untrack::run(&ctx, a),
         Command::Unprotect(a) => untrack::run_unprotect(&ctx, a),
         Command::Remote(a) => remote::run(&ctx, a),

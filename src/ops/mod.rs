@@ -11,6 +11,7 @@ pub mod fsck;
 pub mod gc;
 pub mod hooks;
 pub mod import;
+pub mod import_dvc;
 pub mod init;
 pub mod lineage;
 pub mod log;

@@ -1,5 +1,5 @@
 //! The model registry against the real GTO (`gto` 1.10.1, the version DVC 3.67.1 uses,
-//! installed by `.ci/install-gto.sh`): a registry made by either tool reads the same in the other.
+//! installed with DVC 3.67.1 by `.ci/install-dvc.sh`): a registry made by either tool reads the same in the other.
 //!
 //! GTO dates its tags with the clock (it ignores `GIT_COMMITTER_DATE`), so the order of an mlv
 //! tag against a GTO tag is set by dating mlv's tags in the past (the harness's 2024) or in the

@@ -368,23 +368,33 @@ pub fn chromium() -> Option<PathBuf> {
     None
 }
 
-/// GTO's `gto` CLI (pinned by `.ci/install-gto.sh`): `MLV_TEST_GTO`, else `.ci/gto-venv/bin/gto`.
+/// A tool from the pinned DVC venv (`.ci/install-dvc.sh`): `$var`, else `.ci/dvc-venv/bin/NAME`.
 /// Missing: fails under CI, skips loudly otherwise.
-pub fn gto() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("MLV_TEST_GTO") {
+fn dvc_venv_tool(name: &str, var: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var) {
         return Some(PathBuf::from(p));
     }
-    let p = repo_root().join(".ci/gto-venv/bin/gto");
+    let p = repo_root().join(".ci/dvc-venv/bin").join(name);
     if p.is_file() {
         return Some(p);
     }
     if in_ci() {
-        panic!(
-            "gto not found (MLV_TEST_GTO or .ci/gto-venv); CI must run the GTO tests: run .ci/install-gto.sh"
-        );
+        panic!("{name} not found ({var} or .ci/dvc-venv); CI must run these tests: run .ci/install-dvc.sh");
     }
     eprintln!(
-        "\n**********\n*** skipping: gto not found (MLV_TEST_GTO or .ci/gto-venv); run .ci/install-gto.sh\n**********\n"
+        "\n**********\n*** skipping: {name} not found ({var} or .ci/dvc-venv); run .ci/install-dvc.sh\n**********\n"
     );
     None
+}
+
+/// GTO's `gto` CLI (1.10.1, brought by DVC 3.67.1 into `.ci/dvc-venv`): `MLV_TEST_GTO`, else
+/// `.ci/dvc-venv/bin/gto`. Missing: fails under CI, skips loudly otherwise.
+pub fn gto() -> Option<PathBuf> {
+    dvc_venv_tool("gto", "MLV_TEST_GTO")
+}
+
+/// DVC's `dvc` CLI (3.67.1, pinned in `.ci/dvc-venv`): `MLV_TEST_DVC`, else
+/// `.ci/dvc-venv/bin/dvc`. Missing: fails under CI, skips loudly otherwise.
+pub fn dvc() -> Option<PathBuf> {
+    dvc_venv_tool("dvc", "MLV_TEST_DVC")
 }

@@ -1,0 +1,156 @@
+//! `mlv import-dvc`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mlv::lock::LockMode;
+use mlv::ops::import_dvc::{ImportDvcOptions, SkipKind, Source, Tree};
+use mlv::relpath::RelPath;
+
+use super::ui::human_bytes;
+use super::{CliError, Ctx};
+
+/// Convert a DVC repository's .dvc files into mlv pointers.
+///
+/// Every .dvc file (a file, or a directory with its .dir manifest) becomes an mlv pointer beside
+/// the data, with blake3 digests. The bytes come from the workspace when they match the md5 DVC
+/// recorded, else from DVC's local cache (the 3.x and the 2.x layouts), each checked against
+/// DVC's md5 first. A path whose bytes do not match (a damaged DVC cache, or data changed since
+/// `dvc commit`), or whose .dvc file has an unknown field or a hostile path, is reported and
+/// nothing is imported for it; the others still are, and the command exits non-zero at the end
+/// (3 when DVC's cache held damaged bytes). Data only in a DVC remote is
+/// reported as not available locally (run `dvc pull` first). DVC's .gitignore entries give way
+/// to mlv's; the .dvc files are removed from the index and work tree (git rm) unless --keep-dvc;
+/// the user commits. dvc.yaml and dvc.lock are not converted yet (reported). Runs `mlv init`
+/// when needed. Running it again changes nothing.
+///
+/// Example: mlv import-dvc --dry-run && mlv import-dvc && git commit -m "Move from DVC to mlv"
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only these .dvc files, or the .dvc files whose outputs are within these paths (default:
+    /// the whole work tree).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// List what would be converted and from where; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Leave the .dvc files in place (both tools work during a transition).
+    #[arg(long)]
+    keep_dvc: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
+    if !args.dry_run {
+        // `mlv init` first when needed (idempotent)
+        let mut lock = |mlv_dir: &std::path::Path| {
+            let timeout = mlv::config::load(mlv_dir)
+                .map(|c| mlv::lock::timeout_of(&c))
+                .unwrap_or(mlv::lock::DEFAULT_TIMEOUT);
+            ctx.lock_dir(mlv_dir, timeout, LockMode::Exclusive, "import-dvc")
+        };
+        let init = mlv::ops::init::init(&ctx.cwd, &mut lock)?;
+        if !init.already {
+            ctx.ui.info(&format!("Initialized mlv in {}/.mlv", init.root));
+        }
+    }
+    let report = if args.dry_run {
+        // Changes nothing, not even `mlv init`: plans from the git work tree alone.
+        let (tree, paths) = dry_run_tree(ctx, &args.paths)?;
+        let options = ImportDvcOptions {
+            paths,
+            dry_run: true,
+            keep_dvc: args.keep_dvc,
+        };
+        mlv::ops::import_dvc::dry_run(&tree, &options)?
+    } else {
+        let repo = ctx.repo()?;
+        let _lock = ctx.lock(&repo, LockMode::Exclusive, "import-dvc")?;
+        let options = ImportDvcOptions {
+            paths: ctx.rel_paths(&repo, &args.paths)?,
+            dry_run: false,
+            keep_dvc: args.keep_dvc,
+        };
+        let progress = ctx.progress();
+        mlv::ops::import_dvc::import_dvc(&repo, &options, progress.as_ref())?
+    };
+    ctx.ui.json(&report);
+    let verb = if report.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
+    for c in &report.converted {
+        let from = match c.source {
+            Source::Workspace => "workspace",
+            Source::DvcCache => "DVC cache",
+        };
+        let line = format!(
+            "{verb} {} ({}, {} from the workspace, {} from the DVC cache; from {})",
+            c.path,
+            c.kind,
+            human_bytes(c.bytes_from_workspace),
+            human_bytes(c.bytes_from_dvc_cache),
+            c.dvc_file
+        );
+        if report.dry_run {
+            ctx.ui
+                .out(&format!("{}\t{}\t{from}\t{}", c.path, c.kind, c.dvc_file));
+        } else {
+            ctx.ui.info(&line);
+            let _ = from;
+        }
+    }
+    for s in &report.skipped {
+        let what = s.path.as_deref().unwrap_or(&s.dvc_file);
+        ctx.ui
+            .info(&format!("skipped {what} ({}): {}", s.dvc_file, s.reason));
+    }
+    for f in &report.removed_dvc_files {
+        ctx.ui.info(&format!("removed {f} (git rm)"));
+    }
+    ctx.ui.info(&format!(
+        "{} output(s) {}, {} pointer(s) written, {} from the workspace, {} from the DVC cache, {} skipped",
+        report.converted.len(),
+        if report.dry_run { "to import" } else { "imported" },
+        report.pointers_written,
+        human_bytes(report.bytes.get("workspace").copied().unwrap_or(0)),
+        human_bytes(report.bytes.get("dvc-cache").copied().unwrap_or(0)),
+        report.skipped.len()
+    ));
+    if !report.dry_run && !report.git_paths.is_empty() {
+        if report.staged {
+            ctx.ui.info(&format!("staged {}", report.git_paths.join(" ")));
+        } else {
+            super::git_add_hint(&ctx.ui, &report.git_paths);
+        }
+    }
+    if report.skipped.iter().any(|s| s.kind == SkipKind::Mismatch) {
+        Ok(ExitCode::from(super::error::code::INTEGRITY))
+    } else if report.failed() {
+        Ok(ExitCode::FAILURE)
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn dry_run_tree(ctx: &Ctx, paths: &[PathBuf]) -> Result<(Tree, Vec<RelPath>), CliError> {
+    if let Ok(repo) = ctx.repo() {
+        return Ok((Tree::of(&repo), ctx.rel_paths(&repo, paths)?));
+    }
+    let cwd = ctx.cwd.canonicalize().map_err(|e| {
+        CliError::from(mlv::Error::from(mlv::fs::IoError::new(
+            "cannot resolve",
+            &ctx.cwd,
+            e,
+        )))
+    })?;
+    let (_git, root) = mlv::repo::discover_git(&cwd).map_err(mlv::Error::from)?;
+    let rel = paths
+        .iter()
+        .map(|p| {
+            RelPath::from_user(p, &cwd, &root)
+                .map_err(|e| CliError::msg(format!("{}: {e}", p.display()), None))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((Tree { root, cwd }, rel))
+}
