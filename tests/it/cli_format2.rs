@@ -11,20 +11,8 @@ use mlv::remote::format2::pack::MAX_PACK_SIZE;
 use mlv::remote::format2::IndexSegment;
 
 use crate::common::maint::tamper_file;
+use crate::common::noise;
 use crate::common::Env;
-
-/// Deterministic pseudo-random bytes (content-defined chunking needs varied data).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 const MIB: usize = 1 << 20;
 

@@ -6,20 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::common::noise;
 use crate::common::Env;
-
-/// Deterministic pseudo-random bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// The files under `dir` that start with `prefix`, relative, sorted.
 fn keys(dir: &Path, prefix: &str) -> Vec<String> {
