@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use mlv::lock::LockMode;
 use mlv::ops::stage_status::{StageState, StageStatus};
-use mlv::ops::status::{PointerStatus, State};
+use mlv::ops::status::{PointerStatus, State, StatusReport};
 
 use super::history::HistoryArgs;
 use super::ui::{inside, plural, Ui};
@@ -54,21 +54,26 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         return run_remote(ctx, &repo, &paths, name, &args.h, args.exit_code);
     }
     let progress = ctx.progress();
-    let mut report = mlv::ops::status::status(&repo, &paths, progress.as_ref())?;
+    let report = mlv::ops::status::status(&repo, &paths, progress.as_ref())?;
+    let mut doc = StatusDoc {
+        report: &report,
+        stages: None,
+        pipeline_error: None,
+    };
     if paths.is_empty() {
         // the stages from the states just computed; a broken mlv.toml must not hide the data
         match mlv::ops::stage_status::stage_status(&repo, &report.pointers, progress.as_ref()) {
-            Ok(stages) => report.stages = stages,
+            Ok(stages) => doc.stages = stages,
             Err(e) => {
                 eprintln!(
                     "{}: {e}; pipeline stages not checked",
                     ctx.ui.paint("warning", "33")
                 );
-                report.pipeline_error = Some(e.to_string());
+                doc.pipeline_error = Some(e.to_string());
             }
         }
     }
-    ctx.ui.json(&report);
+    ctx.ui.json(&doc);
     if !ctx.ui.json {
         if report.pointers.is_empty() {
             ctx.ui.info("No data is tracked yet: use `mlv add PATH`.");
@@ -93,11 +98,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             ctx.ui
                 .info("(use `mlv pull` to download and check out what is not pulled)");
         }
-        if let Some(stages) = &report.stages {
+        if let Some(stages) = &doc.stages {
             print_stages(&ctx.ui, stages);
         }
     }
-    let stale = report
+    let stale = doc
         .stages
         .as_ref()
         .is_some_and(|s| s.iter().any(|s| !s.up_to_date()));
@@ -106,6 +111,19 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `mlv status --json`: the data's status, then the pipeline's stages (`mlv.toml`) and whether
+/// each is up to date; `stages` is absent without a pipeline file, when paths were given, or
+/// when the file is invalid (then `pipeline_error` says why).
+#[derive(serde::Serialize)]
+struct StatusDoc<'a> {
+    #[serde(flatten)]
+    report: &'a StatusReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stages: Option<Vec<StageStatus>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipeline_error: Option<String>,
 }
 
 fn run_remote(

@@ -139,14 +139,6 @@ pub struct StatusReport {
     pub pointers: Vec<PointerStatus>,
     /// Whether every pointer is up to date and restorable.
     pub clean: bool,
-    /// The pipeline's stages (`mlv.toml`) and whether each is up to date; absent without a
-    /// pipeline file, when paths were given, or when the file is invalid. Filled in by
-    /// [`crate::ops::stage_status::stage_status`], not by [`status`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stages: Option<Vec<crate::ops::stage_status::StageStatus>>,
-    /// Why the stages could not be checked (an invalid `mlv.toml`, say).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pipeline_error: Option<String>,
 }
 
 /// Compares every selected pointer with the workspace and the cache.
@@ -181,12 +173,7 @@ pub fn status(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result
     let clean = pointers
         .iter()
         .all(|p| p.state == State::UpToDate && p.in_cache && p.wrong_sizes.is_empty());
-    Ok(StatusReport {
-        pointers,
-        clean,
-        stages: None,
-        pipeline_error: None,
-    })
+    Ok(StatusReport { pointers, clean })
 }
 
 fn pointer_status(
