@@ -145,6 +145,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     for f in &report.removed_dvc_files {
         ctx.ui.info(&format!("removed {f} (git rm)"));
     }
+    if !report.dry_run && !report.stages.is_empty() {
+        ctx.ui
+            .info("kept dvc.yaml (the pipeline's source for DVC; remove it once you stop using DVC)");
+    }
     ctx.ui.info(&format!(
         "{} output(s) {}, {} pointer(s) written, {} stage(s), {} record(s) ({} new), {} from the workspace, {} from the DVC cache, {} skipped",
         report.converted.len(),
