@@ -9,7 +9,8 @@ use crate::cli_import_dvc::{import, round_trip, Dvc};
 
 /// A three-stage DVC pipeline, reproduced and committed: `prepare` (data.csv + `seed` ->
 /// prepared.csv), `train` (prepared.csv + the `train` section -> the directory `model`),
-/// `evaluate` (model + `eval.threshold` -> the metrics file eval.json, kept in git).
+/// `evaluate` (model + `eval.threshold` -> the metrics file eval.json, which DVC caches and mlv
+/// moves to git).
 fn pipeline() -> Option<Dvc> {
     let d = Dvc::new()?;
     d.env.write("data.csv", b"x,y\n1,2\n3,4\n");
@@ -56,7 +57,7 @@ fn pipeline() -> Option<Dvc> {
         "model",
         "-p",
         "eval.threshold",
-        "-M",
+        "-m",
         "eval.json",
         "echo '{\"auc\": 0.75}' > eval.json",
     ]);
@@ -128,6 +129,11 @@ fn import_dvc_pipeline_stages_records_repro_and_round_trip() {
         "{toml}"
     );
     assert!(toml.contains(r#"metrics = ["eval.json"]"#), "{toml}");
+    assert!(!d.env.read_str(".gitignore").contains("eval.json"));
+    assert!(
+        r["git_paths"].as_array().unwrap().contains(&"eval.json".into()),
+        "{r}"
+    );
     let status = d.env.mlv(&["status", "--json"]).ok();
     assert_eq!(status.json()["clean"], true, "{status}");
     assert!(would_run(&d).is_empty());
@@ -171,6 +177,7 @@ fn import_dvc_pipeline_stages_records_repro_and_round_trip() {
             ("prepared.csv", b"x,y\n1,2\n3,4\n"),
             ("model/weights.txt", b"x,y\n1,2\n3,4\n"),
             ("model/lr.txt", b"  lr: 0.2\n"),
+            ("eval.json", b"{\"auc\": 0.75}\n"),
         ],
     );
 }

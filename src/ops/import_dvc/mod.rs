@@ -367,7 +367,7 @@ pub fn import_dvc(
     }
     report.converted = ready_converted;
     // the stages into mlv.toml, the dvc.lock stages into records (their outputs are pointers now)
-    let done = pipeline::convert(repo, &pipe, &mut report.skipped)?;
+    let done = pipeline::convert(repo, &pipe, options.keep_dvc, &mut report.skipped)?;
     report.stages = done.stages;
     report.records = done.records;
     let mut removed = Vec::new();

@@ -80,8 +80,9 @@ struct LockPlan {
     wdir: Option<RelPath>,
     deps: Vec<(RelPath, String)>,
     outs: Vec<(RelPath, String)>,
-    /// Metrics files (git's, not pointers) with the md5 the lock recorded.
-    metrics: Vec<(RelPath, String)>,
+    /// Metrics files (git's, not pointers) with the md5 the lock recorded, and whether DVC
+    /// cached (and git-ignored) them.
+    metrics: Vec<(RelPath, String, bool)>,
     params: BTreeMap<String, serde_json::Value>,
     params_files: Vec<ParamsFile>,
     /// Problems found while reading the lock (kept with the record's `stale`).
@@ -173,6 +174,8 @@ struct StageInfo {
     uncached: BTreeSet<RelPath>,
     /// Metrics files: tracked by git in mlv, never pointers.
     metrics: BTreeSet<RelPath>,
+    /// Metrics files DVC caches (and git-ignores): they move to git.
+    cached_metrics: BTreeSet<RelPath>,
     wdir: Option<RelPath>,
     params_files: Vec<ParamsFile>,
 }
@@ -397,8 +400,11 @@ fn convert_stage(
     }
     let mut metrics = Vec::new();
     for o in list("metrics") {
-        let (p, _) = entry(&o).ok_or("a metrics entry that is not a path")?;
+        let (p, opts) = entry(&o).ok_or("a metrics entry that is not a path")?;
         let rel = path(&p)?;
+        if flag(opts, "cache") != Some(false) {
+            si.cached_metrics.insert(rel.clone());
+        }
         si.metrics.insert(rel.clone());
         metrics.push(rel.to_string());
     }
@@ -585,7 +591,8 @@ fn plan_lock(
                 continue;
             };
             if si.is_some_and(|s| s.metrics.contains(&o)) {
-                lp.metrics.push((o, md5));
+                let cached = si.is_some_and(|s| s.cached_metrics.contains(&o));
+                lp.metrics.push((o, md5, cached));
                 continue;
             }
             if si.is_some_and(|s| s.uncached.contains(&o)) {
@@ -685,6 +692,7 @@ fn existing_defs(root: &std::path::Path) -> BTreeMap<String, StageDef> {
 pub(super) fn convert(
     repo: &Repo,
     pipe: &PipelinePlan,
+    keep_dvc: bool,
     skipped: &mut Vec<Skipped>,
 ) -> Result<PipelineDone, Error> {
     let tree = Tree::of(repo);
@@ -799,8 +807,17 @@ pub(super) fn convert(
         let mut metrics = BTreeMap::new();
         let mut metrics_files = Vec::new();
         let mut metrics_digests = BTreeMap::new();
-        for (m, md5) in &r.metrics {
+        for (m, md5, cached) in &r.metrics {
             let abs = m.to_path(&repo.root);
+            // mlv reads metrics from files in git: DVC's ignore line goes (unless both tools
+            // stay), and the file is one to commit
+            if *cached && !keep_dvc && abs.is_file() {
+                let (ignore_file, _) = crate::gitutil::ignore_entry(m).expect("a valid work-tree path");
+                if crate::gitutil::remove_ignore(&repo.root, &ignore_file, &format!("/{}", m.file_name()))? {
+                    done.git_paths.push(repo.display(&ignore_file));
+                }
+                done.git_paths.push(repo.display(m));
+            }
             match md5_of(&abs) {
                 Some((got, _)) if got == *md5 => {
                     if let Ok(values) = crate::lineage::values::metrics_file(&abs, &repo.display(m)) {
