@@ -296,6 +296,8 @@ fn import_dvc_pipeline_reports_what_mlv_cannot_express() {
         "stages:\n  ok:\n    cmd: cp in.txt a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n",
     );
     let toml = d.env.read_str("mlv.toml");
+    let dry = d.env.mlv(&["import-dvc", "--dry-run", "--json"]).fails(1).json();
+    assert_eq!(dry["skipped"][0]["kind"], "conflict", "{dry}");
     let out = d.env.mlv(&["import-dvc", "--json"]).fails(1);
     let r = out.json();
     assert_eq!(r["skipped"][0]["kind"], "conflict", "{r}");

@@ -245,7 +245,7 @@ pub fn dry_run(tree: &Tree, options: &ImportDvcOptions) -> Result<ImportDvcRepor
     let (mut report, plans, pipe) = plan(tree, options)?;
     report.dry_run = true;
     report.converted = plans.iter().map(|p| converted_of(tree, p)).collect();
-    let done = pipeline::dry_run(&pipe, &tree.root);
+    let done = pipeline::dry_run(&pipe, &tree.root, &mut report.skipped);
     report.stages = done.stages;
     report.records = done.records;
     Ok(report)

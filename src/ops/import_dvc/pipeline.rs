@@ -640,9 +640,18 @@ fn flatten(prefix: String, v: serde_json::Value, out: &mut BTreeMap<String, serd
     }
 }
 
-/// Stages and records a dry run would write.
-pub(super) fn dry_run(pipe: &PipelinePlan, root: &std::path::Path) -> PipelineDone {
+/// Stages and records a dry run would write; a name conflict with `mlv.toml` goes to `skipped`.
+pub(super) fn dry_run(
+    pipe: &PipelinePlan,
+    root: &std::path::Path,
+    skipped: &mut Vec<Skipped>,
+) -> PipelineDone {
     let existing = existing_defs(root);
+    for s in &pipe.stages {
+        if existing.get(&s.name).is_some_and(|d| *d != s.def) {
+            skipped.push(conflict(s));
+        }
+    }
     let stages = pipe
         .stages
         .iter()
@@ -719,13 +728,7 @@ pub(super) fn convert(
             }),
             Some(_) => {
                 refused_stages.insert(s.name.clone());
-                skipped.push(refuse(
-                    SkipKind::Conflict,
-                    format!(
-                        "stage {}: {PIPELINE_FILE} already has a different stage of that name; left as it is",
-                        s.name
-                    ),
-                ));
+                skipped.push(conflict(s));
             }
             None => match save_stage(&repo.root, &s.name, &s.def) {
                 Ok(_) => done.stages.push(StageConverted {
@@ -890,6 +893,22 @@ pub(super) fn convert(
     Ok(done)
 }
 
+fn conflict(s: &StagePlan) -> Skipped {
+    Skipped {
+        dvc_file: s
+            .dvc_stage
+            .rsplit_once(':')
+            .map(|(f, _)| f.to_string())
+            .unwrap_or_default(),
+        path: None,
+        kind: SkipKind::Conflict,
+        reason: format!(
+            "stage {}: {PIPELINE_FILE} already has a different stage of that name; left as it is",
+            s.name
+        ),
+    }
+}
+
 /// The md5 DVC declares for each path it tracks (`.dvc` files and `dvc.lock` outputs): the
 /// import wrote a pointer with exactly these bytes, or none.
 fn declared_md5s(tree: &Tree, pipe: &PipelinePlan) -> BTreeMap<RelPath, String> {
@@ -943,6 +962,55 @@ mod tests {
         assert_eq!(command_of(Some(&two)).unwrap(), ["sh", "-c", "make a && make b"]);
         assert!(command_of(Some(&Yaml::String(" ".into()))).is_none());
         assert!(command_of(None).is_none());
+    }
+
+    fn stage(dir: Option<&str>, yaml: &str) -> (Result<StageDef, String>, StageInfo) {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = Tree {
+            root: tmp.path().to_path_buf(),
+            cwd: tmp.path().to_path_buf(),
+        };
+        let dir = dir.map(|d| RelPath::new(d).unwrap());
+        let body: Yaml = serde_norway::from_str(yaml).unwrap();
+        let mut si = StageInfo::default();
+        let def = convert_stage(&tree, dir.as_ref(), &mlv_name(dir.as_ref(), "s"), &body, &mut si);
+        (def, si)
+    }
+
+    #[test]
+    fn a_stage_in_a_subdirectory_is_rebased_to_the_root() {
+        let (def, si) = stage(
+            Some("a/b"),
+            "cmd: python t.py\nwdir: ..\ndeps: [../in.csv, t.py]\nouts: [m]\n\
+             params: [lr, {cfg.json: [x, y]}, {all.toml: null}]\nmetrics: [{m.json: {cache: false}}]\n",
+        );
+        let def = def.unwrap();
+        assert_eq!(def.wdir, "a");
+        assert_eq!(def.inputs, ["in.csv", "a/t.py"]);
+        assert_eq!(def.outputs, ["a/m"]);
+        assert_eq!(def.params, ["a/params.yaml:lr", "a/cfg.json:x,y", "a/all.toml"]);
+        assert_eq!(def.metrics, ["a/m.json"]);
+        assert!(si.cached_metrics.is_empty() && si.metrics.len() == 1);
+        assert_eq!(mlv_name(Some(&RelPath::new("a/b").unwrap()), "s"), "a-b-s");
+    }
+
+    #[test]
+    fn what_mlv_cannot_express_is_named() {
+        for (yaml, why) in [
+            ("foreach: [1, 2]\ndo: {cmd: echo}\n", "foreach"),
+            ("cmd: echo ${x}\n", "templating"),
+            ("cmd: echo\nfrozen: true\n", "frozen"),
+            ("cmd: echo\nalways_changed: true\n", "always_changed"),
+            ("cmd: echo\nouts: [{o: {persist: true}}]\n", "persist"),
+            ("cmd: echo\nouts: [{o: {cache: false}}]\n", "cache: false"),
+            ("cmd: echo\nplots: [p.csv]\n", "plots"),
+            ("cmd: echo\nfrobnicate: 1\n", "unknown key"),
+            ("cmd: echo\nouts: [../../x]\n", "leaves the repository"),
+            ("outs: [o]\n", "no command"),
+        ] {
+            let err = stage(None, yaml).0.unwrap_err();
+            assert!(err.contains(why), "{yaml}: {err}");
+        }
     }
 
     #[test]
