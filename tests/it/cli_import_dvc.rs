@@ -28,8 +28,14 @@ impl Dvc {
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.run_in(&self.env.root, args)
+    }
+
+    /// `dvc ARGS` in `dir` (DVC addresses a `dvc.yaml` by the directory it runs in).
+    pub(crate) fn run_in(&self, dir: &Path, args: &[&str]) -> Output {
         self.env
             .command(self.dvc.to_str().unwrap(), args)
+            .cwd(dir)
             .env("DVC_NO_ANALYTICS", "1")
             .env(
                 "DVC_SITE_CACHE_DIR",

@@ -303,3 +303,58 @@ fn import_dvc_pipeline_reports_what_mlv_cannot_express() {
     assert_eq!(r["skipped"][0]["kind"], "conflict", "{r}");
     assert_eq!(d.env.read_str("mlv.toml"), toml);
 }
+
+#[test]
+fn import_dvc_pipeline_in_a_subdirectory_with_wdir_and_a_source_directory_in_git() {
+    let Some(d) = Dvc::new() else { return };
+    d.env.write("in.txt", b"hi\n");
+    d.env.write("src/a.py", b"code\n");
+    d.env.write("src/lib/b.py", b"lib\n");
+    d.env.write("sub/work/params.yaml", b"k: 1\n");
+    d.env.git(&["add", "-A"]);
+    d.env.git(&["commit", "-qm", "code"]);
+    let sub = d.env.path("sub");
+    let dvc = |args: &[&str]| d.run_in(&sub, args);
+    dvc(&[
+        "stage",
+        "add",
+        "-q",
+        "-n",
+        "s",
+        "-w",
+        "work",
+        "-d",
+        "../../in.txt",
+        "-d",
+        "../../src",
+        "-p",
+        "k",
+        "-o",
+        "out.txt",
+        "cp ../../in.txt out.txt",
+    ]);
+    dvc(&["repro", "-q"]);
+    d.env.git(&["add", "-A"]);
+    d.env.git(&["commit", "-qm", "dvc repro"]);
+    let r = import(&d.env, &[]);
+    assert_eq!(names(&r["stages"], "name"), ["sub-s"], "{r}");
+    assert_eq!(r["records"][0]["stale"], serde_json::json!([]), "{r}");
+    let stages = d.env.mlv(&["stage", "list", "--json"]).ok().json();
+    let s = &stages["stages"][0];
+    assert_eq!(s["wdir"], "sub/work", "{stages}");
+    // the directory in git becomes the files git tracks in it
+    assert_eq!(
+        s["inputs"],
+        serde_json::json!(["in.txt", "src/a.py", "src/lib/b.py"]),
+        "{stages}"
+    );
+    assert_eq!(s["outputs"], serde_json::json!(["sub/work/out.txt"]), "{stages}");
+    assert_eq!(
+        s["params"],
+        serde_json::json!(["sub/work/params.yaml:k"]),
+        "{stages}"
+    );
+    assert!(would_run(&d).is_empty());
+    d.env.write("src/lib/b.py", b"lib 2\n");
+    assert_eq!(would_run(&d), ["sub-s"]);
+}

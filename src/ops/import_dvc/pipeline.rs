@@ -96,6 +96,9 @@ pub(super) struct PipelinePlan {
     records: Vec<LockPlan>,
     /// Every `dvc.lock` read.
     locks: Vec<RelPath>,
+    /// Inputs that are directories in git (not tracked by DVC), with the files git tracks in
+    /// them: mlv's inputs are files, so a stage lists these files instead.
+    git_dirs: BTreeMap<RelPath, Vec<RelPath>>,
 }
 
 /// The pipeline part of the report.
@@ -156,7 +159,101 @@ pub(super) fn plan(
             }
         }
     }
+    expand_git_dirs(tree, &mut out);
     out
+}
+
+/// A stage input that is a directory DVC does not track (source code in git, say) becomes the
+/// files git tracks in it: mlv compares inputs file by file. A directory holding no file git
+/// tracks stays as it is (mlv then reports it).
+fn expand_git_dirs(tree: &Tree, pipe: &mut PipelinePlan) {
+    let declared = declared_md5s(tree, pipe);
+    let Ok(git) = git2::Repository::open(&tree.root) else {
+        return;
+    };
+    let Ok(index) = git.index() else { return };
+    let tracked: Vec<RelPath> = index
+        .iter()
+        .filter_map(|e| {
+            std::str::from_utf8(&e.path)
+                .ok()
+                .and_then(|p| RelPath::new(p).ok())
+        })
+        .collect();
+    for stage in &mut pipe.stages {
+        let mut inputs = Vec::new();
+        for i in std::mem::take(&mut stage.def.inputs) {
+            let rel = RelPath::new(&i).expect("validated when converted");
+            let by_dvc = declared.keys().any(|d| d.is_within(&rel) || rel.is_within(d));
+            if by_dvc || !rel.to_path(&tree.root).is_dir() {
+                inputs.push(i);
+                continue;
+            }
+            let files: Vec<RelPath> = tracked.iter().filter(|t| t.is_within(&rel)).cloned().collect();
+            if files.is_empty() {
+                inputs.push(i);
+                continue;
+            }
+            inputs.extend(files.iter().map(|f| f.to_string()));
+            pipe.git_dirs.insert(rel, files);
+        }
+        stage.def.inputs = inputs;
+    }
+}
+
+/// DVC's md5 of a directory (`….dir`), as DVC 3 computes it from the files in the workspace:
+/// the md5 of `json.dumps(sorted [{"md5", "relpath"}], sort_keys=True)`. `None` when it cannot
+/// be reproduced here (a link, a non-ASCII name, patterns in `.dvcignore`): the input then counts as
+/// changed, so `mlv repro` reruns the stage rather than trusting a guess.
+fn dvc_dir_md5(root: &std::path::Path, dir: &RelPath) -> Option<String> {
+    use md5::{Digest as _, Md5};
+    // patterns in .dvcignore (`dvc init` writes one of comments only) would change the listing
+    let ignore = std::fs::read_to_string(root.join(".dvcignore")).unwrap_or_default();
+    if ignore
+        .lines()
+        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    {
+        return None;
+    }
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path(root)];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).ok()? {
+            let e = e.ok()?;
+            let t = e.file_type().ok()?;
+            if t.is_dir() {
+                todo.push(e.path());
+            } else if t.is_file() {
+                files.push(e.path());
+            } else {
+                return None;
+            }
+        }
+    }
+    let base = dir.to_path(root);
+    let mut entries = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(&base).ok()?.to_str()?.to_string();
+        if !rel.is_ascii() {
+            return None;
+        }
+        let (md5, _) = md5_of(&f)?;
+        entries.push((rel, md5));
+    }
+    entries.sort();
+    let items: Vec<String> = entries
+        .iter()
+        .map(|(rel, md5)| {
+            format!(
+                "{{\"md5\": \"{md5}\", \"relpath\": {}}}",
+                serde_json::Value::from(rel.as_str())
+            )
+        })
+        .collect();
+    Some(format!(
+        "{}.dir",
+        super::hex(&Md5::digest(format!("[{}]", items.join(", ")).as_bytes()))
+    ))
 }
 
 fn read_yaml(tree: &Tree, file: &RelPath) -> Result<Yaml, String> {
@@ -789,6 +886,18 @@ pub(super) fn convert(
                     }
                     _ => stale.push(format!("input {shown} changed since dvc.lock")),
                 }
+            } else if let Some(files) = pipe.git_dirs.get(d) {
+                match dvc_dir_md5(&repo.root, d) {
+                    Some(got) if got == *md5 => {
+                        for f in files {
+                            let abs = f.to_path(&repo.root);
+                            let bytes = std::fs::read(&abs)
+                                .map_err(|e| crate::fs::IoError::new("cannot read", &abs, e))?;
+                            inputs.push(git_artifact(f, &bytes));
+                        }
+                    }
+                    _ => stale.push(format!("input {shown} changed since dvc.lock")),
+                }
             } else if abs.is_dir() {
                 stale.push(format!(
                     "input {shown} is a directory not tracked by DVC (mlv's inputs are files in git or data tracked by mlv)"
@@ -1011,6 +1120,23 @@ mod tests {
             let err = stage(None, yaml).0.unwrap_err();
             assert!(err.contains(why), "{yaml}: {err}");
         }
+    }
+
+    #[test]
+    fn a_directory_md5_is_dvcs() {
+        // DVC 3.67.1 recorded c281643e….dir for this tree (a.py "code\n", d/b.txt "x\n")
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("src/d")).unwrap();
+        std::fs::write(tmp.path().join("src/a.py"), "code\n").unwrap();
+        std::fs::write(tmp.path().join("src/d/b.txt"), "x\n").unwrap();
+        std::fs::write(tmp.path().join(".dvcignore"), "# comments only\n").unwrap();
+        let src = RelPath::new("src").unwrap();
+        assert_eq!(
+            dvc_dir_md5(tmp.path(), &src).as_deref(),
+            Some("c281643e3df775d55ec742c58e2f9977.dir")
+        );
+        std::fs::write(tmp.path().join(".dvcignore"), "*.pyc\n").unwrap();
+        assert_eq!(dvc_dir_md5(tmp.path(), &src), None);
     }
 
     #[test]
