@@ -374,12 +374,11 @@ pub fn import_dvc(
     if !options.keep_dvc {
         let mut seen = std::collections::BTreeSet::new();
         // a dvc.lock goes once all of it is converted; dvc.yaml stays (the user's pipeline file)
-        let lock_done = |f: &RelPath| done.locks_done.contains(f);
         let files = ready
             .iter()
             .map(|p| &p.dvc_file)
             .filter(|f| f.file_name() != "dvc.lock")
-            .chain(done.locks_done.iter().filter(|f| lock_done(f)));
+            .chain(&done.locks_done);
         for file in files {
             if seen.insert(file.clone()) {
                 crate::fs::remove_file_if_exists(&file.to_path(&repo.root))?;

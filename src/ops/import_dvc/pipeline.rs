@@ -96,6 +96,8 @@ pub(super) struct PipelinePlan {
     records: Vec<LockPlan>,
     /// Every `dvc.lock` read.
     locks: Vec<RelPath>,
+    /// Locks with a stage refused or left out by `PATH...`: kept, whatever else happens.
+    partial_locks: BTreeSet<RelPath>,
     /// Inputs that are directories in git (not tracked by DVC), with the files git tracks in
     /// them: mlv's inputs are files, so a stage lists these files instead.
     git_dirs: BTreeMap<RelPath, Vec<RelPath>>,
@@ -668,12 +670,14 @@ fn plan_lock(
         let outs = entries("outs");
         if let Some(reason) = bad {
             skipped.push(refuse(reason));
+            out.partial_locks.insert(file.clone());
             continue;
         }
         if !only.is_empty()
             && !only.iter().any(|p| file.is_within(p))
             && !outs.iter().any(|(o, _, _)| only.iter().any(|p| o.is_within(p)))
         {
+            out.partial_locks.insert(file.clone());
             continue;
         }
         for (d, md5) in deps.into_iter().map(|(d, m, _)| (d, m)) {
@@ -801,49 +805,57 @@ pub(super) fn convert(
     keep_dvc: bool,
     skipped: &mut Vec<Skipped>,
 ) -> Result<PipelineDone, Error> {
-    let tree = Tree::of(repo);
     let mut done = PipelineDone::default();
-    let mut refused_stages = BTreeSet::new();
+    let refused = save_stages(repo, pipe, skipped, &mut done)?;
+    let incomplete = write_records(repo, pipe, keep_dvc, &refused, &mut done)?;
+    done.locks_done = pipe
+        .locks
+        .iter()
+        .filter(|l| !incomplete.contains(*l) && !pipe.partial_locks.contains(*l))
+        .cloned()
+        .collect();
+    done.git_paths.sort();
+    done.git_paths.dedup();
+    Ok(done)
+}
+
+/// Saves each planned stage in `mlv.toml`; returns the names not saved (a conflict, or a
+/// stage mlv refuses), reported in `skipped`.
+fn save_stages(
+    repo: &Repo,
+    pipe: &PipelinePlan,
+    skipped: &mut Vec<Skipped>,
+    done: &mut PipelineDone,
+) -> Result<BTreeSet<String>, Error> {
+    let mut refused = BTreeSet::new();
     for s in &pipe.stages {
         let existing = existing_defs(&repo.root);
-        let yaml_file = s
-            .dvc_stage
-            .rsplit_once(':')
-            .map(|(f, _)| f.to_string())
-            .unwrap_or_default();
-        let refuse = |kind, reason: String| Skipped {
-            dvc_file: yaml_file.clone(),
-            path: None,
-            kind,
-            reason,
+        let converted = |outcome| StageConverted {
+            name: s.name.clone(),
+            dvc_stage: s.dvc_stage.clone(),
+            outcome,
         };
         match existing.get(&s.name) {
-            Some(d) if *d == s.def => done.stages.push(StageConverted {
-                name: s.name.clone(),
-                dvc_stage: s.dvc_stage.clone(),
-                outcome: StageOutcome::AlreadyThere,
-            }),
+            Some(d) if *d == s.def => done.stages.push(converted(StageOutcome::AlreadyThere)),
             Some(_) => {
-                refused_stages.insert(s.name.clone());
+                refused.insert(s.name.clone());
                 skipped.push(conflict(s));
             }
             None => match save_stage(&repo.root, &s.name, &s.def) {
-                Ok(_) => done.stages.push(StageConverted {
-                    name: s.name.clone(),
-                    dvc_stage: s.dvc_stage.clone(),
-                    outcome: StageOutcome::Added,
-                }),
+                Ok(_) => done.stages.push(converted(StageOutcome::Added)),
                 Err(e) => {
-                    refused_stages.insert(s.name.clone());
-                    skipped.push(refuse(
-                        SkipKind::Unsupported,
-                        format!("stage {}: mlv refuses it: {e}; not converted", s.name),
-                    ));
+                    refused.insert(s.name.clone());
+                    skipped.push(Skipped {
+                        dvc_file: yaml_of(s),
+                        path: None,
+                        kind: SkipKind::Unsupported,
+                        reason: format!("stage {}: mlv refuses it: {e}; not converted", s.name),
+                    });
                 }
             },
         }
     }
-    if !done.stages.is_empty() {
+    if done.stages.iter().any(|s| s.outcome == StageOutcome::Added) {
         // save_stage wrote both (the union merge line for mlv.toml)
         let rels = [
             RelPath::new(PIPELINE_FILE).expect("valid"),
@@ -854,61 +866,47 @@ pub(super) fn convert(
         }
         done.git_paths.extend(rels.iter().map(|r| repo.display(r)));
     }
-    // the records
-    let declared = declared_md5s(&tree, pipe);
-    let pointers = repo.pointers()?;
+    Ok(refused)
+}
+
+/// What the workspace holds now, to judge a lock entry by: the pointers and the md5 DVC
+/// declares for each path it tracks.
+struct Now {
+    pointers: Vec<crate::pointer::Pointer>,
+    declared: BTreeMap<RelPath, String>,
+}
+
+impl Now {
+    /// The pointer of `path` when it holds the bytes DVC recorded as `md5`.
+    fn pointer(&self, path: &RelPath, md5: &str) -> Option<&crate::pointer::Pointer> {
+        self.pointers
+            .iter()
+            .find(|p| p.data == *path)
+            .filter(|_| self.declared.get(path).map(String::as_str) == Some(md5))
+    }
+}
+
+/// Appends one record per `dvc.lock` stage (none when the same one is there); returns the
+/// locks with an output that was not imported.
+fn write_records(
+    repo: &Repo,
+    pipe: &PipelinePlan,
+    keep_dvc: bool,
+    refused: &BTreeSet<String>,
+    done: &mut PipelineDone,
+) -> Result<BTreeSet<RelPath>, Error> {
+    let now = Now {
+        pointers: repo.pointers()?,
+        declared: declared_md5s(&Tree::of(repo), pipe),
+    };
     let lineage = Lineage::load(&repo.root)?;
     let mut incomplete = BTreeSet::new();
     for r in &pipe.records {
         let mut stale = r.notes.clone();
-        let pointer_of = |path: &RelPath, md5: &str| {
-            pointers
-                .iter()
-                .find(|p| p.data == *path)
-                .filter(|_| declared.get(path).map(String::as_str) == Some(md5))
-        };
-        let mut inputs = Vec::new();
-        for (d, md5) in &r.deps {
-            if let Some(p) = pointer_of(d, md5) {
-                inputs.push(artifact_of(p));
-                continue;
-            }
-            let abs = d.to_path(&repo.root);
-            let shown = repo.display(d);
-            if pointers.iter().any(|p| p.data == *d) || declared.contains_key(d) {
-                stale.push(format!("input {shown} changed since dvc.lock"));
-            } else if abs.is_file() {
-                match md5_of(&abs) {
-                    Some((got, _)) if got == *md5 => {
-                        let bytes = std::fs::read(&abs)
-                            .map_err(|e| crate::fs::IoError::new("cannot read", &abs, e))?;
-                        inputs.push(git_artifact(d, &bytes));
-                    }
-                    _ => stale.push(format!("input {shown} changed since dvc.lock")),
-                }
-            } else if let Some(files) = pipe.git_dirs.get(d) {
-                match dvc_dir_md5(&repo.root, d) {
-                    Some(got) if got == *md5 => {
-                        for f in files {
-                            let abs = f.to_path(&repo.root);
-                            let bytes = std::fs::read(&abs)
-                                .map_err(|e| crate::fs::IoError::new("cannot read", &abs, e))?;
-                            inputs.push(git_artifact(f, &bytes));
-                        }
-                    }
-                    _ => stale.push(format!("input {shown} changed since dvc.lock")),
-                }
-            } else if abs.is_dir() {
-                stale.push(format!(
-                    "input {shown} is a directory not tracked by DVC (mlv's inputs are files in git or data tracked by mlv)"
-                ));
-            } else {
-                stale.push(format!("input {shown} is missing"));
-            }
-        }
+        let inputs = inputs_of(repo, pipe, &now, r, &mut stale)?;
         let mut outputs = Vec::new();
         for (o, md5) in &r.outs {
-            match pointer_of(o, md5) {
+            match now.pointer(o, md5) {
                 Some(p) => outputs.push(artifact_of(p)),
                 None => {
                     stale.push(format!("output {} not imported", repo.display(o)));
@@ -916,35 +914,7 @@ pub(super) fn convert(
                 }
             }
         }
-        let mut metrics = BTreeMap::new();
-        let mut metrics_files = Vec::new();
-        let mut metrics_digests = BTreeMap::new();
-        for (m, md5, cached) in &r.metrics {
-            let abs = m.to_path(&repo.root);
-            // mlv reads metrics from files in git: DVC's ignore line goes (unless both tools
-            // stay), and the file is one to commit
-            if *cached && !keep_dvc && abs.is_file() {
-                let (ignore_file, _) = crate::gitutil::ignore_entry(m).expect("a valid work-tree path");
-                if crate::gitutil::remove_ignore(&repo.root, &ignore_file, &format!("/{}", m.file_name()))? {
-                    done.git_paths.push(repo.display(&ignore_file));
-                }
-                done.git_paths.push(repo.display(m));
-            }
-            match md5_of(&abs) {
-                Some((got, _)) if got == *md5 => {
-                    if let Ok(values) = crate::lineage::values::metrics_file(&abs, &repo.display(m)) {
-                        metrics.extend(values);
-                    }
-                    let bytes =
-                        std::fs::read(&abs).map_err(|e| crate::fs::IoError::new("cannot read", &abs, e))?;
-                    metrics_files.push(m.to_string());
-                    metrics_digests.insert(m.to_string(), repo.cache.insert_bytes(&bytes)?);
-                }
-                _ => stale.push(format!("metrics {} changed since dvc.lock", repo.display(m))),
-            }
-        }
-        let stage = r.stage.clone().filter(|s| !refused_stages.contains(s));
-        let record = Record {
+        let mut record = Record {
             version: 0,
             id: String::new(),
             time: String::new(),
@@ -955,16 +925,17 @@ pub(super) fn convert(
             inputs,
             outputs,
             params: r.params.clone(),
-            metrics,
+            metrics: BTreeMap::new(),
             tags: vec![RECORD_TAG.to_string()],
-            stage: stage.clone(),
-            metrics_files,
+            stage: r.stage.clone().filter(|s| !refused.contains(s)),
+            metrics_files: Vec::new(),
             params_files: r.params_files.clone(),
             wdir: r.wdir.as_ref().map(|w| w.to_string()),
-            metrics_digests,
+            metrics_digests: BTreeMap::new(),
             reused: None,
             signature: None,
         };
+        add_metrics(repo, r, keep_dvc, &mut record, &mut stale, &mut done.git_paths)?;
         // a rerun appends nothing: the same run from the same lock is already recorded
         let same = lineage.records.iter().rev().find(|old| {
             old.tags.iter().any(|t| t == RECORD_TAG)
@@ -975,6 +946,7 @@ pub(super) fn convert(
                 && old.params == record.params
                 && old.wdir == record.wdir
         });
+        let stage = record.stage.clone();
         let (id, written) = match same {
             Some(old) => (old.id.clone(), false),
             None => {
@@ -991,24 +963,109 @@ pub(super) fn convert(
             stale,
         });
     }
-    done.locks_done = pipe
-        .locks
-        .iter()
-        .filter(|l| !incomplete.contains(*l))
-        .cloned()
-        .collect();
-    done.git_paths.sort();
-    done.git_paths.dedup();
-    Ok(done)
+    Ok(incomplete)
 }
 
+/// The inputs of a lock stage that the workspace still holds as the lock recorded them, by
+/// their new digests; the others go to `stale` (the record then leaves them out, so `mlv
+/// repro` runs the stage again, as `dvc repro` would).
+fn inputs_of(
+    repo: &Repo,
+    pipe: &PipelinePlan,
+    now: &Now,
+    r: &LockPlan,
+    stale: &mut Vec<String>,
+) -> Result<Vec<crate::lineage::Artifact>, Error> {
+    let read = |f: &RelPath| {
+        let abs = f.to_path(&repo.root);
+        std::fs::read(&abs).map_err(|e| crate::fs::IoError::new("cannot read", &abs, e))
+    };
+    let mut inputs = Vec::new();
+    for (d, md5) in &r.deps {
+        if let Some(p) = now.pointer(d, md5) {
+            inputs.push(artifact_of(p));
+            continue;
+        }
+        let abs = d.to_path(&repo.root);
+        let shown = repo.display(d);
+        let changed = format!("input {shown} changed since dvc.lock");
+        if now.pointers.iter().any(|p| p.data == *d) || now.declared.contains_key(d) {
+            stale.push(changed);
+        } else if abs.is_file() {
+            match md5_of(&abs) {
+                Some((got, _)) if got == *md5 => inputs.push(git_artifact(d, &read(d)?)),
+                _ => stale.push(changed),
+            }
+        } else if let Some(files) = pipe.git_dirs.get(d) {
+            match dvc_dir_md5(&repo.root, d) {
+                Some(got) if got == *md5 => {
+                    for f in files {
+                        inputs.push(git_artifact(f, &read(f)?));
+                    }
+                }
+                _ => stale.push(changed),
+            }
+        } else if abs.is_dir() {
+            stale.push(format!(
+                "input {shown} is a directory not tracked by DVC (mlv's inputs are files in git or data tracked by mlv)"
+            ));
+        } else {
+            stale.push(format!("input {shown} is missing"));
+        }
+    }
+    Ok(inputs)
+}
+
+/// The metrics of a lock stage into `record` (values, files, cached copies for the run cache)
+/// when the workspace holds what the lock recorded. mlv reads metrics from files in git: a
+/// file DVC cached loses DVC's ignore line (unless both tools stay) and is one to commit.
+fn add_metrics(
+    repo: &Repo,
+    r: &LockPlan,
+    keep_dvc: bool,
+    record: &mut Record,
+    stale: &mut Vec<String>,
+    git_paths: &mut Vec<String>,
+) -> Result<(), Error> {
+    for (m, md5, cached) in &r.metrics {
+        let abs = m.to_path(&repo.root);
+        if *cached && !keep_dvc && abs.is_file() {
+            let (ignore_file, _) = crate::gitutil::ignore_entry(m).expect("a valid work-tree path");
+            if crate::gitutil::remove_ignore(&repo.root, &ignore_file, &format!("/{}", m.file_name()))? {
+                git_paths.push(repo.display(&ignore_file));
+            }
+            git_paths.push(repo.display(m));
+        }
+        match md5_of(&abs) {
+            Some((got, _)) if got == *md5 => {
+                if let Ok(values) = crate::lineage::values::metrics_file(&abs, &repo.display(m)) {
+                    record.metrics.extend(values);
+                }
+                let bytes =
+                    std::fs::read(&abs).map_err(|e| crate::fs::IoError::new("cannot read", &abs, e))?;
+                record.metrics_files.push(m.to_string());
+                record
+                    .metrics_digests
+                    .insert(m.to_string(), repo.cache.insert_bytes(&bytes)?);
+            }
+            _ => stale.push(format!("metrics {} changed since dvc.lock", repo.display(m))),
+        }
+    }
+    Ok(())
+}
+
+/// The `dvc.yaml` a stage comes from, as displayed.
+fn yaml_of(s: &StagePlan) -> String {
+    s.dvc_stage
+        .rsplit_once(':')
+        .map(|(f, _)| f.to_string())
+        .unwrap_or_default()
+}
+
+/// A stage `mlv.toml` already has under another definition.
 fn conflict(s: &StagePlan) -> Skipped {
     Skipped {
-        dvc_file: s
-            .dvc_stage
-            .rsplit_once(':')
-            .map(|(f, _)| f.to_string())
-            .unwrap_or_default(),
+        dvc_file: yaml_of(s),
         path: None,
         kind: SkipKind::Conflict,
         reason: format!(
