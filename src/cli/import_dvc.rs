@@ -36,14 +36,14 @@ use super::{CliError, Ctx};
 /// Example: mlv import-dvc --dry-run && mlv import-dvc && git commit -m "Move from DVC to mlv"
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only these .dvc files, or the .dvc files whose outputs are within these paths (default:
-    /// the whole work tree).
+    /// Only these .dvc files, or the .dvc files and dvc.lock stages whose outputs are within
+    /// these paths, and the dvc.yaml files within them (default: the whole work tree).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// List what would be converted and from where; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Leave the .dvc files in place (both tools work during a transition).
+    /// Leave the .dvc files and dvc.lock in place (both tools work during a transition).
     #[arg(long)]
     keep_dvc: bool,
 }
