@@ -358,3 +358,44 @@ fn import_dvc_pipeline_in_a_subdirectory_with_wdir_and_a_source_directory_in_git
     d.env.write("src/lib/b.py", b"lib 2\n");
     assert_eq!(would_run(&d), ["sub-s"]);
 }
+
+#[test]
+fn import_dvc_pipeline_output_changed_since_repro_is_left_alone_and_the_lock_kept() {
+    let Some(d) = pipeline() else { return };
+    d.env.write("prepared.csv", b"edited\n");
+    let out = d.env.mlv(&["import-dvc", "--json"]).fails(1);
+    let r = out.json();
+    let skipped = &r["skipped"][0];
+    assert_eq!(
+        (skipped["path"].as_str(), skipped["kind"].as_str()),
+        (Some("prepared.csv"), Some("modified")),
+        "{r}"
+    );
+    assert_eq!(d.env.read_str("prepared.csv"), "edited\n");
+    // the record is still written from the lock, without the output it cannot vouch for
+    let rec = r["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["stage"] == "prepare")
+        .unwrap()
+        .clone();
+    assert_eq!(rec["written"], true, "{r}");
+    assert!(
+        rec["stale"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().contains("prepared.csv")),
+        "{r}"
+    );
+    assert!(d.env.path("dvc.lock").exists());
+    assert!(
+        !r["removed_dvc_files"]
+            .as_array()
+            .unwrap()
+            .contains(&"dvc.lock".into()),
+        "{r}"
+    );
+    assert_eq!(would_run(&d), ["prepare", "train", "evaluate"]);
+}
