@@ -562,7 +562,7 @@ fn convert_stage(
     if m.get("always_changed").and_then(Yaml::as_bool) == Some(true) {
         problems.push("is `always_changed` (mlv reruns a stage only when something changed)".into());
     }
-    if list("plots").iter().any(|_| true) {
+    if !list("plots").is_empty() {
         problems.push("has `plots` (mlv has no plots)".into());
     }
     let cmd = command_of(m.get("cmd")).ok_or("no command")?;
