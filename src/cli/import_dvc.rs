@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlv::lock::LockMode;
-use mlv::ops::import_dvc::{ImportDvcOptions, SkipKind, Source, Tree};
+use mlv::ops::import_dvc::{ImportDvcOptions, SkipKind, Source, StageOutcome, Tree};
 use mlv::relpath::RelPath;
 
 use super::ui::human_bytes;
 use super::{CliError, Ctx};
 
-/// Convert a DVC repository's .dvc files into mlv pointers.
+/// Convert a DVC repository (.dvc files, dvc.yaml stages, dvc.lock records) to mlv.
 ///
 /// Every .dvc file (a file, or a directory with its .dir manifest) becomes an mlv pointer beside
 /// the data, with blake3 digests. The bytes come from the workspace when they match the md5 DVC
@@ -21,20 +21,29 @@ use super::{CliError, Ctx};
 /// (3 when DVC's cache held damaged bytes). Data only in a DVC remote is
 /// reported as not available locally (run `dvc pull` first). DVC's .gitignore entries give way
 /// to mlv's; the .dvc files are removed from the index and work tree (git rm) unless --keep-dvc;
-/// the user commits. dvc.yaml and dvc.lock are not converted yet (reported). Runs `mlv init`
-/// when needed. Running it again changes nothing.
+/// the user commits.
+///
+/// Every output in dvc.lock becomes a pointer the same way. The stages of every dvc.yaml become
+/// stages of mlv.toml (commands run through `sh -c`; paths rebased to the repository root; a
+/// dvc.yaml in a subdirectory gives stages named DIR-NAME); each stage of dvc.lock becomes a
+/// lineage record (tagged dvc-import) with the new digests, params values and command, so `mlv
+/// lineage show` and `mlv repro` work at once. Stages mlv cannot express (foreach/matrix,
+/// templating, frozen, always_changed, persist or `cache: false` outputs, plots) are reported
+/// and not converted. A stage name mlv.toml already has with another definition is reported
+/// and left alone. dvc.lock is removed (git rm) unless --keep-dvc; dvc.yaml is kept. Runs `mlv
+/// init` when needed. Running it again changes nothing.
 ///
 /// Example: mlv import-dvc --dry-run && mlv import-dvc && git commit -m "Move from DVC to mlv"
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only these .dvc files, or the .dvc files whose outputs are within these paths (default:
-    /// the whole work tree).
+    /// Only these .dvc files, or the .dvc files and dvc.lock stages whose outputs are within
+    /// these paths, and the dvc.yaml files within them (default: the whole work tree).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// List what would be converted and from where; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Leave the .dvc files in place (both tools work during a transition).
+    /// Leave the .dvc files and dvc.lock in place (both tools work during a transition).
     #[arg(long)]
     keep_dvc: bool,
 }
@@ -100,6 +109,34 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             let _ = from;
         }
     }
+    for s in &report.stages {
+        let what = match (report.dry_run, s.outcome) {
+            (_, StageOutcome::AlreadyThere) => "stage already in mlv.toml",
+            (true, StageOutcome::Added) => "would add stage",
+            (false, StageOutcome::Added) => "added stage",
+        };
+        if report.dry_run {
+            ctx.ui.out(&format!("stage {}\t{}", s.name, s.dvc_stage));
+        } else {
+            ctx.ui.info(&format!("{what} {} (from {})", s.name, s.dvc_stage));
+        }
+    }
+    for r in &report.records {
+        let stage = r.stage.as_deref().unwrap_or("-");
+        if report.dry_run {
+            ctx.ui.out(&format!("record {stage}\t{}", r.dvc_stage));
+        } else if r.written {
+            ctx.ui.info(&format!(
+                "recorded {} (stage {stage}, from {})",
+                r.id.as_deref().unwrap_or(""),
+                r.dvc_stage
+            ));
+        }
+        for why in &r.stale {
+            ctx.ui
+                .info(&format!("note: {}: {why} (mlv repro will run it)", r.dvc_stage));
+        }
+    }
     for s in &report.skipped {
         let what = s.path.as_deref().unwrap_or(&s.dvc_file);
         ctx.ui
@@ -108,11 +145,18 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     for f in &report.removed_dvc_files {
         ctx.ui.info(&format!("removed {f} (git rm)"));
     }
+    if !report.dry_run && !report.stages.is_empty() {
+        ctx.ui
+            .info("kept dvc.yaml (the pipeline's source for DVC; remove it once you stop using DVC)");
+    }
     ctx.ui.info(&format!(
-        "{} output(s) {}, {} pointer(s) written, {} from the workspace, {} from the DVC cache, {} skipped",
+        "{} output(s) {}, {} pointer(s) written, {} stage(s), {} record(s) ({} new), {} from the workspace, {} from the DVC cache, {} skipped",
         report.converted.len(),
         if report.dry_run { "to import" } else { "imported" },
         report.pointers_written,
+        report.stages.len(),
+        report.records.len(),
+        report.records.iter().filter(|r| r.written).count(),
         human_bytes(report.bytes.get("workspace").copied().unwrap_or(0)),
         human_bytes(report.bytes.get("dvc-cache").copied().unwrap_or(0)),
         report.skipped.len()

@@ -20,6 +20,9 @@ use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
 
+mod pipeline;
+pub use pipeline::{RecordConverted, StageConverted, StageOutcome, RECORD_TAG};
+
 /// What to import and how.
 #[derive(Debug, Default)]
 pub struct ImportDvcOptions {
@@ -76,6 +79,8 @@ pub enum SkipKind {
     NotAvailableLocally,
     /// A kind of output this slice does not convert (imports, `cache: false`, links...).
     Unsupported,
+    /// `mlv.toml` already has a different stage of the same name: left as it is.
+    Conflict,
 }
 
 /// One path not imported.
@@ -104,6 +109,10 @@ pub struct ImportDvcReport {
     pub bytes: BTreeMap<&'static str, u64>,
     /// Outputs not imported, with reasons.
     pub skipped: Vec<Skipped>,
+    /// `dvc.yaml` stages converted into `mlv.toml` stages.
+    pub stages: Vec<StageConverted>,
+    /// `dvc.lock` stages turned into lineage records.
+    pub records: Vec<RecordConverted>,
     /// `.dvc` files removed (`git rm` semantics), as displayed.
     pub removed_dvc_files: Vec<String>,
     /// Files to commit with git, as displayed.
@@ -119,7 +128,7 @@ impl ImportDvcReport {
         self.skipped.iter().any(|s| {
             matches!(
                 s.kind,
-                SkipKind::Mismatch | SkipKind::Modified | SkipKind::Refused
+                SkipKind::Mismatch | SkipKind::Modified | SkipKind::Refused | SkipKind::Conflict
             )
         })
     }
@@ -233,9 +242,12 @@ impl Tree {
 
 /// Plans the import and reports it; changes nothing (`--dry-run`).
 pub fn dry_run(tree: &Tree, options: &ImportDvcOptions) -> Result<ImportDvcReport, Error> {
-    let (mut report, plans) = plan(tree, options)?;
+    let (mut report, plans, pipe) = plan(tree, options)?;
     report.dry_run = true;
     report.converted = plans.iter().map(|p| converted_of(tree, p)).collect();
+    let done = pipeline::dry_run(&pipe, &tree.root, &mut report.skipped);
+    report.stages = done.stages;
+    report.records = done.records;
     Ok(report)
 }
 
@@ -257,19 +269,14 @@ fn converted_of(tree: &Tree, p: &Plan) -> Converted {
 }
 
 /// Finds and reads every `.dvc` file selected by `options` and plans each output.
-fn plan(repo: &Tree, options: &ImportDvcOptions) -> Result<(ImportDvcReport, Vec<Plan>), Error> {
+fn plan(
+    repo: &Tree,
+    options: &ImportDvcOptions,
+) -> Result<(ImportDvcReport, Vec<Plan>, pipeline::PipelinePlan), Error> {
     let mut dvc_files = Vec::new();
     let mut pipeline_files = Vec::new();
     find_dvc_files(&repo.root, &repo.root, &mut dvc_files, &mut pipeline_files)?;
     let mut skipped = Vec::new();
-    for f in &pipeline_files {
-        skipped.push(Skipped {
-            dvc_file: repo.display(f),
-            path: None,
-            kind: SkipKind::Unsupported,
-            reason: "dvc.yaml stages and dvc.lock records are not converted yet".into(),
-        });
-    }
     let mut plans = Vec::new();
     for file in &dvc_files {
         match plan_file(repo, file, &options.paths) {
@@ -284,6 +291,8 @@ fn plan(repo: &Tree, options: &ImportDvcOptions) -> Result<(ImportDvcReport, Vec
             Err(s) => skipped.push(s),
         }
     }
+    // dvc.lock outputs are planned as .dvc outputs are
+    let pipe = pipeline::plan(repo, &pipeline_files, &options.paths, &mut plans, &mut skipped);
     let mut bytes = BTreeMap::new();
     bytes.insert("workspace", plans.iter().map(|p| p.from_workspace).sum());
     bytes.insert("dvc-cache", plans.iter().map(|p| p.from_cache).sum());
@@ -293,11 +302,13 @@ fn plan(repo: &Tree, options: &ImportDvcOptions) -> Result<(ImportDvcReport, Vec
         pointers_written: 0,
         bytes,
         skipped,
+        stages: Vec::new(),
+        records: Vec::new(),
         removed_dvc_files: Vec::new(),
         git_paths: Vec::new(),
         staged: false,
     };
-    Ok((report, plans))
+    Ok((report, plans, pipe))
 }
 
 /// Imports the `.dvc` files of `repo` (see the module documentation).
@@ -307,15 +318,10 @@ pub fn import_dvc(
     progress: &dyn Progress,
 ) -> Result<ImportDvcReport, Error> {
     let tree = Tree::of(repo);
-    let (mut report, plans) = plan(&tree, options)?;
     if options.dry_run {
-        report.dry_run = true;
-        report.converted = plans.iter().map(|p| converted_of(&tree, p)).collect();
-        return Ok(report);
+        return dry_run(&tree, options);
     }
-    if plans.is_empty() {
-        return Ok(report);
-    }
+    let (mut report, plans, pipe) = plan(&tree, options)?;
     // Bring the bytes into the workspace, each checked again while it is copied.
     let mut ready = Vec::new();
     let mut ready_converted = Vec::new();
@@ -334,9 +340,6 @@ pub fn import_dvc(
             }),
         }
     }
-    if ready.is_empty() {
-        return Ok(report);
-    }
     // DVC's .gitignore lines for the outputs give way to mlv's (written by add).
     let mut git_paths = Vec::new();
     for plan in &ready {
@@ -347,7 +350,14 @@ pub fn import_dvc(
         }
     }
     let paths: Vec<RelPath> = ready.iter().map(|p| p.data.clone()).collect();
-    let added = super::add::add(repo, &paths, progress)?;
+    let added = match paths.is_empty() {
+        true => super::add::AddReport {
+            added: Vec::new(),
+            git_paths: Vec::new(),
+            staged: repo.config.core.autostage,
+        },
+        false => super::add::add(repo, &paths, progress)?,
+    };
     for (conv, a) in ready_converted.iter_mut().zip(&added.added) {
         conv.pointer = Some(a.pointer.clone());
         conv.digest = Some(a.digest.clone());
@@ -356,13 +366,23 @@ pub fn import_dvc(
         }
     }
     report.converted = ready_converted;
+    // the stages into mlv.toml, the dvc.lock stages into records (their outputs are pointers now)
+    let done = pipeline::convert(repo, &pipe, options.keep_dvc, &mut report.skipped)?;
+    report.stages = done.stages;
+    report.records = done.records;
     let mut removed = Vec::new();
     if !options.keep_dvc {
         let mut seen = std::collections::BTreeSet::new();
-        for plan in &ready {
-            if seen.insert(plan.dvc_file.clone()) {
-                crate::fs::remove_file_if_exists(&plan.dvc_file.to_path(&repo.root))?;
-                removed.push(plan.dvc_file.clone());
+        // a dvc.lock goes once all of it is converted; dvc.yaml stays (the user's pipeline file)
+        let files = ready
+            .iter()
+            .map(|p| &p.dvc_file)
+            .filter(|f| f.file_name() != "dvc.lock")
+            .chain(&done.locks_done);
+        for file in files {
+            if seen.insert(file.clone()) {
+                crate::fs::remove_file_if_exists(&file.to_path(&repo.root))?;
+                removed.push(file.clone());
             }
         }
         // `git rm`: out of the index too (the user commits)
@@ -370,6 +390,7 @@ pub fn import_dvc(
     }
     report.removed_dvc_files = removed.iter().map(|p| repo.display(p)).collect();
     let mut all: Vec<String> = added.git_paths;
+    all.extend(done.git_paths);
     all.extend(git_paths.iter().map(|p| repo.display(p)));
     all.extend(report.removed_dvc_files.iter().cloned());
     all.sort();

@@ -22,6 +22,7 @@ pub use diff::{diff, LineageDiffReport, RunPair, RunRef};
 pub use graph::graph;
 pub use history::{verify_history, HistoryBreak, HistoryReport};
 pub use list::list;
+pub(crate) use record::append_imported;
 pub use record::{record, ParamsSpec, RecordOptions, RecordReport};
 pub use run::{run, run_in, RunOutcome};
 pub use runcache::{restore, Restored};

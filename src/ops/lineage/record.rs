@@ -266,6 +266,27 @@ pub(super) fn finish(
     append_record(repo, opts, record, added, git_paths, staged)
 }
 
+/// Appends a record made from another tool's history (`mlv import-dvc`'s `dvc.lock`): the
+/// caller gives what was run and on what; the time, author and git context are filled in here,
+/// as for `record`. Signed when `[lineage] sign = true`.
+pub(crate) fn append_imported(repo: &Repo, mut record: Record) -> Result<RecordReport, Error> {
+    let ctx = context(repo)?;
+    record.version = LINEAGE_VERSION;
+    record.time = ctx.time;
+    record.author = ctx.author;
+    record.commit = ctx.commit;
+    record.dirty = ctx.dirty;
+    let staged = repo.config.core.autostage;
+    append_record(
+        repo,
+        &RecordOptions::default(),
+        record,
+        Vec::new(),
+        Vec::new(),
+        staged,
+    )
+}
+
 /// Whether records are signed: `--sign`, or `[lineage] sign = true`.
 fn signs(repo: &Repo, opts: &RecordOptions) -> bool {
     opts.sign || repo.config.lineage.sign == Some(true)
