@@ -30,6 +30,7 @@ mod backend;
 pub mod configured;
 mod download;
 pub mod error;
+mod foreign;
 pub mod format2;
 mod local;
 pub mod maintain;

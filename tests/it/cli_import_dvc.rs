@@ -10,14 +10,15 @@ use serde_json::Value;
 use crate::common::{Env, Output};
 use crate::support;
 
-struct Dvc {
-    env: Env,
-    dvc: PathBuf,
+/// A git repository driven by the real `dvc` CLI (shared with `cli_import_dvc_remote`).
+pub(crate) struct Dvc {
+    pub(crate) env: Env,
+    pub(crate) dvc: PathBuf,
 }
 
 impl Dvc {
     /// A git repository with `dvc init` done and no `mlv init` (import-dvc does it).
-    fn new() -> Option<Dvc> {
+    pub(crate) fn new() -> Option<Dvc> {
         let dvc = support::dvc()?;
         let env = Env::git_only();
         let d = Dvc { env, dvc };
@@ -27,7 +28,7 @@ impl Dvc {
         Some(d)
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.env
             .command(self.dvc.to_str().unwrap(), args)
             .env("DVC_NO_ANALYTICS", "1")
@@ -40,7 +41,7 @@ impl Dvc {
     }
 
     /// `dvc add` of `paths`, committed.
-    fn add(&self, paths: &[&str]) {
+    pub(crate) fn add(&self, paths: &[&str]) {
         let mut args = vec!["add", "-q"];
         args.extend(paths);
         self.run(&args);
@@ -49,20 +50,20 @@ impl Dvc {
     }
 
     /// The md5 DVC recorded in `file` (its first output).
-    fn md5(&self, file: &str) -> String {
+    pub(crate) fn md5(&self, file: &str) -> String {
         let text = self.env.read_str(file);
         let line = text.lines().find(|l| l.contains("md5: ")).unwrap();
         line.split("md5: ").nth(1).unwrap().trim().to_string()
     }
 
     /// DVC 3.x's cache object for `md5`.
-    fn object(&self, md5: &str) -> PathBuf {
+    pub(crate) fn object(&self, md5: &str) -> PathBuf {
         self.env
             .path(&format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]))
     }
 }
 
-fn tree() -> Vec<(&'static str, &'static [u8])> {
+pub(crate) fn tree() -> Vec<(&'static str, &'static [u8])> {
     vec![
         ("a.txt", b"alpha\n"),
         ("data/one.csv", b"x,y\n1,2\n"),
@@ -71,7 +72,7 @@ fn tree() -> Vec<(&'static str, &'static [u8])> {
     ]
 }
 
-fn write_tree(env: &Env) {
+pub(crate) fn write_tree(env: &Env) {
     for (p, b) in tree() {
         env.write(p, b);
     }

@@ -26,6 +26,7 @@ mod cli_hooks;
 mod cli_hostile;
 mod cli_import;
 mod cli_import_dvc;
+mod cli_import_dvc_remote;
 mod cli_init;
 mod cli_links;
 mod cli_metrics;
