@@ -295,3 +295,22 @@ fn import_dvc_reports_a_remote_name_mlv_already_uses_and_a_malformed_dvc_config(
         out.stderr
     );
 }
+
+/// `cache.dir` in `.dvc/config` (relative to `.dvc/`) replaces `.dvc/cache` as the source.
+#[test]
+fn import_dvc_reads_dvcs_cache_where_cache_dir_puts_it() {
+    let Some(d) = Dvc::new() else { return };
+    d.run(&["cache", "dir", "../dvccache"]);
+    assert!(d.env.read_str(".dvc/config").contains("dvccache"));
+    write_tree(&d.env);
+    d.add(&["a.txt", "data"]);
+    assert!(!d.env.exists(".dvc/cache/files"));
+    std::fs::remove_file(d.env.path("a.txt")).unwrap();
+    std::fs::remove_dir_all(d.env.path("data")).unwrap();
+    let r = d.env.mlv(&["import-dvc", "--json"]).ok().json();
+    assert_eq!(r["skipped"], serde_json::json!([]), "{r}");
+    assert_eq!(r["bytes"]["dvc-cache"], total_bytes(), "{r}");
+    for (p, b) in tree() {
+        assert_eq!(d.env.read(p), b, "{p}");
+    }
+}
