@@ -126,6 +126,10 @@ fn import_dvc_keep_dvc_mlv_push_and_gc_never_touch_dvcs_objects() {
         for (p, b) in tree() {
             assert_eq!(clone.env.read(p), b, "format {format}: {p}");
         }
+        // and the other way round: DVC's `gc --cloud` leaves mlv's objects alone
+        let mlv_objects = files_under(&store.join("mlv"));
+        d.run(&["gc", "-w", "-c", "-f", "-q"]);
+        assert_eq!(files_under(&store.join("mlv")), mlv_objects, "format {format}");
     }
 }
 
@@ -313,4 +317,59 @@ fn import_dvc_reads_dvcs_cache_where_cache_dir_puts_it() {
     for (p, b) in tree() {
         assert_eq!(d.env.read(p), b, "{p}");
     }
+}
+
+/// A DVC remote mlv cannot open (Azure without an account) is a `remote-error` for the outputs
+/// that need it (exit 1, with the hint); its credentials are never printed, and an option mlv
+/// cannot use (`connection_string`) is reported by name and written nowhere.
+#[test]
+fn import_dvc_an_unusable_dvc_remote_is_reported_without_its_secrets() {
+    let Some(d) = Dvc::new() else { return };
+    d.env.write("a.txt", b"alpha\n");
+    d.add(&["a.txt"]);
+    d.run(&["remote", "add", "-d", "az", "azure://container/path"]);
+    d.run(&[
+        "remote",
+        "modify",
+        "--local",
+        "az",
+        "account_key",
+        "AZ-KEY-SECRET",
+    ]);
+    d.run(&[
+        "remote",
+        "modify",
+        "az",
+        "connection_string",
+        "AccountKey=CONN-SECRET",
+    ]);
+    std::fs::remove_dir_all(d.env.path(".dvc/cache")).unwrap();
+    std::fs::remove_file(d.env.path("a.txt")).unwrap();
+    let out = d.env.mlv(&["import-dvc", "--json"]).fails(1);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        !text.contains("AZ-KEY-SECRET") && !text.contains("CONN-SECRET"),
+        "{text}"
+    );
+    let r = out.json();
+    assert_eq!(r["skipped"][0]["kind"], "remote-error", "{r}");
+    assert!(
+        r["skipped"][0]["reason"].as_str().unwrap().contains("hint:"),
+        "{r}"
+    );
+    assert_eq!(
+        r["remotes"][0]["local_options"],
+        serde_json::json!(["access_key"]),
+        "{r}"
+    );
+    assert_eq!(
+        r["remotes"][0]["not_converted"],
+        serde_json::json!(["connection_string"]),
+        "{r}"
+    );
+    assert!(d.env.read_str(".mlv/config.local.toml").contains("AZ-KEY-SECRET"));
+    for f in [".mlv/config.toml", ".mlv/config.local.toml"] {
+        assert!(!d.env.read_str(f).contains("CONN-SECRET"), "{f}");
+    }
+    assert!(!d.env.read_str(".mlv/config.toml").contains("AZ-KEY-SECRET"));
 }

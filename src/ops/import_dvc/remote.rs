@@ -30,7 +30,8 @@ pub(super) struct Fetch {
 /// The DVC remotes mlv can read, opened (no network I/O until used).
 pub struct DvcRemotes {
     runtime: Handle,
-    remotes: BTreeMap<String, Remote>,
+    /// Each remote mlv can describe: opened, or why it cannot be (reported when used).
+    remotes: BTreeMap<String, Result<Remote, String>>,
     /// `--remote NAME`, else DVC's default.
     fallback: Option<String>,
 }
@@ -70,7 +71,10 @@ impl DvcRemotes {
         let mut remotes = BTreeMap::new();
         for (name, r) in &config.remotes {
             if let Some(spec) = super::config::convert(root, name, r).dvc_spec {
-                let remote = crate::remote::configured::open_spec(&spec, None)?;
+                let remote = crate::remote::configured::open_spec(&spec, None).map_err(|e| {
+                    let hint = e.hint().map(|h| format!(" (hint: {h})")).unwrap_or_default();
+                    format!("DVC remote `{name}` cannot be opened: {e}{hint}")
+                });
                 remotes.insert(name.clone(), remote);
             }
         }
@@ -90,9 +94,16 @@ impl DvcRemotes {
         self.remotes.get_key_value(name).map(|(k, _)| k.as_str())
     }
 
+    fn get(&self, name: &str) -> Result<&Remote, Failure> {
+        match &self.remotes[name] {
+            Ok(r) => Ok(r),
+            Err(reason) => Err((SkipKind::RemoteError, reason.clone())),
+        }
+    }
+
     /// A small object (a `.dir` manifest), in memory, md5-checked.
     pub(super) fn read(&self, name: &str, md5: &str) -> Result<Vec<u8>, Failure> {
-        let remote = &self.remotes[name];
+        let remote = self.get(name)?;
         let hex = md5.strip_suffix(".dir").unwrap_or(md5);
         let mut bytes = Vec::new();
         let got = self.runtime.block_on(read_either(remote, md5, |chunk| {
@@ -125,7 +136,7 @@ impl DvcRemotes {
         root: &Path,
         tmp: &Path,
     ) -> Result<u64, Failure> {
-        let remote = &self.remotes[name];
+        let remote = self.get(name)?;
         let jobs = remote.jobs().max(8);
         let results: Vec<Result<(tempfile::TempPath, u64), Failure>> = self.runtime.block_on(
             stream::iter(fetches.iter().map(|f| fetch_one(name, remote, f, tmp)))
