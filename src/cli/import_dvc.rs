@@ -52,6 +52,15 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     if !args.dry_run {
+        // refusals first: nothing changes, not even `mlv init`
+        if let Ok((_git, root)) = ctx
+            .cwd
+            .canonicalize()
+            .map_err(drop)
+            .and_then(|cwd| mlv::repo::discover_git(&cwd).map_err(drop))
+        {
+            mlv::ops::import_dvc::config::preflight(&root, args.remote.as_deref())?;
+        }
         // `mlv init` first when needed (idempotent)
         let mut lock = |mlv_dir: &std::path::Path| {
             let timeout = mlv::config::load(mlv_dir)

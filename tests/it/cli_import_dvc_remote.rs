@@ -287,7 +287,9 @@ fn import_dvc_reports_a_remote_name_mlv_already_uses_and_a_malformed_dvc_config(
     text.push_str("['remote \"x\"'\n    url = /tmp/x\n");
     let line = text.lines().count() - 1;
     std::fs::write(&cfg, text).unwrap();
+    let before = bad.env.snapshot();
     let out = bad.env.mlv(&["import-dvc"]).fails(1);
+    bad.env.snapshot().assert_same(&before);
     let error = out
         .stderr
         .lines()
@@ -372,4 +374,50 @@ fn import_dvc_an_unusable_dvc_remote_is_reported_without_its_secrets() {
         assert!(!d.env.read_str(f).contains("CONN-SECRET"), "{f}");
     }
     assert!(!d.env.read_str(".mlv/config.toml").contains("AZ-KEY-SECRET"));
+}
+
+/// The remote an output reads from: its own `remote:` field, else `--remote NAME`, else DVC's
+/// default; DVC 2.x's layout (`ab/cdef…`) is read as well as 3.x's; an unknown `--remote` is
+/// refused before anything changes.
+#[test]
+fn import_dvc_picks_the_outs_remote_then_the_flag_then_the_default_and_reads_the_2x_layout() {
+    let Some(d) = Dvc::new() else { return };
+    let store = d.env.base.join("store");
+    pushed_to(&d, store.to_str().unwrap());
+    // DVC 2.x's layout: the objects at the remote's root
+    for e in std::fs::read_dir(store.join("files/md5")).unwrap() {
+        let e = e.unwrap();
+        std::fs::rename(e.path(), store.join(e.file_name())).unwrap();
+    }
+    std::fs::remove_dir_all(store.join("files")).unwrap();
+    let empty = d.env.base.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    d.run(&["remote", "add", "empty", empty.to_str().unwrap()]);
+    d.run(&["remote", "default", "empty"]);
+    // a.txt names its remote; data follows the default (empty), unless --remote says otherwise
+    let dvc_file = d.env.read_str("a.txt.dvc");
+    d.env.write(
+        "a.txt.dvc",
+        dvc_file.replace("  path: a.txt", "  path: a.txt\n  remote: store"),
+    );
+    let before = d.env.snapshot();
+    d.env
+        .mlv(&["import-dvc", "--remote", "nope"])
+        .fails(1)
+        .stderr_has("DVC's config has no remote `nope`");
+    let r = d.env.mlv(&["import-dvc", "--dry-run", "--json"]).ok().json();
+    d.env.snapshot().assert_same(&before);
+    assert_eq!(r["converted"][0]["dvc_remote"], "store", "{r}");
+    assert_eq!(r["skipped"][0]["path"], "data", "{r}");
+    assert_eq!(r["skipped"][0]["kind"], "not-available", "{r}");
+    let r = d
+        .env
+        .mlv(&["import-dvc", "--remote", "store", "--json"])
+        .ok()
+        .json();
+    assert_eq!(r["skipped"], serde_json::json!([]), "{r}");
+    assert_eq!(r["bytes"]["dvc-remote"], total_bytes(), "{r}");
+    for (p, b) in tree() {
+        assert_eq!(d.env.read(p), b, "{p}");
+    }
 }

@@ -80,6 +80,27 @@ pub fn load(root: &Path) -> Result<DvcConfig, Error> {
     Ok(config)
 }
 
+/// Refuses `chosen` (`--remote`) unless it is one of DVC's remotes.
+pub fn check_remote(config: &DvcConfig, chosen: Option<&str>) -> Result<(), Error> {
+    match chosen {
+        Some(name) if !config.remotes.contains_key(name) => Err(Refusal::BadConfigValue {
+            key: "--remote".into(),
+            reason: format!(
+                "DVC's config has no remote `{name}` (it has: {})",
+                config.remotes.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// What can be refused before anything changes (before `mlv init`): a malformed DVC config, an
+/// unknown `--remote`. `root` is the work tree.
+pub fn preflight(root: &Path, chosen: Option<&str>) -> Result<(), Error> {
+    check_remote(&load(root)?, chosen)
+}
+
 /// `remote "NAME"` -> `NAME`.
 fn remote_section(section: &str) -> Option<&str> {
     section

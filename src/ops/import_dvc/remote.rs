@@ -56,18 +56,7 @@ impl DvcRemotes {
         chosen: Option<&str>,
         runtime: Handle,
     ) -> Result<DvcRemotes, Error> {
-        if let Some(name) = chosen {
-            if !config.remotes.contains_key(name) {
-                return Err(crate::error::Refusal::BadConfigValue {
-                    key: "--remote".into(),
-                    reason: format!(
-                        "DVC's config has no remote `{name}` (it has: {})",
-                        config.remotes.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                }
-                .into());
-            }
-        }
+        super::config::check_remote(config, chosen)?;
         let mut remotes = BTreeMap::new();
         for (name, r) in &config.remotes {
             if let Some(spec) = super::config::convert(root, name, r).dvc_spec {
