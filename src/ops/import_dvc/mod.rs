@@ -379,25 +379,35 @@ pub fn import_dvc(
     }
     // Bytes only in a DVC remote first: fetched concurrently, md5-checked, renamed into place
     // (nothing of an output whose fetch failed reaches the work tree).
-    let mut fetched = Vec::new();
-    for mut plan in plans {
-        if let (Some(name), Some(remotes)) = (plan.remote.clone(), sources.remotes.as_ref()) {
-            match remotes.fetch(&name, &plan.fetches, &repo.root, &repo.tmp_dir()) {
-                Ok(n) => plan.from_remote = n,
-                Err((kind, reason)) => {
-                    report.skipped.push(Skipped {
-                        dvc_file: repo.display(&plan.dvc_file),
-                        path: Some(repo.display(&plan.data)),
-                        kind,
-                        reason,
-                    });
-                    continue;
+    type Numbered = Vec<(usize, Plan)>;
+    let (remote_plans, mut plans): (Numbered, Numbered) = plans
+        .into_iter()
+        .enumerate()
+        .partition(|(_, p)| p.remote.is_some());
+    if let (Some(remotes), false) = (sources.remotes.as_ref(), remote_plans.is_empty()) {
+        let outputs: Vec<(&str, &[remote::Fetch])> = remote_plans
+            .iter()
+            .map(|(_, p)| (p.remote.as_deref().unwrap_or_default(), p.fetches.as_slice()))
+            .collect();
+        let got = remotes.fetch_all(&outputs, &repo.root, &repo.tmp_dir())?;
+        for ((i, mut plan), got) in remote_plans.into_iter().zip(got) {
+            match got {
+                Ok(n) => {
+                    plan.from_remote = n;
+                    plans.push((i, plan));
                 }
+                Err((kind, reason)) => report.skipped.push(Skipped {
+                    dvc_file: repo.display(&plan.dvc_file),
+                    path: Some(repo.display(&plan.data)),
+                    kind,
+                    reason,
+                }),
             }
         }
-        fetched.push(plan);
     }
-    let plans = fetched;
+    // the report keeps the order of the .dvc files
+    plans.sort_by_key(|(i, _)| *i);
+    let plans: Vec<Plan> = plans.into_iter().map(|(_, p)| p).collect();
     report
         .bytes
         .insert("dvc-remote", plans.iter().map(|p| p.from_remote).sum());

@@ -11,11 +11,13 @@ use std::path::Path;
 
 use futures::stream::{self, StreamExt as _};
 use md5::{Digest as _, Md5};
+use tempfile::TempPath;
 use tokio::runtime::Handle;
 
 use super::config::DvcConfig;
 use super::SkipKind;
 use crate::error::Error;
+use crate::fs::IoError;
 use crate::relpath::RelPath;
 use crate::remote::{Remote, RemoteError};
 
@@ -47,6 +49,9 @@ impl std::fmt::Debug for DvcRemotes {
 
 /// Why an object could not be had from a remote.
 pub(super) type Failure = (SkipKind, String);
+
+/// One file fetched (in a temporary file, with its length), or why not.
+type Fetched = Result<(TempPath, u64), Failure>;
 
 impl DvcRemotes {
     /// Opens every DVC remote mlv can read. `chosen` (`--remote`) must be one of DVC's remotes.
@@ -114,52 +119,71 @@ impl DvcRemotes {
         Ok(bytes)
     }
 
-    /// Fetches `fetches` (all from remote `name`) into temporary files under `tmp`, `jobs` at
-    /// a time, each md5-checked while streamed; then, when every one arrived intact, renames
-    /// them into the work tree at `root`. Returns the bytes fetched; on a failure nothing of
-    /// `fetches` is written to the work tree.
-    pub(super) fn fetch(
+    /// Fetches the files of several outputs (each `(remote name, files)`), `jobs` objects at a
+    /// time across all of them, each md5-checked while streamed into a temporary file under
+    /// `tmp`; then renames the files of each output whose every file arrived intact into the
+    /// work tree at `root`. Per output: the bytes fetched, or why nothing of it was written.
+    /// A local file-system error stops the whole import.
+    pub(super) fn fetch_all(
         &self,
-        name: &str,
-        fetches: &[Fetch],
+        outputs: &[(&str, &[Fetch])],
         root: &Path,
         tmp: &Path,
-    ) -> Result<u64, Failure> {
-        let remote = self.get(name)?;
-        let jobs = remote.jobs().max(8);
-        let results: Vec<Result<(tempfile::TempPath, u64), Failure>> = self.runtime.block_on(
-            stream::iter(fetches.iter().map(|f| fetch_one(name, remote, f, tmp)))
-                .buffered(jobs)
-                .collect(),
-        );
-        let mut done = Vec::with_capacity(results.len());
-        for r in results {
-            done.push(r?);
-        }
-        let mut total = 0;
-        for ((path, n), f) in done.into_iter().zip(fetches) {
-            let to = f.to.to_path(root);
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    (
-                        SkipKind::Mismatch,
-                        format!("cannot create {}: {e}", crate::relpath::printable_path(parent)),
-                    )
-                })?;
+    ) -> Result<Vec<Result<u64, Failure>>, Error> {
+        let mut results: Vec<Result<Vec<(TempPath, u64)>, Failure>> = Vec::new();
+        let mut work = Vec::new();
+        let mut jobs = usize::MAX;
+        for (i, (name, fetches)) in outputs.iter().enumerate() {
+            match self.get(name) {
+                Ok(remote) => {
+                    // DVC's default is 4 per CPU; mlv's `jobs` option wins when set
+                    jobs = jobs.min(remote.settings().jobs.unwrap_or(16).max(1));
+                    results.push(Ok(Vec::with_capacity(fetches.len())));
+                    work.extend(fetches.iter().map(|f| (i, *name, remote, f)));
+                }
+                Err(failure) => results.push(Err(failure)),
             }
-            path.persist(&to).map_err(|e| {
-                (
-                    SkipKind::Mismatch,
-                    format!(
-                        "cannot write {}: {}",
-                        crate::relpath::printable_path(&to),
-                        e.error
-                    ),
-                )
-            })?;
-            total += n;
         }
-        Ok(total)
+        let fetched: Vec<(usize, Result<Fetched, IoError>)> = self.runtime.block_on(
+            stream::iter(
+                work.into_iter()
+                    .map(|(i, name, remote, f)| async move { (i, fetch_one(name, remote, f, tmp).await) }),
+            )
+            .buffered(jobs.min(256))
+            .collect(),
+        );
+        for (i, got) in fetched {
+            let got = got?;
+            if let Ok(done) = &mut results[i] {
+                match got {
+                    Ok(file) => done.push(file),
+                    Err(failure) => results[i] = Err(failure),
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(results.len());
+        for (r, (_, fetches)) in results.into_iter().zip(outputs) {
+            let files = match r {
+                Ok(files) => files,
+                Err(failure) => {
+                    out.push(Err(failure));
+                    continue;
+                }
+            };
+            let mut total = 0;
+            for ((path, n), f) in files.into_iter().zip(fetches.iter()) {
+                let to = f.to.to_path(root);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| IoError::new("cannot create directory", parent, e))?;
+                }
+                path.persist(&to)
+                    .map_err(|e| IoError::new("cannot write", &to, e.error))?;
+                total += n;
+            }
+            out.push(Ok(total));
+        }
+        Ok(out)
     }
 }
 
@@ -178,16 +202,11 @@ async fn read_either<E>(
     Ok(None)
 }
 
-async fn fetch_one(
-    name: &str,
-    remote: &Remote,
-    f: &Fetch,
-    tmp: &Path,
-) -> Result<(tempfile::TempPath, u64), Failure> {
+/// One file: `Ok(Err(_))` when the remote lacks it or holds other bytes.
+async fn fetch_one(name: &str, remote: &Remote, f: &Fetch, tmp: &Path) -> Result<Fetched, IoError> {
     use std::os::unix::fs::PermissionsExt as _;
     let shown = f.to.as_str();
-    let io = |e: String| (SkipKind::Mismatch, format!("{shown}: {e}"));
-    let mut file = crate::fs::temp_file_in(tmp).map_err(|e| io(e.to_string()))?;
+    let mut file = crate::fs::temp_file_in(tmp)?;
     let mut h = Md5::new();
     let got = read_either(remote, &f.md5, |chunk| {
         h.update(chunk);
@@ -196,31 +215,31 @@ async fn fetch_one(
     .await;
     let n = match got {
         Ok(Some(Ok(n))) => n,
-        Ok(Some(Err(e))) => return Err(io(format!("cannot write {}: {e}", file.path().display()))),
+        Ok(Some(Err(e))) => return Err(IoError::new("cannot write", file.path(), e)),
         Ok(None) => {
             let (kind, reason) = absent(name, remote, &f.md5);
-            return Err((kind, format!("{shown}: {reason}")));
+            return Ok(Err((kind, format!("{shown}: {reason}"))));
         }
         Err(e) => {
             let (kind, reason) = remote_failure(name, &e);
-            return Err((kind, format!("{shown}: {reason}")));
+            return Ok(Err((kind, format!("{shown}: {reason}"))));
         }
     };
     let actual = super::hex(&h.finalize());
     if actual != f.md5 {
-        return Err((
+        return Ok(Err((
             SkipKind::Mismatch,
             format!(
                 "{shown}: DVC remote `{name}` holds bytes with md5 {actual} for {}; imported nothing",
                 f.md5
             ),
-        ));
+        )));
     }
     let mode = if f.exec { 0o755 } else { 0o644 };
     file.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io(format!("cannot write {}: {e}", file.path().display())))?;
-    Ok((file.into_temp_path(), n))
+        .map_err(|e| IoError::new("cannot write", file.path(), e))?;
+    Ok(Ok((file.into_temp_path(), n)))
 }
 
 fn absent(name: &str, remote: &Remote, md5: &str) -> Failure {
