@@ -351,7 +351,8 @@ pub fn convert(root: &Path, name: &str, remote: &DvcRemote) -> Converted {
     let mut local = BTreeMap::new();
     let mut not_converted = Vec::new();
     for (key, (value, origin)) in &remote.options {
-        let secret = dvc_secret(key);
+        // a secret key, or a value carrying a credential (`https://user:pass@…`, `?sig=…`)
+        let secret = dvc_secret(key) || crate::remote::committed_secret(key, value).is_some();
         match mlv_key(scheme, key) {
             Some(k) if secret || *origin == Origin::Local => {
                 local.insert(k.to_string(), value.clone());
@@ -544,6 +545,7 @@ mod tests {
         options.insert("secret_access_key".into(), ("S3CR3T".into(), Origin::Shared));
         options.insert("access_key_id".into(), ("AKIA".into(), Origin::Local));
         options.insert("ssl_verify".into(), ("false".into(), Origin::Shared));
+        options.insert("profile".into(), ("https://u:pw@x".into(), Origin::Shared));
         let c = convert(
             root,
             "s",
@@ -567,8 +569,9 @@ mod tests {
         assert!(!committed.contains_key("secret_access_key"));
         assert_eq!(
             local.keys().collect::<Vec<_>>(),
-            ["access_key_id", "secret_access_key"]
+            ["access_key_id", "profile", "secret_access_key"]
         );
+        assert!(!format!("{:?}", c.report).contains("pw@"));
         assert_eq!(c.report.not_converted, ["ssl_verify"]);
         assert!(!format!("{:?}", c.report).contains("S3CR3T"));
 
