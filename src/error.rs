@@ -206,6 +206,14 @@ pub enum Refusal {
         /// The name.
         name: String,
     },
+    /// DVC's `.dvc/config` (or `config.local`) cannot be read as DVC reads it.
+    #[error("{at}: {reason}")]
+    MalformedDvcConfig {
+        /// `FILE:LINE`, as displayed.
+        at: String,
+        /// What is wrong with the line.
+        reason: String,
+    },
     /// A remote name that is taken.
     #[error("a remote named `{name}` already exists")]
     RemoteExists {
@@ -489,6 +497,9 @@ impl Refusal {
                 "the directory's manifest is not safe to check out; restore its pointer from git history".into()
             }
             Refusal::UnknownRemote { .. } => "`mlv remote list` shows the configured remotes".into(),
+            Refusal::MalformedDvcConfig { .. } => {
+                "fix the line (DVC's config is INI: `[section]`, `['remote \"NAME\"']`, `key = value`); `dvc config --list` shows what DVC reads".into()
+            }
             Refusal::RemoteExists { name } => format!(
                 "make it the default with `mlv remote default {name}`, change it with `mlv remote modify {name} url URL`, or pick another name"
             ),
@@ -579,6 +590,7 @@ impl Refusal {
             | Refusal::NotInCache { .. }
             | Refusal::UnknownRemote { .. }
             | Refusal::RemoteExists { .. }
+            | Refusal::MalformedDvcConfig { .. }
             | Refusal::NoDefaultRemote { .. }
             | Refusal::SecretInCommittedConfig { .. }
             | Refusal::SecretInCommittedFile { .. }

@@ -14,12 +14,19 @@ use super::{CliError, Ctx};
 ///
 /// Every .dvc file (a file, or a directory with its .dir manifest) becomes an mlv pointer beside
 /// the data, with blake3 digests. The bytes come from the workspace when they match the md5 DVC
-/// recorded, else from DVC's local cache (the 3.x and the 2.x layouts), each checked against
-/// DVC's md5 first. A path whose bytes do not match (a damaged DVC cache, or data changed since
+/// recorded, else from DVC's local cache (`cache.dir`, else .dvc/cache; the 3.x and the 2.x
+/// layouts), else from the DVC remote (the output's own `remote:`, else --remote, else DVC's
+/// default), each checked against DVC's md5 first. A path whose bytes do not match (a damaged DVC cache, or data changed since
 /// `dvc commit`), or whose .dvc file has an unknown field or a hostile path, is reported and
 /// nothing is imported for it; the others still are, and the command exits non-zero at the end
-/// (3 when DVC's cache held damaged bytes). Data only in a DVC remote is
-/// reported as not available locally (run `dvc pull` first). DVC's .gitignore entries give way
+/// (3 when DVC's cache or remote held damaged bytes). Data in none of these is reported as not
+/// available.
+///
+/// DVC's remotes (.dvc/config and .dvc/config.local) become mlv remotes of the same name at
+/// the sub-prefix `mlv/` of the same location (so mlv never writes, and `mlv gc --remote` never
+/// lists, DVC's objects), with DVC's options mapped to mlv's (options mlv lacks are reported);
+/// credentials go only to .mlv/config.local.toml and are never printed. DVC's default becomes
+/// mlv's if mlv has none; a name another mlv remote already has is reported, not overwritten. DVC's .gitignore entries give way
 /// to mlv's; the .dvc files are removed from the index and work tree (git rm) unless --keep-dvc;
 /// the user commits.
 ///
@@ -46,10 +53,23 @@ pub struct Args {
     /// Leave the .dvc files and dvc.lock in place (both tools work during a transition).
     #[arg(long)]
     keep_dvc: bool,
+    /// The DVC remote (a name in .dvc/config) to read outputs that name none from, instead of
+    /// DVC's default.
+    #[arg(short = 'r', long, value_name = "NAME")]
+    remote: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
     if !args.dry_run {
+        // refusals first: nothing changes, not even `mlv init`
+        if let Ok((_git, root)) = ctx
+            .cwd
+            .canonicalize()
+            .map_err(drop)
+            .and_then(|cwd| mlv::repo::discover_git(&cwd).map_err(drop))
+        {
+            mlv::ops::import_dvc::config::preflight(&root, args.remote.as_deref())?;
+        }
         // `mlv init` first when needed (idempotent)
         let mut lock = |mlv_dir: &std::path::Path| {
             let timeout = mlv::config::load(mlv_dir)
@@ -69,6 +89,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             paths,
             dry_run: true,
             keep_dvc: args.keep_dvc,
+            remote: args.remote.clone(),
+            runtime: Some(ctx.runtime()?.handle().clone()),
         };
         mlv::ops::import_dvc::dry_run(&tree, &options)?
     } else {
@@ -78,6 +100,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             paths: ctx.rel_paths(&repo, &args.paths)?,
             dry_run: false,
             keep_dvc: args.keep_dvc,
+            remote: args.remote.clone(),
+            runtime: Some(ctx.runtime()?.handle().clone()),
         };
         let progress = ctx.progress();
         mlv::ops::import_dvc::import_dvc(&repo, &options, progress.as_ref())?
@@ -92,13 +116,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         let from = match c.source {
             Source::Workspace => "workspace",
             Source::DvcCache => "DVC cache",
+            Source::DvcRemote => "DVC remote",
         };
         let line = format!(
-            "{verb} {} ({}, {} from the workspace, {} from the DVC cache; from {})",
+            "{verb} {} ({}, {} from the workspace, {} from the DVC cache, {} from the DVC remote; from {})",
             c.path,
             c.kind,
             human_bytes(c.bytes_from_workspace),
             human_bytes(c.bytes_from_dvc_cache),
+            human_bytes(c.bytes_from_dvc_remote),
             c.dvc_file
         );
         if report.dry_run {
@@ -137,6 +163,39 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
                 .info(&format!("note: {}: {why} (mlv repro will run it)", r.dvc_stage));
         }
     }
+    for r in &report.remotes {
+        let mut line = match r.outcome {
+            "added" | "exists" => format!(
+                "{} DVC remote `{}` ({}) as mlv remote `{}` at {}{}",
+                match (report.dry_run, r.outcome) {
+                    (true, _) => "would convert",
+                    (false, "added") => "converted",
+                    _ => "already converted",
+                },
+                r.name,
+                r.dvc_url,
+                r.name,
+                r.mlv_url.as_deref().unwrap_or_default(),
+                if r.default { " (default)" } else { "" }
+            ),
+            _ => format!(
+                "DVC remote `{}` ({}) not converted: {}",
+                r.name,
+                r.dvc_url,
+                r.reason.as_deref().unwrap_or_default()
+            ),
+        };
+        if !r.local_options.is_empty() {
+            line += &format!("; in .mlv/config.local.toml only: {}", r.local_options.join(", "));
+        }
+        if !r.not_converted.is_empty() {
+            line += &format!(
+                "; DVC options mlv has no equivalent for: {}",
+                r.not_converted.join(", ")
+            );
+        }
+        ctx.ui.info(&line);
+    }
     for s in &report.skipped {
         let what = s.path.as_deref().unwrap_or(&s.dvc_file);
         ctx.ui
@@ -150,7 +209,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
             .info("kept dvc.yaml (the pipeline's source for DVC; remove it once you stop using DVC)");
     }
     ctx.ui.info(&format!(
-        "{} output(s) {}, {} pointer(s) written, {} stage(s), {} record(s) ({} new), {} from the workspace, {} from the DVC cache, {} skipped",
+        "{} output(s) {}, {} pointer(s) written, {} stage(s), {} record(s) ({} new), {} from the workspace, {} from the DVC cache, {} from the DVC remote, {} skipped",
         report.converted.len(),
         if report.dry_run { "to import" } else { "imported" },
         report.pointers_written,
@@ -159,6 +218,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode, CliError> {
         report.records.iter().filter(|r| r.written).count(),
         human_bytes(report.bytes.get("workspace").copied().unwrap_or(0)),
         human_bytes(report.bytes.get("dvc-cache").copied().unwrap_or(0)),
+        human_bytes(report.bytes.get("dvc-remote").copied().unwrap_or(0)),
         report.skipped.len()
     ));
     if !report.dry_run && !report.git_paths.is_empty() {

@@ -9,6 +9,8 @@
 //! - `presence`: `contains`, `missing`, `stat`: HEAD requests or fan-out listings;
 //! - `upload`: verified single puts (retried) and multipart uploads, batched local publishing;
 //! - `download`: verified downloads into the cache, published in batches or packs;
+//! - `foreign`: reading another tool's objects at a remote's location (DVC's, for
+//!   `import-dvc`), never writing or deleting them;
 //! - `ranged`: large downloads as parallel ranged GETs, hashed in order;
 //! - `pool`: `jobs` transfers at a time until the first error, memory budget, batches;
 //! - `local`: the local-directory remote's fsync/rename/no-follow copies;
@@ -30,6 +32,7 @@ mod backend;
 pub mod configured;
 mod download;
 pub mod error;
+mod foreign;
 pub mod format2;
 mod local;
 pub mod maintain;

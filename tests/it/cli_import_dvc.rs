@@ -10,9 +10,10 @@ use serde_json::Value;
 use crate::common::{Env, Output};
 use crate::support;
 
+/// A git repository driven by the real `dvc` CLI (shared with `cli_import_dvc_remote`).
 pub(crate) struct Dvc {
     pub(crate) env: Env,
-    dvc: PathBuf,
+    pub(crate) dvc: PathBuf,
 }
 
 impl Dvc {
@@ -55,20 +56,20 @@ impl Dvc {
     }
 
     /// The md5 DVC recorded in `file` (its first output).
-    fn md5(&self, file: &str) -> String {
+    pub(crate) fn md5(&self, file: &str) -> String {
         let text = self.env.read_str(file);
         let line = text.lines().find(|l| l.contains("md5: ")).unwrap();
         line.split("md5: ").nth(1).unwrap().trim().to_string()
     }
 
     /// DVC 3.x's cache object for `md5`.
-    fn object(&self, md5: &str) -> PathBuf {
+    pub(crate) fn object(&self, md5: &str) -> PathBuf {
         self.env
             .path(&format!(".dvc/cache/files/md5/{}/{}", &md5[..2], &md5[2..]))
     }
 }
 
-fn tree() -> Vec<(&'static str, &'static [u8])> {
+pub(crate) fn tree() -> Vec<(&'static str, &'static [u8])> {
     vec![
         ("a.txt", b"alpha\n"),
         ("data/one.csv", b"x,y\n1,2\n"),
@@ -77,7 +78,7 @@ fn tree() -> Vec<(&'static str, &'static [u8])> {
     ]
 }
 
-fn write_tree(env: &Env) {
+pub(crate) fn write_tree(env: &Env) {
     for (p, b) in tree() {
         env.write(p, b);
     }

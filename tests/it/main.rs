@@ -27,6 +27,7 @@ mod cli_hostile;
 mod cli_import;
 mod cli_import_dvc;
 mod cli_import_dvc_pipeline;
+mod cli_import_dvc_remote;
 mod cli_init;
 mod cli_links;
 mod cli_metrics;

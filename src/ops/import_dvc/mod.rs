@@ -22,6 +22,8 @@ use crate::repo::Repo;
 
 mod pipeline;
 pub use pipeline::{RecordConverted, StageConverted, StageOutcome, RECORD_TAG};
+pub mod config;
+pub mod remote;
 
 /// What to import and how.
 #[derive(Debug, Default)]
@@ -32,6 +34,11 @@ pub struct ImportDvcOptions {
     pub dry_run: bool,
     /// Leave the `.dvc` files in place.
     pub keep_dvc: bool,
+    /// The DVC remote to read outputs without a `remote:` of their own from (else DVC's
+    /// default).
+    pub remote: Option<String>,
+    /// Runs the DVC remote's requests (`None`: DVC remotes are not read).
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Where an output's bytes come from.
@@ -42,6 +49,8 @@ pub enum Source {
     Workspace,
     /// DVC's local cache (some or all files of a directory).
     DvcCache,
+    /// A DVC remote (some or all files of a directory).
+    DvcRemote,
 }
 
 /// One output converted (or, with `--dry-run`, to convert).
@@ -59,6 +68,10 @@ pub struct Converted {
     pub bytes_from_workspace: u64,
     /// Bytes read from DVC's cache.
     pub bytes_from_dvc_cache: u64,
+    /// Bytes read from a DVC remote (0 in a dry run: not read yet).
+    pub bytes_from_dvc_remote: u64,
+    /// The DVC remote read from, when one is.
+    pub dvc_remote: Option<String>,
     /// The mlv pointer file (`null` in a dry run).
     pub pointer: Option<String>,
     /// The blake3 digest mlv recorded (`null` in a dry run).
@@ -75,8 +88,13 @@ pub enum SkipKind {
     Modified,
     /// The `.dvc` file is malformed, has an unknown field or a hostile path: refused.
     Refused,
-    /// The bytes are only in a DVC remote (not in this slice).
+    /// The bytes are in neither the workspace nor DVC's cache, and no DVC remote mlv can read
+    /// is configured for them.
     NotAvailableLocally,
+    /// The bytes are in neither the workspace, DVC's cache nor the DVC remote.
+    NotAvailable,
+    /// The DVC remote could not be read (unreachable, refused credentials...).
+    RemoteError,
     /// A kind of output this slice does not convert (imports, `cache: false`, links...).
     Unsupported,
     /// `mlv.toml` already has a different stage of the same name: left as it is.
@@ -107,6 +125,8 @@ pub struct ImportDvcReport {
     pub pointers_written: u64,
     /// Bytes read from each source.
     pub bytes: BTreeMap<&'static str, u64>,
+    /// DVC's remotes converted into mlv remotes (or, in a dry run, to convert).
+    pub remotes: Vec<config::RemoteConversion>,
     /// Outputs not imported, with reasons.
     pub skipped: Vec<Skipped>,
     /// `dvc.yaml` stages converted into `mlv.toml` stages.
@@ -128,7 +148,11 @@ impl ImportDvcReport {
         self.skipped.iter().any(|s| {
             matches!(
                 s.kind,
-                SkipKind::Mismatch | SkipKind::Modified | SkipKind::Refused | SkipKind::Conflict
+                SkipKind::Mismatch
+                    | SkipKind::Modified
+                    | SkipKind::Refused
+                    | SkipKind::Conflict
+                    | SkipKind::RemoteError
             )
         })
     }
@@ -214,6 +238,17 @@ struct Plan {
     restores: Vec<Restore>,
     from_workspace: u64,
     from_cache: u64,
+    /// Files to read from DVC remote `remote`.
+    fetches: Vec<remote::Fetch>,
+    remote: Option<String>,
+    from_remote: u64,
+}
+
+/// Where bytes can come from besides the workspace: DVC's cache (`cache.dir`, else
+/// `.dvc/cache`) and its remotes.
+struct Sources {
+    cache: PathBuf,
+    remotes: Option<remote::DvcRemotes>,
 }
 
 /// The work tree being imported: enough to plan without `.mlv/` (a dry run changes nothing,
@@ -242,12 +277,13 @@ impl Tree {
 
 /// Plans the import and reports it; changes nothing (`--dry-run`).
 pub fn dry_run(tree: &Tree, options: &ImportDvcOptions) -> Result<ImportDvcReport, Error> {
-    let (mut report, plans, pipe) = plan(tree, options)?;
+    let (mut report, plans, pipe, dvc_config, _) = plan(tree, options)?;
     report.dry_run = true;
     report.converted = plans.iter().map(|p| converted_of(tree, p)).collect();
     let done = pipeline::dry_run(&pipe, &tree.root, &mut report.skipped);
     report.stages = done.stages;
     report.records = done.records;
+    report.remotes = config::apply(&tree.root, &dvc_config, None)?;
     Ok(report)
 }
 
@@ -256,30 +292,60 @@ fn converted_of(tree: &Tree, p: &Plan) -> Converted {
         path: tree.display(&p.data),
         dvc_file: tree.display(&p.dvc_file),
         kind: if p.is_dir { "directory" } else { "file" },
-        source: if p.restores.is_empty() {
+        source: if !p.fetches.is_empty() {
+            Source::DvcRemote
+        } else if p.restores.is_empty() {
             Source::Workspace
         } else {
             Source::DvcCache
         },
         bytes_from_workspace: p.from_workspace,
         bytes_from_dvc_cache: p.from_cache,
+        bytes_from_dvc_remote: p.from_remote,
+        dvc_remote: p.remote.clone(),
         pointer: None,
         digest: None,
     }
 }
 
 /// Finds and reads every `.dvc` file selected by `options` and plans each output.
+#[allow(clippy::type_complexity)]
 fn plan(
     repo: &Tree,
     options: &ImportDvcOptions,
-) -> Result<(ImportDvcReport, Vec<Plan>, pipeline::PipelinePlan), Error> {
+) -> Result<
+    (
+        ImportDvcReport,
+        Vec<Plan>,
+        pipeline::PipelinePlan,
+        config::DvcConfig,
+        Sources,
+    ),
+    Error,
+> {
+    let dvc_config = config::load(&repo.root)?;
+    let sources = Sources {
+        cache: dvc_config
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| repo.root.join(".dvc").join("cache")),
+        remotes: match &options.runtime {
+            Some(rt) => Some(remote::DvcRemotes::open(
+                &repo.root,
+                &dvc_config,
+                options.remote.as_deref(),
+                rt.clone(),
+            )?),
+            None => None,
+        },
+    };
     let mut dvc_files = Vec::new();
     let mut pipeline_files = Vec::new();
     find_dvc_files(&repo.root, &repo.root, &mut dvc_files, &mut pipeline_files)?;
     let mut skipped = Vec::new();
     let mut plans = Vec::new();
     for file in &dvc_files {
-        match plan_file(repo, file, &options.paths) {
+        match plan_file(repo, &sources, file, &options.paths) {
             Ok(found) => {
                 for r in found {
                     match r {
@@ -292,15 +358,24 @@ fn plan(
         }
     }
     // dvc.lock outputs are planned as .dvc outputs are
-    let pipe = pipeline::plan(repo, &pipeline_files, &options.paths, &mut plans, &mut skipped);
+    let pipe = pipeline::plan(
+        repo,
+        &sources,
+        &pipeline_files,
+        &options.paths,
+        &mut plans,
+        &mut skipped,
+    );
     let mut bytes = BTreeMap::new();
     bytes.insert("workspace", plans.iter().map(|p| p.from_workspace).sum());
     bytes.insert("dvc-cache", plans.iter().map(|p| p.from_cache).sum());
+    bytes.insert("dvc-remote", 0);
     let report = ImportDvcReport {
         dry_run: false,
         converted: Vec::new(),
         pointers_written: 0,
         bytes,
+        remotes: Vec::new(),
         skipped,
         stages: Vec::new(),
         records: Vec::new(),
@@ -308,7 +383,7 @@ fn plan(
         git_paths: Vec::new(),
         staged: false,
     };
-    Ok((report, plans, pipe))
+    Ok((report, plans, pipe, dvc_config, sources))
 }
 
 /// Imports the `.dvc` files of `repo` (see the module documentation).
@@ -321,7 +396,42 @@ pub fn import_dvc(
     if options.dry_run {
         return dry_run(&tree, options);
     }
-    let (mut report, plans, pipe) = plan(&tree, options)?;
+    let (mut report, plans, pipe, dvc_config, sources) = plan(&tree, options)?;
+    report.remotes = config::apply(&tree.root, &dvc_config, Some(repo))?;
+    // Bytes only in a DVC remote first: fetched concurrently, md5-checked, renamed into place
+    // (nothing of an output whose fetch failed reaches the work tree).
+    type Numbered = Vec<(usize, Plan)>;
+    let (remote_plans, mut plans): (Numbered, Numbered) = plans
+        .into_iter()
+        .enumerate()
+        .partition(|(_, p)| p.remote.is_some());
+    if let (Some(remotes), false) = (sources.remotes.as_ref(), remote_plans.is_empty()) {
+        let outputs: Vec<(&str, &[remote::Fetch])> = remote_plans
+            .iter()
+            .map(|(_, p)| (p.remote.as_deref().unwrap_or_default(), p.fetches.as_slice()))
+            .collect();
+        let got = remotes.fetch_all(&outputs, &repo.root, &repo.tmp_dir())?;
+        for ((i, mut plan), got) in remote_plans.into_iter().zip(got) {
+            match got {
+                Ok(n) => {
+                    plan.from_remote = n;
+                    plans.push((i, plan));
+                }
+                Err((kind, reason)) => report.skipped.push(Skipped {
+                    dvc_file: repo.display(&plan.dvc_file),
+                    path: Some(repo.display(&plan.data)),
+                    kind,
+                    reason,
+                }),
+            }
+        }
+    }
+    // the report keeps the order of the .dvc files
+    plans.sort_by_key(|(i, _)| *i);
+    let plans: Vec<Plan> = plans.into_iter().map(|(_, p)| p).collect();
+    report
+        .bytes
+        .insert("dvc-remote", plans.iter().map(|p| p.from_remote).sum());
     // Bring the bytes into the workspace, each checked again while it is copied.
     let mut ready = Vec::new();
     let mut ready_converted = Vec::new();
@@ -453,7 +563,12 @@ fn skip(repo: &Tree, file: &RelPath, path: Option<&RelPath>, kind: SkipKind, rea
 
 /// Reads one `.dvc` file and plans each of its outputs. `Err` refuses the whole file.
 #[allow(clippy::type_complexity)]
-fn plan_file(repo: &Tree, file: &RelPath, only: &[RelPath]) -> Result<Vec<Result<Plan, Skipped>>, Skipped> {
+fn plan_file(
+    repo: &Tree,
+    sources: &Sources,
+    file: &RelPath,
+    only: &[RelPath],
+) -> Result<Vec<Result<Plan, Skipped>>, Skipped> {
     let refuse = |reason: String| skip(repo, file, None, SkipKind::Refused, reason);
     let text = crate::fs::read_to_string_nofollow_or_empty(&file.to_path(&repo.root))
         .map_err(|e| refuse(e.to_string()))?;
@@ -486,7 +601,7 @@ fn plan_file(repo: &Tree, file: &RelPath, only: &[RelPath]) -> Result<Vec<Result
             continue;
         }
         let _ = (
-            &o.size, &o.nfiles, &o.persist, &o.remote, &o.push, &o.desc, &o.kind, &o.labels, &o.meta,
+            &o.size, &o.nfiles, &o.persist, &o.push, &o.desc, &o.kind, &o.labels, &o.meta,
         );
         let unsupported = |reason: &str| {
             Err(skip(
@@ -517,7 +632,10 @@ fn plan_file(repo: &Tree, file: &RelPath, only: &[RelPath]) -> Result<Vec<Result
         } else {
             match o.md5.as_deref() {
                 None => out.push(unsupported("no md5 recorded (run `dvc commit` first)")),
-                Some(md5) => out.push(plan_out(repo, file, data, md5, o.isexec == Some(true))),
+                Some(md5) => {
+                    let at = (sources, o.remote.as_deref());
+                    out.push(plan_out(repo, at, file, data, md5, o.isexec == Some(true)))
+                }
             }
         }
     }
@@ -562,8 +680,7 @@ fn valid_md5(s: &str) -> bool {
 }
 
 /// DVC's cache object for `md5` (3.x layout first, then 2.x); `None` when neither holds it.
-fn dvc_cache_object(repo: &Tree, md5: &str) -> Option<PathBuf> {
-    let cache = repo.root.join(".dvc").join("cache");
+fn dvc_cache_object(cache: &Path, md5: &str) -> Option<PathBuf> {
     let (a, b) = md5.split_at(2);
     [
         cache.join("files").join("md5").join(a).join(b),
@@ -613,6 +730,8 @@ fn workspace_match(path: &Path, md5: &str) -> Result<Option<u64>, String> {
 /// Bytes for one file output or one directory entry: the workspace, else DVC's cache.
 fn locate(
     repo: &Tree,
+    sources: &Sources,
+    remote: Option<&str>,
     data: &RelPath,
     md5: &str,
     exec: bool,
@@ -627,7 +746,16 @@ fn locate(
             Ok(())
         }
         None => {
-            let Some(obj) = dvc_cache_object(repo, md5) else {
+            let Some(obj) = dvc_cache_object(&sources.cache, md5) else {
+                if let Some(name) = remote {
+                    plan.remote = Some(name.to_string());
+                    plan.fetches.push(remote::Fetch {
+                        md5: md5.into(),
+                        to: data.clone(),
+                        exec,
+                    });
+                    return Ok(());
+                }
                 return Err((SkipKind::NotAvailableLocally, format!("{shown}: not available locally (only in a DVC remote: not imported yet; run `dvc pull` first)")));
             };
             match md5_of(&obj) {
@@ -660,7 +788,15 @@ fn locate(
     }
 }
 
-fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -> Result<Plan, Skipped> {
+fn plan_out(
+    repo: &Tree,
+    (sources, out_remote): (&Sources, Option<&str>),
+    file: &RelPath,
+    data: RelPath,
+    md5: &str,
+    exec: bool,
+) -> Result<Plan, Skipped> {
+    let remote = sources.remotes.as_ref().and_then(|r| r.name_for(out_remote));
     let is_dir = md5.ends_with(".dir");
     let hex_part = md5.strip_suffix(".dir").unwrap_or(md5);
     if !valid_md5(hex_part) {
@@ -679,31 +815,47 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -
         restores: Vec::new(),
         from_workspace: 0,
         from_cache: 0,
+        fetches: Vec::new(),
+        remote: None,
+        from_remote: 0,
     };
     let fail = |(kind, reason): (SkipKind, String)| skip(repo, file, Some(&data), kind, reason);
     if !is_dir {
-        locate(repo, &data, hex_part, exec, &mut plan).map_err(fail)?;
+        locate(repo, sources, remote, &data, hex_part, exec, &mut plan).map_err(fail)?;
         return Ok(plan);
     }
-    // The `.dir` manifest lives only in DVC's cache; its own md5 is checked first.
-    let Some(obj) = dvc_cache_object(repo, md5) else {
-        return Err(fail((
-            SkipKind::NotAvailableLocally,
-            "DVC's `.dir` manifest is not available locally (only in a DVC remote: not imported yet)".into(),
-        )));
+    // The `.dir` manifest lives only in DVC's cache (else its remote); its own md5 is checked
+    // first.
+    let bytes = match (dvc_cache_object(&sources.cache, md5), remote) {
+        (Some(obj), _) => {
+            let bytes = std::fs::read(&obj).map_err(|e| {
+                fail((SkipKind::Mismatch, format!("cannot read DVC's manifest: {e}")))
+            })?;
+            let got = hex(&Md5::digest(&bytes));
+            if got != hex_part {
+                return Err(fail((
+                    SkipKind::Mismatch,
+                    format!(
+                        "DVC's `.dir` manifest {} has md5 {got}, expected {hex_part}; imported nothing",
+                        crate::relpath::printable_path(&obj)
+                    ),
+                )));
+            }
+            bytes
+        }
+        (None, Some(name)) => sources
+            .remotes
+            .as_ref()
+            .expect("a remote name comes from the remotes")
+            .read(name, md5)
+            .map_err(fail)?,
+        (None, None) => {
+            return Err(fail((
+                SkipKind::NotAvailableLocally,
+                "DVC's `.dir` manifest is not available locally and no DVC remote is configured (see `dvc remote list`)".into(),
+            )))
+        }
     };
-    let bytes = std::fs::read(&obj)
-        .map_err(|e| fail((SkipKind::Mismatch, format!("cannot read DVC's manifest: {e}"))))?;
-    let got = hex(&Md5::digest(&bytes));
-    if got != hex_part {
-        return Err(fail((
-            SkipKind::Mismatch,
-            format!(
-                "DVC's `.dir` manifest {} has md5 {got}, expected {hex_part}; imported nothing",
-                crate::relpath::printable_path(&obj)
-            ),
-        )));
-    }
     let entries: Vec<DirEntry> = serde_json::from_slice(&bytes).map_err(|e| {
         fail((
             SkipKind::Refused,
@@ -743,7 +895,7 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -
                 )));
             }
         }
-        locate(repo, &path, &e.md5, e.isexec, &mut plan).map_err(fail)?;
+        locate(repo, sources, remote, &path, &e.md5, e.isexec, &mut plan).map_err(fail)?;
         listed.insert(path);
     }
     // Files DVC does not list: the directory changed since `dvc commit`; importing would record

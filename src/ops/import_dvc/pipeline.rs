@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_norway::Value as Yaml;
 
-use super::{md5_of, out_path, plan_out, skip, Plan, SkipKind, Skipped, Tree};
+use super::{md5_of, out_path, plan_out, skip, Plan, SkipKind, Skipped, Sources, Tree};
 use crate::error::Error;
 use crate::history::{artifact_of, git_artifact};
 use crate::lineage::{Lineage, ParamsFile, Record};
@@ -117,6 +117,7 @@ pub(super) struct PipelineDone {
 /// `dvc.lock` outputs to import (pushed to `plans`, planned exactly as `.dvc` outputs).
 pub(super) fn plan(
     tree: &Tree,
+    sources: &Sources,
     files: &[RelPath],
     only: &[RelPath],
     plans: &mut Vec<Plan>,
@@ -148,6 +149,7 @@ pub(super) fn plan(
             match read_yaml(tree, &lock_file) {
                 Ok(l) => plan_lock(
                     tree,
+                    sources,
                     dir.as_ref(),
                     &lock_file,
                     &l,
@@ -587,6 +589,7 @@ fn convert_stage(
 #[allow(clippy::too_many_arguments)]
 fn plan_lock(
     tree: &Tree,
+    sources: &Sources,
     dir: Option<&RelPath>,
     file: &RelPath,
     lock: &Yaml,
@@ -706,7 +709,8 @@ fn plan_lock(
                 ));
                 continue;
             }
-            match plan_out(tree, file, o.clone(), &md5, exec) {
+            // DVC's default remote (or --remote) when the bytes are only there
+            match plan_out(tree, (sources, None), file, o.clone(), &md5, exec) {
                 Ok(p) => plans.push(p),
                 Err(s) => skipped.push(s),
             }
