@@ -2,12 +2,14 @@
 //!
 //! Every byte is checked against the md5 DVC recorded before it is trusted: the workspace copy
 //! when it matches, else DVC's local cache (3.x `.dvc/cache/files/md5/ab/…` or 2.x
-//! `.dvc/cache/ab/…`). Data restored from the cache goes to the workspace (as `dvc checkout`
-//! would), then `mlv add` hashes it into mlv's cache and writes the pointer. A path that cannot
-//! be imported is reported with its reason and nothing is written for it; the others still are.
+//! `.dvc/cache/ab/…`). Each file is read once (see `copy`): md5-checked, blake3-hashed into
+//! mlv's cache and, from DVC's cache, restored to the workspace (as `dvc checkout` would); then
+//! `mlv add` writes the pointer, finding every digest in the stat cache. A path that cannot be
+//! imported is reported with its reason and nothing is written for it; the others still are.
+
+mod copy;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest as _, Md5};
@@ -189,20 +191,13 @@ struct DirEntry {
     isexec: bool,
 }
 
-/// A file to bring into the workspace from DVC's cache before `mlv add`.
-struct Restore {
-    from: PathBuf,
-    to: RelPath,
-    md5: String,
-    exec: bool,
-}
-
 /// An output ready to import.
 struct Plan {
     data: RelPath,
     dvc_file: RelPath,
     is_dir: bool,
-    restores: Vec<Restore>,
+    /// Its files, each from the workspace or DVC's cache (read and checked by `copy`).
+    files: Vec<copy::FileTask>,
     from_workspace: u64,
     from_cache: u64,
 }
@@ -233,10 +228,44 @@ impl Tree {
 
 /// Plans the import and reports it; changes nothing (`--dry-run`).
 pub fn dry_run(tree: &Tree, options: &ImportDvcOptions) -> Result<ImportDvcReport, Error> {
-    let (mut report, plans) = plan(tree, options)?;
+    let (mut report, plans, found) = plan(tree, options)?;
+    let outputs: Vec<&[copy::FileTask]> = plans.iter().map(|p| p.files.as_slice()).collect();
+    let failures = copy::check(tree, &outputs);
+    let plans = settle(tree, &mut report, (plans, found), failures);
     report.dry_run = true;
     report.converted = plans.iter().map(|p| converted_of(tree, p)).collect();
     Ok(report)
+}
+
+/// Moves the outputs that failed a check into `report.skipped`, in the order of the `.dvc`
+/// files; returns the others.
+fn settle(
+    tree: &Tree,
+    report: &mut ImportDvcReport,
+    (plans, found): (Vec<Plan>, Vec<String>),
+    failures: Vec<Option<(SkipKind, String)>>,
+) -> Vec<Plan> {
+    let mut ok = Vec::with_capacity(plans.len());
+    for (plan, failure) in plans.into_iter().zip(failures) {
+        match failure {
+            None => ok.push(plan),
+            Some((kind, reason)) => {
+                report
+                    .skipped
+                    .push(skip(tree, &plan.dvc_file, Some(&plan.data), kind, reason))
+            }
+        }
+    }
+    // in the order the files were found (pipeline files first; a stable sort)
+    let order: BTreeMap<String, usize> = found.into_iter().enumerate().map(|(i, f)| (f, i + 1)).collect();
+    report
+        .skipped
+        .sort_by_key(|s| order.get(&s.dvc_file).copied().unwrap_or(0));
+    let mut bytes = BTreeMap::new();
+    bytes.insert("workspace", ok.iter().map(|p| p.from_workspace).sum());
+    bytes.insert("dvc-cache", ok.iter().map(|p| p.from_cache).sum());
+    report.bytes = bytes;
+    ok
 }
 
 fn converted_of(tree: &Tree, p: &Plan) -> Converted {
@@ -244,10 +273,14 @@ fn converted_of(tree: &Tree, p: &Plan) -> Converted {
         path: tree.display(&p.data),
         dvc_file: tree.display(&p.dvc_file),
         kind: if p.is_dir { "directory" } else { "file" },
-        source: if p.restores.is_empty() {
-            Source::Workspace
-        } else {
+        source: if p
+            .files
+            .iter()
+            .any(|f| matches!(f.origin, copy::Origin::DvcCache(_)))
+        {
             Source::DvcCache
+        } else {
+            Source::Workspace
         },
         bytes_from_workspace: p.from_workspace,
         bytes_from_dvc_cache: p.from_cache,
@@ -256,8 +289,10 @@ fn converted_of(tree: &Tree, p: &Plan) -> Converted {
     }
 }
 
-/// Finds and reads every `.dvc` file selected by `options` and plans each output.
-fn plan(repo: &Tree, options: &ImportDvcOptions) -> Result<(ImportDvcReport, Vec<Plan>), Error> {
+/// Finds and reads every `.dvc` file selected by `options` and plans each output (reading no
+/// data: `copy` checks it). Also returns the `.dvc` files found, as displayed, in order.
+#[allow(clippy::type_complexity)]
+fn plan(repo: &Tree, options: &ImportDvcOptions) -> Result<(ImportDvcReport, Vec<Plan>, Vec<String>), Error> {
     let mut dvc_files = Vec::new();
     let mut pipeline_files = Vec::new();
     find_dvc_files(&repo.root, &repo.root, &mut dvc_files, &mut pipeline_files)?;
@@ -297,7 +332,8 @@ fn plan(repo: &Tree, options: &ImportDvcOptions) -> Result<(ImportDvcReport, Vec
         git_paths: Vec::new(),
         staged: false,
     };
-    Ok((report, plans))
+    let found = dvc_files.iter().map(|f| repo.display(f)).collect();
+    Ok((report, plans, found))
 }
 
 /// Imports the `.dvc` files of `repo` (see the module documentation).
@@ -307,33 +343,19 @@ pub fn import_dvc(
     progress: &dyn Progress,
 ) -> Result<ImportDvcReport, Error> {
     let tree = Tree::of(repo);
-    let (mut report, plans) = plan(&tree, options)?;
     if options.dry_run {
-        report.dry_run = true;
-        report.converted = plans.iter().map(|p| converted_of(&tree, p)).collect();
-        return Ok(report);
+        return dry_run(&tree, options);
     }
+    let (mut report, plans, found) = plan(&tree, options)?;
     if plans.is_empty() {
         return Ok(report);
     }
-    // Bring the bytes into the workspace, each checked again while it is copied.
-    let mut ready = Vec::new();
-    let mut ready_converted = Vec::new();
-    for plan in plans {
-        let conv = converted_of(&tree, &plan);
-        match restore_all(repo, &plan) {
-            Ok(()) => {
-                ready.push(plan);
-                ready_converted.push(conv);
-            }
-            Err(reason) => report.skipped.push(Skipped {
-                dvc_file: repo.display(&plan.dvc_file),
-                path: Some(repo.display(&plan.data)),
-                kind: SkipKind::Mismatch,
-                reason,
-            }),
-        }
-    }
+    // Each file read once: md5-checked, stored in mlv's cache, restored to the workspace when
+    // it came from DVC's cache; its digest handed to add through the stat cache.
+    let outputs: Vec<&[copy::FileTask]> = plans.iter().map(|p| p.files.as_slice()).collect();
+    let brought = copy::bring_in(repo, &tree, &outputs, progress)?;
+    let ready = settle(&tree, &mut report, (plans, found), brought.failures);
+    let mut ready_converted: Vec<Converted> = ready.iter().map(|p| converted_of(&tree, p)).collect();
     if ready.is_empty() {
         return Ok(report);
     }
@@ -347,7 +369,7 @@ pub fn import_dvc(
         }
     }
     let paths: Vec<RelPath> = ready.iter().map(|p| p.data.clone()).collect();
-    let added = super::add::add(repo, &paths, progress)?;
+    let added = super::add::add_with_stat(repo, &paths, brought.stat, progress)?;
     for (conv, a) in ready_converted.iter_mut().zip(&added.added) {
         conv.pointer = Some(a.pointer.clone());
         conv.digest = Some(a.digest.clone());
@@ -540,8 +562,9 @@ fn valid_md5(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// DVC's cache object for `md5` (3.x layout first, then 2.x); `None` when neither holds it.
-fn dvc_cache_object(repo: &Tree, md5: &str) -> Option<PathBuf> {
+/// DVC's cache object for `md5` (3.x layout first, then 2.x) and its size; `None` when neither
+/// holds it.
+fn dvc_cache_object(repo: &Tree, md5: &str) -> Option<(PathBuf, u64)> {
     let cache = repo.root.join(".dvc").join("cache");
     let (a, b) = md5.split_at(2);
     [
@@ -549,94 +572,51 @@ fn dvc_cache_object(repo: &Tree, md5: &str) -> Option<PathBuf> {
         cache.join(a).join(b),
     ]
     .into_iter()
-    .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+    .find_map(|p| match std::fs::symlink_metadata(&p) {
+        Ok(m) if m.is_file() => Some((p, m.len())),
+        _ => None,
+    })
 }
 
-/// The md5 of a file's bytes (and its length); `None` when it cannot be read.
-fn md5_of(path: &Path) -> Option<(String, u64)> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut h = Md5::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).ok()?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Some((hex(&h.finalize()), n))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A regular workspace file matching `md5`: `Some(size)`; missing: `None`; anything else: why.
-fn workspace_match(path: &Path, md5: &str) -> Result<Option<u64>, String> {
-    match std::fs::symlink_metadata(path) {
-        Err(_) => Ok(None),
-        Ok(m) if m.is_file() => match md5_of(path) {
-            Some((got, n)) if got == md5 => Ok(Some(n)),
-            Some(_) => Err(
-                "the workspace copy differs from DVC's record (changed since `dvc commit`?); left alone"
-                    .into(),
-            ),
-            None => Err("the workspace copy cannot be read".into()),
-        },
-        Ok(_) => Err("not a regular file in the workspace (a DVC link?); not converted yet".into()),
-    }
-}
-
-/// Bytes for one file output or one directory entry: the workspace, else DVC's cache.
+/// Bytes for one file output or one directory entry (`meta`: its lstat in the workspace): the
+/// workspace when it holds a regular file, else DVC's cache. Reads no data: `copy` checks the md5 (a workspace file that differs
+/// is "modified", left alone; a cache object that differs is a "mismatch").
 fn locate(
     repo: &Tree,
     data: &RelPath,
+    meta: std::io::Result<std::fs::Metadata>,
     md5: &str,
     exec: bool,
     plan: &mut Plan,
 ) -> Result<(), (SkipKind, String)> {
     let shown = repo.display(data);
-    match workspace_match(&data.to_path(&repo.root), md5)
-        .map_err(|r| (SkipKind::Modified, format!("{shown}: {r}")))?
-    {
-        Some(n) => {
-            plan.from_workspace += n;
-            Ok(())
+    let (origin, len) = match meta {
+        Ok(m) if m.is_file() => {
+            plan.from_workspace += m.len();
+            (copy::Origin::Workspace, m.len())
         }
-        None => {
-            let Some(obj) = dvc_cache_object(repo, md5) else {
+        Ok(_) => {
+            return Err((
+                SkipKind::Modified,
+                format!("{shown}: not a regular file in the workspace (a DVC link?); not converted yet"),
+            ))
+        }
+        Err(_) => {
+            let Some((obj, len)) = dvc_cache_object(repo, md5) else {
                 return Err((SkipKind::NotAvailableLocally, format!("{shown}: not available locally (only in a DVC remote: not imported yet; run `dvc pull` first)")));
             };
-            match md5_of(&obj) {
-                Some((got, n)) if got == md5 => {
-                    plan.from_cache += n;
-                    plan.restores.push(Restore {
-                        from: obj,
-                        to: data.clone(),
-                        md5: md5.into(),
-                        exec,
-                    });
-                    Ok(())
-                }
-                Some((got, _)) => Err((
-                    SkipKind::Mismatch,
-                    format!(
-                        "{shown}: DVC's cache object {} has md5 {got}, expected {md5}; imported nothing",
-                        crate::relpath::printable_path(&obj)
-                    ),
-                )),
-                None => Err((
-                    SkipKind::Mismatch,
-                    format!(
-                        "{shown}: DVC's cache object {} cannot be read",
-                        crate::relpath::printable_path(&obj)
-                    ),
-                )),
-            }
+            plan.from_cache += len;
+            (copy::Origin::DvcCache(obj), len)
         }
-    }
+    };
+    plan.files.push(copy::FileTask {
+        to: data.clone(),
+        origin,
+        md5: md5.into(),
+        exec,
+        len,
+    });
+    Ok(())
 }
 
 fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -> Result<Plan, Skipped> {
@@ -655,17 +635,18 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -
         data: data.clone(),
         dvc_file: file.clone(),
         is_dir,
-        restores: Vec::new(),
+        files: Vec::new(),
         from_workspace: 0,
         from_cache: 0,
     };
     let fail = |(kind, reason): (SkipKind, String)| skip(repo, file, Some(&data), kind, reason);
     if !is_dir {
-        locate(repo, &data, hex_part, exec, &mut plan).map_err(fail)?;
+        let meta = std::fs::symlink_metadata(data.to_path(&repo.root));
+        locate(repo, &data, meta, hex_part, exec, &mut plan).map_err(fail)?;
         return Ok(plan);
     }
     // The `.dir` manifest lives only in DVC's cache; its own md5 is checked first.
-    let Some(obj) = dvc_cache_object(repo, md5) else {
+    let Some((obj, _)) = dvc_cache_object(repo, md5) else {
         return Err(fail((
             SkipKind::NotAvailableLocally,
             "DVC's `.dir` manifest is not available locally (only in a DVC remote: not imported yet)".into(),
@@ -673,7 +654,7 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -
     };
     let bytes = std::fs::read(&obj)
         .map_err(|e| fail((SkipKind::Mismatch, format!("cannot read DVC's manifest: {e}"))))?;
-    let got = hex(&Md5::digest(&bytes));
+    let got = copy::hex(&Md5::digest(&bytes));
     if got != hex_part {
         return Err(fail((
             SkipKind::Mismatch,
@@ -690,6 +671,7 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -
         ))
     })?;
     let mut listed = std::collections::BTreeSet::new();
+    let mut safe_dirs = std::collections::HashSet::new();
     for e in &entries {
         let path = data.join(&e.relpath).map_err(|err| {
             fail((
@@ -709,10 +691,19 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -
                 ),
             )));
         }
+        // no component may be a link; each directory is looked at once, the file itself by
+        // the lstat `locate` uses
         let mut at = repo.root.clone();
-        for part in path.as_str().split('/') {
+        let mut meta = None;
+        let parts = path.as_str().split('/').count();
+        for (i, part) in path.as_str().split('/').enumerate() {
             at.push(part);
-            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            let last = i + 1 == parts;
+            if !last && safe_dirs.contains(&at) {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&at);
+            if m.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
                 return Err(fail((
                     SkipKind::Refused,
                     format!(
@@ -721,8 +712,14 @@ fn plan_out(repo: &Tree, file: &RelPath, data: RelPath, md5: &str, exec: bool) -
                     ),
                 )));
             }
+            if last {
+                meta = Some(m);
+            } else {
+                safe_dirs.insert(at.clone());
+            }
         }
-        locate(repo, &path, &e.md5, e.isexec, &mut plan).map_err(fail)?;
+        let meta = meta.expect("a path has a last component");
+        locate(repo, &path, meta, &e.md5, e.isexec, &mut plan).map_err(fail)?;
         listed.insert(path);
     }
     // Files DVC does not list: the directory changed since `dvc commit`; importing would record
@@ -763,53 +760,6 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<RelPath>) {
             Err(_) => {}
         }
     }
-}
-
-/// Copies each file from DVC's cache into the workspace, checking its md5 again while it is
-/// copied, through a temporary file renamed into place.
-fn restore_all(repo: &Repo, plan: &Plan) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
-    for r in &plan.restores {
-        let to = r.to.to_path(&repo.root);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        let mut from =
-            std::fs::File::open(&r.from).map_err(|e| format!("cannot read {}: {e}", r.from.display()))?;
-        let mut tmp = crate::fs::temp_file_in(&repo.tmp_dir()).map_err(|e| e.to_string())?;
-        let mut h = Md5::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let k = from
-                .read(&mut buf)
-                .map_err(|e| format!("cannot read {}: {e}", r.from.display()))?;
-            if k == 0 {
-                break;
-            }
-            h.update(&buf[..k]);
-            tmp.write_all(&buf[..k])
-                .map_err(|e| format!("cannot write {}: {e}", tmp.path().display()))?;
-        }
-        let got = hex(&h.finalize());
-        if got != r.md5 {
-            return Err(format!(
-                "{}: DVC's cache object changed while importing (md5 {got}, expected {})",
-                repo.display(&r.to),
-                r.md5
-            ));
-        }
-        // as DVC checks it out: a plain file, executable when DVC recorded `isexec`
-        let mode = if r.exec { 0o755 } else { 0o644 };
-        let file = tmp.as_file();
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| format!("cannot write {}: {e}", tmp.path().display()))?;
-        tmp.persist(&to)
-            .map_err(|e| format!("cannot write {}: {}", to.display(), e.error))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
