@@ -227,6 +227,8 @@ pub(super) fn bring_in(
         false => None,
     };
     let tmp_dir = repo.tmp_dir();
+    std::fs::create_dir_all(&tmp_dir)
+        .map_err(|e| crate::fs::IoError::new("cannot create directory", &tmp_dir, e))?;
     progress.start(
         "importing",
         all.len() as u64,
@@ -261,7 +263,16 @@ pub(super) fn bring_in(
         cache.publish_pack(p.into_inner().unwrap_or_else(|e| e.into_inner()))?;
     }
     let mut stat = StatCache::load(&repo.state_dir());
-    // restored files into the workspace, each with the stat fields it has there
+    // restored files into the workspace, each with the stat fields it has there; their
+    // directories first, each made once (a failure shows in `place`)
+    let parents: std::collections::BTreeSet<&Path> = done
+        .iter()
+        .filter(|(i, _, d)| failures[*i].is_none() && d.restored.is_some())
+        .filter_map(|(_, task, _)| Path::new(task.to.as_str()).parent())
+        .collect();
+    for p in parents {
+        let _ = std::fs::create_dir_all(tree.root.join(p));
+    }
     let placed: Vec<(usize, &FileTask, Digest, Result<Stat, Fail>)> = done
         .into_par_iter()
         .filter(|(i, _, _)| failures[*i].is_none())
@@ -296,10 +307,12 @@ fn place(tree: &Tree, task: &FileTask, tmp: TempPath, meta: &Metadata) -> Result
             format!("{}: cannot write {}: {e}", tree.display(&task.to), to.display()),
         )
     };
-    if let Some(parent) = to.parent() {
+    // the parents were made beforehand, once each; one that went away is made again
+    if let Err(e) = tmp.persist(&to) {
+        let parent = to.parent().unwrap_or(&tree.root);
         std::fs::create_dir_all(parent).map_err(cannot)?;
+        e.path.persist(&to).map_err(|e| cannot(e.error))?;
     }
-    tmp.persist(&to).map_err(|e| cannot(e.error))?;
     // the renamed file is the one written (same inode, size and mtime; the rename changed its
     // ctime): recorded as the workspace has it
     let now = std::fs::symlink_metadata(&to).map_err(cannot)?;
@@ -350,19 +363,23 @@ fn bring_one(
             use std::os::unix::fs::PermissionsExt as _;
             let mut f = File::open(&src).map_err(|_| unreadable(tree, task))?;
             let len = f.metadata().map(|m| m.len()).unwrap_or(task.len);
-            let mut tmp = crate::fs::temp_file_in(tmp_dir).map_err(|e| Fail::Fatal(Box::new(e.into())))?;
-            let (digest, _, staged) = store(cache, tree, task, &mut f, len, pack, Some(tmp.as_file_mut()))?;
-            // as DVC checks it out: a plain file, executable when DVC recorded `isexec`
+            // as DVC checks it out: a plain file, executable when DVC recorded `isexec` (the
+            // mode given at creation, under the umask as DVC's files are: no chmod per file)
             let mode = if task.exec { 0o755 } else { 0o644 };
-            let file = tmp.as_file();
-            let meta = file
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-                .and_then(|()| file.metadata())
+            let mut tmp = tempfile::Builder::new()
+                .prefix(crate::fs::TEMP_PREFIX)
+                .permissions(std::fs::Permissions::from_mode(mode))
+                .tempfile_in(tmp_dir)
                 .map_err(|e| {
-                    Fail::Fatal(Box::new(
-                        crate::fs::IoError::new("cannot write", tmp.path(), e).into(),
-                    ))
+                    let e = crate::fs::IoError::new("cannot create a temporary file in", tmp_dir, e);
+                    Fail::Fatal(Box::new(e.into()))
                 })?;
+            let (digest, _, staged) = store(cache, tree, task, &mut f, len, pack, Some(tmp.as_file_mut()))?;
+            let meta = tmp.as_file().metadata().map_err(|e| {
+                Fail::Fatal(Box::new(
+                    crate::fs::IoError::new("cannot write", tmp.path(), e).into(),
+                ))
+            })?;
             Ok(Some(Done {
                 digest,
                 stat: None,
