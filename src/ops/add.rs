@@ -50,6 +50,17 @@ pub struct AddReport {
 
 /// Adds `paths` (work-tree relative). Every path is checked before anything is written.
 pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<AddReport, Error> {
+    add_with_stat(repo, paths, StatCache::load(&repo.state_dir()), progress)
+}
+
+/// [`add`] with a stat cache the caller has already filled (`import-dvc` hashed the files as
+/// it checked them: in memory, its records are trusted as add's own would be).
+pub(crate) fn add_with_stat(
+    repo: &Repo,
+    paths: &[RelPath],
+    mut stat: StatCache,
+    progress: &dyn Progress,
+) -> Result<AddReport, Error> {
     super::refuse_links_as_root(repo)?;
     let pointers = repo.pointers()?;
     let mut scanned = Vec::with_capacity(paths.len());
@@ -65,7 +76,6 @@ pub fn add(repo: &Repo, paths: &[RelPath], progress: &dyn Progress) -> Result<Ad
         // walking a directory finds links that escape the repository: before any write
         scanned.push(scan(repo, path)?);
     }
-    let mut stat = StatCache::load(&repo.state_dir());
     let linker = Linker::new(&repo.cache, &repo.config.cache.link, repo.tmp_dir())?;
     // Everything that can fail for want of space or permission outside the pointers comes
     // first: objects stored, workspace linked, stat cache saved. A failure up to here leaves

@@ -369,3 +369,46 @@ fn import_dvc_leaves_data_changed_since_dvc_commit_alone_and_takes_only_the_path
     assert!(d.env.path("a.txt.dvc").exists() && !d.env.path("a.txt.mlv").exists());
     assert!(d.env.path("data.mlv").exists());
 }
+
+/// Files restored from DVC's cache reach the workspace only once every file of their output
+/// matched its md5: a directory with one damaged object leaves no file of it behind (and no
+/// temporary file in `.mlv/tmp`); once the object is repaired, the whole directory comes in.
+#[test]
+fn import_dvc_restores_no_file_of_a_directory_whose_cache_holds_a_damaged_object() {
+    let Some(d) = Dvc::new() else { return };
+    write_tree(&d.env);
+    d.add(&["data"]);
+    std::fs::remove_dir_all(d.env.path("data")).unwrap();
+    let obj = d.object("febe6995bad457991331348f7b9c85fa"); // md5 of "three\n"
+    let mut perms = std::fs::metadata(&obj).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&obj, perms).unwrap();
+    std::fs::write(&obj, b"threE\n").unwrap();
+    let r = d.env.mlv(&["import-dvc", "--json"]).fails(3).json();
+    let skipped = r["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{r}");
+    assert_eq!(
+        (&skipped[0]["path"], &skipped[0]["kind"]),
+        (&"data".into(), &"mismatch".into())
+    );
+    assert!(
+        skipped[0]["reason"].as_str().unwrap().contains("three.txt"),
+        "{r}"
+    );
+    assert!(!d.env.path("data").exists() && !d.env.path("data.mlv").exists());
+    let tmp = d.env.path(".mlv/tmp");
+    let left = std::fs::read_dir(&tmp).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(left, 0, "temporary files left in {}", tmp.display());
+    std::fs::write(&obj, b"three\n").unwrap();
+    let r = import(&d.env, &[]);
+    assert_eq!(r["bytes"]["dvc-cache"], 23, "{r}");
+    let files: Vec<_> = tree()
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("data/"))
+        .collect();
+    for (p, b) in &files {
+        assert_eq!(d.env.read(p), *b, "{p}");
+    }
+    round_trip(&d.env, &files);
+}

@@ -2,12 +2,14 @@
 //!
 //! Every byte is checked against the md5 DVC recorded before it is trusted: the workspace copy
 //! when it matches, else DVC's local cache (3.x `.dvc/cache/files/md5/ab/…` or 2.x
-//! `.dvc/cache/ab/…`). Data restored from the cache goes to the workspace (as `dvc checkout`
-//! would), then `mlv add` hashes it into mlv's cache and writes the pointer. A path that cannot
-//! be imported is reported with its reason and nothing is written for it; the others still are.
+//! `.dvc/cache/ab/…`). Each file is read once (see `copy`): md5-checked, blake3-hashed into
+//! mlv's cache and, from DVC's cache, restored to the workspace (as `dvc checkout` would); then
+//! `mlv add` writes the pointer, finding every digest in the stat cache. A path that cannot be
+//! imported is reported with its reason and nothing is written for it; the others still are.
+
+mod copy;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest as _, Md5};
@@ -222,20 +224,13 @@ struct DirEntry {
     isexec: bool,
 }
 
-/// A file to bring into the workspace from DVC's cache before `mlv add`.
-struct Restore {
-    from: PathBuf,
-    to: RelPath,
-    md5: String,
-    exec: bool,
-}
-
 /// An output ready to import.
 struct Plan {
     data: RelPath,
     dvc_file: RelPath,
     is_dir: bool,
-    restores: Vec<Restore>,
+    /// Its files, each from the workspace or DVC's cache (read and checked by `copy`).
+    files: Vec<copy::FileTask>,
     from_workspace: u64,
     from_cache: u64,
     /// Files to read from DVC remote `remote`.
@@ -277,7 +272,17 @@ impl Tree {
 
 /// Plans the import and reports it; changes nothing (`--dry-run`).
 pub fn dry_run(tree: &Tree, options: &ImportDvcOptions) -> Result<ImportDvcReport, Error> {
-    let (mut report, plans, pipe, dvc_config, _) = plan(tree, options)?;
+    let Planned {
+        mut report,
+        plans,
+        pipe,
+        dvc_config,
+        found,
+        ..
+    } = plan(tree, options)?;
+    let outputs: Vec<&[copy::FileTask]> = plans.iter().map(|p| p.files.as_slice()).collect();
+    let failures = copy::check(tree, &outputs);
+    let plans = settle(tree, &mut report, (plans, found), failures);
     report.dry_run = true;
     report.converted = plans.iter().map(|p| converted_of(tree, p)).collect();
     let done = pipeline::dry_run(&pipe, &tree.root, &mut report.skipped);
@@ -287,6 +292,38 @@ pub fn dry_run(tree: &Tree, options: &ImportDvcOptions) -> Result<ImportDvcRepor
     Ok(report)
 }
 
+/// Moves the outputs that failed a check into `report.skipped`, in the order of the `.dvc`
+/// files; returns the others.
+fn settle(
+    tree: &Tree,
+    report: &mut ImportDvcReport,
+    (plans, found): (Vec<Plan>, Vec<String>),
+    failures: Vec<Option<(SkipKind, String)>>,
+) -> Vec<Plan> {
+    let mut ok = Vec::with_capacity(plans.len());
+    for (plan, failure) in plans.into_iter().zip(failures) {
+        match failure {
+            None => ok.push(plan),
+            Some((kind, reason)) => {
+                report
+                    .skipped
+                    .push(skip(tree, &plan.dvc_file, Some(&plan.data), kind, reason))
+            }
+        }
+    }
+    // in the order the files were found (pipeline files first; a stable sort)
+    let order: BTreeMap<String, usize> = found.into_iter().enumerate().map(|(i, f)| (f, i + 1)).collect();
+    report
+        .skipped
+        .sort_by_key(|s| order.get(&s.dvc_file).copied().unwrap_or(0));
+    let mut bytes = BTreeMap::new();
+    bytes.insert("workspace", ok.iter().map(|p| p.from_workspace).sum());
+    bytes.insert("dvc-cache", ok.iter().map(|p| p.from_cache).sum());
+    bytes.insert("dvc-remote", ok.iter().map(|p| p.from_remote).sum());
+    report.bytes = bytes;
+    ok
+}
+
 fn converted_of(tree: &Tree, p: &Plan) -> Converted {
     Converted {
         path: tree.display(&p.data),
@@ -294,10 +331,14 @@ fn converted_of(tree: &Tree, p: &Plan) -> Converted {
         kind: if p.is_dir { "directory" } else { "file" },
         source: if !p.fetches.is_empty() {
             Source::DvcRemote
-        } else if p.restores.is_empty() {
-            Source::Workspace
-        } else {
+        } else if p
+            .files
+            .iter()
+            .any(|f| matches!(f.origin, copy::Origin::DvcCache(_)))
+        {
             Source::DvcCache
+        } else {
+            Source::Workspace
         },
         bytes_from_workspace: p.from_workspace,
         bytes_from_dvc_cache: p.from_cache,
@@ -308,21 +349,20 @@ fn converted_of(tree: &Tree, p: &Plan) -> Converted {
     }
 }
 
-/// Finds and reads every `.dvc` file selected by `options` and plans each output.
-#[allow(clippy::type_complexity)]
-fn plan(
-    repo: &Tree,
-    options: &ImportDvcOptions,
-) -> Result<
-    (
-        ImportDvcReport,
-        Vec<Plan>,
-        pipeline::PipelinePlan,
-        config::DvcConfig,
-        Sources,
-    ),
-    Error,
-> {
+/// What planning found (no data read yet: `copy` checks it).
+struct Planned {
+    report: ImportDvcReport,
+    plans: Vec<Plan>,
+    pipe: pipeline::PipelinePlan,
+    dvc_config: config::DvcConfig,
+    sources: Sources,
+    /// The `.dvc` files found, as displayed, in order.
+    found: Vec<String>,
+}
+
+/// Finds and reads every `.dvc` file selected by `options` and plans each output (reading no
+/// data besides `.dir` manifests: `copy` checks it).
+fn plan(repo: &Tree, options: &ImportDvcOptions) -> Result<Planned, Error> {
     let dvc_config = config::load(&repo.root)?;
     let sources = Sources {
         cache: dvc_config
@@ -383,7 +423,15 @@ fn plan(
         git_paths: Vec::new(),
         staged: false,
     };
-    Ok((report, plans, pipe, dvc_config, sources))
+    let found = dvc_files.iter().map(|f| repo.display(f)).collect();
+    Ok(Planned {
+        report,
+        plans,
+        pipe,
+        dvc_config,
+        sources,
+        found,
+    })
 }
 
 /// Imports the `.dvc` files of `repo` (see the module documentation).
@@ -396,7 +444,14 @@ pub fn import_dvc(
     if options.dry_run {
         return dry_run(&tree, options);
     }
-    let (mut report, plans, pipe, dvc_config, sources) = plan(&tree, options)?;
+    let Planned {
+        mut report,
+        plans,
+        pipe,
+        dvc_config,
+        sources,
+        found,
+    } = plan(&tree, options)?;
     report.remotes = config::apply(&tree.root, &dvc_config, Some(repo))?;
     // Bytes only in a DVC remote first: fetched concurrently, md5-checked, renamed into place
     // (nothing of an output whose fetch failed reaches the work tree).
@@ -429,27 +484,14 @@ pub fn import_dvc(
     // the report keeps the order of the .dvc files
     plans.sort_by_key(|(i, _)| *i);
     let plans: Vec<Plan> = plans.into_iter().map(|(_, p)| p).collect();
-    report
-        .bytes
-        .insert("dvc-remote", plans.iter().map(|p| p.from_remote).sum());
-    // Bring the bytes into the workspace, each checked again while it is copied.
-    let mut ready = Vec::new();
-    let mut ready_converted = Vec::new();
-    for plan in plans {
-        let conv = converted_of(&tree, &plan);
-        match restore_all(repo, &plan) {
-            Ok(()) => {
-                ready.push(plan);
-                ready_converted.push(conv);
-            }
-            Err(reason) => report.skipped.push(Skipped {
-                dvc_file: repo.display(&plan.dvc_file),
-                path: Some(repo.display(&plan.data)),
-                kind: SkipKind::Mismatch,
-                reason,
-            }),
-        }
-    }
+    // Each file from the workspace or DVC's cache read once: md5-checked, stored in mlv's
+    // cache, restored to the workspace when it came from DVC's cache; its digest handed to add
+    // through the stat cache. (Files fetched from a DVC remote are in the workspace now: add
+    // hashes them.)
+    let outputs: Vec<&[copy::FileTask]> = plans.iter().map(|p| p.files.as_slice()).collect();
+    let brought = copy::bring_in(repo, &tree, &outputs, progress)?;
+    let ready = settle(&tree, &mut report, (plans, found), brought.failures);
+    let mut ready_converted: Vec<Converted> = ready.iter().map(|p| converted_of(&tree, p)).collect();
     // DVC's .gitignore lines for the outputs give way to mlv's (written by add).
     let mut git_paths = Vec::new();
     for plan in &ready {
@@ -466,7 +508,7 @@ pub fn import_dvc(
             git_paths: Vec::new(),
             staged: repo.config.core.autostage,
         },
-        false => super::add::add(repo, &paths, progress)?,
+        false => super::add::add_with_stat(repo, &paths, brought.stat, progress)?,
     };
     for (conv, a) in ready_converted.iter_mut().zip(&added.added) {
         conv.pointer = Some(a.pointer.clone());
@@ -673,22 +715,7 @@ fn out_path(repo: &Tree, base: Option<&RelPath>, path: &str) -> Result<RelPath, 
     Ok(data)
 }
 
-fn valid_md5(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// DVC's cache object for `md5` (3.x layout first, then 2.x); `None` when neither holds it.
-fn dvc_cache_object(cache: &Path, md5: &str) -> Option<PathBuf> {
-    let (a, b) = md5.split_at(2);
-    [
-        cache.join("files").join("md5").join(a).join(b),
-        cache.join(a).join(b),
-    ]
-    .into_iter()
-    .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
-}
+use copy::hex;
 
 /// The md5 of a file's bytes (and its length); `None` when it cannot be read.
 fn md5_of(path: &Path) -> Option<(String, u64)> {
@@ -697,7 +724,7 @@ fn md5_of(path: &Path) -> Option<(String, u64)> {
     let mut buf = vec![0u8; 1 << 16];
     let mut n = 0u64;
     loop {
-        let k = f.read(&mut buf).ok()?;
+        let k = std::io::Read::read(&mut f, &mut buf).ok()?;
         if k == 0 {
             break;
         }
@@ -707,46 +734,55 @@ fn md5_of(path: &Path) -> Option<(String, u64)> {
     Some((hex(&h.finalize()), n))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn valid_md5(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A regular workspace file matching `md5`: `Some(size)`; missing: `None`; anything else: why.
-fn workspace_match(path: &Path, md5: &str) -> Result<Option<u64>, String> {
-    match std::fs::symlink_metadata(path) {
-        Err(_) => Ok(None),
-        Ok(m) if m.is_file() => match md5_of(path) {
-            Some((got, n)) if got == md5 => Ok(Some(n)),
-            Some(_) => Err(
-                "the workspace copy differs from DVC's record (changed since `dvc commit`?); left alone"
-                    .into(),
-            ),
-            None => Err("the workspace copy cannot be read".into()),
-        },
-        Ok(_) => Err("not a regular file in the workspace (a DVC link?); not converted yet".into()),
-    }
+/// DVC's cache object for `md5` (3.x layout first, then 2.x); `None` when neither holds it.
+fn dvc_cache_object(cache: &Path, md5: &str) -> Option<(PathBuf, u64)> {
+    let (a, b) = md5.split_at(2);
+    [
+        cache.join("files").join("md5").join(a).join(b),
+        cache.join(a).join(b),
+    ]
+    .into_iter()
+    .find_map(|p| match std::fs::symlink_metadata(&p) {
+        Ok(m) if m.is_file() => Some((p, m.len())),
+        _ => None,
+    })
 }
 
-/// Bytes for one file output or one directory entry: the workspace, else DVC's cache.
+/// Bytes for one file output or one directory entry (`meta`: its lstat in the workspace): the
+/// workspace when it holds a regular file, else DVC's cache, else the DVC remote `remote`.
+/// Reads no data: `copy` checks the md5 (a workspace file that differs is "modified", left
+/// alone; a cache object that differs is a "mismatch"), `remote` checks fetched bytes.
+#[allow(clippy::too_many_arguments)]
 fn locate(
     repo: &Tree,
     sources: &Sources,
     remote: Option<&str>,
     data: &RelPath,
+    meta: std::io::Result<std::fs::Metadata>,
     md5: &str,
     exec: bool,
     plan: &mut Plan,
 ) -> Result<(), (SkipKind, String)> {
     let shown = repo.display(data);
-    match workspace_match(&data.to_path(&repo.root), md5)
-        .map_err(|r| (SkipKind::Modified, format!("{shown}: {r}")))?
-    {
-        Some(n) => {
-            plan.from_workspace += n;
-            Ok(())
+    let (origin, len) = match meta {
+        Ok(m) if m.is_file() => {
+            plan.from_workspace += m.len();
+            (copy::Origin::Workspace, m.len())
         }
-        None => {
-            let Some(obj) = dvc_cache_object(&sources.cache, md5) else {
+        Ok(_) => {
+            return Err((
+                SkipKind::Modified,
+                format!("{shown}: not a regular file in the workspace (a DVC link?); not converted yet"),
+            ))
+        }
+        Err(_) => {
+            let Some((obj, len)) = dvc_cache_object(&sources.cache, md5) else {
                 if let Some(name) = remote {
                     plan.remote = Some(name.to_string());
                     plan.fetches.push(remote::Fetch {
@@ -756,36 +792,20 @@ fn locate(
                     });
                     return Ok(());
                 }
-                return Err((SkipKind::NotAvailableLocally, format!("{shown}: not available locally (only in a DVC remote: not imported yet; run `dvc pull` first)")));
+                return Err((SkipKind::NotAvailableLocally, format!("{shown}: not available locally, and no DVC remote is configured (see `dvc remote list`)")));
             };
-            match md5_of(&obj) {
-                Some((got, n)) if got == md5 => {
-                    plan.from_cache += n;
-                    plan.restores.push(Restore {
-                        from: obj,
-                        to: data.clone(),
-                        md5: md5.into(),
-                        exec,
-                    });
-                    Ok(())
-                }
-                Some((got, _)) => Err((
-                    SkipKind::Mismatch,
-                    format!(
-                        "{shown}: DVC's cache object {} has md5 {got}, expected {md5}; imported nothing",
-                        crate::relpath::printable_path(&obj)
-                    ),
-                )),
-                None => Err((
-                    SkipKind::Mismatch,
-                    format!(
-                        "{shown}: DVC's cache object {} cannot be read",
-                        crate::relpath::printable_path(&obj)
-                    ),
-                )),
-            }
+            plan.from_cache += len;
+            (copy::Origin::DvcCache(obj), len)
         }
-    }
+    };
+    plan.files.push(copy::FileTask {
+        to: data.clone(),
+        origin,
+        md5: md5.into(),
+        exec,
+        len,
+    });
+    Ok(())
 }
 
 fn plan_out(
@@ -812,7 +832,7 @@ fn plan_out(
         data: data.clone(),
         dvc_file: file.clone(),
         is_dir,
-        restores: Vec::new(),
+        files: Vec::new(),
         from_workspace: 0,
         from_cache: 0,
         fetches: Vec::new(),
@@ -821,17 +841,18 @@ fn plan_out(
     };
     let fail = |(kind, reason): (SkipKind, String)| skip(repo, file, Some(&data), kind, reason);
     if !is_dir {
-        locate(repo, sources, remote, &data, hex_part, exec, &mut plan).map_err(fail)?;
+        let meta = std::fs::symlink_metadata(data.to_path(&repo.root));
+        locate(repo, sources, remote, &data, meta, hex_part, exec, &mut plan).map_err(fail)?;
         return Ok(plan);
     }
     // The `.dir` manifest lives only in DVC's cache (else its remote); its own md5 is checked
     // first.
     let bytes = match (dvc_cache_object(&sources.cache, md5), remote) {
-        (Some(obj), _) => {
+        (Some((obj, _)), _) => {
             let bytes = std::fs::read(&obj).map_err(|e| {
                 fail((SkipKind::Mismatch, format!("cannot read DVC's manifest: {e}")))
             })?;
-            let got = hex(&Md5::digest(&bytes));
+            let got = copy::hex(&Md5::digest(&bytes));
             if got != hex_part {
                 return Err(fail((
                     SkipKind::Mismatch,
@@ -863,6 +884,7 @@ fn plan_out(
         ))
     })?;
     let mut listed = std::collections::BTreeSet::new();
+    let mut safe_dirs = std::collections::HashSet::new();
     for e in &entries {
         let path = data.join(&e.relpath).map_err(|err| {
             fail((
@@ -882,10 +904,19 @@ fn plan_out(
                 ),
             )));
         }
+        // no component may be a link; each directory is looked at once, the file itself by
+        // the lstat `locate` uses
         let mut at = repo.root.clone();
-        for part in path.as_str().split('/') {
+        let mut meta = None;
+        let parts = path.as_str().split('/').count();
+        for (i, part) in path.as_str().split('/').enumerate() {
             at.push(part);
-            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            let last = i + 1 == parts;
+            if !last && safe_dirs.contains(&at) {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&at);
+            if m.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
                 return Err(fail((
                     SkipKind::Refused,
                     format!(
@@ -894,8 +925,14 @@ fn plan_out(
                     ),
                 )));
             }
+            if last {
+                meta = Some(m);
+            } else {
+                safe_dirs.insert(at.clone());
+            }
         }
-        locate(repo, sources, remote, &path, &e.md5, e.isexec, &mut plan).map_err(fail)?;
+        let meta = meta.expect("a path has a last component");
+        locate(repo, sources, remote, &path, meta, &e.md5, e.isexec, &mut plan).map_err(fail)?;
         listed.insert(path);
     }
     // Files DVC does not list: the directory changed since `dvc commit`; importing would record
@@ -936,53 +973,6 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<RelPath>) {
             Err(_) => {}
         }
     }
-}
-
-/// Copies each file from DVC's cache into the workspace, checking its md5 again while it is
-/// copied, through a temporary file renamed into place.
-fn restore_all(repo: &Repo, plan: &Plan) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
-    for r in &plan.restores {
-        let to = r.to.to_path(&repo.root);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        let mut from =
-            std::fs::File::open(&r.from).map_err(|e| format!("cannot read {}: {e}", r.from.display()))?;
-        let mut tmp = crate::fs::temp_file_in(&repo.tmp_dir()).map_err(|e| e.to_string())?;
-        let mut h = Md5::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let k = from
-                .read(&mut buf)
-                .map_err(|e| format!("cannot read {}: {e}", r.from.display()))?;
-            if k == 0 {
-                break;
-            }
-            h.update(&buf[..k]);
-            tmp.write_all(&buf[..k])
-                .map_err(|e| format!("cannot write {}: {e}", tmp.path().display()))?;
-        }
-        let got = hex(&h.finalize());
-        if got != r.md5 {
-            return Err(format!(
-                "{}: DVC's cache object changed while importing (md5 {got}, expected {})",
-                repo.display(&r.to),
-                r.md5
-            ));
-        }
-        // as DVC checks it out: a plain file, executable when DVC recorded `isexec`
-        let mode = if r.exec { 0o755 } else { 0o644 };
-        let file = tmp.as_file();
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| format!("cannot write {}: {e}", tmp.path().display()))?;
-        tmp.persist(&to)
-            .map_err(|e| format!("cannot write {}: {}", to.display(), e.error))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
