@@ -20,6 +20,8 @@ use crate::progress::Progress;
 use crate::relpath::RelPath;
 use crate::repo::Repo;
 
+mod dvc_md5;
+
 /// What to import and how.
 #[derive(Debug, Default)]
 pub struct ImportDvcOptions {
