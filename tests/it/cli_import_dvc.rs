@@ -412,3 +412,88 @@ fn import_dvc_restores_no_file_of_a_directory_whose_cache_holds_a_damaged_object
     }
     round_trip(&d.env, &files);
 }
+
+/// DVC 2.x's md5 of `path` ("md5-dos2unix": CRLF read as LF in text files), computed by the
+/// pinned DVC's own `dvc_data`.
+fn dvc2_md5(d: &Dvc, path: &str) -> String {
+    let python = d.dvc.with_file_name("python");
+    let out = d
+        .env
+        .command(
+            python.to_str().unwrap(),
+            &[
+                "-c",
+                "import sys; from dvc_data.hashfile.hash import file_md5; \
+                 print(file_md5(sys.argv[1], name='md5-dos2unix'))",
+                d.env.path(path).to_str().unwrap(),
+            ],
+        )
+        .run()
+        .ok();
+    out.stdout.trim().to_string()
+}
+
+/// A DVC 2.x output: its `.dvc` file without `hash: md5` and its object in the 2.x layout.
+fn dvc2_output(d: &Dvc, path: &str, md5: &str, size: usize) {
+    d.env.write(
+        &format!("{path}.dvc"),
+        format!("outs:\n- md5: {md5}\n  size: {size}\n  path: {path}\n"),
+    );
+    let obj = d.env.path(&format!(".dvc/cache/{}/{}", &md5[..2], &md5[2..]));
+    std::fs::create_dir_all(obj.parent().unwrap()).unwrap();
+    std::fs::copy(d.env.path(path), obj).unwrap();
+}
+
+#[test]
+fn import_dvc_checks_dvc2_outputs_with_dvc2s_crlf_md5() {
+    let Some(d) = Dvc::new() else { return };
+    // DVC 2.x hashed text with CRLF as if it were LF; the bytes stay as they were
+    let text: &[u8] = b"one\r\ntwo\r\n";
+    let binary: &[u8] = b"\x00\x01\r\n\x02";
+    d.env.write("crlf.txt", text);
+    d.env.write("blob.bin", binary);
+    d.env.write("data/inner.txt", b"in\r\nside\r\n");
+    let (t, b) = (dvc2_md5(&d, "crlf.txt"), dvc2_md5(&d, "blob.bin"));
+    assert_ne!(t, crate::common::md5_hex(text));
+    assert_eq!(b, crate::common::md5_hex(binary));
+    dvc2_output(&d, "crlf.txt", &t, text.len());
+    dvc2_output(&d, "blob.bin", &b, binary.len());
+    // a 2.x directory: its manifest and entries use the same md5
+    let inner = dvc2_md5(&d, "data/inner.txt");
+    d.env.write(
+        "manifest.json",
+        format!(r#"[{{"md5": "{inner}", "relpath": "inner.txt"}}]"#),
+    );
+    let m = dvc2_md5(&d, "manifest.json");
+    let obj = d.env.path(&format!(".dvc/cache/{}/{}.dir", &m[..2], &m[2..]));
+    std::fs::create_dir_all(obj.parent().unwrap()).unwrap();
+    std::fs::rename(d.env.path("manifest.json"), obj).unwrap();
+    let inner_obj = d.env.path(&format!(".dvc/cache/{}/{}", &inner[..2], &inner[2..]));
+    std::fs::create_dir_all(inner_obj.parent().unwrap()).unwrap();
+    std::fs::copy(d.env.path("data/inner.txt"), inner_obj).unwrap();
+    d.env.write(
+        "data.dvc",
+        format!("outs:\n- md5: {m}.dir\n  size: 10\n  nfiles: 1\n  path: data\n"),
+    );
+    d.env.write(".gitignore", "/crlf.txt\n/blob.bin\n/data\n");
+    // the real DVC agrees these are its 2.x records of these bytes
+    let status = d.run(&["status"]);
+    assert!(status.stdout.contains("up to date"), "{status}");
+    d.env.git(&["add", "-A"]);
+    d.env.git(&["commit", "-qm", "dvc 2.x outputs"]);
+    // one from the workspace, the others from the 2.x cache
+    std::fs::remove_file(d.env.path("crlf.txt")).unwrap();
+    std::fs::remove_dir_all(d.env.path("data")).unwrap();
+    let r = import(&d.env, &[]);
+    assert_eq!(r["skipped"], serde_json::json!([]), "{r}");
+    assert_eq!(r["pointers_written"], 3, "{r}");
+    assert_eq!(d.env.read("crlf.txt"), text);
+    round_trip(
+        &d.env,
+        &[
+            ("crlf.txt", text),
+            ("blob.bin", binary),
+            ("data/inner.txt", b"in\r\nside\r\n"),
+        ],
+    );
+}

@@ -16,10 +16,10 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use md5::{Digest as _, Md5};
 use rayon::prelude::*;
 use tempfile::TempPath;
 
+use super::dvc_md5::{DvcMd5, Md5Kind};
 use super::{SkipKind, Tree};
 use crate::cache::{Cache, Staged};
 use crate::error::Error;
@@ -48,6 +48,8 @@ pub(super) struct FileTask {
     pub origin: Origin,
     /// DVC's md5 of it (32 lowercase hex digits, checked).
     pub md5: String,
+    /// Which md5 (DVC 2.x hashed text with CRLF as LF).
+    pub kind: Md5Kind,
     /// Executable, as DVC recorded it (for a restored file).
     pub exec: bool,
     /// Its size when planned.
@@ -97,12 +99,13 @@ thread_local! {
 /// The one read loop: feeds every byte of `input` to md5 (and blake3 when asked) and `sink`.
 fn read_hashing(
     input: &mut impl Read,
+    kind: Md5Kind,
     blake3: bool,
     mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<(String, Option<Digest>, u64), ReadError> {
     READ_BUF.with(|cell| {
         let mut buf = cell.borrow_mut();
-        let mut md5 = Md5::new();
+        let mut md5 = DvcMd5::new(kind);
         let mut b3 = blake3.then(Hasher::new);
         let mut n = 0u64;
         loop {
@@ -118,7 +121,7 @@ fn read_hashing(
             sink(&buf[..k]).map_err(ReadError::Write)?;
             n += k as u64;
         }
-        Ok((hex(&md5.finalize()), b3.map(|h| h.finish()), n))
+        Ok((md5.finish(), b3.map(|h| h.finish()), n))
     })
 }
 
@@ -186,7 +189,7 @@ pub(super) fn check(tree: &Tree, outputs: &[&[FileTask]]) -> Vec<Option<(SkipKin
         .par_iter()
         .map(|(_, task)| match File::open(source_path(&tree.root, task)) {
             Err(_) => Some(unreadable(tree, task)),
-            Ok(mut f) => match read_hashing(&mut f, false, |_| Ok(())) {
+            Ok(mut f) => match read_hashing(&mut f, task.kind, false, |_| Ok(())) {
                 Ok((got, _, _)) if got == task.md5 => None,
                 Ok((got, _, _)) => Some(mismatch(tree, task, &got)),
                 Err(_) => Some(unreadable(tree, task)),
@@ -413,7 +416,7 @@ fn store(
         return SMALL.with(|cell| {
             let mut bytes = cell.borrow_mut();
             bytes.clear();
-            let (md5, digest, n) = read_hashing(input, true, |b| {
+            let (md5, digest, n) = read_hashing(input, task.kind, true, |b| {
                 bytes.extend_from_slice(b);
                 match copy.as_mut() {
                     Some(c) => c.write_all(b),
@@ -435,7 +438,7 @@ fn store(
         });
     }
     let mut obj = cache.temp_file().map_err(|e| Fail::Fatal(Box::new(e.into())))?;
-    let (md5, digest, n) = read_hashing(input, true, |b| {
+    let (md5, digest, n) = read_hashing(input, task.kind, true, |b| {
         obj.as_file_mut().write_all(b)?;
         match copy.as_mut() {
             Some(c) => c.write_all(b),
@@ -464,7 +467,7 @@ mod tests {
     fn one_read_gives_md5_blake3_length_and_every_byte_to_the_sink() {
         let data: Vec<u8> = (0..(3 * BUF_SIZE + 17)).map(|i| (i % 251) as u8).collect();
         let mut seen = Vec::new();
-        let (md5, b3, n) = match read_hashing(&mut data.as_slice(), true, |b| {
+        let (md5, b3, n) = match read_hashing(&mut data.as_slice(), Md5Kind::Plain, true, |b| {
             seen.extend_from_slice(b);
             Ok(())
         }) {
@@ -473,9 +476,11 @@ mod tests {
         };
         assert_eq!(seen, data);
         assert_eq!(n, data.len() as u64);
+        use md5::{Digest as _, Md5};
         assert_eq!(md5, hex(&Md5::digest(&data)));
         assert_eq!(b3, Some(Digest::of_bytes(&data)));
-        let Ok((small, none, _)) = read_hashing(&mut &b"hello\n"[..], false, |_| Ok(())) else {
+        let Ok((small, none, _)) = read_hashing(&mut &b"hello\n"[..], Md5Kind::Plain, false, |_| Ok(()))
+        else {
             panic!("reading a slice fails")
         };
         assert_eq!(small, "b1946ac92492d2347c6235b4d2611184");
@@ -488,6 +493,7 @@ mod tests {
             to: RelPath::new(p).unwrap(),
             origin: Origin::Workspace,
             md5: String::new(),
+            kind: Md5Kind::Plain,
             exec: false,
             len: 0,
         };

@@ -12,7 +12,6 @@ mod copy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -25,7 +24,9 @@ use crate::repo::Repo;
 mod pipeline;
 pub use pipeline::{RecordConverted, StageConverted, StageOutcome, RECORD_TAG};
 pub mod config;
+pub(crate) mod dvc_md5;
 pub mod remote;
+use dvc_md5::{DvcMd5, Md5Kind};
 
 /// What to import and how.
 #[derive(Debug, Default)]
@@ -229,6 +230,8 @@ struct Plan {
     data: RelPath,
     dvc_file: RelPath,
     is_dir: bool,
+    /// Which md5 DVC recorded (2.x: CRLF hashed as LF in text files).
+    kind: Md5Kind,
     /// Its files, each from the workspace or DVC's cache (read and checked by `copy`).
     files: Vec<copy::FileTask>,
     from_workspace: u64,
@@ -676,6 +679,7 @@ fn plan_file(
                 None => out.push(unsupported("no md5 recorded (run `dvc commit` first)")),
                 Some(md5) => {
                     let at = (sources, o.remote.as_deref());
+                    let md5 = (md5, Md5Kind::of(o.hash.as_deref()));
                     out.push(plan_out(repo, at, file, data, md5, o.isexec == Some(true)))
                 }
             }
@@ -718,9 +722,9 @@ fn out_path(repo: &Tree, base: Option<&RelPath>, path: &str) -> Result<RelPath, 
 use copy::hex;
 
 /// The md5 of a file's bytes (and its length); `None` when it cannot be read.
-fn md5_of(path: &Path) -> Option<(String, u64)> {
+fn md5_of(path: &Path, kind: Md5Kind) -> Option<(String, u64)> {
     let mut f = std::fs::File::open(path).ok()?;
-    let mut h = Md5::new();
+    let mut h = DvcMd5::new(kind);
     let mut buf = vec![0u8; 1 << 16];
     let mut n = 0u64;
     loop {
@@ -731,7 +735,7 @@ fn md5_of(path: &Path) -> Option<(String, u64)> {
         h.update(&buf[..k]);
         n += k as u64;
     }
-    Some((hex(&h.finalize()), n))
+    Some((h.finish(), n))
 }
 
 fn valid_md5(s: &str) -> bool {
@@ -787,6 +791,7 @@ fn locate(
                     plan.remote = Some(name.to_string());
                     plan.fetches.push(remote::Fetch {
                         md5: md5.into(),
+                        kind: plan.kind,
                         to: data.clone(),
                         exec,
                     });
@@ -802,6 +807,7 @@ fn locate(
         to: data.clone(),
         origin,
         md5: md5.into(),
+        kind: plan.kind,
         exec,
         len,
     });
@@ -813,7 +819,7 @@ fn plan_out(
     (sources, out_remote): (&Sources, Option<&str>),
     file: &RelPath,
     data: RelPath,
-    md5: &str,
+    (md5, md5_kind): (&str, Md5Kind),
     exec: bool,
 ) -> Result<Plan, Skipped> {
     let remote = sources.remotes.as_ref().and_then(|r| r.name_for(out_remote));
@@ -832,6 +838,7 @@ fn plan_out(
         data: data.clone(),
         dvc_file: file.clone(),
         is_dir,
+        kind: md5_kind,
         files: Vec::new(),
         from_workspace: 0,
         from_cache: 0,
@@ -852,7 +859,9 @@ fn plan_out(
             let bytes = std::fs::read(&obj).map_err(|e| {
                 fail((SkipKind::Mismatch, format!("cannot read DVC's manifest: {e}")))
             })?;
-            let got = copy::hex(&Md5::digest(&bytes));
+            let mut h = DvcMd5::new(md5_kind);
+            h.update(&bytes);
+            let got = h.finish();
             if got != hex_part {
                 return Err(fail((
                     SkipKind::Mismatch,
@@ -868,7 +877,7 @@ fn plan_out(
             .remotes
             .as_ref()
             .expect("a remote name comes from the remotes")
-            .read(name, md5)
+            .read(name, md5, md5_kind)
             .map_err(fail)?,
         (None, None) => {
             return Err(fail((

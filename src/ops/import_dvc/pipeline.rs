@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_norway::Value as Yaml;
 
+use super::dvc_md5::Md5Kind;
 use super::{md5_of, out_path, plan_out, skip, Plan, SkipKind, Skipped, Sources, Tree};
 use crate::error::Error;
 use crate::history::{artifact_of, git_artifact};
@@ -87,6 +88,8 @@ struct LockPlan {
     params_files: Vec<ParamsFile>,
     /// Problems found while reading the lock (kept with the record's `stale`).
     notes: Vec<String>,
+    /// Which md5 the lock's entries hold (DVC 2.x wrote no `hash: md5`: CRLF hashed as LF).
+    kind: Md5Kind,
 }
 
 /// The pipeline part of an import.
@@ -241,7 +244,7 @@ fn dvc_dir_md5(root: &std::path::Path, dir: &RelPath) -> Option<String> {
         if !rel.is_ascii() {
             return None;
         }
-        let (md5, _) = md5_of(&f)?;
+        let (md5, _) = md5_of(&f, Md5Kind::Plain)?;
         entries.push((rel, md5));
     }
     entries.sort();
@@ -636,6 +639,13 @@ fn plan_lock(
             params: BTreeMap::new(),
             params_files: si.map(|s| s.params_files.clone()).unwrap_or_default(),
             notes: Vec::new(),
+            kind: Md5Kind::of(
+                ["outs", "deps"]
+                    .iter()
+                    .filter_map(|k| body.get(*k).and_then(Yaml::as_sequence))
+                    .flatten()
+                    .find_map(|e| e.get("hash").and_then(Yaml::as_str)),
+            ),
         };
         let mut bad = None;
         let mut entries = |key: &str| -> Vec<(RelPath, Option<String>, bool)> {
@@ -710,7 +720,7 @@ fn plan_lock(
                 continue;
             }
             // DVC's default remote (or --remote) when the bytes are only there
-            match plan_out(tree, (sources, None), file, o.clone(), &md5, exec) {
+            match plan_out(tree, (sources, None), file, o.clone(), (&md5, lp.kind), exec) {
                 Ok(p) => plans.push(p),
                 Err(s) => skipped.push(s),
             }
@@ -996,7 +1006,7 @@ fn inputs_of(
         if now.pointers.iter().any(|p| p.data == *d) || now.declared.contains_key(d) {
             stale.push(changed);
         } else if abs.is_file() {
-            match md5_of(&abs) {
+            match md5_of(&abs, r.kind) {
                 Some((got, _)) if got == *md5 => inputs.push(git_artifact(d, &read(d)?)),
                 _ => stale.push(changed),
             }
@@ -1040,7 +1050,7 @@ fn add_metrics(
             }
             git_paths.push(repo.display(m));
         }
-        match md5_of(&abs) {
+        match md5_of(&abs, r.kind) {
             Some((got, _)) if got == *md5 => {
                 if let Ok(values) = crate::lineage::values::metrics_file(&abs, &repo.display(m)) {
                     record.metrics.extend(values);

@@ -10,11 +10,11 @@ use std::io::Write as _;
 use std::path::Path;
 
 use futures::stream::{self, StreamExt as _};
-use md5::{Digest as _, Md5};
 use tempfile::TempPath;
 use tokio::runtime::Handle;
 
 use super::config::DvcConfig;
+use super::dvc_md5::{DvcMd5, Md5Kind};
 use super::SkipKind;
 use crate::error::Error;
 use crate::fs::IoError;
@@ -25,6 +25,8 @@ use crate::remote::{Remote, RemoteError};
 #[derive(Debug)]
 pub(super) struct Fetch {
     pub md5: String,
+    /// Which md5 (DVC 2.x hashed text with CRLF as LF).
+    pub kind: Md5Kind,
     pub to: RelPath,
     pub exec: bool,
 }
@@ -96,7 +98,7 @@ impl DvcRemotes {
     }
 
     /// A small object (a `.dir` manifest), in memory, md5-checked.
-    pub(super) fn read(&self, name: &str, md5: &str) -> Result<Vec<u8>, Failure> {
+    pub(super) fn read(&self, name: &str, md5: &str, kind: Md5Kind) -> Result<Vec<u8>, Failure> {
         let remote = self.get(name)?;
         let hex = md5.strip_suffix(".dir").unwrap_or(md5);
         let mut bytes = Vec::new();
@@ -109,7 +111,9 @@ impl DvcRemotes {
             Ok(None) => return Err(absent(name, remote, md5)),
             Err(e) => return Err(remote_failure(name, &e)),
         }
-        let actual = super::hex(&Md5::digest(&bytes));
+        let mut h = DvcMd5::new(kind);
+        h.update(&bytes);
+        let actual = h.finish();
         if actual != hex {
             return Err((
                 SkipKind::Mismatch,
@@ -207,7 +211,7 @@ async fn fetch_one(name: &str, remote: &Remote, f: &Fetch, tmp: &Path) -> Result
     use std::os::unix::fs::PermissionsExt as _;
     let shown = f.to.as_str();
     let mut file = crate::fs::temp_file_in(tmp)?;
-    let mut h = Md5::new();
+    let mut h = DvcMd5::new(f.kind);
     let got = read_either(remote, &f.md5, |chunk| {
         h.update(chunk);
         file.write_all(chunk)
@@ -225,7 +229,7 @@ async fn fetch_one(name: &str, remote: &Remote, f: &Fetch, tmp: &Path) -> Result
             return Ok(Err((kind, format!("{shown}: {reason}"))));
         }
     };
-    let actual = super::hex(&h.finalize());
+    let actual = h.finish();
     if actual != f.md5 {
         return Ok(Err((
             SkipKind::Mismatch,

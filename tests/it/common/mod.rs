@@ -395,6 +395,15 @@ pub fn b3(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
+/// The md5 of `bytes` in hex, as DVC 3.x records it.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A command being prepared.
 pub struct Cmd(Command);
 
