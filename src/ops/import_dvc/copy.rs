@@ -310,11 +310,27 @@ fn place(tree: &Tree, task: &FileTask, tmp: TempPath, meta: &Metadata) -> Result
             format!("{}: cannot write {}: {e}", tree.display(&task.to), to.display()),
         )
     };
+    // never over a file: one that appeared since planning (absent then) is someone's
+    let appeared = || {
+        Fail::Skip(
+            SkipKind::Modified,
+            format!(
+                "{}: appeared in the workspace while it was imported; left alone",
+                tree.display(&task.to)
+            ),
+        )
+    };
     // the parents were made beforehand, once each; one that went away is made again
-    if let Err(e) = tmp.persist(&to) {
+    if let Err(e) = tmp.persist_noclobber(&to) {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            return Err(appeared());
+        }
         let parent = to.parent().unwrap_or(&tree.root);
         std::fs::create_dir_all(parent).map_err(cannot)?;
-        e.path.persist(&to).map_err(|e| cannot(e.error))?;
+        e.path.persist_noclobber(&to).map_err(|e| match e.error.kind() {
+            std::io::ErrorKind::AlreadyExists => appeared(),
+            _ => cannot(e.error),
+        })?;
     }
     // the renamed file is the one written (same inode, size and mtime; the rename changed its
     // ctime): recorded as the workspace has it

@@ -181,8 +181,9 @@ impl DvcRemotes {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| IoError::new("cannot create directory", parent, e))?;
                 }
-                path.persist(&to)
-                    .map_err(|e| IoError::new("cannot write", &to, e.error))?;
+                // never over a file (absent when planned: one there now is someone's)
+                path.persist_noclobber(&to)
+                    .map_err(|e| IoError::new("cannot write (appeared while importing?)", &to, e.error))?;
                 total += n;
             }
             out.push(Ok(total));
