@@ -69,6 +69,9 @@ fn import_dvc_reads_a_local_dvc_remote_when_the_cache_is_empty_and_converts_it()
     assert_eq!(remote["default"], true, "{r}");
     let mlv_url = format!("{}/mlv", store.display());
     assert_eq!(remote["mlv_url"], mlv_url.as_str(), "{r}");
+    // the converted remote is in the committed config, listed to commit
+    let git_paths = r["git_paths"].as_array().unwrap();
+    assert!(git_paths.iter().any(|p| p == ".mlv/config.toml"), "{r}");
     for (p, b) in tree() {
         assert_eq!(d.env.read(p), b, "{p}");
     }

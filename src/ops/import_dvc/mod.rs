@@ -548,6 +548,11 @@ pub fn import_dvc(
     all.extend(done.git_paths);
     all.extend(git_paths.iter().map(|p| repo.display(p)));
     all.extend(report.removed_dvc_files.iter().cloned());
+    if report.remotes.iter().any(|r| r.outcome == "added") {
+        // the converted remotes (their secrets went to the git-ignored local config)
+        let config = RelPath::new_unchecked(".mlv/config.toml".to_string());
+        all.push(repo.display(&config));
+    }
     all.sort();
     all.dedup();
     report.git_paths = all;
@@ -580,7 +585,9 @@ fn find_dvc_files(
                 continue;
             }
             find_dvc_files(root, &path, dvc, pipelines)?;
-        } else if ft.is_file() {
+        } else if ft.is_file()
+            && ((name.ends_with(".dvc") && name != ".dvc") || matches!(name, "dvc.yaml" | "dvc.lock"))
+        {
             let rel = path
                 .strip_prefix(root)
                 .ok()
@@ -892,8 +899,9 @@ fn plan_out(
             format!("DVC's `.dir` manifest is not valid: {e}"),
         ))
     })?;
-    let mut listed = std::collections::BTreeSet::new();
+    let mut listed = std::collections::HashSet::new();
     let mut safe_dirs = std::collections::HashSet::new();
+    let mut files = Vec::with_capacity(entries.len());
     for e in &entries {
         let path = data.join(&e.relpath).map_err(|err| {
             fail((
@@ -913,19 +921,15 @@ fn plan_out(
                 ),
             )));
         }
-        // no component may be a link; each directory is looked at once, the file itself by
-        // the lstat `locate` uses
+        // no component may be a link: each directory is looked at once here, the files below
         let mut at = repo.root.clone();
-        let mut meta = None;
-        let parts = path.as_str().split('/').count();
-        for (i, part) in path.as_str().split('/').enumerate() {
+        let mut parts = path.as_str().split('/').peekable();
+        while let Some(part) = parts.next() {
             at.push(part);
-            let last = i + 1 == parts;
-            if !last && safe_dirs.contains(&at) {
+            if parts.peek().is_none() || safe_dirs.contains(&at) {
                 continue;
             }
-            let m = std::fs::symlink_metadata(&at);
-            if m.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
                 return Err(fail((
                     SkipKind::Refused,
                     format!(
@@ -934,13 +938,28 @@ fn plan_out(
                     ),
                 )));
             }
-            if last {
-                meta = Some(m);
-            } else {
-                safe_dirs.insert(at.clone());
-            }
+            safe_dirs.insert(at.clone());
         }
-        let meta = meta.expect("a path has a last component");
+        files.push((path, at, e));
+    }
+    // the files' lstats in parallel (the one `locate` uses), then each file in manifest order
+    let metas: Vec<_> = {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .map(|(_, at, _)| std::fs::symlink_metadata(at))
+            .collect()
+    };
+    for ((path, at, e), meta) in files.into_iter().zip(metas) {
+        if meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(fail((
+                SkipKind::Refused,
+                format!(
+                    "{} is a symbolic link; refused",
+                    crate::relpath::printable_path(&at)
+                ),
+            )));
+        }
         locate(repo, sources, remote, &path, meta, &e.md5, e.isexec, &mut plan).map_err(fail)?;
         listed.insert(path);
     }
