@@ -497,3 +497,62 @@ fn import_dvc_checks_dvc2_outputs_with_dvc2s_crlf_md5() {
         ],
     );
 }
+
+/// Both ways a file reaches mlv's cache in the one-read import: small files into a pack (with
+/// `cache.pack_min_objects` low enough) and files over 1 MiB as objects of their own, each from
+/// the workspace and from DVC's cache; a damaged large object imports nothing for its output
+/// and, once repaired, comes in; `mlv fsck` finds every object sound.
+#[test]
+fn import_dvc_packs_small_files_and_stores_large_ones_from_both_sources() {
+    let Some(d) = Dvc::new() else { return };
+    let big1 = crate::common::noise(3 << 20, 1);
+    let big2 = crate::common::noise((3 << 20) + 7, 2);
+    let small: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|i| (format!("small/f{i}.txt"), format!("small {i}\n").into_bytes()))
+        .collect();
+    for (p, b) in &small {
+        d.env.write(p, b);
+    }
+    d.env.write("big1.bin", &big1);
+    d.env.write("big2.bin", &big2);
+    d.add(&["small", "big1.bin", "big2.bin"]);
+    // one small file and one large file only in DVC's cache
+    std::fs::remove_file(d.env.path("small/f1.txt")).unwrap();
+    std::fs::remove_file(d.env.path("big2.bin")).unwrap();
+    d.env.mlv(&["init"]).ok();
+    d.env.mlv(&["config", "cache.pack_min_objects", "2"]).ok();
+    let obj = d.object(&d.md5("big2.bin.dvc"));
+    let mut perms = std::fs::metadata(&obj).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&obj, perms).unwrap();
+    let mut damaged = big2.clone();
+    damaged[(2 << 20) + 5] ^= 1;
+    std::fs::write(&obj, &damaged).unwrap();
+    let r = d.env.mlv(&["import-dvc", "--json"]).fails(3).json();
+    let skipped: Vec<_> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["path"].as_str().unwrap(), s["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(skipped, [("big2.bin", "mismatch")], "{r}");
+    assert!(!d.env.path("big2.bin").exists() && !d.env.path("big2.bin.mlv").exists());
+    assert_eq!(d.env.read("small/f1.txt"), b"small 1\n");
+    assert!(d
+        .env
+        .path(".mlv/cache/packs")
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_some());
+    std::fs::write(&obj, &big2).unwrap();
+    let r = import(&d.env, &[]);
+    assert_eq!(r["bytes"]["dvc-cache"], big2.len(), "{r}");
+    assert_eq!(d.env.read("big2.bin"), big2);
+    d.env.mlv(&["fsck"]).ok();
+    let mut files: Vec<(&str, &[u8])> = small.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    files.push(("big1.bin", &big1));
+    files.push(("big2.bin", &big2));
+    round_trip(&d.env, &files);
+}
