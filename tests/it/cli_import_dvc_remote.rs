@@ -424,3 +424,40 @@ fn import_dvc_picks_the_outs_remote_then_the_flag_then_the_default_and_reads_the
         assert_eq!(d.env.read(p), b, "{p}");
     }
 }
+
+/// A `dvc.yaml` output that names its own DVC remote (`remote: side`) is read from that remote,
+/// not DVC's default, when only the remote has it; its stage's record answers for it.
+#[test]
+fn import_dvc_reads_a_pipeline_output_from_the_remote_its_dvc_yaml_names() {
+    let Some(d) = Dvc::new() else { return };
+    let (main, side) = (d.env.base.join("main"), d.env.base.join("side"));
+    d.run(&["remote", "add", "-d", "main", main.to_str().unwrap()]);
+    d.run(&["remote", "add", "side", side.to_str().unwrap()]);
+    d.env.write(
+        "dvc.yaml",
+        "stages:\n  make:\n    cmd: echo made > out.txt\n    outs:\n    - out.txt:\n        remote: side\n",
+    );
+    d.run(&["repro", "-q"]);
+    d.env.git(&["add", "-A"]);
+    d.env.git(&["commit", "-qm", "dvc repro"]);
+    d.run(&["push", "-q"]);
+    assert!(side.join("files/md5").is_dir() && !main.join("files").exists());
+    std::fs::remove_dir_all(d.env.path(".dvc/cache")).unwrap();
+    std::fs::remove_file(d.env.path("out.txt")).unwrap();
+    let out = d.env.mlv(&["import-dvc", "--json"]).ok();
+    let r = out.json();
+    assert_eq!(r["skipped"], serde_json::json!([]), "{r}");
+    let conv = &r["converted"][0];
+    assert_eq!(
+        (
+            conv["path"].as_str(),
+            conv["source"].as_str(),
+            conv["dvc_remote"].as_str()
+        ),
+        (Some("out.txt"), Some("dvc-remote"), Some("side")),
+        "{r}"
+    );
+    assert_eq!(d.env.read("out.txt"), b"made\n");
+    let show = d.env.mlv(&["lineage", "show", "out.txt", "--json"]).ok().json();
+    assert_eq!(show["produced_by"]["record"]["stage"], "make", "{show}");
+}

@@ -280,6 +280,8 @@ struct StageInfo {
     metrics: BTreeSet<RelPath>,
     /// Metrics files DVC caches (and git-ignores): they move to git.
     cached_metrics: BTreeSet<RelPath>,
+    /// Outputs that name their own DVC remote (`remote: NAME`): read from it when needed.
+    remotes: BTreeMap<RelPath, String>,
     wdir: Option<RelPath>,
     params_files: Vec<ParamsFile>,
 }
@@ -500,6 +502,9 @@ fn convert_stage(
                 "output {rel} is `persist` (mlv removes outputs before a run)"
             ));
         }
+        if let Some(r) = opts.and_then(|m| m.get("remote")).and_then(Yaml::as_str) {
+            si.remotes.insert(rel.clone(), r.to_string());
+        }
         outputs.push(rel.to_string());
     }
     let mut metrics = Vec::new();
@@ -719,8 +724,10 @@ fn plan_lock(
                 ));
                 continue;
             }
-            // DVC's default remote (or --remote) when the bytes are only there
-            match plan_out(tree, (sources, None), file, o.clone(), (&md5, lp.kind), exec) {
+            // the output's own DVC remote, else DVC's default (or --remote), when the bytes
+            // are only there
+            let remote = si.and_then(|s| s.remotes.get(&o)).map(String::as_str);
+            match plan_out(tree, (sources, remote), file, o.clone(), (&md5, lp.kind), exec) {
                 Ok(p) => plans.push(p),
                 Err(s) => skipped.push(s),
             }
