@@ -69,6 +69,15 @@ impl Dvc {
     }
 }
 
+/// Replaces the bytes of one of DVC's (read-only) cache objects.
+pub(crate) fn overwrite(obj: &Path, bytes: &[u8]) {
+    let mut perms = std::fs::metadata(obj).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(obj, perms).unwrap();
+    std::fs::write(obj, bytes).unwrap();
+}
+
 pub(crate) fn tree() -> Vec<(&'static str, &'static [u8])> {
     vec![
         ("a.txt", b"alpha\n"),
@@ -195,11 +204,7 @@ fn import_dvc_corrupt_cache_object_imports_nothing_for_it() {
     // a.txt only in the cache, and the cache object damaged
     let obj = d.object(&d.md5("a.txt.dvc"));
     std::fs::remove_file(d.env.path("a.txt")).unwrap();
-    let mut perms = std::fs::metadata(&obj).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&obj, perms).unwrap();
-    std::fs::write(&obj, b"alphA\n").unwrap();
+    overwrite(&obj, b"alphA\n");
     // the dry run checks the bytes too
     let dry = d.env.mlv(&["import-dvc", "--dry-run", "--json"]).fails(3).json();
     assert_eq!(dry["skipped"][0]["kind"], "mismatch", "{dry}");
@@ -380,11 +385,7 @@ fn import_dvc_restores_no_file_of_a_directory_whose_cache_holds_a_damaged_object
     d.add(&["data"]);
     std::fs::remove_dir_all(d.env.path("data")).unwrap();
     let obj = d.object("febe6995bad457991331348f7b9c85fa"); // md5 of "three\n"
-    let mut perms = std::fs::metadata(&obj).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&obj, perms).unwrap();
-    std::fs::write(&obj, b"threE\n").unwrap();
+    overwrite(&obj, b"threE\n");
     let r = d.env.mlv(&["import-dvc", "--json"]).fails(3).json();
     let skipped = r["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{r}");
@@ -522,13 +523,9 @@ fn import_dvc_packs_small_files_and_stores_large_ones_from_both_sources() {
     d.env.mlv(&["init"]).ok();
     d.env.mlv(&["config", "cache.pack_min_objects", "2"]).ok();
     let obj = d.object(&d.md5("big2.bin.dvc"));
-    let mut perms = std::fs::metadata(&obj).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&obj, perms).unwrap();
     let mut damaged = big2.clone();
     damaged[(2 << 20) + 5] ^= 1;
-    std::fs::write(&obj, &damaged).unwrap();
+    overwrite(&obj, &damaged);
     let r = d.env.mlv(&["import-dvc", "--json"]).fails(3).json();
     let skipped: Vec<_> = r["skipped"]
         .as_array()

@@ -2,7 +2,7 @@
 //! (`cli_registry` holds the tests of the data registry, `mlv ls` and `mlv get URL`.)
 
 use crate::common::maint::local_remote;
-use crate::common::{b3, Env};
+use crate::common::{b3, Env, Output};
 
 /// A repository with `models/churn.pkl` (content `v1`) tracked and committed.
 fn repo() -> Env {
@@ -11,7 +11,20 @@ fn repo() -> Env {
     env
 }
 
-fn commit_model(env: &Env, content: &str) -> String {
+/// `mlv model register churn models/churn.pkl --version VERSION`.
+pub(crate) fn register_version(env: &Env, version: &str) -> Output {
+    env.mlv(&[
+        "model",
+        "register",
+        "churn",
+        "models/churn.pkl",
+        "--version",
+        version,
+    ])
+}
+
+/// `models/churn.pkl` with `content`, added and committed; the commit's id.
+pub(crate) fn commit_model(env: &Env, content: &str) -> String {
     env.write("models/churn.pkl", content);
     env.mlv(&["add", "models/churn.pkl"]).ok();
     env.git(&["add", "-A"]);
@@ -135,26 +148,10 @@ fn register_promote_list_show_and_get() {
 #[test]
 fn registering_the_same_version_twice_is_refused() {
     let env = repo();
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "1.0.0",
-    ])
-    .ok();
+    register_version(&env, "1.0.0").ok();
     commit_model(&env, "v2");
     let before = tags(&env);
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "v1.0.0",
-    ])
-    .refused("churn@v1.0.0 is registered already", Some("--bump"));
+    register_version(&env, "v1.0.0").refused("churn@v1.0.0 is registered already", Some("--bump"));
     assert_eq!(tags(&env), before);
     // the default after 1.0.0 is 1.0.1
     env.mlv(&["model", "register", "churn", "models/churn.pkl"])
@@ -229,26 +226,10 @@ fn hostile_names_are_refused() {
 #[test]
 fn newest_assignment_wins_across_merged_branches() {
     let env = repo();
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "1.0.0",
-    ])
-    .ok();
+    register_version(&env, "1.0.0").ok();
     env.git(&["checkout", "-qb", "exp"]);
     commit_model(&env, "v2");
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "2.0.0",
-    ])
-    .ok();
+    register_version(&env, "2.0.0").ok();
     // on exp, 2.0.0 goes to production first; later, on main, 1.0.0 does
     env.mlv_env(
         &[("GIT_COMMITTER_DATE", "2024-02-01T00:00:00Z")],
@@ -346,15 +327,7 @@ fn gto_made_tags_are_read() {
 fn a_tag_rewritten_by_hand_is_reported_and_not_trusted() {
     let env = repo();
     let c1 = env.git(&["rev-parse", "HEAD"]).trim().to_string();
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "1.0.0",
-    ])
-    .ok();
+    register_version(&env, "1.0.0").ok();
     env.mlv(&["model", "promote", "churn", "1.0.0", "prod"]).ok();
     let msg = env.git(&["tag", "-l", "--format=%(contents)", "churn@v1.0.0"]);
     commit_model(&env, "v2");
@@ -412,15 +385,7 @@ fn a_fresh_clone_reads_the_registry_and_gets_the_bytes_from_the_remote() {
     remote.configure(&env, "origin");
     env.git(&["add", "-A"]);
     env.git(&["commit", "-qm", "remote"]);
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "1.0.0",
-    ])
-    .ok();
+    register_version(&env, "1.0.0").ok();
     env.mlv(&["model", "promote", "churn", "1.0.0", "prod"]).ok();
     env.mlv(&["push"]).ok();
     // without a default remote, the clone says what to do
@@ -473,25 +438,9 @@ fn show_names_the_lineage_and_metrics_of_the_version() {
 #[test]
 fn unassigning_or_deregistering_the_newest_gives_the_stage_back_as_gto_does() {
     let env = repo();
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "1.0.0",
-    ])
-    .ok();
+    register_version(&env, "1.0.0").ok();
     let c2 = commit_model(&env, "v2");
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "2.0.0",
-    ])
-    .ok();
+    register_version(&env, "2.0.0").ok();
     env.mlv(&["model", "promote", "churn", "1.0.0", "prod"]).ok();
     env.mlv(&["model", "promote", "churn", "2.0.0", "prod"]).ok();
     // GTO's unassignment tag (its message, no mlv trailer): v1.0.0's assignment is still on

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::cli_model::{commit_model, register_version};
 use crate::common::{Env, Output};
 use crate::support;
 
@@ -19,13 +20,6 @@ fn gto_env() -> Option<(Env, PathBuf)> {
     env.git(&["config", "user.name", "Test Committer"]);
     env.git(&["config", "user.email", "committer@example.com"]);
     Some((env, gto))
-}
-
-fn commit_model(env: &Env, content: &str) {
-    env.write("models/churn.pkl", content);
-    env.mlv(&["add", "models/churn.pkl"]).ok();
-    env.git(&["add", "-A"]);
-    env.git(&["commit", "-qm", content]);
 }
 
 /// `gto ARGS` in the work tree (without the harness's ISO `GIT_COMMITTER_DATE`, which GTO's
@@ -96,25 +90,9 @@ fn gto_reads_what_mlv_registers_and_promotes() {
         "churn:\n  type: model\n  path: models/churn.pkl\n",
     );
     commit_model(&env, "v1");
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "1.0.0",
-    ])
-    .ok();
+    register_version(&env, "1.0.0").ok();
     commit_model(&env, "v2");
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "2.0.0",
-    ])
-    .ok();
+    register_version(&env, "2.0.0").ok();
     env.mlv(&["model", "promote", "churn", "1.0.0", "prod"]).ok();
     env.mlv(&["model", "promote", "churn", "2.0.0", "staging"]).ok();
     agree(
@@ -233,15 +211,7 @@ fn mixed_registries_agree_on_the_newest_assignment_and_the_counter() {
         "churn:\n  type: model\n  path: models/churn.pkl\n",
     );
     commit_model(&env, "v1");
-    env.mlv(&[
-        "model",
-        "register",
-        "churn",
-        "models/churn.pkl",
-        "--version",
-        "1.0.0",
-    ])
-    .ok();
+    register_version(&env, "1.0.0").ok();
     commit_model(&env, "v2");
     // GTO registers on a registry mlv started; mlv promotes it (its tag dated 2024: older)
     gto(&env, &gto_bin, &["register", "churn", "--version", "v2.0.0"]).ok();

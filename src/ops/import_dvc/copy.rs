@@ -97,7 +97,7 @@ thread_local! {
 }
 
 /// The one read loop: feeds every byte of `input` to md5 (and blake3 when asked) and `sink`.
-fn read_hashing(
+pub(super) fn read_hashing(
     input: &mut impl Read,
     kind: Md5Kind,
     blake3: bool,
@@ -125,13 +125,9 @@ fn read_hashing(
     })
 }
 
-enum ReadError {
+pub(super) enum ReadError {
     Read,
     Write(std::io::Error),
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The reason a file from `origin` does not match `md5`.
@@ -493,7 +489,7 @@ mod tests {
         assert_eq!(seen, data);
         assert_eq!(n, data.len() as u64);
         use md5::{Digest as _, Md5};
-        assert_eq!(md5, hex(&Md5::digest(&data)));
+        assert_eq!(md5, super::super::dvc_md5::hex(&Md5::digest(&data)));
         assert_eq!(b3, Some(Digest::of_bytes(&data)));
         let Ok((small, none, _)) = read_hashing(&mut &b"hello\n"[..], Md5Kind::Plain, false, |_| Ok(()))
         else {

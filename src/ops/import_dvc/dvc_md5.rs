@@ -72,8 +72,27 @@ impl DvcMd5 {
         if !self.chunk.is_empty() {
             hash_chunk(&mut self.md5, &self.chunk);
         }
-        self.md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.md5.finalize())
     }
+
+    /// The digest of `bytes` held in memory (a `.dir` manifest).
+    pub fn of(kind: Md5Kind, bytes: &[u8]) -> String {
+        let mut h = DvcMd5::new(kind);
+        h.update(bytes);
+        h.finish()
+    }
+}
+
+/// Lowercase hex, as DVC writes md5s.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where DVC keeps the object `md5` below a cache or remote root, in the order to try them:
+/// 3.x's `files/md5/ab/cdef…`, then 2.x's `ab/cdef…`.
+pub fn object_keys(md5: &str) -> [String; 2] {
+    let (a, b) = md5.split_at(2);
+    [format!("files/md5/{a}/{b}"), format!("{a}/{b}")]
 }
 
 /// One md5-dos2unix chunk: CRLF -> LF when its first 512 bytes look like text.

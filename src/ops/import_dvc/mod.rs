@@ -409,15 +409,12 @@ fn plan(repo: &Tree, options: &ImportDvcOptions) -> Result<Planned, Error> {
         &mut plans,
         &mut skipped,
     );
-    let mut bytes = BTreeMap::new();
-    bytes.insert("workspace", plans.iter().map(|p| p.from_workspace).sum());
-    bytes.insert("dvc-cache", plans.iter().map(|p| p.from_cache).sum());
-    bytes.insert("dvc-remote", 0);
     let report = ImportDvcReport {
         dry_run: false,
         converted: Vec::new(),
         pointers_written: 0,
-        bytes,
+        // counted by `settle`, once the data was checked
+        bytes: BTreeMap::new(),
         remotes: Vec::new(),
         skipped,
         stages: Vec::new(),
@@ -475,12 +472,10 @@ pub fn import_dvc(
                     plan.from_remote = n;
                     plans.push((i, plan));
                 }
-                Err((kind, reason)) => report.skipped.push(Skipped {
-                    dvc_file: repo.display(&plan.dvc_file),
-                    path: Some(repo.display(&plan.data)),
-                    kind,
-                    reason,
-                }),
+                Err((kind, reason)) => {
+                    let s = skip(&tree, &plan.dvc_file, Some(&plan.data), kind, reason);
+                    report.skipped.push(s)
+                }
             }
         }
     }
@@ -726,23 +721,12 @@ fn out_path(repo: &Tree, base: Option<&RelPath>, path: &str) -> Result<RelPath, 
     Ok(data)
 }
 
-use copy::hex;
-
 /// The md5 of a file's bytes (and its length); `None` when it cannot be read.
 fn md5_of(path: &Path, kind: Md5Kind) -> Option<(String, u64)> {
     let mut f = std::fs::File::open(path).ok()?;
-    let mut h = DvcMd5::new(kind);
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
-    loop {
-        let k = std::io::Read::read(&mut f, &mut buf).ok()?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Some((h.finish(), n))
+    copy::read_hashing(&mut f, kind, false, |_| Ok(()))
+        .ok()
+        .map(|(md5, _, n)| (md5, n))
 }
 
 fn valid_md5(s: &str) -> bool {
@@ -753,15 +737,12 @@ fn valid_md5(s: &str) -> bool {
 
 /// DVC's cache object for `md5` (3.x layout first, then 2.x); `None` when neither holds it.
 fn dvc_cache_object(cache: &Path, md5: &str) -> Option<(PathBuf, u64)> {
-    let (a, b) = md5.split_at(2);
-    [
-        cache.join("files").join("md5").join(a).join(b),
-        cache.join(a).join(b),
-    ]
-    .into_iter()
-    .find_map(|p| match std::fs::symlink_metadata(&p) {
-        Ok(m) if m.is_file() => Some((p, m.len())),
-        _ => None,
+    dvc_md5::object_keys(md5).into_iter().find_map(|key| {
+        let p = cache.join(key);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_file() => Some((p, m.len())),
+            _ => None,
+        }
     })
 }
 
@@ -866,9 +847,7 @@ fn plan_out(
             let bytes = std::fs::read(&obj).map_err(|e| {
                 fail((SkipKind::Mismatch, format!("cannot read DVC's manifest: {e}")))
             })?;
-            let mut h = DvcMd5::new(md5_kind);
-            h.update(&bytes);
-            let got = h.finish();
+            let got = DvcMd5::of(md5_kind, &bytes);
             if got != hex_part {
                 return Err(fail((
                     SkipKind::Mismatch,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_norway::Value as Yaml;
 
-use super::dvc_md5::Md5Kind;
+use super::dvc_md5::{DvcMd5, Md5Kind};
 use super::{md5_of, out_path, plan_out, skip, Plan, SkipKind, Skipped, Sources, Tree};
 use crate::error::Error;
 use crate::history::{artifact_of, git_artifact};
@@ -213,7 +213,6 @@ fn expand_git_dirs(tree: &Tree, pipe: &mut PipelinePlan) {
 /// be reproduced here (a link, a non-ASCII name, patterns in `.dvcignore`): the input then counts as
 /// changed, so `mlv repro` reruns the stage rather than trusting a guess.
 fn dvc_dir_md5(root: &std::path::Path, dir: &RelPath) -> Option<String> {
-    use md5::{Digest as _, Md5};
     // patterns in .dvcignore (`dvc init` writes one of comments only) would change the listing
     let ignore = std::fs::read_to_string(root.join(".dvcignore")).unwrap_or_default();
     if ignore
@@ -259,7 +258,7 @@ fn dvc_dir_md5(root: &std::path::Path, dir: &RelPath) -> Option<String> {
         .collect();
     Some(format!(
         "{}.dir",
-        super::hex(&Md5::digest(format!("[{}]", items.join(", ")).as_bytes()))
+        DvcMd5::of(Md5Kind::Plain, format!("[{}]", items.join(", ")).as_bytes())
     ))
 }
 

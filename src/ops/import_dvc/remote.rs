@@ -111,9 +111,7 @@ impl DvcRemotes {
             Ok(None) => return Err(absent(name, remote, md5)),
             Err(e) => return Err(remote_failure(name, &e)),
         }
-        let mut h = DvcMd5::new(kind);
-        h.update(&bytes);
-        let actual = h.finish();
+        let actual = DvcMd5::of(kind, &bytes);
         if actual != hex {
             return Err((
                 SkipKind::Mismatch,
@@ -198,8 +196,7 @@ async fn read_either<E>(
     md5: &str,
     mut sink: impl FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<Option<Result<u64, E>>, RemoteError> {
-    let (a, b) = md5.split_at(2);
-    for key in [format!("files/md5/{a}/{b}"), format!("{a}/{b}")] {
+    for key in super::dvc_md5::object_keys(md5) {
         if let Some(r) = remote.read_foreign(&key, &mut sink).await? {
             return Ok(Some(r));
         }
