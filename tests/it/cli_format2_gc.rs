@@ -88,6 +88,14 @@ fn head(env: &Env) -> String {
     env.git(&["rev-parse", "HEAD"]).trim().to_string()
 }
 
+/// Commits `tree(0)` .. `tree(n - 1)` as `v0` .. and pushes each.
+fn push_versions(src: &Env, n: u64) {
+    for i in 0..n {
+        commit(src, &tree(i), &format!("v{i}"));
+        src.mlv(&["push"]).ok();
+    }
+}
+
 fn pack_count(remote: &Path) -> usize {
     keys(remote, "packs/").len()
 }
@@ -97,12 +105,7 @@ fn format2_gc_marks_unused_packs_then_deletes_them_after_the_grace_period() {
     let tmp = tempfile::tempdir().unwrap();
     let remote = tmp.path().join("remote");
     let src = repo(&remote);
-    commit(&src, &tree(0), "v0");
-    src.mlv(&["push"]).ok();
-    commit(&src, &tree(1), "v1");
-    src.mlv(&["push"]).ok();
-    commit(&src, &tree(2), "v2");
-    src.mlv(&["push"]).ok();
+    push_versions(&src, 3);
     // each push: a pack of files, then one of the directory's manifest
     assert_eq!(pack_count(&remote), 6);
     assert_eq!(keys(&remote, "index/").len(), 6);
@@ -261,12 +264,7 @@ fn format2_a_marked_pack_in_use_again_is_kept() {
     let tmp = tempfile::tempdir().unwrap();
     let remote = tmp.path().join("remote");
     let src = repo(&remote);
-    commit(&src, &tree(0), "v0");
-    src.mlv(&["push"]).ok();
-    commit(&src, &tree(1), "v1");
-    src.mlv(&["push"]).ok();
-    commit(&src, &tree(2), "v2");
-    src.mlv(&["push"]).ok();
+    push_versions(&src, 3);
     let first = gc(&src, "0");
     assert_eq!(first["marked"].as_array().unwrap().len(), 3, "{first}");
     // v1 is back (a tag on its commit)
